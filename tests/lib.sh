@@ -1,0 +1,453 @@
+# tests/lib.sh — sourced by every end-to-end test.
+#
+#   REPO      repository root
+#   VESSEL    the OCI runtime under test (absolute path; default $REPO/bin/vessel).
+#             Run against crun meanwhile with VESSEL=/usr/bin/crun.
+#   BUILD     $REPO/build
+#   T         this run's scratch dir (/tmp/vessel-test.XXXXXX), removed on exit
+#             (kept when KEEP_SCRATCH=1)
+#
+# Assertions print `ok - NAME` / `not ok - NAME` (with got/expected) and count;
+# `summary` prints `N passed, N failed` and returns non-zero on failures.
+# Every command a check runs is bounded by `timeout` (CHECK_TIMEOUT, default 60 s).
+
+# shellcheck shell=bash
+set -u
+set -o pipefail
+
+REPO=${REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+VESSEL=${VESSEL:-$REPO/bin/vessel}
+case "$VESSEL" in
+  /*) ;;
+  */*) VESSEL=$(cd "$(dirname "$VESSEL")" && pwd)/$(basename "$VESSEL") ;;
+  *) VESSEL=$(command -v "$VESSEL" || echo "$VESSEL") ;;
+esac
+BUILD=${BUILD:-$REPO/build}
+IMAGE_DIR=${IMAGE_DIR:-$BUILD/images/busybox}
+IMAGE_NAME=localhost/bb:latest
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-60}
+export REPO VESSEL BUILD IMAGE_DIR IMAGE_NAME CHECK_TIMEOUT
+
+T=$(mktemp -d /tmp/vessel-test.XXXXXX)
+chmod 0755 "$T"
+export T
+
+PASS=0
+FAIL=0
+_TEST_NAME=$(basename "${0}")
+
+# ------------------------------------------------------------------ output / asserts
+
+diag() { printf '# %s\n' "$@"; }
+
+# indent a (possibly multi-line, possibly long) value for diagnostics
+_show() {
+  local label=$1 val=$2
+  if [ "${#val}" -gt 4000 ]; then val="${val:0:4000}…(truncated)"; fi
+  if [ -z "$val" ]; then printf '#   %s: (empty)\n' "$label"; return; fi
+  printf '%s\n' "$val" | sed "s/^/#   $label: /"
+}
+
+pass() { PASS=$((PASS + 1)); echo "ok - $1"; }
+fail() {
+  local name=$1; shift
+  FAIL=$((FAIL + 1))
+  echo "not ok - $name"
+  local line
+  for line in "$@"; do printf '#   %s\n' "$line"; done
+  return 0
+}
+
+# run [SECS] -- CMD...   or   run CMD...
+# Runs CMD (external command or exported function) bounded by a timeout; sets
+# RC, OUT (stdout), ERR (stderr). Never fails itself.
+run() {
+  local secs=$CHECK_TIMEOUT
+  if [ "${1:-}" = "-t" ]; then secs=$2; shift 2; fi
+  timeout -k 5 "$secs" bash -c '"$@"' _ "$@" >"$T/.out" 2>"$T/.err" </dev/null
+  RC=$?
+  OUT=$(cat "$T/.out")
+  ERR=$(cat "$T/.err")
+  return 0
+}
+
+# run_sh [-t SECS] 'shell snippet'  — like run, for snippets (lib functions available)
+run_sh() {
+  local secs=$CHECK_TIMEOUT
+  if [ "${1:-}" = "-t" ]; then secs=$2; shift 2; fi
+  run -t "$secs" bash -c "$1"
+}
+
+_fail_run() { # name expectation
+  local name=$1 what=$2
+  fail "$name" "$what"
+  printf '#   exit status: %s%s\n' "$RC" "$([ "$RC" = 124 ] && echo ' (timed out)')"
+  _show stdout "$OUT"
+  _show stderr "$ERR"
+}
+
+# check NAME CMD...         passes when CMD exits 0 (within CHECK_TIMEOUT)
+check() {
+  local name=$1; shift
+  run "$@"
+  if [ "$RC" = 0 ]; then pass "$name"; else _fail_run "$name" "expected exit 0: $*"; return 1; fi
+}
+
+# check_sh NAME 'snippet'   passes when the bash snippet exits 0
+check_sh() {
+  local name=$1; shift
+  run_sh "$1"
+  if [ "$RC" = 0 ]; then pass "$name"; else _fail_run "$name" "expected exit 0: $1"; return 1; fi
+}
+
+# check_fails NAME CMD...   passes when CMD exits non-zero (but did not time out)
+check_fails() {
+  local name=$1; shift
+  run "$@"
+  if [ "$RC" != 0 ] && [ "$RC" != 124 ]; then pass "$name"; else _fail_run "$name" "expected a non-zero exit (no timeout): $*"; return 1; fi
+}
+
+# assert_rc NAME EXPECTED CMD...
+assert_rc() {
+  local name=$1 want=$2; shift 2
+  run "$@"
+  if [ "$RC" = "$want" ]; then pass "$name"; else _fail_run "$name" "expected exit status $want: $*"; return 1; fi
+}
+
+# assert_eq NAME EXPECTED GOT
+assert_eq() {
+  if [ "$2" = "$3" ]; then pass "$1"; return 0; fi
+  fail "$1"; _show expected "$2"; _show got "$3"; return 1
+}
+
+# assert_ne NAME UNEXPECTED GOT
+assert_ne() {
+  if [ "$2" != "$3" ]; then pass "$1"; return 0; fi
+  fail "$1"; _show "expected anything but" "$2"; return 1
+}
+
+# assert_contains NAME HAYSTACK NEEDLE
+assert_contains() {
+  case "$2" in *"$3"*) pass "$1"; return 0 ;; esac
+  fail "$1"; _show "expected to contain" "$3"; _show got "$2"; return 1
+}
+
+# assert_not_contains NAME HAYSTACK NEEDLE
+assert_not_contains() {
+  case "$2" in *"$3"*) fail "$1"; _show "expected not to contain" "$3"; _show got "$2"; return 1 ;; esac
+  pass "$1"
+}
+
+# assert_match NAME ERE GOT
+assert_match() {
+  if printf '%s' "$3" | grep -Eq -- "$2"; then pass "$1"; return 0; fi
+  fail "$1"; _show "expected to match" "$2"; _show got "$3"; return 1
+}
+
+# assert_le / assert_ge NAME LIMIT GOT (integers)
+assert_le() {
+  if [[ "$3" =~ ^-?[0-9]+$ ]] && [ "$3" -le "$2" ]; then pass "$1"; return 0; fi
+  fail "$1"; _show "expected <=" "$2"; _show got "$3"; return 1
+}
+assert_ge() {
+  if [[ "$3" =~ ^-?[0-9]+$ ]] && [ "$3" -ge "$2" ]; then pass "$1"; return 0; fi
+  fail "$1"; _show "expected >=" "$2"; _show got "$3"; return 1
+}
+
+# wait_for SECS 'snippet' — polls (0.2 s) until the snippet succeeds; returns 1 on timeout
+wait_for() {
+  local secs=$1 snippet=$2 end
+  end=$(( $(date +%s%N) / 1000000 + secs * 1000 ))
+  while :; do
+    if timeout -k 2 10 bash -c "$snippet" >/dev/null 2>&1 </dev/null; then return 0; fi
+    [ $(( $(date +%s%N) / 1000000 )) -ge "$end" ] && return 1
+    sleep 0.2
+  done
+}
+
+summary() {
+  echo "$PASS passed, $FAIL failed"
+  [ "$FAIL" = 0 ]
+}
+
+# skip_all REASON — for prerequisites the test cannot create (reported as a failure
+# unless ALLOW_SKIP=1, so that a missing prerequisite never passes silently)
+skip_all() {
+  if [ "${ALLOW_SKIP:-0}" = 1 ]; then
+    echo "# SKIP $_TEST_NAME: $*"
+  else
+    fail "prerequisite: $*"
+  fi
+  summary
+  exit
+}
+
+# ------------------------------------------------------------------ tty
+
+# with_tty CMD... — runs CMD (command or exported function) with a new pseudo-terminal
+# as its controlling terminal and stdin/stdout/stderr; the terminal's output (CRs
+# stripped) goes to stdout; CMD's exit status is returned.
+with_tty() { /usr/bin/python3 "$REPO/tests/pty.py" -- bash -c '"$@"' _ "$@"; }
+# with_tty_input TEXT CMD... — the same, typing TEXT (\n escapes allowed) into the terminal
+with_tty_input() {
+  local text=$1; shift
+  /usr/bin/python3 "$REPO/tests/pty.py" --input "$text" -- bash -c '"$@"' _ "$@"
+}
+
+# ------------------------------------------------------------------ host set-up
+
+# host_prepare — idempotent host quirks:
+#  * crun refuses the hybrid cgroup layout while the cgroup2 mount holds any controller;
+#    here that is hugetlb, which a v1 hugetlb hierarchy takes off the unified mount.
+host_prepare() {
+  local unified=/sys/fs/cgroup/unified c
+  if [ -f "$unified/cgroup.controllers" ]; then
+    for c in $(cat "$unified/cgroup.controllers"); do
+      if ! mountpoint -q "/sys/fs/cgroup/$c"; then
+        mkdir -p "/sys/fs/cgroup/$c"
+        mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" \
+          || { echo "host_prepare: cannot mount cgroup v1 $c hierarchy" >&2; return 1; }
+      fi
+    done
+    if [ -n "$(cat "$unified/cgroup.controllers")" ]; then
+      echo "host_prepare: $unified/cgroup.controllers is not empty: $(cat "$unified/cgroup.controllers")" >&2
+      return 1
+    fi
+  fi
+  mkdir -p /run/netns
+  return 0
+}
+
+# cgroup_version — prints 1 (v1 or hybrid) or 2 (unified)
+cgroup_version() {
+  if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then echo 2; else echo 1; fi
+}
+
+# ------------------------------------------------------------------ image
+
+ensure_image() {
+  "$REPO/images/busybox.sh" "$IMAGE_DIR" >/dev/null || return 1
+  [ -f "$IMAGE_DIR/busybox.oci.tar" ]
+}
+
+# ------------------------------------------------------------------ podman
+
+PODMAN_DIR=$T/podman
+PODMAN_DRIVER=${PODMAN_DRIVER:-overlay}
+export PODMAN_DIR PODMAN_DRIVER
+
+_podman_setup() {
+  [ -f "$PODMAN_DIR/containers.conf" ] && return 0
+  mkdir -p "$PODMAN_DIR"/{root,runroot,tmp,cni,volumes}
+  local nofile nproc
+  nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] && nofile=1048576
+  nproc=$(ulimit -Hu); [ "$nproc" = unlimited ] && nproc=4194304
+  # podman lowers its own RLIMIT_NPROC to kernel.pid_max before it starts conmon
+  local pidmax; pidmax=$(cat /proc/sys/kernel/pid_max)
+  [ "$pidmax" -lt "$nproc" ] && nproc=$pidmax
+  # podman's default nofile/nproc (1048576) exceed this machine's hard limits (and root
+  # has no CAP_SYS_RESOURCE here): pin the container defaults to the limits we have.
+  # Note: a `--ulimit` flag on `podman run` replaces default_ulimits entirely.
+  cat > "$PODMAN_DIR/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+log_driver = "k8s-file"
+pids_limit = 0
+
+[network]
+network_backend = "cni"
+cni_plugin_dirs = ["/usr/lib/cni", "/usr/libexec/cni", "/opt/cni/bin"]
+network_config_dir = "$PODMAN_DIR/cni"
+default_subnet = "10.88.213.0/24"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$PODMAN_DIR/events.log"
+tmp_dir = "$PODMAN_DIR/tmp"
+volume_path = "$PODMAN_DIR/volumes"
+static_dir = "$PODMAN_DIR/root/libpod"
+lock_type = "file"
+num_locks = 256
+runtime = "crun"
+EOF
+  cat > "$PODMAN_DIR/storage.conf" <<EOF
+[storage]
+driver = "$PODMAN_DRIVER"
+graphroot = "$PODMAN_DIR/root"
+runroot = "$PODMAN_DIR/runroot"
+EOF
+}
+
+# podman_t ARGS... — podman with its own state; never touches the host's podman state
+podman_t() {
+  CONTAINERS_CONF=$PODMAN_DIR/containers.conf \
+  CONTAINERS_STORAGE_CONF=$PODMAN_DIR/storage.conf \
+  podman --root "$PODMAN_DIR/root" --runroot "$PODMAN_DIR/runroot" \
+         --storage-driver "$PODMAN_DRIVER" --cgroup-manager cgroupfs \
+         --events-backend file --tmpdir "$PODMAN_DIR/tmp" "$@"
+}
+# podman_v ARGS... — podman_t with the runtime under test
+podman_v() { podman_t --runtime "$VESSEL" "$@"; }
+
+# podman_start — prepare config and load localhost/bb:latest
+podman_start() {
+  _podman_setup
+  PODMAN_STARTED=1
+  ensure_image || { echo "podman_start: image build failed" >&2; return 1; }
+  local out id
+  out=$(timeout 120 bash -c 'podman_t load -q -i "$IMAGE_DIR/busybox.oci.tar"' 2>&1) \
+    || { echo "podman_start: podman load failed: $out" >&2; return 1; }
+  if ! podman_t image exists "$IMAGE_NAME"; then
+    # podman names an OCI archive by its ref.name annotation; tag it as we want it
+    id=$(podman_t images -q | head -n1)
+    [ -n "$id" ] && podman_t tag "$id" "$IMAGE_NAME"
+  fi
+  podman_t image exists "$IMAGE_NAME" || { echo "podman_start: $IMAGE_NAME not present after load: $out" >&2; return 1; }
+}
+
+_podman_cleanup() {
+  [ -n "${PODMAN_STARTED:-}" ] || return 0
+  timeout 60 bash -c 'podman_v rm -a -f -t 0' >/dev/null 2>&1
+  timeout 60 bash -c 'podman_t rm -a -f -t 0' >/dev/null 2>&1
+  timeout 60 bash -c 'podman_t system reset -f' >/dev/null 2>&1 || true
+}
+
+# ------------------------------------------------------------------ containerd
+
+CTRD_DIR=$T/containerd
+CTRD_SOCK=$CTRD_DIR/containerd.sock
+CTR_NS=vessel-test
+export CTRD_DIR CTRD_SOCK CTR_NS
+
+# containerd_start — containerd with its own config, root, state and socket
+containerd_start() {
+  mkdir -p "$CTRD_DIR"/{root,state,opt,runc,fifo}
+  cat > "$CTRD_DIR/config.toml" <<EOF
+version = 2
+root = "$CTRD_DIR/root"
+state = "$CTRD_DIR/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "$CTRD_SOCK"
+
+[ttrpc]
+  address = "$CTRD_SOCK.ttrpc"
+
+[debug]
+  address = "$CTRD_DIR/debug.sock"
+  level = "info"
+
+[metrics]
+  address = ""
+
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "$CTRD_DIR/opt"
+EOF
+  containerd --config "$CTRD_DIR/config.toml" >"$CTRD_DIR/containerd.log" 2>&1 </dev/null &
+  CTRD_PID=$!
+  local i
+  for i in $(seq 1 100); do
+    if [ -S "$CTRD_SOCK" ] && ctr --address "$CTRD_SOCK" version >/dev/null 2>&1; then
+      return 0
+    fi
+    kill -0 "$CTRD_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "containerd_start: containerd did not come up; log:" >&2
+  tail -n 20 "$CTRD_DIR/containerd.log" >&2
+  return 1
+}
+
+# ctr_t ARGS... — ctr against the test's containerd, namespace vessel-test
+ctr_t() { ctr --address "$CTRD_SOCK" -n "$CTR_NS" "$@"; }
+# ctr_run ARGS... — `ctr run` with the runtime under test and the test's runc root
+ctr_run() { ctr_t run --runc-binary "$VESSEL" --runc-root "$CTRD_DIR/runc" --fifo-dir "$CTRD_DIR/fifo" "$@"; }
+
+containerd_import() {
+  ensure_image || { echo "containerd_import: image build failed" >&2; return 1; }
+  local out
+  out=$(timeout 120 bash -c 'ctr_t images import "$IMAGE_DIR/busybox.oci.tar"' 2>&1) \
+    || { echo "containerd_import: import failed: $out" >&2; return 1; }
+  ctr_t images ls -q | grep -qx "$IMAGE_NAME" \
+    || { echo "containerd_import: $IMAGE_NAME missing after import: $out" >&2; return 1; }
+}
+
+containerd_stop() {
+  [ -n "${CTRD_PID:-}" ] || return 0
+  local t c
+  if kill -0 "$CTRD_PID" 2>/dev/null; then
+    for t in $(timeout 20 bash -c 'ctr_t tasks ls -q' 2>/dev/null); do
+      timeout 20 bash -c 'ctr_t tasks kill -a -s SIGKILL "$1"' _ "$t" >/dev/null 2>&1
+      timeout 20 bash -c 'ctr_t tasks rm -f "$1"' _ "$t" >/dev/null 2>&1
+    done
+    for c in $(timeout 20 bash -c 'ctr_t containers ls -q' 2>/dev/null); do
+      timeout 20 bash -c 'ctr_t containers rm "$1"' _ "$c" >/dev/null 2>&1
+    done
+    kill -TERM "$CTRD_PID" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$CTRD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$CTRD_PID" 2>/dev/null
+  fi
+  wait "$CTRD_PID" 2>/dev/null
+  # shims started for our containerd (their command line names our socket)
+  local p
+  for p in $(pids_matching "$CTRD_SOCK"); do kill -KILL "$p" 2>/dev/null; done
+  CTRD_PID=
+}
+
+# ------------------------------------------------------------------ leftovers
+
+# pids_matching STRING — pids (other than ours) whose command line contains STRING
+pids_matching() {
+  local needle=$1 d pid cmd
+  for d in /proc/[0-9]*; do
+    pid=${d#/proc/}
+    [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] && continue
+    cmd=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null) || continue
+    case "$cmd" in
+      *"$needle"*)
+        # skip our own helper shells (their command line holds the needle as an argument)
+        case "$cmd" in bash\ -c*|timeout\ *|grep\ *) continue ;; esac
+        echo "$pid" ;;
+    esac
+  done
+}
+
+# cgroup_dirs_named NAME — cgroup directories (any hierarchy) whose basename contains NAME
+cgroup_dirs_named() {
+  find /sys/fs/cgroup -mindepth 1 -maxdepth 6 -type d -name "*$1*" 2>/dev/null
+}
+
+# mounts_snapshot — mount points (field 5 of mountinfo), sorted
+mounts_snapshot() { awk '{print $5}' /proc/self/mountinfo | sort; }
+
+# ------------------------------------------------------------------ cleanup
+
+_CLEANUP_HOOKS=()
+on_cleanup() { _CLEANUP_HOOKS+=("$1"); }
+
+_cleanup() {
+  local rc=$? h m
+  set +e
+  for h in "${_CLEANUP_HOOKS[@]}"; do eval "$h" >/dev/null 2>&1; done
+  containerd_stop >/dev/null 2>&1
+  _podman_cleanup >/dev/null 2>&1
+  # unmount whatever is left under the scratch dir (deepest first)
+  for m in $(awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    umount -l "$m" 2>/dev/null
+  done
+  if [ "${KEEP_SCRATCH:-0}" = 1 ]; then
+    echo "# scratch kept: $T" >&2
+  else
+    rm -rf "$T" 2>/dev/null || { sleep 1; rm -rf "$T"; }
+  fi
+  exit "$rc"
+}
+trap _cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+export -f diag _show pass fail run run_sh with_tty with_tty_input wait_for cgroup_version ensure_image \
+  _podman_setup podman_t podman_v ctr_t ctr_run pids_matching cgroup_dirs_named mounts_snapshot
