@@ -1,0 +1,395 @@
+/*
+ * vessel: the native client of the Vessel runtime.
+ *
+ * It hands its argv, environment and working directory to the vesseld daemon over a Unix
+ * socket (starting the daemon on first use) and then does what the daemon answers: print and
+ * exit, exec a program (crun with a rewritten bundle), or run one as its child and report the
+ * status. The protocol is described in vessel-daemon's Protocol.java.
+ *
+ * Exec'ing, rather than asking the daemon to start containers, keeps every container process a
+ * descendant of whoever called vessel (conmon, containerd-shim), which reap it and read its status.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_SOCKET "/run/vessel/vesseld.sock"
+#define MAGIC 0x314c5356u /* "VSL1" */
+#define START_TIMEOUT_MS 30000
+
+extern char **environ;
+
+__attribute__((noreturn, format(printf, 1, 2)))
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("vessel: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+/* ---- a growable byte buffer for the request ---- */
+
+struct buf { char *data; size_t len, cap; };
+
+static void put(struct buf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2 + 256;
+        b->data = realloc(b->data, b->cap);
+        if (!b->data)
+            die("out of memory");
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void put_u32(struct buf *b, uint32_t v)
+{
+    unsigned char le[4] = { v, v >> 8, v >> 16, v >> 24 };
+    put(b, le, 4);
+}
+
+static void put_str(struct buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    put_u32(b, (uint32_t)n);
+    put(b, s, n);
+}
+
+static void put_list(struct buf *b, char *const *list, int count)
+{
+    put_u32(b, (uint32_t)count);
+    for (int i = 0; i < count; i++)
+        put_str(b, list[i]);
+}
+
+/* ---- socket I/O ---- */
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n > 0) {
+        ssize_t r = read(fd, c, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static uint32_t get_u32(const unsigned char **p, const unsigned char *end)
+{
+    if (end - *p < 4)
+        die("malformed reply from vesseld");
+    uint32_t v = (*p)[0] | (*p)[1] << 8 | (*p)[2] << 16 | (uint32_t)(*p)[3] << 24;
+    *p += 4;
+    return v;
+}
+
+/* A NUL-terminated copy of the next string in a payload. */
+static char *get_str(const unsigned char **p, const unsigned char *end, size_t *len_out)
+{
+    uint32_t n = get_u32(p, end);
+    if ((size_t)(end - *p) < n)
+        die("malformed reply from vesseld");
+    char *s = malloc(n + 1);
+    if (!s)
+        die("out of memory");
+    memcpy(s, *p, n);
+    s[n] = '\0';
+    *p += n;
+    if (len_out)
+        *len_out = n;
+    return s;
+}
+
+static int connect_to(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(addr.sun_path))
+        die("socket path %s is too long", path);
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die("socket: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+        return fd;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+/* ---- starting the daemon ---- */
+
+static void mkdir_parents(char *dir)
+{
+    for (char *s = dir + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(dir, 0755);
+            *s = '/';
+        }
+    }
+    mkdir(dir, 0755);
+}
+
+static void last_line(const char *path, char *out, size_t size)
+{
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof(line), f))
+        if (line[0] != '\n')
+            snprintf(out, size, "%s", line);
+    fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* Starts vesseld detached from us (its own session, stdio to a log) and waits for its socket. */
+static int start_daemon(const char *sock)
+{
+    char launcher[PATH_MAX], log[PATH_MAX + 16], dir[PATH_MAX];
+    const char *env_launcher = getenv("VESSEL_DAEMON");
+    if (env_launcher) {
+        snprintf(launcher, sizeof(launcher), "%s", env_launcher);
+    } else {
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0)
+            die("cannot start vesseld: readlink /proc/self/exe: %s", strerror(errno));
+        self[n] = '\0';
+        snprintf(launcher, sizeof(launcher), "%s/vesseld", dirname(self));
+    }
+    if (access(launcher, X_OK) != 0)
+        die("cannot start vesseld: %s: %s", launcher, strerror(errno));
+
+    char sock_copy[PATH_MAX];
+    snprintf(sock_copy, sizeof(sock_copy), "%s", sock);
+    snprintf(dir, sizeof(dir), "%s", dirname(sock_copy));
+    mkdir_parents(dir);
+    snprintf(log, sizeof(log), "%s/vesseld.log", dir);
+
+    int pidpipe[2];
+    if (pipe2(pidpipe, O_CLOEXEC) != 0)
+        die("cannot start vesseld: pipe: %s", strerror(errno));
+    pid_t child = fork();
+    if (child < 0)
+        die("cannot start vesseld: fork: %s", strerror(errno));
+    if (child == 0) {
+        /* Double fork and a new session: the daemon must not be our caller's child or in its session. */
+        setsid();
+        pid_t daemon = fork();
+        if (daemon != 0) {
+            write_all(pidpipe[1], &daemon, sizeof(daemon));
+            _exit(daemon < 0);
+        }
+        int null = open("/dev/null", O_RDONLY);
+        int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (null < 0 || out < 0)
+            _exit(126);
+        dup2(null, 0);
+        dup2(out, 1);
+        dup2(out, 2);
+        closefrom(3);
+        setenv("VESSEL_SOCKET", sock, 1);
+        execl(launcher, "vesseld", (char *)NULL);
+        _exit(127);
+    }
+    close(pidpipe[1]);
+    pid_t daemon = -1;
+    read_all(pidpipe[0], &daemon, sizeof(daemon));
+    close(pidpipe[0]);
+    waitpid(child, NULL, 0);
+
+    for (int waited = 0; waited < START_TIMEOUT_MS; waited += 10) {
+        int fd = connect_to(sock);
+        if (fd >= 0)
+            return fd;
+        /* Another client may have started a daemon at the same time: ours then exits, theirs serves. */
+        if (daemon > 0 && kill(daemon, 0) != 0 && errno == ESRCH && waited > 2000) {
+            char why[512];
+            last_line(log, why, sizeof(why));
+            die("vesseld failed to start: %s (log: %s)", why[0] ? why : "no output", log);
+        }
+        sleep_ms(10);
+    }
+    die("vesseld did not answer on %s within %d s (log: %s)", sock, START_TIMEOUT_MS / 1000, log);
+    return -1;
+}
+
+/* ---- running what the daemon answers ---- */
+
+struct program { char **argv; char **env; };
+
+/* Decodes an R or S payload; files become memfds, named in argv as /proc/self/fd/N. */
+static struct program decode_program(const unsigned char *p, const unsigned char *end)
+{
+    struct program prog;
+    uint32_t argc = get_u32(&p, end);
+    prog.argv = calloc(argc + 1, sizeof(char *));
+    for (uint32_t i = 0; i < argc; i++)
+        prog.argv[i] = get_str(&p, end, NULL);
+    uint32_t envc = get_u32(&p, end);
+    prog.env = calloc(envc + 1, sizeof(char *));
+    for (uint32_t i = 0; i < envc; i++)
+        prog.env[i] = get_str(&p, end, NULL);
+    uint32_t files = get_u32(&p, end);
+    for (uint32_t f = 0; f < files; f++) {
+        size_t len;
+        char *content = get_str(&p, end, &len);
+        int fd = memfd_create("vessel-file", 0);
+        if (fd < 0 || write_all(fd, content, len) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+            die("memfd: %s", strerror(errno));
+        free(content);
+        char token[32], path[64];
+        snprintf(token, sizeof(token), "@file:%u", f);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        for (uint32_t i = 0; i < argc; i++)
+            if (strcmp(prog.argv[i], token) == 0)
+                prog.argv[i] = strdup(path);
+    }
+    if (argc == 0)
+        die("malformed reply from vesseld: empty argv");
+    return prog;
+}
+
+static int run_child(struct program *prog)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        execve(prog->argv[0], prog->argv, prog->env);
+        fprintf(stderr, "vessel: cannot run %s: %s\n", prog->argv[0], strerror(errno));
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            die("waitpid: %s", strerror(errno));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int is_cmd(int argc, char **argv, const char *a, const char *b)
+{
+    return argc >= 3 && strcmp(argv[1], a) == 0 && strcmp(argv[2], b) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *sock = getenv("VESSEL_SOCKET");
+    if (!sock || !*sock)
+        sock = DEFAULT_SOCKET;
+
+    int fd = connect_to(sock);
+    if (fd < 0) {
+        /* Asking a daemon that is not running to stop or report must not start one. */
+        if (is_cmd(argc, argv, "daemon", "stop") || is_cmd(argc, argv, "daemon", "status")) {
+            fprintf(stderr, "vesseld is not running\n");
+            return is_cmd(argc, argv, "daemon", "stop") ? 0 : 3;
+        }
+        fd = start_daemon(sock);
+    }
+
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        snprintf(cwd, sizeof(cwd), "/");
+    int envc = 0;
+    while (environ[envc])
+        envc++;
+    struct buf req = { 0 };
+    put_u32(&req, MAGIC);
+    put_list(&req, argv + 1, argc - 1);
+    put_list(&req, environ, envc);
+    put_str(&req, cwd);
+    signal(SIGPIPE, SIG_IGN);
+    if (write_all(fd, req.data, req.len) != 0)
+        die("cannot talk to vesseld on %s: %s", sock, strerror(errno));
+
+    for (;;) {
+        unsigned char header[5];
+        if (read_all(fd, header, sizeof(header)) != 0)
+            die("vesseld closed the connection before answering");
+        const unsigned char *h = header + 1;
+        uint32_t len = get_u32(&h, header + 5);
+        unsigned char *payload = malloc(len ? len : 1);
+        if (!payload || read_all(fd, payload, len) != 0)
+            die("vesseld closed the connection mid-answer");
+        const unsigned char *end = payload + len;
+        switch (header[0]) {
+        case 'O':
+            write_all(1, payload, len);
+            break;
+        case 'E':
+            write_all(2, payload, len);
+            break;
+        case 'X': {
+            const unsigned char *p = payload;
+            return (int)get_u32(&p, end);
+        }
+        case 'R': {
+            struct program prog = decode_program(payload, end);
+            close(fd);
+            execve(prog.argv[0], prog.argv, prog.env);
+            die("cannot run %s: %s", prog.argv[0], strerror(errno));
+        }
+        case 'S': {
+            struct program prog = decode_program(payload, end);
+            uint32_t status = (uint32_t)run_child(&prog);
+            unsigned char le[4] = { status, status >> 8, status >> 16, status >> 24 };
+            if (write_all(fd, le, 4) != 0)
+                die("vesseld went away while %s ran", prog.argv[0]);
+            break;
+        }
+        default:
+            die("unknown reply '%c' from vesseld", header[0]);
+        }
+        free(payload);
+    }
+}

@@ -1,0 +1,64 @@
+package dev.vessel.daemon;
+
+import dev.vessel.oci.OciException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The program that executes {@code container}-isolation containers: crun, or runc. */
+public record LowLevelRuntime(Path path, boolean isCrun) {
+    private static final List<String> SEARCH = List.of("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin");
+
+    /** Resolves the configured name ("crun", "runc" or a path) to an executable. */
+    public static LowLevelRuntime resolve(String configured) {
+        Path path = null;
+        if (configured.contains("/")) {
+            path = Path.of(configured);
+        } else {
+            for (String dir : SEARCH) {
+                Path candidate = Path.of(dir, configured);
+                if (Files.isExecutable(candidate)) {
+                    path = candidate;
+                    break;
+                }
+            }
+        }
+        if (path == null || !Files.isExecutable(path)) {
+            throw new OciException("low-level runtime \"" + configured + "\" not found: install crun (apt-get install crun)"
+                    + " or set low_level_runtime in /etc/vessel/config.toml");
+        }
+        return new LowLevelRuntime(path, !path.getFileName().toString().contains("runc"));
+    }
+
+    /** The runtime's argv up to (not including) the subcommand, with runc's global options mapped. */
+    public List<String> globalArgs(GlobalOptions global) {
+        List<String> argv = new ArrayList<>();
+        argv.add(path.toString());
+        argv.add("--root");
+        argv.add(global.root().toString());
+        if (global.log() != null) {
+            argv.add("--log");
+            argv.add(global.log());
+        }
+        if (global.logFormat() != null) {
+            argv.add("--log-format");
+            argv.add(global.logFormat());
+        }
+        if (global.debug()) {
+            argv.add("--debug");
+        }
+        boolean systemd = global.systemdCgroup() || "systemd".equals(global.cgroupManager());
+        if (systemd) {
+            argv.add("--systemd-cgroup");
+        } else if (global.cgroupManager() != null && isCrun) {
+            argv.add("--cgroup-manager");
+            argv.add(global.cgroupManager());
+        }
+        return argv;
+    }
+
+    /** runc's global options as the caller gave them, with the state root resolved. */
+    public record GlobalOptions(Path root, String log, String logFormat, boolean debug, boolean systemdCgroup,
+            String cgroupManager) {}
+}

@@ -1,0 +1,173 @@
+package dev.vessel.daemon;
+
+import java.io.DataInputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The wire protocol between the native client ({@code native/client/vessel.c}) and the daemon.
+ *
+ * <p>Request, client to daemon: the magic {@code VSL1}, then argv (without argv[0]), the
+ * environment and the working directory. A list is a u32 count followed by strings; a string is a
+ * u32 length followed by bytes; integers are little-endian.
+ *
+ * <p>Reply, daemon to client: frames of one type byte, a u32 length and a payload.
+ * <ul>
+ *   <li>{@code O} / {@code E}: bytes for the client's stdout / stderr;</li>
+ *   <li>{@code X}: an i32 exit status; the client exits with it;</li>
+ *   <li>{@code R}: exec: argv, env, files. The client writes each file into a memfd and puts
+ *       {@code /proc/self/fd/N} in place of every argument equal to {@code @file:i}, then execs;</li>
+ *   <li>{@code S}: spawn: like {@code R}, but the client forks, waits and sends back the child's
+ *       exit status as an i32, then reads more frames.</li>
+ * </ul>
+ */
+public final class Protocol {
+    static final int MAGIC = 0x314c5356; // "VSL1" read as a little-endian u32
+    static final int MAX_STRING = 1 << 20;
+    static final int MAX_LIST = 1 << 16;
+
+    private Protocol() {}
+
+    /** What a client asked for. */
+    public record Request(List<String> args, List<String> env, String cwd) {
+        public String getenv(String name) {
+            String prefix = name + "=";
+            for (String entry : env) {
+                if (entry.startsWith(prefix)) {
+                    return entry.substring(prefix.length());
+                }
+            }
+            return null;
+        }
+    }
+
+    public static Request readRequest(InputStream stream) throws IOException {
+        DataInputStream in = new DataInputStream(stream);
+        if (readU32(in) != MAGIC) {
+            throw new IOException("not a vessel client (bad magic)");
+        }
+        List<String> args = readList(in);
+        List<String> env = readList(in);
+        String cwd = readString(in);
+        return new Request(args, env, cwd);
+    }
+
+    static int readU32(DataInputStream in) throws IOException {
+        return Integer.reverseBytes(in.readInt());
+    }
+
+    static String readString(DataInputStream in) throws IOException {
+        int length = readU32(in);
+        if (length < 0 || length > MAX_STRING) {
+            throw new IOException("string of " + length + " bytes is too long");
+        }
+        byte[] bytes = new byte[length];
+        in.readFully(bytes);
+        return new String(bytes, StandardCharsets.UTF_8);
+    }
+
+    static List<String> readList(DataInputStream in) throws IOException {
+        int count = readU32(in);
+        if (count < 0 || count > MAX_LIST) {
+            throw new IOException("list of " + count + " entries is too long");
+        }
+        List<String> list = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            list.add(readString(in));
+        }
+        return list;
+    }
+
+    /** Writes reply frames. Frames are small and written whole, so the client never sees half a frame. */
+    public static final class Replier {
+        private final OutputStream out;
+        private final DataInputStream in;
+
+        public Replier(OutputStream out, InputStream in) {
+            this.out = out;
+            this.in = new DataInputStream(in);
+        }
+
+        public void stdout(String text) throws IOException {
+            frame('O', text.getBytes(StandardCharsets.UTF_8));
+        }
+
+        public void stderr(String text) throws IOException {
+            frame('E', text.getBytes(StandardCharsets.UTF_8));
+        }
+
+        public void exit(int status) throws IOException {
+            frame('X', ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(status).array());
+        }
+
+        public void exec(Program program) throws IOException {
+            frame('R', program.encode());
+        }
+
+        /** Runs the program as the client's child and returns its exit status (128+n if killed by signal n). */
+        public int spawn(Program program) throws IOException {
+            frame('S', program.encode());
+            try {
+                return readU32(in);
+            } catch (EOFException e) {
+                throw new IOException("client went away while its child ran", e);
+            }
+        }
+
+        private void frame(char type, byte[] payload) throws IOException {
+            ByteBuffer header = ByteBuffer.allocate(5).order(ByteOrder.LITTLE_ENDIAN);
+            header.put((byte) type).putInt(payload.length);
+            byte[] frame = new byte[5 + payload.length];
+            System.arraycopy(header.array(), 0, frame, 0, 5);
+            System.arraycopy(payload, 0, frame, 5, payload.length);
+            out.write(frame);
+            out.flush();
+        }
+    }
+
+    /** A program for the client to run: argv (argv[0] is the path), environment, and in-memory files. */
+    public record Program(List<String> argv, List<String> env, List<byte[]> files) {
+        public static String fileArgument(int index) {
+            return "@file:" + index;
+        }
+
+        byte[] encode() {
+            Encoder e = new Encoder();
+            e.list(argv);
+            e.list(env);
+            e.u32(files.size());
+            for (byte[] file : files) {
+                e.bytes(file);
+            }
+            return e.toByteArray();
+        }
+    }
+
+    private static final class Encoder extends java.io.ByteArrayOutputStream {
+        void u32(int value) {
+            write(value);
+            write(value >>> 8);
+            write(value >>> 16);
+            write(value >>> 24);
+        }
+
+        void bytes(byte[] value) {
+            u32(value.length);
+            writeBytes(value);
+        }
+
+        void list(List<String> values) {
+            u32(values.size());
+            for (String value : values) {
+                bytes(value.getBytes(StandardCharsets.UTF_8));
+            }
+        }
+    }
+}

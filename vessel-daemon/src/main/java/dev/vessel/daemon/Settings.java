@@ -1,0 +1,61 @@
+package dev.vessel.daemon;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.dataformat.toml.TomlMapper;
+import dev.vessel.oci.Isolation;
+import dev.vessel.oci.OciException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.Set;
+
+/**
+ * Vessel's configuration, from {@code /etc/vessel/config.toml} (or {@code $VESSEL_CONFIG}).
+ *
+ * <pre>
+ * low_level_runtime = "crun"        # or "runc", or an absolute path to either
+ * default_isolation = "container"   # or "microvm"
+ * state_root = "/run/vessel/containers"
+ * </pre>
+ */
+public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot) {
+    public static final Path DEFAULT_FILE = Path.of("/etc/vessel/config.toml");
+    private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root");
+
+    public static Settings defaults() {
+        return new Settings("crun", Isolation.CONTAINER, Path.of("/run/vessel/containers"));
+    }
+
+    public static Settings load(Path file) {
+        if (!Files.exists(file)) {
+            return defaults();
+        }
+        JsonNode toml;
+        try {
+            toml = new TomlMapper().readTree(file.toFile());
+        } catch (IOException e) {
+            throw new OciException(file + ": " + e.getMessage().lines().findFirst().orElse("unreadable"));
+        }
+        return parse(file, toml);
+    }
+
+    static Settings parse(Path file, JsonNode toml) {
+        for (Iterator<String> names = toml.fieldNames(); names.hasNext(); ) {
+            String name = names.next();
+            if (!KEYS.contains(name)) {
+                throw new OciException(file + ": unknown setting \"" + name + "\"");
+            }
+        }
+        Settings d = defaults();
+        String runtime = toml.path("low_level_runtime").asText(d.lowLevelRuntime());
+        Isolation isolation = toml.has("default_isolation")
+                ? Isolation.parse(toml.get("default_isolation").asText(), file + ": default_isolation")
+                : d.defaultIsolation();
+        Path root = toml.has("state_root") ? Path.of(toml.get("state_root").asText()) : d.stateRoot();
+        if (!root.isAbsolute()) {
+            throw new OciException(file + ": state_root must be an absolute path");
+        }
+        return new Settings(runtime, isolation, root);
+    }
+}

@@ -1,0 +1,137 @@
+package dev.vessel.daemon;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
+
+/**
+ * vesseld: serves the native clients on a Unix socket. Every connection is one client call,
+ * handled on its own virtual thread. Nothing a container needs at run time lives here, so the
+ * daemon can be killed and restarted at any moment.
+ */
+public final class Vesseld {
+    public static final String DEFAULT_SOCKET = "/run/vessel/vesseld.sock";
+
+    private final Path socket;
+    private final Dispatcher dispatcher;
+    private volatile boolean stopping;
+    private ServerSocketChannel server;
+
+    Vesseld(Path socket, Dispatcher dispatcher) {
+        this.socket = socket;
+        this.dispatcher = dispatcher;
+    }
+
+    public static void main(String[] args) throws IOException {
+        String env = System.getenv("VESSEL_SOCKET");
+        Path socket = Path.of(env == null || env.isEmpty() ? DEFAULT_SOCKET : env);
+        Path configFile = Path.of(System.getenv().getOrDefault("VESSEL_CONFIG", Settings.DEFAULT_FILE.toString()));
+        Settings settings;
+        try {
+            settings = Settings.load(configFile);
+        } catch (RuntimeException e) {
+            log("cannot start: " + e.getMessage());
+            System.exit(1);
+            return;
+        }
+        Files.createDirectories(socket.getParent());
+        // One daemon per socket: the lock is held for the daemon's life and released by the kernel
+        // when it dies, kill -9 included. A second daemon started by a racing client just leaves.
+        FileChannel lockFile = FileChannel.open(socket.resolveSibling(socket.getFileName() + ".lock"),
+                StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock lock = lockFile.tryLock();
+        for (int waited = 0; lock == null; waited += 50) {
+            // Either a daemon serves (then leave it be) or one is just exiting (then take over).
+            if (waited >= 5000 || answers(socket)) {
+                log("another vesseld serves " + socket + "; exiting");
+                return;
+            }
+            sleep(50);
+            lock = lockFile.tryLock();
+        }
+        Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile));
+        daemon.dispatcher.attach(daemon);
+        daemon.serve();
+    }
+
+    private static boolean answers(Path socket) {
+        try (SocketChannel probe = SocketChannel.open(UnixDomainSocketAddress.of(socket))) {
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    static void log(String message) {
+        System.err.println(Instant.now() + " vesseld[" + ProcessHandle.current().pid() + "]: " + message);
+    }
+
+    void serve() throws IOException {
+        Files.deleteIfExists(socket);
+        server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        server.bind(UnixDomainSocketAddress.of(socket));
+        Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+        log("serving " + socket);
+        while (!stopping) {
+            SocketChannel client;
+            try {
+                client = server.accept();
+            } catch (IOException e) {
+                if (stopping) {
+                    break;
+                }
+                throw e;
+            }
+            Thread.ofVirtual().name("client").start(() -> handle(client));
+        }
+    }
+
+    private void handle(SocketChannel client) {
+        try (client) {
+            InputStream in = Channels.newInputStream(client);
+            OutputStream out = Channels.newOutputStream(client);
+            Protocol.Request request = Protocol.readRequest(in);
+            dispatcher.handle(request, new Protocol.Replier(out, in));
+        } catch (IOException e) {
+            log("client: " + e.getMessage());
+        } catch (RuntimeException e) {
+            log("client: unexpected " + e);
+            e.printStackTrace();
+        }
+    }
+
+    /**
+     * Removes the socket so that no new client reaches this daemon. Containers do not depend on
+     * the daemon, so after this it only has to exit.
+     */
+    void closeListener() {
+        stopping = true;
+        try {
+            Files.deleteIfExists(socket);
+            server.close();
+        } catch (IOException e) {
+            log("stop: " + e.getMessage());
+        }
+        log("stopped");
+    }
+}

@@ -1,0 +1,125 @@
+package dev.vessel.linux;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The cgroup of a process, on cgroup v1, v2 or the hybrid layout: where each controller's files
+ * are, and reading them. Missing or unreadable files read as empty: a container can exit at any
+ * moment, and callers fall back rather than fail.
+ */
+public final class Cgroup {
+    private final Map<String, Path> dirs; // controller ("memory", "cpu", ... or "" for v2) -> directory
+    private final boolean unified;
+
+    private Cgroup(Map<String, Path> dirs, boolean unified) {
+        this.dirs = dirs;
+        this.unified = unified;
+    }
+
+    public static Cgroup ofProcess(long pid) throws IOException {
+        return parse(Files.readAllLines(Path.of("/proc/" + pid + "/cgroup")),
+                Files.readAllLines(Path.of("/proc/self/mountinfo")));
+    }
+
+    /** Builds the map from /proc/PID/cgroup and the mount table; pure, for tests. */
+    public static Cgroup parse(List<String> procCgroup, List<String> mountinfo) {
+        Map<String, Path> mounts = new HashMap<>();
+        Path unifiedMount = null;
+        for (String line : mountinfo) {
+            String[] halves = line.split(" - ", 2);
+            if (halves.length < 2) {
+                continue;
+            }
+            String[] left = halves[0].split(" ");
+            String[] right = halves[1].split(" ");
+            Path mountPoint = Path.of(left[4]);
+            if (right[0].equals("cgroup2")) {
+                unifiedMount = mountPoint;
+            } else if (right[0].equals("cgroup") && right.length > 2) {
+                for (String option : right[2].split(",")) {
+                    mounts.put(option, mountPoint);
+                }
+            }
+        }
+        Map<String, Path> dirs = new HashMap<>();
+        boolean hasV1 = false;
+        for (String line : procCgroup) {
+            String[] parts = line.split(":", 3);
+            if (parts.length < 3) {
+                continue;
+            }
+            String relative = parts[2].startsWith("/") ? parts[2].substring(1) : parts[2];
+            if (parts[1].isEmpty()) {
+                if (unifiedMount != null) {
+                    dirs.put("", unifiedMount.resolve(relative));
+                }
+                continue;
+            }
+            for (String controller : parts[1].split(",")) {
+                Path mount = mounts.get(controller);
+                if (mount != null) {
+                    dirs.put(controller, mount.resolve(relative));
+                    hasV1 = true;
+                }
+            }
+        }
+        return new Cgroup(dirs, !hasV1);
+    }
+
+    public boolean isUnified() {
+        return unified;
+    }
+
+    /** The directory holding a v1 controller's files, or the v2 directory. */
+    public Optional<Path> dir(String controller) {
+        return Optional.ofNullable(unified ? dirs.get("") : dirs.get(controller));
+    }
+
+    /** A file's contents, trimmed, or empty when it does not exist or cannot be read. */
+    public Optional<String> read(String controller, String file) {
+        return dir(controller).flatMap(d -> readFile(d.resolve(file)));
+    }
+
+    public long readLong(String controller, String file, long fallback) {
+        return read(controller, file).flatMap(Cgroup::parseLong).orElse(fallback);
+    }
+
+    /** "key value" lines (memory.stat, cpu.stat, memory.events) as a map. */
+    public Map<String, Long> readKeyed(String controller, String file) {
+        Map<String, Long> values = new HashMap<>();
+        read(controller, file).ifPresent(text -> text.lines().forEach(line -> {
+            String[] kv = line.trim().split("\\s+");
+            if (kv.length == 2) {
+                parseLong(kv[1]).ifPresent(v -> values.put(kv[0], v));
+            }
+        }));
+        return values;
+    }
+
+    public static Optional<String> readFile(Path file) {
+        try {
+            return Optional.of(Files.readString(file).trim());
+        } catch (IOException | RuntimeException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** A number as cgroup files write it; "max" (no limit) reads as {@link Long#MAX_VALUE}. */
+    public static Optional<Long> parseLong(String text) {
+        String t = text.trim();
+        if (t.equals("max")) {
+            return Optional.of(Long.MAX_VALUE);
+        }
+        try {
+            return Optional.of(Long.parseLong(t));
+        } catch (NumberFormatException e) {
+            return Optional.empty();
+        }
+    }
+}
