@@ -72,6 +72,11 @@ final class OciCli {
         ParseResult parsed;
         try {
             parsed = cli.parseArgs(call.request.args().toArray(String[]::new));
+        } catch (CommandLine.UnmatchedArgumentException e) {
+            boolean atTop = e.getCommandLine() == cli;
+            String first = e.getUnmatched().isEmpty() ? "" : e.getUnmatched().getFirst();
+            throw new OciException(atTop && !first.startsWith("-") ? "unknown command \"" + first + "\" (see vessel --help)"
+                    : firstLine(e.getMessage()));
         } catch (CommandLine.ParameterException e) {
             throw new OciException(firstLine(e.getMessage()));
         }

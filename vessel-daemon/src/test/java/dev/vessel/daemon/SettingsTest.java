@@ -1,0 +1,46 @@
+package dev.vessel.daemon;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.vessel.oci.Isolation;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SettingsTest {
+    @TempDir Path dir;
+
+    @Test
+    void missingFileMeansDefaults() {
+        assertThat(Settings.load(dir.resolve("none.toml"))).isEqualTo(Settings.defaults());
+    }
+
+    @Test
+    void readsEverySetting() throws Exception {
+        Path file = dir.resolve("config.toml");
+        Files.writeString(file, """
+                low_level_runtime = "runc"
+                default_isolation = "microvm"
+                state_root = "/run/other"
+                """);
+        Settings settings = Settings.load(file);
+        assertThat(settings.lowLevelRuntime()).isEqualTo("runc");
+        assertThat(settings.defaultIsolation()).isEqualTo(Isolation.MICROVM);
+        assertThat(settings.stateRoot()).isEqualTo(Path.of("/run/other"));
+    }
+
+    @Test
+    void namesWhatIsWrong() throws Exception {
+        Path file = dir.resolve("config.toml");
+        Files.writeString(file, "low_level_runtim = \"runc\"\n");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("unknown setting \"low_level_runtim\"");
+        Files.writeString(file, "default_isolation = \"vm\"\n");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("unknown isolation \"vm\"");
+        Files.writeString(file, "state_root = \"relative\"\n");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("absolute");
+        Files.writeString(file, "this is not toml");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining(file.toString());
+    }
+}

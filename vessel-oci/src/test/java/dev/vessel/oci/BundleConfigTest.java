@@ -1,0 +1,64 @@
+package dev.vessel.oci;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class BundleConfigTest {
+    static final String MINIMAL = """
+            {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"]},
+             "linux": {"futureField": {"kept": true}}, "annotations": {"a": "b"}}
+            """;
+
+    @TempDir Path bundle;
+
+    @Test
+    void missingBundleAndConfigAreNamed() {
+        assertThatThrownBy(() -> BundleConfig.load(bundle.resolve("nope")))
+                .hasMessageContaining("does not exist");
+        assertThatThrownBy(() -> BundleConfig.load(bundle)).hasMessageContaining("has no config.json");
+    }
+
+    @Test
+    void malformedConfigIsNamedInOneLine() throws Exception {
+        Files.writeString(bundle.resolve("config.json"), "{\"ociVersion\": ");
+        assertThatThrownBy(() -> BundleConfig.load(bundle))
+                .isInstanceOf(OciException.class)
+                .hasMessageContaining("is not valid JSON")
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
+        Files.writeString(bundle.resolve("config.json"), "[]");
+        assertThatThrownBy(() -> BundleConfig.load(bundle)).hasMessageContaining("not a JSON object");
+        Files.writeString(bundle.resolve("config.json"), "{\"ociVersion\": \"1.0.2\"}");
+        assertThatThrownBy(() -> BundleConfig.load(bundle)).hasMessageContaining("root.path");
+    }
+
+    @Test
+    void isolationComesFromTheAnnotationOrTheDefault() {
+        BundleConfig plain = BundleConfig.parse(bundle, MINIMAL.getBytes(StandardCharsets.UTF_8));
+        assertThat(plain.isolation(Isolation.MICROVM)).isEqualTo(Isolation.MICROVM);
+        BundleConfig vm = BundleConfig.parse(bundle, MINIMAL.replace("\"a\": \"b\"", "\"dev.vessel.isolation\": \"microvm\"")
+                .getBytes(StandardCharsets.UTF_8));
+        assertThat(vm.isolation(Isolation.CONTAINER)).isEqualTo(Isolation.MICROVM);
+        BundleConfig bad = BundleConfig.parse(bundle, MINIMAL.replace("\"a\": \"b\"", "\"dev.vessel.isolation\": \"kvm\"")
+                .getBytes(StandardCharsets.UTF_8));
+        assertThatThrownBy(() -> bad.isolation(Isolation.CONTAINER)).hasMessageContaining("unknown isolation \"kvm\"");
+    }
+
+    @Test
+    void rewriteKeepsUnknownFieldsAndMakesTheRootAbsolute() {
+        BundleConfig config = BundleConfig.parse(bundle, MINIMAL.getBytes(StandardCharsets.UTF_8));
+        BundleConfig rewritten = ConfigRewriter.forContainer(config, Isolation.CONTAINER);
+        assertThat(rewritten.tree().at("/linux/futureField/kept").asBoolean()).isTrue();
+        assertThat(rewritten.tree().at("/root/path").asText()).isEqualTo(bundle.resolve("rootfs").toString());
+        assertThat(rewritten.annotation("a")).isEqualTo("b");
+        assertThat(rewritten.annotation(Isolation.ANNOTATION)).isEqualTo("container");
+        assertThat(rewritten.annotation(ConfigRewriter.BUNDLE_ANNOTATION)).isEqualTo(bundle.toString());
+        // the caller's tree is not modified
+        assertThat(config.tree().at("/root/path").asText()).isEqualTo("rootfs");
+    }
+}
