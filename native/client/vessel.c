@@ -316,6 +316,16 @@ static int run_child(struct program *prog)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* True when the daemon has answered something (or closed the connection after answering). */
+static int wait_readable(int fd)
+{
+    char c;
+    ssize_t n;
+    while ((n = recv(fd, &c, 1, MSG_PEEK)) < 0 && errno == EINTR)
+        ;
+    return n == 1;
+}
+
 static int is_cmd(int argc, char **argv, const char *a, const char *b)
 {
     return argc >= 3 && strcmp(argv[1], a) == 0 && strcmp(argv[2], b) == 0;
@@ -326,16 +336,6 @@ int main(int argc, char **argv)
     const char *sock = getenv("VESSEL_SOCKET");
     if (!sock || !*sock)
         sock = DEFAULT_SOCKET;
-
-    int fd = connect_to(sock);
-    if (fd < 0) {
-        /* Asking a daemon that is not running to stop or report must not start one. */
-        if (is_cmd(argc, argv, "daemon", "stop") || is_cmd(argc, argv, "daemon", "status")) {
-            fprintf(stderr, "vesseld is not running\n");
-            return is_cmd(argc, argv, "daemon", "stop") ? 0 : 3;
-        }
-        fd = start_daemon(sock);
-    }
 
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof(cwd)))
@@ -349,8 +349,28 @@ int main(int argc, char **argv)
     put_list(&req, environ, envc);
     put_str(&req, cwd);
     signal(SIGPIPE, SIG_IGN);
-    if (write_all(fd, req.data, req.len) != 0)
-        die("cannot talk to vesseld on %s: %s", sock, strerror(errno));
+
+    int fd = -1;
+    for (int attempt = 0; fd < 0; attempt++) {
+        fd = connect_to(sock);
+        if (fd < 0) {
+            /* Asking a daemon that is not running to stop or report must not start one. */
+            if (is_cmd(argc, argv, "daemon", "stop") || is_cmd(argc, argv, "daemon", "status")) {
+                fprintf(stderr, "vesseld is not running\n");
+                return is_cmd(argc, argv, "daemon", "stop") ? 0 : 3;
+            }
+            fd = start_daemon(sock);
+        }
+        if (write_all(fd, req.data, req.len) != 0 || !wait_readable(fd)) {
+            /* A daemon killed a moment ago can still accept and then drop the call unanswered;
+             * it did nothing for it, so the call goes to the next daemon. */
+            close(fd);
+            fd = -1;
+            if (attempt == 2)
+                die("vesseld on %s closed the connection before answering", sock);
+            sleep_ms(100);
+        }
+    }
 
     for (;;) {
         unsigned char header[5];

@@ -81,8 +81,8 @@ final class ContainerEvents {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        if (state == null || !"running".equals(state.path("status").asText())
-                && !"paused".equals(state.path("status").asText())) {
+        String status = state == null ? "" : state.path("status").asText();
+        if (!status.equals("created") && !status.equals("running") && !status.equals("paused")) {
             return 0;
         }
         return state.path("pid").asLong();
