@@ -28,7 +28,8 @@ IMAGE_NAME=localhost/bb:latest
 CHECK_TIMEOUT=${CHECK_TIMEOUT:-60}
 export REPO VESSEL BUILD IMAGE_DIR IMAGE_NAME CHECK_TIMEOUT
 
-T=$(mktemp -d /tmp/vessel-test.XXXXXX)
+# tests/run.sh sets VESSEL_TEST_BASE (and removes it at the end, whatever a test left)
+T=$(mktemp -d "${VESSEL_TEST_BASE:-/tmp}/vessel-test.XXXXXX")
 chmod 0755 "$T"
 export T
 
@@ -394,6 +395,8 @@ containerd_stop() {
   # shims started for our containerd (their command line names our socket)
   local p
   for p in $(pids_matching "$CTRD_SOCK"); do kill -KILL "$p" 2>/dev/null; done
+  # the per-namespace parent cgroups the shim's runtime created (only when empty)
+  rmdir /sys/fs/cgroup/*/"$CTR_NS" /sys/fs/cgroup/"$CTR_NS" 2>/dev/null
   CTRD_PID=
 }
 
@@ -405,7 +408,7 @@ pids_matching() {
   for d in /proc/[0-9]*; do
     pid=${d#/proc/}
     [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] && continue
-    cmd=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null) || continue
+    cmd=$({ tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null) || continue
     case "$cmd" in
       *"$needle"*)
         # skip our own helper shells (their command line holds the needle as an argument)
@@ -425,6 +428,8 @@ mounts_snapshot() { awk '{print $5}' /proc/self/mountinfo | sort; }
 
 # ------------------------------------------------------------------ cleanup
 
+# on_cleanup 'COMMAND' — run COMMAND at exit, before the lib's own cleanup.
+# Tests must use this instead of `trap ... EXIT`, which would replace the lib's cleanup.
 _CLEANUP_HOOKS=()
 on_cleanup() { _CLEANUP_HOOKS+=("$1"); }
 

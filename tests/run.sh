@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# tests/run.sh [PATTERN] — runs every tests/e2e/*.sh (or those whose name contains
+# PATTERN), each in its own bash process, and aggregates. The last line is exactly
+# `N passed, N failed` (totals); exits non-zero if anything failed.
+#
+#   VESSEL=/usr/bin/crun tests/run.sh      run against another runtime
+#   FILE_TIMEOUT=600                       per-file bound in seconds
+#   logs: $BUILD/test-logs/<name>.log
+set -u
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=${REPO:-$(cd "$HERE/.." && pwd)}
+BUILD=${BUILD:-$REPO/build}
+PATTERN=${1:-}
+FILE_TIMEOUT=${FILE_TIMEOUT:-600}
+export REPO BUILD
+LOGS=$BUILD/test-logs
+mkdir -p "$LOGS"
+
+# every test's scratch dir goes under one base, removed at the end even if a test
+# left its scratch dir behind
+VESSEL_TEST_BASE=$(mktemp -d /tmp/vessel-tests.XXXXXX)
+export VESSEL_TEST_BASE
+cleanup_base() {
+  local m
+  for m in $(awk -v t="$VESSEL_TEST_BASE" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    umount -l "$m" 2>/dev/null
+  done
+  rm -rf "$VESSEL_TEST_BASE" 2>/dev/null
+}
+trap cleanup_base EXIT
+
+if [ "$(id -u)" != 0 ]; then
+  echo "tests/run.sh: the end-to-end tests need root" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+# build the test image once, up front (each test would otherwise race to do it)
+"$REPO/images/busybox.sh" "${IMAGE_DIR:-$BUILD/images/busybox}" >/dev/null \
+  || { echo "tests/run.sh: images/busybox.sh failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+total_pass=0
+total_fail=0
+results=()
+files=()
+for f in "$HERE"/e2e/*.sh; do
+  [ -e "$f" ] || continue
+  case "$(basename "$f")" in *"$PATTERN"*) files+=("$f") ;; esac
+done
+if [ "${#files[@]}" = 0 ]; then
+  echo "tests/run.sh: no test matches '$PATTERN'" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+for f in "${files[@]}"; do
+  name=$(basename "$f" .sh)
+  log=$LOGS/$name.log
+  echo "=== $name"
+  start=$(date +%s)
+  timeout -k 10 "$FILE_TIMEOUT" bash "$f" </dev/null 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  secs=$(( $(date +%s) - start ))
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1)
+  if [ -n "$line" ]; then
+    p=${line%% passed*}
+    fl=${line#*, }; fl=${fl%% failed}
+  else
+    p=$(grep -c '^ok - ' "$log")
+    fl=$(( $(grep -c '^not ok - ' "$log") + 1 ))
+    echo "not ok - $name: no summary line (exit status $rc$([ "$rc" = 124 ] && echo ", timed out after ${FILE_TIMEOUT}s"))"
+  fi
+  if [ "$rc" != 0 ] && [ "$fl" = 0 ]; then
+    fl=1
+    echo "not ok - $name: exit status $rc with no failed check"
+  fi
+  total_pass=$((total_pass + p))
+  total_fail=$((total_fail + fl))
+  results+=("$(printf '%-4s %-20s %4d passed, %3d failed  (%ds)' "$([ "$fl" = 0 ] && echo PASS || echo FAIL)" "$name" "$p" "$fl" "$secs")")
+done
+
+echo
+echo "=== results (runtime: ${VESSEL:-$REPO/bin/vessel}; logs in $LOGS)"
+printf '%s\n' "${results[@]}"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" = 0 ]
