@@ -1,0 +1,36 @@
+package dev.vessel.view.fuse;
+
+import java.util.Set;
+
+/**
+ * What a {@link FuseServer} serves: a fixed, read-only tree of files whose content is rendered
+ * for the process that reads it. Implementations must be thread-safe: requests from many
+ * containers are served at once.
+ */
+public interface FuseFileSystem {
+
+    /**
+     * The files, as absolute paths such as {@code /proc/meminfo}; the directories above them
+     * are implied. Read once when the server starts.
+     */
+    Set<String> files();
+
+    /** The whole content of {@code path} as the process {@code callerPid} should see it. */
+    byte[] render(String path, long callerPid) throws Exception;
+
+    /**
+     * What to serve when {@link #render} throws; {@code null} makes the read fail with EIO.
+     * Must not throw.
+     */
+    default byte[] fallback(String path, long callerPid) {
+        return null;
+    }
+
+    /**
+     * The size stat(2) reports. Readers of /proc read until EOF and the server bypasses the page
+     * cache, so 0 (what /proc itself reports) is right for most files; sysfs reports 4096.
+     */
+    default long size(String path) {
+        return 0;
+    }
+}

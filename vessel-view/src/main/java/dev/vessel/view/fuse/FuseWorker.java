@@ -1,0 +1,367 @@
+package dev.vessel.view.fuse;
+
+import dev.vessel.linux.Libc;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+
+import static dev.vessel.view.fuse.FuseProtocol.*;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+/**
+ * One serving thread: reads a request from /dev/fuse into its own buffer, answers it from its own
+ * reply buffer, and repeats. Nothing here allocates per request except the rendered content.
+ */
+final class FuseWorker implements AutoCloseable {
+    /** Largest WRITE payload we accept; the kernel insists the read buffer holds one. */
+    static final int MAX_WRITE = 128 * 1024;
+    /** Largest READ the kernel will ask for: max_pages (32) pages. */
+    static final int MAX_PAGES = 32;
+    private static final int REQUEST_BUFFER = MAX_WRITE + 4096;
+    private static final int REPLY_BUFFER = OUT_HEADER_SIZE + MAX_PAGES * 4096;
+    /** The tree never changes while mounted, so the kernel may cache names and attributes long. */
+    private static final long CACHE_SECONDS = 3600;
+
+    private final FuseServer server;
+    private final int fd;
+    private final Arena arena = Arena.ofConfined();
+    private final MemorySegment request = arena.allocate(REQUEST_BUFFER, 4096);
+    private final MemorySegment reply = arena.allocate(REPLY_BUFFER, 4096);
+    private final MemorySegment events = arena.allocate(2L * Libc.EPOLL_EVENT_SIZE, 8);
+    private final int epollFd;
+
+    /**
+     * Each worker has its own epoll; EPOLLEXCLUSIVE on /dev/fuse makes the kernel wake one idle
+     * worker per request rather than all of them.
+     */
+    FuseWorker(FuseServer server) throws IOException {
+        this.server = server;
+        this.fd = server.fd();
+        this.epollFd = (int) Libc.check(Libc.epollCreate1(Libc.EPOLL_CLOEXEC), "epoll_create1");
+        try {
+            Libc.check(Libc.epollCtl(epollFd, Libc.EPOLL_CTL_ADD, fd, Libc.EPOLLIN | Libc.EPOLLEXCLUSIVE, fd),
+                    "epoll_ctl /dev/fuse");
+            Libc.check(Libc.epollCtl(epollFd, Libc.EPOLL_CTL_ADD, server.stopFd(), Libc.EPOLLIN, server.stopFd()),
+                    "epoll_ctl eventfd");
+        } catch (IOException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Reads the kernel's FUSE_INIT and answers it; the first thing after mount(2). */
+    void init() throws IOException {
+        long length;
+        do {
+            length = Libc.read(fd, request, REQUEST_BUFFER);
+        } while ((length == -Libc.EAGAIN && awaitRequest()) || length == -Libc.EINTR);
+        Libc.check(length, "read FUSE_INIT");
+        int opcode = request.get(JAVA_INT, IN_OPCODE);
+        if (opcode != INIT) {
+            throw new IOException("expected FUSE_INIT, got opcode " + opcode);
+        }
+        handle();
+        if (request.get(JAVA_INT, IN_HEADER_SIZE + INIT_IN_MAJOR) != KERNEL_VERSION) {
+            throw new IOException("unsupported FUSE protocol " + request.get(JAVA_INT, IN_HEADER_SIZE));
+        }
+    }
+
+    /** Serves until the server stops or the connection ends. */
+    void serve() {
+        while (awaitRequest()) {
+            long length = Libc.read(fd, request, REQUEST_BUFFER);
+            if (length >= 0) {
+                try {
+                    handle();
+                } catch (Throwable failure) {
+                    server.logFailure("opcode " + request.get(JAVA_INT, IN_OPCODE), failure);
+                    replyError(Libc.EIO);
+                }
+                continue;
+            }
+            int errno = (int) -length;
+            // EAGAIN: another thread took the request; EINTR: a signal; ENOENT: the request died.
+            if (errno != Libc.EAGAIN && errno != Libc.EINTR && errno != Libc.ENOENT) {
+                if (errno != Libc.ENODEV && errno != Libc.ECONNABORTED && errno != Libc.EBADF) {
+                    server.logFailure("read /dev/fuse", new IOException(Libc.strerror(errno)));
+                }
+                return; // unmounted, aborted or closed: exit quietly
+            }
+        }
+    }
+
+    /** Waits until /dev/fuse has a request (or is dead); false once the server is stopping. */
+    private boolean awaitRequest() {
+        if (server.stopping()) {
+            return false;
+        }
+        int ready = Libc.epollWait(epollFd, events, 2, -1);
+        for (int i = 0; i < ready; i++) {
+            if (Libc.epollEventData(events, i) == server.stopFd()) {
+                return false;
+            }
+        }
+        return ready >= 0 || ready == -Libc.EINTR;
+    }
+
+    private void handle() {
+        int opcode = request.get(JAVA_INT, IN_OPCODE);
+        switch (opcode) {
+            case INIT -> answerInit();
+            case LOOKUP -> lookup();
+            case GETATTR -> getattr();
+            case OPEN -> open();
+            case READ -> read();
+            case RELEASE -> release();
+            case OPENDIR -> opendir();
+            case READDIR -> readdir();
+            case RELEASEDIR, DESTROY -> replyOk(0);
+            case STATFS -> statfs();
+            case ACCESS -> access();
+            // No reply is expected to these.
+            case FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY -> { }
+            // ENOSYS to FLUSH and the xattr calls makes the kernel stop sending them: one round trip
+            // less per close(2).
+            case FLUSH, GETXATTR, LISTXATTR -> replyError(Libc.ENOSYS);
+            case SETATTR, SYMLINK, MKNOD, MKDIR, UNLINK, RMDIR, RENAME, LINK, WRITE, SETXATTR, REMOVEXATTR,
+                 CREATE, FALLOCATE, RENAME2, COPY_FILE_RANGE, TMPFILE -> replyError(Libc.EROFS);
+            default -> replyError(Libc.ENOSYS);
+        }
+    }
+
+    private void answerInit() {
+        MemorySegment in = request;
+        long body = IN_HEADER_SIZE;
+        int major = in.get(JAVA_INT, body + INIT_IN_MAJOR);
+        if (major < KERNEL_VERSION) {
+            replyError(71); // EPROTO
+            return;
+        }
+        int minor = major > KERNEL_VERSION ? KERNEL_MINOR_VERSION
+                : Math.min(in.get(JAVA_INT, body + INIT_IN_MINOR), KERNEL_MINOR_VERSION);
+        int offered = in.get(JAVA_INT, body + INIT_IN_FLAGS);
+        MemorySegment out = payload(INIT_OUT_SIZE);
+        out.set(JAVA_INT, INIT_OUT_MAJOR, KERNEL_VERSION);
+        out.set(JAVA_INT, INIT_OUT_MINOR, minor);
+        out.set(JAVA_INT, INIT_OUT_MAX_READAHEAD, in.get(JAVA_INT, body + INIT_IN_MAX_READAHEAD));
+        out.set(JAVA_INT, INIT_OUT_FLAGS, offered & (FUSE_ASYNC_READ | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES));
+        out.set(JAVA_SHORT, INIT_OUT_MAX_BACKGROUND, (short) 64);
+        out.set(JAVA_SHORT, INIT_OUT_CONGESTION_THRESHOLD, (short) 48);
+        out.set(JAVA_INT, INIT_OUT_MAX_WRITE, MAX_WRITE);
+        out.set(JAVA_INT, INIT_OUT_TIME_GRAN, 1);
+        out.set(JAVA_SHORT, INIT_OUT_MAX_PAGES, (short) MAX_PAGES);
+        // A kernel older than 7.23 expects the 24-byte reply of its time.
+        replyOk(minor >= 23 ? INIT_OUT_SIZE : 24);
+    }
+
+    private void lookup() {
+        FuseTree.Node parent = server.tree.node(nodeId());
+        if (parent == null || !parent.directory()) {
+            replyError(parent == null ? Libc.ENOENT : Libc.ENOTDIR);
+            return;
+        }
+        FuseTree.Node child = parent.childByName().get(request.getString(IN_HEADER_SIZE));
+        if (child == null) {
+            replyError(Libc.ENOENT);
+            return;
+        }
+        MemorySegment out = payload(ENTRY_OUT_SIZE);
+        out.set(JAVA_LONG, ENTRY_NODEID, child.id());
+        out.set(JAVA_LONG, ENTRY_VALID, CACHE_SECONDS);
+        out.set(JAVA_LONG, ENTRY_ATTR_VALID, CACHE_SECONDS);
+        putAttr(out, ENTRY_ATTR, child);
+        replyOk(ENTRY_OUT_SIZE);
+    }
+
+    private void getattr() {
+        FuseTree.Node node = server.tree.node(nodeId());
+        if (node == null) {
+            replyError(Libc.ENOENT);
+            return;
+        }
+        MemorySegment out = payload(ATTR_OUT_SIZE);
+        out.set(JAVA_LONG, ATTR_OUT_VALID, CACHE_SECONDS);
+        putAttr(out, ATTR_OUT_ATTR, node);
+        replyOk(ATTR_OUT_SIZE);
+    }
+
+    /** Renders the whole file once; every READ of this handle slices the same bytes. */
+    private void open() {
+        FuseTree.Node node = server.tree.node(nodeId());
+        if (node == null || node.directory()) {
+            replyError(node == null ? Libc.ENOENT : Libc.EISDIR);
+            return;
+        }
+        if ((request.get(JAVA_INT, IN_HEADER_SIZE + OPEN_IN_FLAGS) & Libc.O_ACCMODE) != Libc.O_RDONLY) {
+            replyError(Libc.EROFS);
+            return;
+        }
+        byte[] content = server.render(node, callerPid());
+        if (content == null) {
+            replyError(Libc.EIO);
+            return;
+        }
+        long handle = server.openFiles.add(node.id(), content);
+        MemorySegment out = payload(OPEN_OUT_SIZE);
+        out.set(JAVA_LONG, OPEN_OUT_FH, handle);
+        // Direct I/O: no page cache, so a length that changes between opens is never cut short.
+        out.set(JAVA_INT, OPEN_OUT_FLAGS, FOPEN_DIRECT_IO);
+        replyOk(OPEN_OUT_SIZE);
+    }
+
+    private void read() {
+        long handle = request.get(JAVA_LONG, IN_HEADER_SIZE + READ_IN_FH);
+        long offset = request.get(JAVA_LONG, IN_HEADER_SIZE + READ_IN_OFFSET);
+        int size = request.get(JAVA_INT, IN_HEADER_SIZE + READ_IN_SIZE);
+        byte[] content = server.openFiles.get(handle, nodeId());
+        if (content == null) {
+            // A handle opened before a takeover: render again and keep it for the reads to come.
+            FuseTree.Node node = server.tree.node(nodeId());
+            if (node == null || node.directory()) {
+                replyError(node == null ? Libc.ENOENT : Libc.EISDIR);
+                return;
+            }
+            content = server.render(node, callerPid());
+            if (content == null) {
+                replyError(Libc.EIO);
+                return;
+            }
+            server.openFiles.put(handle, node.id(), content);
+        }
+        int count = 0;
+        if (offset >= 0 && offset < content.length) {
+            count = (int) Math.min(Math.min(size, content.length - offset), REPLY_BUFFER - OUT_HEADER_SIZE);
+            MemorySegment.copy(content, (int) offset, reply, JAVA_BYTE, OUT_HEADER_SIZE, count);
+        }
+        replyOk(count);
+    }
+
+    private void release() {
+        server.openFiles.remove(request.get(JAVA_LONG, IN_HEADER_SIZE + READ_IN_FH));
+        replyOk(0);
+    }
+
+    private void opendir() {
+        FuseTree.Node node = server.tree.node(nodeId());
+        if (node == null || !node.directory()) {
+            replyError(node == null ? Libc.ENOENT : Libc.ENOTDIR);
+            return;
+        }
+        payload(OPEN_OUT_SIZE);
+        replyOk(OPEN_OUT_SIZE);
+    }
+
+    /** Entries are ".", ".." and the children; an entry's offset is its index plus one. */
+    private void readdir() {
+        FuseTree.Node dir = server.tree.node(nodeId());
+        if (dir == null || !dir.directory()) {
+            replyError(dir == null ? Libc.ENOENT : Libc.ENOTDIR);
+            return;
+        }
+        long offset = request.get(JAVA_LONG, IN_HEADER_SIZE + READ_IN_OFFSET);
+        int limit = Math.min(request.get(JAVA_INT, IN_HEADER_SIZE + READ_IN_SIZE), REPLY_BUFFER - OUT_HEADER_SIZE);
+        int used = 0;
+        int entries = dir.children().size() + 2;
+        for (long index = Math.max(0, offset); index < entries; index++) {
+            String name;
+            long ino;
+            int type;
+            if (index < 2) {
+                name = index == 0 ? "." : "..";
+                ino = index == 0 ? dir.id() : dir.parentId();
+                type = DT_DIR;
+            } else {
+                FuseTree.Node child = dir.children().get((int) index - 2);
+                name = child.name();
+                ino = child.id();
+                type = child.directory() ? DT_DIR : DT_REG;
+            }
+            byte[] bytes = name.getBytes(StandardCharsets.UTF_8);
+            int recordSize = (DIRENT_NAME + bytes.length + 7) & ~7;
+            if (used + recordSize > limit) {
+                break;
+            }
+            long at = OUT_HEADER_SIZE + used;
+            reply.asSlice(at, recordSize).fill((byte) 0);
+            reply.set(JAVA_LONG, at + DIRENT_INO, ino);
+            reply.set(JAVA_LONG, at + DIRENT_OFF, index + 1);
+            reply.set(JAVA_INT, at + DIRENT_NAMELEN, bytes.length);
+            reply.set(JAVA_INT, at + DIRENT_TYPE, type);
+            MemorySegment.copy(bytes, 0, reply, JAVA_BYTE, at + DIRENT_NAME, bytes.length);
+            used += recordSize;
+        }
+        replyOk(used);
+    }
+
+    private void statfs() {
+        MemorySegment out = payload(STATFS_OUT_SIZE);
+        out.set(JAVA_INT, STATFS_BSIZE, 4096);
+        out.set(JAVA_INT, STATFS_NAMELEN, 255);
+        out.set(JAVA_INT, STATFS_FRSIZE, 4096);
+        replyOk(STATFS_OUT_SIZE);
+    }
+
+    private void access() {
+        if (server.tree.node(nodeId()) == null) {
+            replyError(Libc.ENOENT);
+        } else if ((request.get(JAVA_INT, IN_HEADER_SIZE + ACCESS_IN_MASK) & W_OK) != 0) {
+            replyError(Libc.EROFS);
+        } else {
+            replyOk(0);
+        }
+    }
+
+    private void putAttr(MemorySegment out, long at, FuseTree.Node node) {
+        out.set(JAVA_LONG, at + ATTR_INO, node.id());
+        out.set(JAVA_LONG, at + ATTR_SIZE, node.size());
+        out.set(JAVA_LONG, at + ATTR_ATIME, server.startSeconds);
+        out.set(JAVA_LONG, at + ATTR_MTIME, server.startSeconds);
+        out.set(JAVA_LONG, at + ATTR_CTIME, server.startSeconds);
+        out.set(JAVA_INT, at + ATTR_MODE, node.directory() ? S_IFDIR | 0555 : S_IFREG | 0444);
+        out.set(JAVA_INT, at + ATTR_NLINK, node.directory() ? 2 + node.subdirectories() : 1);
+        out.set(JAVA_INT, at + ATTR_BLKSIZE, 4096);
+    }
+
+    private long nodeId() {
+        return request.get(JAVA_LONG, IN_NODEID);
+    }
+
+    /** The calling thread's id in the mounter's pid namespace, as the kernel reports it. */
+    private long callerPid() {
+        return Integer.toUnsignedLong(request.get(JAVA_INT, IN_PID));
+    }
+
+    /** The zeroed payload area of the reply, for a struct of {@code size} bytes. */
+    private MemorySegment payload(int size) {
+        MemorySegment out = reply.asSlice(OUT_HEADER_SIZE, size);
+        out.fill((byte) 0);
+        return out;
+    }
+
+    private void replyOk(int payloadSize) {
+        send(0, OUT_HEADER_SIZE + payloadSize);
+    }
+
+    private void replyError(int errno) {
+        send(-errno, OUT_HEADER_SIZE);
+    }
+
+    private void send(int error, int length) {
+        reply.set(JAVA_INT, OUT_LEN, length);
+        reply.set(JAVA_INT, OUT_ERROR, error);
+        reply.set(JAVA_LONG, OUT_UNIQUE, request.get(JAVA_LONG, IN_UNIQUE));
+        // ENOENT: the request was interrupted and is gone; nothing else to do either way.
+        Libc.write(fd, reply, length);
+    }
+
+    @Override
+    public void close() {
+        Libc.close(epollFd);
+        arena.close();
+    }
+}
