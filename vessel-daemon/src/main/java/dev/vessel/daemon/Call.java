@@ -1,6 +1,7 @@
 package dev.vessel.daemon;
 
 import dev.vessel.oci.OciException;
+import dev.vessel.oci.ViewPlan;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -13,13 +14,16 @@ final class Call {
     final Protocol.Request request;
     final Protocol.Replier reply;
     final Settings settings;
+    /** What the resource view adds to a container; null when the view is off or unavailable. */
+    final ViewPlan view;
     LowLevelRuntime.GlobalOptions global;
     private LowLevelRuntime runtime;
 
-    Call(Protocol.Request request, Protocol.Replier reply, Settings settings) {
+    Call(Protocol.Request request, Protocol.Replier reply, Settings settings, ViewPlan view) {
         this.request = request;
         this.reply = reply;
         this.settings = settings;
+        this.view = view;
     }
 
     /** A path from the command line, relative to the client's working directory. */

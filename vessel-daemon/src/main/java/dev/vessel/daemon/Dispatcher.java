@@ -1,6 +1,7 @@
 package dev.vessel.daemon;
 
 import dev.vessel.oci.OciException;
+import dev.vessel.oci.ViewPlan;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -13,12 +14,14 @@ final class Dispatcher {
 
     private final Settings settings;
     private final Path configFile;
+    private final ViewPlan view;
     private Vesseld daemon;
     private volatile String runtimeVersion;
 
-    Dispatcher(Settings settings, Path configFile) {
+    Dispatcher(Settings settings, Path configFile, ViewPlan view) {
         this.settings = settings;
         this.configFile = configFile;
+        this.view = view;
     }
 
     void attach(Vesseld daemon) {
@@ -26,7 +29,7 @@ final class Dispatcher {
     }
 
     void handle(Protocol.Request request, Protocol.Replier reply) throws IOException {
-        Call call = new Call(request, reply, settings);
+        Call call = new Call(request, reply, settings, view);
         try {
             List<String> args = request.args();
             if (!args.isEmpty() && args.getFirst().equals("daemon")) {

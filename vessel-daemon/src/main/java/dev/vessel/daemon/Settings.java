@@ -17,14 +17,18 @@ import java.util.Set;
  * low_level_runtime = "crun"        # or "runc", or an absolute path to either
  * default_isolation = "container"   # or "microvm"
  * state_root = "/run/vessel/containers"
+ * resource_view = true              # the /proc, /sys and sysinfo(2) view for container isolation
+ * view_cpus_from_shares = false     # count CPUs from CPU shares instead of cpuset and quota
  * </pre>
  */
-public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot) {
+public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
+        boolean viewCpusFromShares) {
     public static final Path DEFAULT_FILE = Path.of("/etc/vessel/config.toml");
-    private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root");
+    private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root",
+            "resource_view", "view_cpus_from_shares");
 
     public static Settings defaults() {
-        return new Settings("crun", Isolation.CONTAINER, Path.of("/run/vessel/containers"));
+        return new Settings("crun", Isolation.CONTAINER, Path.of("/run/vessel/containers"), true, false);
     }
 
     public static Settings load(Path file) {
@@ -56,6 +60,18 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
         if (!root.isAbsolute()) {
             throw new OciException(file + ": state_root must be an absolute path");
         }
-        return new Settings(runtime, isolation, root);
+        return new Settings(runtime, isolation, root, bool(file, toml, "resource_view", d.resourceView()),
+                bool(file, toml, "view_cpus_from_shares", d.viewCpusFromShares()));
+    }
+
+    private static boolean bool(Path file, JsonNode toml, String key, boolean fallback) {
+        JsonNode value = toml.get(key);
+        if (value == null) {
+            return fallback;
+        }
+        if (!value.isBoolean()) {
+            throw new OciException(file + ": " + key + " must be true or false");
+        }
+        return value.asBoolean();
     }
 }

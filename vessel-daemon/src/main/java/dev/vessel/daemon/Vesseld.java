@@ -61,8 +61,12 @@ public final class Vesseld {
             sleep(50);
             lock = lockFile.tryLock();
         }
-        Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile));
+        ViewService view = settings.resourceView()
+                ? ViewService.start(socket.getParent(), Path.of(System.getProperty("vessel.home", ".")), settings)
+                : null;
+        Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile, view == null ? null : view.plan()));
         daemon.dispatcher.attach(daemon);
+        OciCli.warmUp();
         daemon.serve();
     }
 

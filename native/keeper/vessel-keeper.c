@@ -1,0 +1,240 @@
+/*
+ * vessel-keeper: holds file descriptors for vesseld so that they outlive it.
+ *
+ * The daemon's FUSE connection and each container's seccomp notify fd must stay open when the
+ * daemon is killed or upgraded: a closed FUSE fd breaks every container's /proc view ("Transport
+ * endpoint is not connected") and a closed notify fd makes the trapped system calls fail with
+ * ENOSYS. The keeper holds a copy of each; a restarted daemon takes them back.
+ *
+ * While no daemon is attached it does the least that keeps containers healthy: trapped system
+ * calls run for real (SECCOMP_USER_NOTIF_FLAG_CONTINUE), and a pending FUSE request starts a daemon.
+ *
+ * Usage: vessel-keeper SOCKET LAUNCHER. One daemon connection at a time, over SOCK_SEQPACKET:
+ *   daemon -> keeper:  "PUT name" with one fd attached | "DEL name" | "GET"
+ *   keeper -> daemon:  for GET, "FD name" with the fd, for each one held, then "END"
+ * Names starting with "seccomp:" are notify fds; "fuse" is the FUSE connection.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_HELD 4096
+#define NAME_MAX_LEN 200
+#define LAUNCH_INTERVAL 5
+
+struct held { char name[NAME_MAX_LEN]; int fd; };
+
+static struct held held[MAX_HELD];
+static int nheld;
+static const char *launcher;
+
+static void say(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "vessel-keeper[%d]: ", getpid());
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+}
+
+static void drop(int i)
+{
+    close(held[i].fd);
+    held[i] = held[--nheld];
+}
+
+static int find(const char *name)
+{
+    for (int i = 0; i < nheld; i++)
+        if (strcmp(held[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int send_record(int sock, const char *text, int fd)
+{
+    struct iovec iov = { (void *)text, strlen(text) };
+    char control[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (fd >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/* Handles one record from the daemon; returns -1 when the daemon has gone. */
+static int serve(int sock)
+{
+    char text[NAME_MAX_LEN + 8] = { 0 };
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { text, sizeof(text) - 1 };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                          .msg_controllen = sizeof(control) };
+    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n <= 0)
+        return -1;
+    int fd = -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (c && c->cmsg_type == SCM_RIGHTS)
+        memcpy(&fd, CMSG_DATA(c), sizeof(int));
+
+    if (strncmp(text, "PUT ", 4) == 0 && fd >= 0 && strlen(text + 4) < NAME_MAX_LEN) {
+        int i = find(text + 4);
+        if (i >= 0)
+            drop(i);
+        if (nheld == MAX_HELD) {
+            close(fd);
+            return send_record(sock, "FULL", -1);
+        }
+        snprintf(held[nheld].name, NAME_MAX_LEN, "%s", text + 4);
+        held[nheld++].fd = fd;
+        return 0;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (strncmp(text, "DEL ", 4) == 0) {
+        int i = find(text + 4);
+        if (i >= 0)
+            drop(i);
+        return 0;
+    }
+    if (strcmp(text, "GET") == 0) {
+        char line[NAME_MAX_LEN + 8];
+        for (int i = 0; i < nheld; i++) {
+            snprintf(line, sizeof(line), "FD %s", held[i].name);
+            if (send_record(sock, line, held[i].fd) < 0)
+                return -1;
+        }
+        return send_record(sock, "END", -1);
+    }
+    say("unknown record \"%s\"", text);
+    return 0;
+}
+
+/* No daemon: let a trapped system call run for real, or forget a filter with no task left. */
+static void let_through(int i, short revents)
+{
+    if (!(revents & POLLIN)) {
+        drop(i);
+        return;
+    }
+    struct seccomp_notif notif;
+    memset(&notif, 0, sizeof(notif));
+    if (ioctl(held[i].fd, SECCOMP_IOCTL_NOTIF_RECV, &notif) < 0)
+        return;
+    struct seccomp_notif_resp resp = { .id = notif.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
+    ioctl(held[i].fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+static time_t last_launch;
+
+static void launch_daemon(void)
+{
+    last_launch = time(NULL);
+    say("a FUSE request waits and no daemon is attached: starting %s", launcher);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        if (fork() == 0) {
+            execl(launcher, "vesseld", (char *)NULL);
+            _exit(127);
+        }
+        _exit(0);
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: vessel-keeper SOCKET LAUNCHER\n");
+        return 2;
+    }
+    launcher = argv[2];
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(argv[1]) >= sizeof(addr.sun_path)) {
+        say("socket path %s is too long", argv[1]);
+        return 1;
+    }
+    strcpy(addr.sun_path, argv[1]);
+    int listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    unlink(argv[1]);
+    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(listener, 8) < 0) {
+        say("cannot listen on %s", argv[1]);
+        return 1;
+    }
+    say("holding file descriptors on %s", argv[1]);
+
+    int daemon = -1;
+    struct pollfd fds[MAX_HELD + 2];
+    int owner[MAX_HELD + 2];
+    for (;;) {
+        int n = 0;
+        fds[n] = (struct pollfd){ .fd = listener, .events = POLLIN };
+        owner[n++] = -1;
+        if (daemon >= 0) {
+            fds[n] = (struct pollfd){ .fd = daemon, .events = POLLIN };
+            owner[n++] = -1;
+        } else {
+            int launching = time(NULL) - last_launch < LAUNCH_INTERVAL;
+            for (int i = 0; i < nheld; i++) {
+                if (launching && strcmp(held[i].name, "fuse") == 0)
+                    continue; /* a daemon is on its way; don't spin on the request it will serve */
+                fds[n] = (struct pollfd){ .fd = held[i].fd, .events = POLLIN };
+                owner[n++] = i;
+            }
+        }
+        if (poll(fds, n, daemon >= 0 ? -1 : 1000) < 0) {
+            if (errno == EINTR)
+                continue;
+            say("poll: %s", strerror(errno));
+            return 1;
+        }
+        if (fds[0].revents & POLLIN) {
+            int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+            if (conn >= 0) {
+                if (daemon >= 0)
+                    close(daemon);
+                daemon = conn;
+                continue;
+            }
+        }
+        if (daemon >= 0) {
+            if (fds[1].revents && serve(daemon) < 0) {
+                close(daemon);
+                daemon = -1;
+                say("daemon detached; %s", "letting trapped calls through until one attaches");
+            }
+            continue;
+        }
+        /* Walk backwards: drop() moves the last entry into the freed slot. */
+        for (int k = n - 1; k >= 1; k--) {
+            if (!fds[k].revents)
+                continue;
+            int i = owner[k];
+            if (strncmp(held[i].name, "seccomp:", 8) == 0)
+                let_through(i, fds[k].revents);
+            else if (strcmp(held[i].name, "fuse") == 0)
+                launch_daemon();
+        }
+    }
+}

@@ -1,0 +1,155 @@
+package dev.vessel.daemon;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vessel.linux.FdKeeper;
+import dev.vessel.linux.Libc;
+import dev.vessel.linux.UnixSockets;
+import dev.vessel.oci.ViewPlan;
+import dev.vessel.view.ResourceView;
+import dev.vessel.view.SyscallView;
+import dev.vessel.view.ViewOptions;
+import dev.vessel.view.fuse.FuseFileSystem;
+import dev.vessel.view.fuse.FuseServer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Serves the resource view of {@code container} isolation: the FUSE file system whose files are
+ * bind-mounted over /proc and /sys, and the seccomp listener that answers sysinfo(2).
+ *
+ * <p>Restart-safe: the FUSE connection and every container's notify fd are also held by
+ * vessel-keeper, so they outlive this daemon; a new daemon takes them back and carries on, and
+ * the mounts in running containers never break.
+ */
+final class ViewService {
+    static final List<String> SYSCALLS = List.of("sysinfo", "sched_getaffinity");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path fuseRoot;
+    private final Path listenerPath;
+    private final ResourceView view;
+    private final SyscallView syscalls;
+    private FdKeeper keeper;
+    private FuseServer fuse;
+
+    private ViewService(Path runDir, ResourceView view) {
+        this.fuseRoot = runDir.resolve("view");
+        this.listenerPath = runDir.resolve("seccomp.sock");
+        this.view = view;
+        this.syscalls = new SyscallView(view, SyscallView.possibleCpus());
+    }
+
+    /**
+     * Starts the view next to the daemon's socket, or returns null (logged) when this host cannot
+     * serve it: containers then run without a view rather than not at all.
+     */
+    static ViewService start(Path runDir, Path home, Settings settings) {
+        ViewService service = new ViewService(runDir, new ResourceView(new ViewOptions(settings.viewCpusFromShares())));
+        try {
+            service.startServing(home);
+            return service;
+        } catch (IOException | RuntimeException e) {
+            Vesseld.log("resource view unavailable: " + e.getMessage());
+            return null;
+        }
+    }
+
+    ViewPlan plan() {
+        return new ViewPlan(fuseRoot, List.copyOf(ResourceView.paths()), listenerPath, SYSCALLS);
+    }
+
+    private void startServing(Path home) throws IOException {
+        keeper = FdKeeper.attach(listenerPath.resolveSibling("keeper.sock"), home.resolve("bin/vessel-keeper"),
+                home.resolve("bin/vesseld"), listenerPath.resolveSibling("vesseld.log"));
+        Map<String, Integer> held = keeper.takeAll();
+        FuseFileSystem files = new ViewFiles(view);
+        Integer fuseFd = held.remove("fuse");
+        if (fuseFd != null) {
+            fuse = FuseServer.adopt(fuseFd, files);
+            Vesseld.log("resource view: took over the FUSE connection on " + fuseRoot);
+        } else {
+            Files.createDirectories(fuseRoot);
+            // A mount left by a keeper that died is dead ("Transport endpoint is not connected"): replace it.
+            Libc.umount2(fuseRoot.toString(), Libc.MNT_DETACH);
+            fuse = FuseServer.mount(fuseRoot, files);
+            keeper.put("fuse", fuse.fd());
+            Vesseld.log("resource view: mounted on " + fuseRoot);
+        }
+        held.forEach((name, fd) -> {
+            if (name.startsWith("seccomp:")) {
+                syscalls.serve(name, fd, this::forget);
+            } else {
+                Libc.close(fd);
+            }
+        });
+        Files.deleteIfExists(listenerPath);
+        int listener = UnixSockets.listen(listenerPath);
+        Files.setPosixFilePermissions(listenerPath, PosixFilePermissions.fromString("rw-------"));
+        Thread.ofPlatform().daemon().name("seccomp listener").start(() -> accept(listener));
+    }
+
+    /** The OCI seccomp listener: the runtime sends each new container's notify fd with its state. */
+    private void accept(int listener) {
+        while (true) {
+            int connection = UnixSockets.accept(listener);
+            if (connection < 0) {
+                if (-connection == Libc.EINTR) {
+                    continue;
+                }
+                Vesseld.log("seccomp listener stopped: " + Libc.strerror(-connection));
+                return;
+            }
+            try {
+                UnixSockets.Received message = UnixSockets.receive(connection, 64 * 1024);
+                if (message.fds().length == 0) {
+                    continue;
+                }
+                JsonNode state = JSON.readTree(message.data());
+                String name = "seccomp:" + state.path("state").path("id").asText("?") + ":" + state.path("pid").asLong();
+                int fd = message.fds()[0];
+                for (int i = 1; i < message.fds().length; i++) {
+                    Libc.close(message.fds()[i]);
+                }
+                keeper.put(name, fd);
+                syscalls.serve(name, fd, this::forget);
+            } catch (IOException | RuntimeException e) {
+                Vesseld.log("seccomp listener: " + e.getMessage());
+            } finally {
+                Libc.close(connection);
+            }
+        }
+    }
+
+    /** A container's last task has exited: the keeper can let go of its notify fd. */
+    private void forget(String name) {
+        try {
+            keeper.remove(name);
+        } catch (IOException e) {
+            Vesseld.log("keeper: " + e.getMessage());
+        }
+    }
+
+    /** The view's files for the FUSE server, falling back to the host's text when rendering fails. */
+    private record ViewFiles(ResourceView view) implements FuseFileSystem {
+        @Override
+        public Set<String> files() {
+            return Set.copyOf(ResourceView.paths());
+        }
+
+        @Override
+        public byte[] render(String path, long callerPid) {
+            return view.render(path, callerPid);
+        }
+
+        @Override
+        public long size(String path) {
+            return path.startsWith("/sys/") ? 4096 : 0;
+        }
+    }
+}

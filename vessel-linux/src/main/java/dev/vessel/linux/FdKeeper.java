@@ -1,0 +1,93 @@
+package dev.vessel.linux;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The daemon's side of {@code vessel-keeper} (native/keeper): file descriptors handed to the
+ * keeper outlive the daemon, and the next daemon takes them back. See the keeper's source for
+ * the protocol and for what it does while no daemon is attached.
+ */
+public final class FdKeeper implements AutoCloseable {
+    private final int socket;
+
+    private FdKeeper(int socket) {
+        this.socket = socket;
+    }
+
+    /**
+     * Attaches to the keeper at {@code socketPath}, starting {@code keeper} first when none answers.
+     * {@code launcher} is what the keeper runs to bring a daemon back; its output goes to {@code log}.
+     */
+    public static FdKeeper attach(Path socketPath, Path keeper, Path launcher, Path log) throws IOException {
+        try {
+            return new FdKeeper(UnixSockets.connectPackets(socketPath));
+        } catch (IOException notRunning) {
+            Files.deleteIfExists(socketPath);
+            // setsid -f: the keeper must not share the daemon's session or process group, so
+            // that nothing aimed at the daemon reaches it.
+            new ProcessBuilder(List.of("setsid", "-f", keeper.toString(), socketPath.toString(), launcher.toString()))
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                    .redirectErrorStream(true)
+                    .start();
+            IOException last = notRunning;
+            for (int i = 0; i < 200; i++) {
+                try {
+                    return new FdKeeper(UnixSockets.connectPackets(socketPath));
+                } catch (IOException e) {
+                    last = e;
+                    sleep();
+                }
+            }
+            throw new IOException("vessel-keeper did not come up on " + socketPath + ": " + last.getMessage());
+        }
+    }
+
+    /** Hands the keeper a copy of {@code fd} under {@code name}, replacing any it held by that name. */
+    public synchronized void put(String name, int fd) throws IOException {
+        UnixSockets.send(socket, ("PUT " + name).getBytes(StandardCharsets.UTF_8), fd);
+    }
+
+    /** The keeper closes its copy. */
+    public synchronized void remove(String name) throws IOException {
+        UnixSockets.send(socket, ("DEL " + name).getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Every descriptor the keeper holds, as fresh copies in this process, by name. */
+    public synchronized Map<String, Integer> takeAll() throws IOException {
+        UnixSockets.send(socket, "GET".getBytes(StandardCharsets.UTF_8));
+        Map<String, Integer> fds = new LinkedHashMap<>();
+        while (true) {
+            UnixSockets.Received record = UnixSockets.receive(socket, 512);
+            String text = record.text();
+            if (text.equals("END") || text.isEmpty()) {
+                return fds;
+            }
+            if (text.startsWith("FD ") && record.fds().length == 1) {
+                fds.put(text.substring(3), record.fds()[0]);
+            } else {
+                for (int fd : record.fds()) {
+                    Libc.close(fd);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        Libc.close(socket);
+    }
+
+    private static void sleep() {
+        try {
+            Thread.sleep(10);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
