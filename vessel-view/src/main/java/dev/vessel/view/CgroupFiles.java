@@ -12,18 +12,25 @@ import java.util.OptionalLong;
 final class CgroupFiles {
     private CgroupFiles() {}
 
-    /** The controller's directory and its ancestors that hold {@code file}, nearest first. */
-    static List<Path> ancestorsWith(Cgroup cgroup, String controller, String file) {
-        List<Path> dirs = new ArrayList<>();
+    /**
+     * {@code file}'s text in the controller's directory and each ancestor that has it, nearest first.
+     * Limits are inherited: a parent (a pod, a slice) may be tighter than the container itself. The
+     * walk stops at the first directory without the file: the hierarchy's root has no limit files.
+     */
+    static List<String> upwards(Cgroup cgroup, String controller, String file) {
+        List<String> texts = new ArrayList<>();
         Path dir = cgroup.dir(controller).orElse(null);
-        // Limits are inherited: a parent (a pod, a slice) may be tighter than the container itself.
-        // The walk stops at the first directory without the file, i.e. above the hierarchy's root.
-        while (dir != null && java.nio.file.Files.isReadable(dir.resolve(file))) {
-            dirs.add(dir);
-            dir = dir.getParent();
+        for (int depth = 0; dir != null && depth < MAX_DEPTH; depth++, dir = dir.getParent()) {
+            Optional<String> text = Cgroup.readFile(dir.resolve(file));
+            if (text.isEmpty()) {
+                break;
+            }
+            texts.add(text.get());
         }
-        return dirs;
+        return texts;
     }
+
+    private static final int MAX_DEPTH = 32;
 
     /** A number file; empty when missing, unreadable or not a number. "max" reads as Long.MAX_VALUE. */
     static OptionalLong number(Cgroup cgroup, String controller, String file) {
@@ -37,8 +44,8 @@ final class CgroupFiles {
     /** The smallest value of {@code file} in the directory and its ancestors (the effective limit). */
     static OptionalLong smallestUpwards(Cgroup cgroup, String controller, String file) {
         OptionalLong smallest = OptionalLong.empty();
-        for (Path dir : ancestorsWith(cgroup, controller, file)) {
-            OptionalLong value = number(dir.resolve(file));
+        for (String text : upwards(cgroup, controller, file)) {
+            OptionalLong value = toOptional(Cgroup.parseLong(text));
             if (value.isPresent() && (smallest.isEmpty() || value.getAsLong() < smallest.getAsLong())) {
                 smallest = value;
             }

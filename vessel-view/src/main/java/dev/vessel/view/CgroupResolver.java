@@ -12,16 +12,24 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Finds a process's cgroup as {@link Cgroup#ofProcess} does (its /proc/PID/cgroup against the
- * daemon's mount table), remembering the answer for a second so a tool reading several files
- * pays once. Entries are keyed by pid and the process's start time: a reused pid is a new process
- * and is looked up afresh. The mount table is re-read every few seconds.
+ * daemon's mount table), remembering the answer so a tool reading several files pays once.
+ *
+ * <p>Entries are keyed by pid and the process's start time, so a reused pid is a new process. An
+ * entry younger than {@link #TRUST_NANOS} is used without looking at /proc at all: the caller is
+ * alive (it is waiting for our answer), and for its pid to have been freed and handed to another
+ * process in that time the pid space would have to wrap. Older entries are checked against the
+ * start time; after {@link #RESOLVE_NANOS} the cgroup is read again (processes can be moved).
  */
 final class CgroupResolver {
-    private static final long CGROUP_TTL_NANOS = 1_000_000_000L;
+    static final long TRUST_NANOS = 250_000_000L;
+    static final long RESOLVE_NANOS = 2_000_000_000L;
     private static final long MOUNTS_TTL_NANOS = 5_000_000_000L;
     private static final int MAX_ENTRIES = 4096;
 
-    private record Entry(long startTicks, Cgroup cgroup, long resolvedAt) {}
+    /** A resolved cgroup; {@code key} (the /proc/PID/cgroup text) names it for caches. */
+    record Resolved(String key, Cgroup cgroup) {}
+
+    private record Entry(long startTicks, Resolved resolved, long checkedAt, long resolvedAt) {}
 
     private record Mounts(List<String> lines, long readAt) {}
 
@@ -33,35 +41,56 @@ final class CgroupResolver {
         this.root = root;
     }
 
-    /** The process's cgroup, or empty when it has exited or its files cannot be read. */
-    Optional<Cgroup> resolve(long pid, HostInfo host) {
+    /**
+     * The process's cgroup; empty when it has exited, its files cannot be read, or it sits at the
+     * root of every hierarchy (a host process, not a container).
+     */
+    Optional<Resolved> resolve(long pid, HostInfo host) {
         if (pid <= 0) {
             return Optional.empty();
         }
-        OptionalLong start = ProcessStat.startTicks(host.processStat(pid).orElse(""));
-        if (start.isEmpty()) {
-            return Optional.empty(); // gone, or never was
-        }
         long now = System.nanoTime();
         Entry cached = byPid.get(pid);
-        if (cached != null && cached.startTicks() == start.getAsLong() && now - cached.resolvedAt() < CGROUP_TTL_NANOS) {
-            return Optional.of(cached.cgroup());
+        if (cached != null && now - cached.checkedAt() < TRUST_NANOS) {
+            return Optional.ofNullable(cached.resolved());
         }
-        List<String> procCgroup;
+        OptionalLong start = ProcessStat.startTicks(host.processStat(pid).orElse(""));
+        if (start.isEmpty()) {
+            byPid.remove(pid);
+            return Optional.empty(); // gone, or never was
+        }
+        if (cached != null && cached.startTicks() == start.getAsLong() && now - cached.resolvedAt() < RESOLVE_NANOS) {
+            byPid.put(pid, new Entry(cached.startTicks(), cached.resolved(), now, cached.resolvedAt()));
+            return Optional.ofNullable(cached.resolved());
+        }
+        String procCgroup;
         try {
-            procCgroup = Files.readAllLines(root.resolve("proc/" + pid + "/cgroup"));
+            procCgroup = Files.readString(root.resolve("proc/" + pid + "/cgroup"));
         } catch (IOException | RuntimeException e) {
             return Optional.empty();
         }
-        Cgroup cgroup = Cgroup.parse(procCgroup, mountinfo(now));
+        List<String> lines = procCgroup.lines().toList();
+        Resolved resolved = atRootOnly(lines) ? null
+                : new Resolved(procCgroup, Cgroup.parse(lines, mountinfo(now)));
+        remember(pid, new Entry(start.getAsLong(), resolved, now, now));
+        return Optional.ofNullable(resolved);
+    }
+
+    /** "0::/" and "4:memory:/" everywhere: the process is the host's. */
+    private static boolean atRootOnly(List<String> procCgroup) {
+        return procCgroup.stream().map(line -> line.split(":", 3))
+                .allMatch(parts -> parts.length < 3 || parts[2].equals("/"));
+    }
+
+    private void remember(long pid, Entry entry) {
         if (byPid.size() >= MAX_ENTRIES) {
-            byPid.values().removeIf(e -> now - e.resolvedAt() >= CGROUP_TTL_NANOS);
+            long now = entry.checkedAt();
+            byPid.values().removeIf(e -> now - e.resolvedAt() >= RESOLVE_NANOS);
             if (byPid.size() >= MAX_ENTRIES) {
                 byPid.clear();
             }
         }
-        byPid.put(pid, new Entry(start.getAsLong(), cgroup, now));
-        return Optional.of(cgroup);
+        byPid.put(pid, entry);
     }
 
     private List<String> mountinfo(long now) {

@@ -99,10 +99,13 @@ public record Cpus(int[] cpuset, long quotaMicros, long periodMicros, long share
     /** {quota, period} of the tightest v1 cpu.cfs_quota_us up the tree; quota -1 when none. */
     private static long[] quotaV1(Cgroup cgroup) {
         long[] tightest = {-1, DEFAULT_PERIOD};
-        for (Path dir : CgroupFiles.ancestorsWith(cgroup, "cpu", "cpu.cfs_quota_us")) {
-            long quota = Cgroup.readFile(dir.resolve("cpu.cfs_quota_us")).flatMap(Cgroup::parseLong).orElse(-1L);
-            long period = CgroupFiles.number(dir.resolve("cpu.cfs_period_us")).orElse(DEFAULT_PERIOD);
-            tighten(tightest, quota, period);
+        Path dir = cgroup.dir("cpu").orElse(null);
+        for (String text : CgroupFiles.upwards(cgroup, "cpu", "cpu.cfs_quota_us")) {
+            long quota = Cgroup.parseLong(text).orElse(-1L);
+            if (quota > 0) { // the period only matters where a quota is set
+                tighten(tightest, quota, CgroupFiles.number(dir.resolve("cpu.cfs_period_us")).orElse(DEFAULT_PERIOD));
+            }
+            dir = dir.getParent();
         }
         return tightest;
     }
@@ -110,8 +113,8 @@ public record Cpus(int[] cpuset, long quotaMicros, long periodMicros, long share
     /** {quota, period} of the tightest v2 cpu.max ("max 100000" or "150000 100000") up the tree. */
     private static long[] quotaV2(Cgroup cgroup) {
         long[] tightest = {-1, DEFAULT_PERIOD};
-        for (Path dir : CgroupFiles.ancestorsWith(cgroup, "cpu", "cpu.max")) {
-            String[] fields = Cgroup.readFile(dir.resolve("cpu.max")).orElse("max").split("\\s+");
+        for (String text : CgroupFiles.upwards(cgroup, "cpu", "cpu.max")) {
+            String[] fields = text.split("\\s+");
             long quota = Cgroup.parseLong(fields[0]).orElse(-1L);
             long period = fields.length > 1 ? Cgroup.parseLong(fields[1]).orElse(DEFAULT_PERIOD) : DEFAULT_PERIOD;
             tighten(tightest, quota, period);

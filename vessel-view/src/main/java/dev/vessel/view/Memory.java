@@ -78,20 +78,28 @@ public record Memory(
     }
 
     private static Memory readV1(Cgroup cgroup, HostInfo host) {
+        // memory.stat carries the effective (hierarchical) limits and the swap in use, so one read
+        // replaces four; the separate files are the fallback for a stat without them.
         Map<String, Long> stat = cgroup.readKeyed("memory", "memory.stat");
-        OptionalLong limit = min(CgroupFiles.number(cgroup, "memory", "memory.limit_in_bytes"),
-                CgroupFiles.stat(stat, "hierarchical_memory_limit"));
+        OptionalLong limit = CgroupFiles.stat(stat, "hierarchical_memory_limit");
+        if (limit.isEmpty()) {
+            limit = CgroupFiles.number(cgroup, "memory", "memory.limit_in_bytes");
+        }
         OptionalLong usage = CgroupFiles.number(cgroup, "memory", "memory.usage_in_bytes");
-        // memsw counts memory + swap together; the swap part is the difference.
-        OptionalLong memswLimit = min(CgroupFiles.number(cgroup, "memory", "memory.memsw.limit_in_bytes"),
-                CgroupFiles.stat(stat, "hierarchical_memsw_limit"));
-        OptionalLong memswUsage = CgroupFiles.number(cgroup, "memory", "memory.memsw.usage_in_bytes");
+        // memsw counts memory + swap together; the swap part is the difference. Without swap
+        // accounting (swapaccount=0) neither the stat keys nor the files exist.
+        OptionalLong memswLimit = CgroupFiles.stat(stat, "hierarchical_memsw_limit");
+        OptionalLong swapUsage = CgroupFiles.stat(stat, "total_swap", "swap");
+        if (stat.isEmpty()) {
+            memswLimit = CgroupFiles.number(cgroup, "memory", "memory.memsw.limit_in_bytes");
+            OptionalLong memswUsage = CgroupFiles.number(cgroup, "memory", "memory.memsw.usage_in_bytes");
+            if (usage.isPresent() && memswUsage.isPresent()) {
+                swapUsage = OptionalLong.of(Math.max(0, memswUsage.getAsLong() - usage.getAsLong()));
+            }
+        }
         OptionalLong swapLimit = limit.isPresent() && memswLimit.isPresent() && memswLimit.getAsLong() != Long.MAX_VALUE
                 ? OptionalLong.of(Math.max(0, memswLimit.getAsLong() - limit.getAsLong()))
                 : OptionalLong.empty();
-        OptionalLong swapUsage = usage.isPresent() && memswUsage.isPresent()
-                ? OptionalLong.of(Math.max(0, memswUsage.getAsLong() - usage.getAsLong()))
-                : CgroupFiles.stat(stat, "total_swap", "swap");
         return resolve(host, limit, usage, stat, V1_KEYS, swapLimit, swapUsage);
     }
 
@@ -163,13 +171,6 @@ public record Memory(
 
     private static long bytes(HostInfo host, String key, long cap) {
         return Math.min(cap, Math.max(0, host.meminfoKb(key, 0)) * 1024);
-    }
-
-    private static OptionalLong min(OptionalLong a, OptionalLong b) {
-        if (a.isEmpty()) {
-            return b;
-        }
-        return b.isEmpty() ? a : OptionalLong.of(Math.min(a.getAsLong(), b.getAsLong()));
     }
 
     private static String[] keys(String... keys) {

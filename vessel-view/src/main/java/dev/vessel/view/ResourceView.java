@@ -1,14 +1,16 @@
 package dev.vessel.view;
 
-import dev.vessel.linux.Cgroup;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
  * The resource view's entry point, for the FUSE server and the seccomp listener: the text of a
@@ -19,14 +21,26 @@ import java.util.function.Function;
 public final class ResourceView {
     /** Host texts younger than this are reused: the fields taken from them barely move in 100 ms. */
     private static final long HOST_TTL_NANOS = 100_000_000L;
+    /**
+     * A container's rendered file is reused this long, for every process of the container: a tool
+     * reading a file in a loop costs no cgroup reads. The kernel's own memory.stat is refreshed only
+     * every 2 s, so 100 ms adds nothing a reader could notice.
+     */
+    private static final long RENDERED_TTL_NANOS = 100_000_000L;
+    private static final int MAX_RENDERED = 4096;
 
     private record HostSnapshot(HostInfo host, long takenAt) {}
+
+    private record RenderedKey(String cgroup, ViewFile file) {}
+
+    private record Rendered(byte[] bytes, long renderedAt) {}
 
     private final Path hostRoot;
     private final ViewOptions options;
     private final CgroupResolver resolver;
     private final LoadTracker loads = new LoadTracker();
     private volatile HostSnapshot snapshot;
+    private final Map<RenderedKey, Rendered> rendered = new ConcurrentHashMap<>();
 
     /** The view of the machine the daemon runs on. */
     public ResourceView(ViewOptions options) {
@@ -52,15 +66,24 @@ public final class ResourceView {
             return new byte[0];
         }
         HostInfo host = host();
-        String text;
         try {
-            text = withContainer(callerPid, host, file.parts,
-                    resources -> file.renderer.render(resources, host, host.uptimeSeconds()),
-                    () -> file.hostText.apply(host));
+            Optional<CgroupResolver.Resolved> cgroup = resolver.resolve(callerPid, host);
+            if (cgroup.isEmpty()) {
+                return bytes(file.hostText.apply(host));
+            }
+            long now = System.nanoTime();
+            RenderedKey key = new RenderedKey(cgroup.get().key(), file);
+            Rendered cached = rendered.get(key);
+            if (cached != null && now - cached.renderedAt() < RENDERED_TTL_NANOS) {
+                return cached.bytes().clone();
+            }
+            ContainerResources resources = read(cgroup.get(), host, file.parts);
+            byte[] bytes = bytes(file.renderer.render(resources, host, host.uptimeSeconds()));
+            remember(key, new Rendered(bytes, now));
+            return bytes.clone();
         } catch (RuntimeException e) {
-            text = file.hostText.apply(host);
+            return bytes(file.hostText.apply(host));
         }
-        return text.getBytes(StandardCharsets.ISO_8859_1);
     }
 
     /** What sysinfo(2) should report to the caller. */
@@ -90,23 +113,31 @@ public final class ResourceView {
 
     /** Reads the caller's container and applies {@code use}, or answers {@code orHost} without one. */
     private <T> T withContainer(long callerPid, HostInfo host, Set<ContainerResources.Part> parts,
-            Function<ContainerResources, T> use, java.util.function.Supplier<T> orHost) {
-        Optional<Cgroup> cgroup = resolver.resolve(callerPid, host);
-        if (cgroup.isEmpty()) {
-            return orHost.get();
-        }
-        ContainerResources resources = ContainerResources.read(cgroup.get(), host, options, parts);
-        if (parts.contains(ContainerResources.Part.RUNNABLE) && resources.tasks().known()) {
-            resources = resources.withLoads(sampleLoad(cgroup.get(), resources, host.uptimeSeconds()));
-        }
-        return use.apply(resources);
+            Function<ContainerResources, T> use, Supplier<T> orHost) {
+        Optional<CgroupResolver.Resolved> cgroup = resolver.resolve(callerPid, host);
+        return cgroup.isEmpty() ? orHost.get() : use.apply(read(cgroup.get(), host, parts));
     }
 
-    private Loads sampleLoad(Cgroup cgroup, ContainerResources resources, double now) {
-        String key = cgroup.dir("cpu").or(() -> cgroup.dir("memory")).map(Path::toString).orElse("?");
-        long start = resources.tasks().earliestStartTicks();
-        return loads.sample(key, now, start < 0 ? -1 : (double) start / HostInfo.USER_HZ,
-                resources.tasks().loadContributors());
+    /** The container's numbers, with its load averages when the task states were read. */
+    private ContainerResources read(CgroupResolver.Resolved cgroup, HostInfo host, Set<ContainerResources.Part> parts) {
+        ContainerResources resources = ContainerResources.read(cgroup.cgroup(), host, options, parts);
+        if (parts.contains(ContainerResources.Part.RUNNABLE) && resources.tasks().known()) {
+            long start = resources.tasks().earliestStartTicks();
+            resources = resources.withLoads(loads.sample(cgroup.key(), host.uptimeSeconds(),
+                    start < 0 ? -1 : (double) start / HostInfo.USER_HZ, resources.tasks().loadContributors()));
+        }
+        return resources;
+    }
+
+    private void remember(RenderedKey key, Rendered value) {
+        if (rendered.size() >= MAX_RENDERED) {
+            rendered.values().removeIf(r -> value.renderedAt() - r.renderedAt() >= RENDERED_TTL_NANOS);
+        }
+        rendered.put(key, value);
+    }
+
+    private static byte[] bytes(String text) {
+        return text.getBytes(StandardCharsets.ISO_8859_1);
     }
 
     private HostInfo host() {

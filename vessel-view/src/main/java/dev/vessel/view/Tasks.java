@@ -38,7 +38,7 @@ public record Tasks(boolean known, int processes, int threads, int running, int 
         if (dir == null) {
             return UNKNOWN;
         }
-        List<Path> dirs = subtree(dir);
+        List<Path> dirs = subtree(dir, cgroup.isUnified());
         List<Long> processes = ids(dirs, "cgroup.procs");
         if (processes == null) {
             return UNKNOWN;
@@ -81,7 +81,18 @@ public record Tasks(boolean known, int processes, int threads, int running, int 
         return null;
     }
 
-    private static List<Path> subtree(Path dir) {
+    /**
+     * The directory, and the cgroups below it when there are any: v2 says so in cgroup.stat; on v1
+     * a cgroup that lists no process of its own is looked into. Listing a tree is costly, and a
+     * container's cgroup is nearly always a leaf.
+     */
+    private static List<Path> subtree(Path dir, boolean unified) {
+        boolean hasChildren = unified
+                ? Cgroup.readFile(dir.resolve("cgroup.stat")).map(t -> !t.contains("nr_descendants 0")).orElse(false)
+                : Cgroup.readFile(dir.resolve("cgroup.procs")).map(String::isEmpty).orElse(false);
+        if (!hasChildren) {
+            return List.of(dir);
+        }
         try (Stream<Path> walk = Files.walk(dir, MAX_DEPTH)) {
             return walk.filter(Files::isDirectory).toList();
         } catch (IOException | RuntimeException e) {

@@ -22,7 +22,9 @@ class MeminfoTest {
                 .cgroupFile("memory", "memory.stat", """
                         cache 1
                         rss 1
-                        hierarchical_memory_limit 9223372036854771712
+                        hierarchical_memory_limit %d
+                        hierarchical_memsw_limit %d
+                        total_swap %d
                         total_cache %d
                         total_rss %d
                         total_shmem %d
@@ -30,7 +32,7 @@ class MeminfoTest {
                         total_active_anon %d
                         total_inactive_anon %d
                         total_active_file %d
-                        total_inactive_file %d""".formatted(
+                        total_inactive_file %d""".formatted(512 * MIB, 1024 * MIB, 10 * MIB,
                         100 * MIB, 90 * MIB, 4 * MIB, 8 * MIB, 30 * MIB, 60 * MIB, 40 * MIB, 56 * MIB));
     }
 
@@ -141,6 +143,28 @@ class MeminfoTest {
                 .parentFile("", "memory.max", Long.toString(256 * MIB));
 
         assertThat(MeminfoText.values(render(fixture))).containsEntry("MemTotal", 256 * 1024L);
+    }
+
+    @Test
+    void aParentsLimitApplies_v1() {
+        Fixture fixture = Fixture.v1(tmp, 2)
+                .cgroupFile("memory", "memory.limit_in_bytes", "9223372036854771712")
+                .cgroupFile("memory", "memory.stat", "total_cache 0\nhierarchical_memory_limit " + 256 * MIB);
+
+        assertThat(MeminfoText.values(render(fixture))).containsEntry("MemTotal", 256 * 1024L);
+    }
+
+    @Test
+    void swapFromMemswFilesWhenStatIsUnreadable_v1() {
+        Fixture fixture = Fixture.v1(tmp, 2)
+                .cgroupFile("memory", "memory.limit_in_bytes", Long.toString(512 * MIB))
+                .cgroupFile("memory", "memory.usage_in_bytes", Long.toString(100 * MIB))
+                .cgroupFile("memory", "memory.memsw.limit_in_bytes", Long.toString(768 * MIB))
+                .cgroupFile("memory", "memory.memsw.usage_in_bytes", Long.toString(104 * MIB));
+
+        assertThat(MeminfoText.values(render(fixture)))
+                .containsEntry("SwapTotal", 256 * 1024L)
+                .containsEntry("SwapFree", 252 * 1024L);
     }
 
     @Test

@@ -148,6 +148,7 @@ class ResourceViewTest {
         // The process exits and a host process gets its pid: a different start time, the root cgroup.
         fixture.write("proc/" + PID + "/stat", PID + " (sh) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 777 1 1\n");
         fixture.write("proc/" + PID + "/cgroup", "0::/\n");
+        Thread.sleep(CgroupResolver.TRUST_NANOS / 1_000_000 + 10); // within it, a cached pid is trusted
 
         assertThat(view.visibleCpus(PID)).containsExactly(0, 1);
     }
