@@ -6,8 +6,7 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * Estimates each container's load averages the way the kernel computes its own — an exponentially
  * decaying average of the number of running and uninterruptible threads — from samples taken when
- * the view is asked (and whenever the server calls {@link #sample}, e.g. every 5 s as the kernel and
- * lxcfs's load daemon do). Between samples the count is assumed to have held steady, the honest
+ * the view is asked (each uncached read of /proc/loadavg and each sysinfo call). Between samples the count is assumed to have held steady, the honest
  * limit of sampling on demand; the first sample assumes it held since the container started. The
  * kernel's own per-cgroup load is not exposed, so this is an estimate, and says so in the README.
  */
