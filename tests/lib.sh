@@ -28,8 +28,11 @@ IMAGE_NAME=localhost/bb:latest
 CHECK_TIMEOUT=${CHECK_TIMEOUT:-60}
 export REPO VESSEL BUILD IMAGE_DIR IMAGE_NAME CHECK_TIMEOUT
 
-# tests/run.sh sets VESSEL_TEST_BASE (and removes it at the end, whatever a test left)
-T=$(mktemp -d "${VESSEL_TEST_BASE:-/tmp}/vessel-test.XXXXXX")
+# (kept short: podman refuses a runroot longer than 50 characters)
+T=$(mktemp -d /tmp/vessel-test.XXXXXX)
+# tests/run.sh passes VESSEL_TEST_REGISTRY and removes, at the end, whatever scratch
+# dir a test left behind (e.g. one that replaced the EXIT trap)
+[ -n "${VESSEL_TEST_REGISTRY:-}" ] && echo "$T" >> "$VESSEL_TEST_REGISTRY"
 chmod 0755 "$T"
 export T
 

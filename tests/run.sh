@@ -16,16 +16,20 @@ export REPO BUILD
 LOGS=$BUILD/test-logs
 mkdir -p "$LOGS"
 
-# every test's scratch dir goes under one base, removed at the end even if a test
-# left its scratch dir behind
-VESSEL_TEST_BASE=$(mktemp -d /tmp/vessel-tests.XXXXXX)
-export VESSEL_TEST_BASE
+# every test's scratch dir is registered here; whatever a test left is removed at the end
+VESSEL_TEST_REGISTRY=$(mktemp /tmp/vessel-tests.XXXXXX)
+export VESSEL_TEST_REGISTRY
 cleanup_base() {
-  local m
-  for m in $(awk -v t="$VESSEL_TEST_BASE" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
-    umount -l "$m" 2>/dev/null
-  done
-  rm -rf "$VESSEL_TEST_BASE" 2>/dev/null
+  local d m
+  while IFS= read -r d; do
+    case "$d" in /tmp/vessel-test.?*) ;; *) continue ;; esac
+    [ -d "$d" ] || continue
+    for m in $(awk -v t="$d" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+      umount -l "$m" 2>/dev/null
+    done
+    rm -rf "$d" 2>/dev/null
+  done < "$VESSEL_TEST_REGISTRY"
+  rm -f "$VESSEL_TEST_REGISTRY"
 }
 trap cleanup_base EXIT
 

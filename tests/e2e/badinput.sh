@@ -42,12 +42,24 @@ mounts_ours() { awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinf
 
 MOUNTS0=$(mounts_now)
 
-# whatever a failing run leaves: force-delete it, so the scratch dir can go
+# processes whose command line or cgroup names PATTERN (our ids)
+procs_named() { # (zombies excluded: they hold nothing and are their parent's to reap)
+  local p
+  for p in $({ pids_matching "$1"; grep -lF -- "$1" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3; } | sort -un); do
+    grep -q '^State:[[:space:]]*[ZX]' "/proc/$p/status" 2>/dev/null || { [ -d "/proc/$p" ] && echo "$p"; }
+  done
+}
+
+# whatever a failing run leaves: force-delete it, then kill and remove what is still
+# there (only processes and cgroups named after this run's ids), so the scratch dir can go
 _rt_cleanup() {
-  local id
+  local id p
   for id in $(timeout 10 "$VESSEL" --root "$ROOT" list -q 2>/dev/null); do
     timeout 20 "$VESSEL" --root "$ROOT" delete --force "$id" </dev/null >/dev/null 2>&1
   done
+  for p in $(procs_named "$P-"); do kill -KILL "$p" 2>/dev/null; done
+  sleep 0.2
+  for p in $(cgroup_dirs_named "$P-" | sort -r); do rmdir "$p" 2>/dev/null; done
 }
 on_cleanup _rt_cleanup
 
@@ -56,7 +68,7 @@ leftovers() {
   local id=$1 out="" x
   x=$(find "$ROOT" -mindepth 1 -name "*$id*" 2>/dev/null); [ -n "$x" ] && out+="state: $x"$'\n'
   x=$(cgroup_dirs_named "$id"); [ -n "$x" ] && out+="cgroups: $x"$'\n'
-  x=$(pids_matching "$id"); [ -n "$x" ] && out+="processes: $(for p in $x; do echo "$p: $(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null)"; done)"$'\n'
+  x=$(procs_named "$id"); [ -n "$x" ] && out+="processes: $(for p in $x; do echo "$p: $(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null)"; done)"$'\n'
   x=$(new_mounts 2>/dev/null); [ -n "$x" ] && out+="new mounts: $x"$'\n'
   x=$(mounts_ours); [ -n "$x" ] && out+="mounts under $T: $x"$'\n'
   x=$(grep -F "$id" /proc/self/mountinfo); [ -n "$x" ] && out+="mounts naming $id: $x"$'\n'
@@ -186,7 +198,7 @@ fi
 sleep 0.5
 assert_eq "after 50 cycles: no state left under --root" "" "$(ls -A "$ROOT")"
 assert_eq "after 50 cycles: no cgroup left" "" "$(cgroup_dirs_named "$P-cyc-")"
-assert_eq "after 50 cycles: no process left" "" "$(pids_matching "$P-cyc-")"
+assert_eq "after 50 cycles: no process left (by cmdline or cgroup)" "" "$(procs_named "$P-cyc-")"
 assert_eq "after 50 cycles: no new mount" "" "$(new_mounts)"
 assert_eq "after 50 cycles: no mount under the scratch dir" "" "$(mounts_ours)"
 assert_eq "after 50 cycles: list shows nothing" "" "$("${RT[@]}" list -q 2>/dev/null)"

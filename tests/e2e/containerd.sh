@@ -118,7 +118,13 @@ assert_eq "SIGKILL: ctr run returns 137" "137" "$(bg_wait stubborn 15)"
 run ctr_run -d "$BB" "$P-pause" sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done'
 wait_for 20 "[ \"\$(task_status $P-pause)\" = RUNNING ]"
 pid=$(task_pid "$P-pause")
-counter() { cat "/proc/$pid/root/tmp/counter" 2>/dev/null; }
+counter() { # the writer truncates then writes: retry an empty read
+  local v n
+  for n in 1 2 3 4 5; do
+    v=$(cat "/proc/$pid/root/tmp/counter" 2>/dev/null); [ -n "$v" ] && break; sleep 0.02
+  done
+  echo "$v"
+}
 wait_for 10 "[ -s /proc/$pid/root/tmp/counter ]"
 run ctr_t tasks pause "$P-pause"
 assert_eq "tasks pause exits 0" "0" "$RC"

@@ -110,7 +110,13 @@ run podman_v rm -f "$P-polite"
 run podman_v run -d --name "$P-pause" "$BB" sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done'
 wait_for 20 "[ \"\$(podman_t inspect $P-pause --format '{{.State.Status}}')\" = running ]"
 pid=$(ppid_of "$P-pause")
-counter() { cat "/proc/$pid/root/tmp/counter" 2>/dev/null; }
+counter() { # the writer truncates then writes: retry an empty read
+  local v n
+  for n in 1 2 3 4 5; do
+    v=$(cat "/proc/$pid/root/tmp/counter" 2>/dev/null); [ -n "$v" ] && break; sleep 0.02
+  done
+  echo "$v"
+}
 wait_for 10 "[ -s /proc/$pid/root/tmp/counter ]"
 run podman_v pause "$P-pause"
 assert_eq "pause exits 0" "0" "$RC"
