@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "relay.h"
+
 #define DEFAULT_SOCKET "/run/vessel/vesseld.sock"
 #define MAGIC 0x314c5356u /* "VSL1" */
 #define START_TIMEOUT_MS 30000
@@ -326,6 +328,49 @@ static int wait_readable(int fd)
     return n == 1;
 }
 
+static void write_pid_file(const char *path, pid_t pid)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%d", pid) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
+        die("cannot write pid file %s: %s", path, strerror(errno));
+}
+
+/*
+ * 'V': become (or fork) the relay of a process in a microVM. Detached, the relay is a child that
+ * outlives us (the engine, as subreaper, adopts it) and its pid goes to the pid file and back to
+ * the daemon; attached, this process is the relay and exits with the process's status.
+ */
+static void relay_reply(int daemon_fd, const unsigned char *p, const unsigned char *end)
+{
+    struct relay r = { 0 };
+    r.port_path = get_str(&p, end, NULL);
+    char *pid_file = get_str(&p, end, NULL);
+    r.console_socket = get_str(&p, end, NULL);
+    uint32_t flags = get_u32(&p, end);
+    r.tty = flags & 1;
+    if (relay_prepare(&r) != 0)
+        die("cannot set up the terminal for %s: %s", r.port_path, strerror(errno));
+    if (!(flags & 2)) {
+        close(daemon_fd);
+        exit(relay_run(&r));
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(daemon_fd);
+        exit(relay_run(&r));
+    }
+    if (*pid_file)
+        write_pid_file(pid_file, pid);
+    uint32_t v = (uint32_t)pid;
+    unsigned char le[4] = { v, v >> 8, v >> 16, v >> 24 };
+    if (write_all(daemon_fd, le, 4) != 0)
+        die("vesseld went away while the relay started");
+}
+
 static int is_cmd(int argc, char **argv, const char *a, const char *b)
 {
     return argc >= 3 && strcmp(argv[1], a) == 0 && strcmp(argv[2], b) == 0;
@@ -407,6 +452,9 @@ int main(int argc, char **argv)
                 die("vesseld went away while %s ran", prog.argv[0]);
             break;
         }
+        case 'V':
+            relay_reply(fd, payload, end);
+            break;
         default:
             die("unknown reply '%c' from vesseld", header[0]);
         }
