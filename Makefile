@@ -26,10 +26,13 @@ unit:
 	$(MVN) test
 
 e2e: deps build images
+	@bin/vessel daemon stop >/dev/null 2>&1 || true
 	@tests/run.sh
 
+# The end-to-end tests run against this build: a daemon from an earlier one is stopped first.
 test: deps build images
 	$(MVN) test
+	@bin/vessel daemon stop >/dev/null 2>&1 || true
 	@tests/run.sh
 
 bench: deps build images
