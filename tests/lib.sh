@@ -237,7 +237,10 @@ ensure_image() {
 # ------------------------------------------------------------------ podman
 
 PODMAN_DIR=$T/podman
-PODMAN_DRIVER=${PODMAN_DRIVER:-overlay}
+# native overlay when the kernel has it (no fuse-overlayfs needed as root), else vfs
+if [ -z "${PODMAN_DRIVER:-}" ]; then
+  if grep -qw overlay /proc/filesystems; then PODMAN_DRIVER=overlay; else PODMAN_DRIVER=vfs; fi
+fi
 export PODMAN_DIR PODMAN_DRIVER
 
 _podman_setup() {
