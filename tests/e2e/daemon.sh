@@ -15,8 +15,14 @@ export VESSEL_CONFIG=$T/config.toml
 ROOT=$T/root
 RT=("$VESSEL" --root "$ROOT")
 daemon_pid() { "$VESSEL" daemon status 2>/dev/null; }
-cleanup_daemon() { "$VESSEL" daemon stop >/dev/null 2>&1 || true; }
-trap 'cleanup_daemon' EXIT
+# Our daemon, and the keeper and resource view it started beside its socket.
+cleanup_daemon() {
+  "$VESSEL" daemon stop >/dev/null 2>&1
+  for p in $(pids_matching "vessel-keeper $T/"); do kill -KILL "$p"; done
+  umount -l "$T/vessel/view" 2>/dev/null
+  true
+}
+on_cleanup cleanup_daemon
 
 mkbundle() { # DIR JQ-FILTER
   mkdir -p "$1"
