@@ -47,6 +47,13 @@ public final class Libc {
     public static final int MNT_DETACH = 2;
 
     public static final int ENOENT = 2;
+    public static final int PROT_READ = 1;
+    public static final int PROT_WRITE = 2;
+    public static final int PROT_EXEC = 4;
+    public static final int MAP_SHARED = 1;
+    public static final int MAP_PRIVATE = 2;
+    public static final int MAP_ANONYMOUS = 0x20;
+
     public static final int EINTR = 4;
     public static final int EIO = 5;
     public static final int EBADF = 9;
@@ -54,6 +61,7 @@ public final class Libc {
     public static final int EACCES = 13;
     public static final int EINVAL = 22;
     public static final int ENODEV = 19;
+    public static final int EPIPE = 32;
     public static final int ENOTDIR = 20;
     public static final int EISDIR = 21;
     public static final int EROFS = 30;
@@ -99,6 +107,10 @@ public final class Libc {
     private static final MethodHandle STRERROR = LINKER.downcallHandle(LIBC.findOrThrow("strerror"),
             FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
+    private static final MethodHandle MMAP = errnoCall("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle MUNMAP = errnoCall("munmap",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
     private Libc() {}
 
     public static int open(String path, int flags) {
@@ -249,6 +261,37 @@ public final class Libc {
     public static long check(long result, String what) throws IOException {
         if (result < 0) {
             int errno = (int) -result;
+    /**
+     * mmap(2) at no fixed address; returns the mapping as a segment of {@code length} bytes, or
+     * a segment whose address is {@code -errno} (test with {@link #mmapFailed}).
+     */
+    public static MemorySegment mmap(long length, int prot, int flags, int fd, long offset) {
+        try {
+            MemorySegment capture = CAPTURE.get();
+            MemorySegment result = (MemorySegment) MMAP.invokeExact(capture, MemorySegment.NULL, length, prot,
+                    flags, fd, offset);
+            return result.address() == -1L ? MemorySegment.ofAddress(-errno(capture))
+                    : result.reinterpret(length);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** Whether {@link #mmap} failed; the errno is then {@code -segment.address()}. */
+    public static boolean mmapFailed(MemorySegment segment) {
+        return segment.address() < 0;
+    }
+
+    public static int munmap(MemorySegment mapping) {
+        try {
+            MemorySegment capture = CAPTURE.get();
+            int result = (int) MUNMAP.invokeExact(capture, mapping, mapping.byteSize());
+            return result < 0 ? -errno(capture) : result;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
             throw new IOException(what + ": " + strerror(errno) + " (errno " + errno + ")");
         }
         return result;

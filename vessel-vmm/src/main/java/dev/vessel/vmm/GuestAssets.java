@@ -1,0 +1,312 @@
+package dev.vessel.vmm;
+
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import java.util.zip.GZIPOutputStream;
+
+/**
+ * The guest kernel and initrd, made from Debian's packages (see docs/microvm.md, "Files"):
+ * <ul>
+ * <li>{@code vmlinux}: the kernel of the package {@code linux-image-amd64} depends on (the
+ *     {@code -cloud} flavour lacks 9p), uncompressed to an ELF QEMU boots through PVH;</li>
+ * <li>{@code initrd.img}: a gzip'd newc cpio with {@code /init} (the agent, static),
+ *     {@code /lib/modules/*.ko} and {@code /lib/modules/load-order} (dependencies first), and
+ *     {@code /dev/console}.</li>
+ * </ul>
+ * The .deb is cached under {@code cache/}; {@code stamp} records the inputs (package and version,
+ * the agent's SHA-256, the module list), and {@link #build} does nothing while they are unchanged.
+ * Builds are serialised by a lock on {@code .lock}.
+ */
+public final class GuestAssets {
+    public static final Path DEFAULT_DIR = Path.of("/var/lib/vessel/assets");
+    public static final String META_PACKAGE = "linux-image-amd64";
+    private static final int STAMP_FORMAT = 1;
+
+    private final Path dir;
+    private final List<String> modules;
+
+    public GuestAssets(Path dir) {
+        this(dir, KernelModules.GUEST_MODULES);
+    }
+
+    public GuestAssets(Path dir, List<String> modules) {
+        this.dir = dir.toAbsolutePath();
+        this.modules = List.copyOf(modules);
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public Path kernel() {
+        return dir.resolve("vmlinux");
+    }
+
+    public Path initrd() {
+        return dir.resolve("initrd.img");
+    }
+
+    public boolean present() {
+        return Files.isRegularFile(kernel()) && Files.isRegularFile(initrd());
+    }
+
+    /** {@code kernel: PATH} and {@code initrd: PATH}; an error when they have not been built. */
+    public List<String> show() throws VmmException {
+        if (!present()) throw new VmmException("no guest kernel and initrd in " + dir + ": run `vessel assets build`");
+        return List.of("kernel: " + kernel(), "initrd: " + initrd());
+    }
+
+    /**
+     * Builds (or keeps) the kernel and initrd with {@code agent} as /init. Returns one line saying
+     * what was done.
+     */
+    public String build(Path agent) throws VmmException {
+        byte[] agentBytes = readAgent(agent);
+        mkdirs(dir.resolve("cache"));
+        try (FileChannel lockFile = FileChannel.open(dir.resolve(".lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE); FileLock ignored = lockFile.lock()) {
+            Deb deb = kernelPackage();
+            // (the .deb itself is fetched only when something must be built)
+            String stamp = "format " + STAMP_FORMAT + "\n"
+                    + "kernel-package " + deb.name() + " " + deb.version() + "\n"
+                    + "agent " + sha256(agentBytes) + "\n"
+                    + "modules " + String.join(",", modules) + "\n";
+            Path stampFile = dir.resolve("stamp");
+            if (present() && Files.exists(stampFile) && Files.readString(stampFile).equals(stamp)) {
+                return "guest assets up to date (" + deb.name() + " " + deb.version() + ")";
+            }
+            Path work = dir.resolve(".work-" + ProcessHandle.current().pid());
+            deleteTree(work);
+            try {
+                mkdirs(work);
+                download(deb);
+                run(List.of("dpkg-deb", "-x", deb.file().toString(), work.toString()), "dpkg-deb -x " + deb.file());
+                Path vmlinuz;
+                Path moduleTree;
+                try (Stream<Path> boot = Files.list(work.resolve("boot"));
+                     Stream<Path> trees = Files.list(work.resolve("lib/modules"))) {
+                    vmlinuz = boot.filter(p -> p.getFileName().toString().startsWith("vmlinuz")).findFirst()
+                            .orElseThrow(() -> new VmmException(deb.file() + " holds no boot/vmlinuz*"));
+                    moduleTree = trees.findFirst()
+                            .orElseThrow(() -> new VmmException(deb.file() + " holds no lib/modules/<release>"));
+                }
+                List<KernelModules.Module> order = KernelModules.scan(moduleTree).loadOrder(modules);
+                Vmlinux.extract(vmlinuz, kernel());
+                writeInitrd(agentBytes, order);
+                Files.writeString(stampFile, stamp);
+            } finally {
+                deleteTree(work);
+            }
+            return "built guest assets from " + deb.name() + " " + deb.version();
+        } catch (IOException e) {
+            throw new VmmException("cannot build guest assets in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void writeInitrd(byte[] agent, List<KernelModules.Module> order) throws IOException {
+        Path tmp = dir.resolve("initrd.img.tmp");
+        try (OutputStream out = new BufferedOutputStream(new GZIPOutputStream(Files.newOutputStream(tmp), 1 << 16))) {
+            Cpio cpio = new Cpio(out);
+            for (String d : List.of("dev", "proc", "sys", "run", "tmp", "mnt", "lib", "lib/modules")) {
+                cpio.directory(d, 0755);
+            }
+            cpio.charDevice("dev/console", 0600, 5, 1);
+            cpio.charDevice("dev/null", 0666, 1, 3);
+            cpio.file("init", 0755, agent);
+            StringBuilder loadOrder = new StringBuilder();
+            for (KernelModules.Module m : order) {
+                String file = m.file().getFileName().toString();
+                cpio.file("lib/modules/" + file, 0644, Files.readAllBytes(m.file()));
+                loadOrder.append(file).append('\n');
+            }
+            cpio.file("lib/modules/load-order", 0644, loadOrder.toString().getBytes(StandardCharsets.UTF_8));
+            cpio.finish();
+        }
+        Files.move(tmp, initrd(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** The kernel package, resolved through apt (or the newest in the cache when apt cannot say). */
+    record Deb(String name, String version, Path file) {}
+
+    private Deb kernelPackage() throws VmmException, IOException {
+        Path cache = dir.resolve("cache");
+        String name;
+        String version;
+        try {
+            name = dependency();
+            version = candidateVersion(name);
+        } catch (VmmException offline) {
+            // No apt metadata and no archive: a cached package still builds.
+            Deb cached = newestCached(cache);
+            if (cached == null) throw offline;
+            return cached;
+        }
+        return new Deb(name, version, cache.resolve(name + "_" + version.replace(":", "%3a") + "_amd64.deb"));
+    }
+
+    /** Downloads {@code deb} into the cache unless it is there, and drops older cached packages. */
+    private static void download(Deb deb) throws VmmException, IOException {
+        Path file = deb.file();
+        if (Files.isRegularFile(file)) return;
+        run(List.of("apt-get", "download", "-q", deb.name() + "=" + deb.version()), file.getParent(),
+                "apt-get download " + deb.name() + " (is the Debian archive reachable?)");
+        if (!Files.isRegularFile(file)) throw new VmmException("apt-get download " + deb.name() + " gave no " + file);
+        try (Stream<Path> old = Files.list(file.getParent())) {
+            for (Path p : (Iterable<Path>) old::iterator) {
+                if (!p.equals(file) && p.getFileName().toString().endsWith(".deb")) Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    /** The linux-image-X-amd64 that linux-image-amd64 depends on (after apt-get update if apt knows none). */
+    private String dependency() throws VmmException {
+        for (int attempt = 0; attempt < 2; attempt++) {
+            Result r = exec(List.of("apt-cache", "depends", META_PACKAGE), null);
+            if (r.status() == 0) {
+                for (String line : r.output().split("\n")) {
+                    String s = line.strip();
+                    if (s.startsWith("Depends: linux-image-") && !s.contains("<")) {
+                        return s.substring("Depends: ".length()).strip();
+                    }
+                }
+            }
+            if (attempt == 0) {
+                run(List.of("apt-get", "update", "-qq"), "apt-get update (is the Debian archive reachable?)");
+            }
+        }
+        throw new VmmException("apt knows no " + META_PACKAGE + " (check /etc/apt/sources.list: Debian main)");
+    }
+
+    private static String candidateVersion(String name) throws VmmException {
+        Result r = exec(List.of("apt-cache", "show", "--no-all-versions", name), null);
+        for (String line : r.output().split("\n")) {
+            if (line.startsWith("Version: ")) return line.substring("Version: ".length()).strip();
+        }
+        throw new VmmException("apt-cache show " + name + " gives no version");
+    }
+
+    private static Deb newestCached(Path cache) throws IOException {
+        try (Stream<Path> files = Files.list(cache)) {
+            return files.filter(p -> p.getFileName().toString().matches("linux-image-.*_.*_amd64\\.deb"))
+                    .max(Comparator.comparing(p -> {
+                        try {
+                            return Files.getLastModifiedTime(p);
+                        } catch (IOException e) {
+                            return java.nio.file.attribute.FileTime.fromMillis(0);
+                        }
+                    }))
+                    .map(p -> {
+                        String[] parts = p.getFileName().toString().split("_");
+                        return new Deb(parts[0], parts[1].replace("%3a", ":"), p);
+                    })
+                    .orElse(null);
+        }
+    }
+
+    private static byte[] readAgent(Path agent) throws VmmException {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(agent);
+        } catch (IOException e) {
+            throw new VmmException("cannot read the guest agent " + agent + ": " + e.getMessage()
+                    + " (build it: make build)", e);
+        }
+        if (!Vmlinux.isElf(bytes, 0)) throw new VmmException("the guest agent " + agent + " is not an ELF binary");
+        if (hasInterpreter(bytes)) {
+            throw new VmmException("the guest agent " + agent + " is dynamically linked: /init must be static");
+        }
+        return bytes;
+    }
+
+    /** Whether an ELF64 has a PT_INTERP program header (i.e. is dynamically linked). */
+    static boolean hasInterpreter(byte[] elf) {
+        var b = java.nio.ByteBuffer.wrap(elf).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        if (elf.length < 64 || elf[4] != 2) return false;
+        long phoff = b.getLong(0x20);
+        int phentsize = Short.toUnsignedInt(b.getShort(0x36));
+        int phnum = Short.toUnsignedInt(b.getShort(0x38));
+        for (int i = 0; i < phnum; i++) {
+            long at = phoff + (long) i * phentsize;
+            if (at + 4 <= elf.length && b.getInt((int) at) == 3) return true;
+        }
+        return false;
+    }
+
+    private record Result(int status, String output) {}
+
+    private static Result exec(List<String> command, Path cwd) throws VmmException {
+        try {
+            ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+            if (cwd != null) pb.directory(cwd.toFile());
+            pb.environment().put("DEBIAN_FRONTEND", "noninteractive");
+            pb.environment().put("LC_ALL", "C");
+            Process p = pb.start();
+            p.getOutputStream().close();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(10, TimeUnit.MINUTES)) {
+                p.destroyForcibly();
+                throw new VmmException(command.getFirst() + " timed out");
+            }
+            return new Result(p.exitValue(), out);
+        } catch (IOException e) {
+            throw new VmmException(command.getFirst() + " cannot run: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmmException(command.getFirst() + " interrupted", e);
+        }
+    }
+
+    private static void run(List<String> command, String what) throws VmmException {
+        run(command, null, what);
+    }
+
+    private static void run(List<String> command, Path cwd, String what) throws VmmException {
+        Result r = exec(command, cwd);
+        if (r.status() != 0) {
+            String last = r.output().lines().filter(l -> !l.isBlank() && !l.startsWith("W: Download is performed"))
+                    .reduce((a, b) -> b).orElse("exit status " + r.status());
+            throw new VmmException(what + " failed: " + last.strip());
+        }
+    }
+
+    private static void mkdirs(Path p) throws VmmException {
+        try {
+            Files.createDirectories(p);
+        } catch (IOException e) {
+            throw new VmmException("cannot create " + p + ": " + e.getMessage(), e);
+        }
+    }
+
+    static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+        try (Stream<Path> all = Files.walk(root)) {
+            List<Path> paths = new ArrayList<>(all.toList());
+            paths.sort(Comparator.reverseOrder());
+            for (Path p : paths) Files.deleteIfExists(p);
+        }
+    }
+
+    private static String sha256(byte[] data) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+}

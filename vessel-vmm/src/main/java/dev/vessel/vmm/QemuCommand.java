@@ -1,0 +1,179 @@
+package dev.vessel.vmm;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The QEMU command line of docs/microvm.md ("QEMU"), rendered from plain values: no probing here
+ * (the accelerator, the TSC frequency and sandbox support are the caller's, see {@link Accelerator}
+ * and {@link HostProbe}), so the same inputs always give the same argv.
+ *
+ * <p>Files in the state directory: {@code qmp.sock}, {@code agent.sock}, {@code proc-0.sock},
+ * {@code console.log}. The virtio-serial controller has the id {@value #SERIAL_ID}, so ports
+ * hot-added over QMP go on bus {@value #SERIAL_BUS}.
+ */
+public final class QemuCommand {
+    public static final String SERIAL_ID = "vser";
+    public static final String SERIAL_BUS = SERIAL_ID + ".0";
+    public static final String QMP_SOCKET = "qmp.sock";
+    public static final String AGENT_SOCKET = "agent.sock";
+    public static final String CONSOLE_LOG = "console.log";
+    public static final String ROOTFS_TAG = "rootfs";
+    /** sockaddr_un.sun_path holds 107 bytes and a NUL. */
+    static final int MAX_SOCKET_PATH = 107;
+
+    private String binary = "qemu-system-x86_64";
+    private int memoryMib = 256;
+    private int vcpus = 1;
+    private Accelerator.Kind accelerator = Accelerator.Kind.TCG;
+    private Path kernel;
+    private Path initrd;
+    private long tscKhz;
+    private final List<String> cmdline = new ArrayList<>();
+    private Path rootfs;
+    private Path stateDir;
+    private boolean sandbox;
+    private boolean processZeroPort = true;
+    private final List<List<String>> extra = new ArrayList<>();
+
+    public static QemuCommand builder() {
+        return new QemuCommand();
+    }
+
+    public QemuCommand binary(String binary) {
+        this.binary = Objects.requireNonNull(binary);
+        return this;
+    }
+
+    public QemuCommand memoryMib(int mib) {
+        if (mib < 64) throw new IllegalArgumentException("guest memory must be at least 64 MiB, not " + mib);
+        this.memoryMib = mib;
+        return this;
+    }
+
+    public QemuCommand vcpus(int vcpus) {
+        if (vcpus < 1) throw new IllegalArgumentException("a guest needs at least one vCPU, not " + vcpus);
+        this.vcpus = vcpus;
+        return this;
+    }
+
+    public QemuCommand accelerator(Accelerator.Kind kind) {
+        this.accelerator = Objects.requireNonNull(kind);
+        return this;
+    }
+
+    public QemuCommand kernel(Path kernel) {
+        this.kernel = kernel;
+        return this;
+    }
+
+    public QemuCommand initrd(Path initrd) {
+        this.initrd = initrd;
+        return this;
+    }
+
+    /** The host's TSC frequency, passed as {@code tsc_early_khz} (0: leave it out). */
+    public QemuCommand tscKhz(long khz) {
+        this.tscKhz = khz;
+        return this;
+    }
+
+    /** More kernel command line words, after the standard ones. */
+    public QemuCommand cmdline(String... words) {
+        cmdline.addAll(List.of(words));
+        return this;
+    }
+
+    /** The directory shared as the guest's root over virtio-9p (null: none). */
+    public QemuCommand rootfs(Path rootfs) {
+        this.rootfs = rootfs;
+        return this;
+    }
+
+    /** Where the sockets and the console log go. */
+    public QemuCommand stateDir(Path stateDir) {
+        this.stateDir = stateDir;
+        return this;
+    }
+
+    /** {@code -sandbox on}: only where this QEMU has seccomp ({@link HostProbe#qemuSupportsSandbox}). */
+    public QemuCommand sandbox(boolean on) {
+        this.sandbox = on;
+        return this;
+    }
+
+    /** Whether to add process 0's port ({@code vessel.proc.0} at {@code proc-0.sock}); on by default. */
+    public QemuCommand processZeroPort(boolean on) {
+        this.processZeroPort = on;
+        return this;
+    }
+
+    /** Extra arguments appended as given, e.g. {@code -netdev …} and {@code -device virtio-net-device,…}. */
+    public QemuCommand extra(String... args) {
+        extra.add(List.of(args));
+        return this;
+    }
+
+    public String kernelCmdline() {
+        List<String> words = new ArrayList<>(List.of("console=hvc0", "quiet", "panic=-1"));
+        if (tscKhz > 0) words.add("tsc_early_khz=" + tscKhz);
+        if (rootfs != null) words.add("vessel.rootfs=9p");
+        words.addAll(cmdline);
+        return String.join(" ", words);
+    }
+
+    public List<String> build() {
+        Objects.requireNonNull(kernel, "kernel");
+        Objects.requireNonNull(initrd, "initrd");
+        Objects.requireNonNull(stateDir, "stateDir");
+        List<String> a = new ArrayList<>(List.of(binary,
+                "-M", "microvm", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"));
+        if (sandbox) a.addAll(List.of("-sandbox", "on"));
+        a.addAll(List.of(
+                "-accel", accelerator.qemuName, "-cpu", accelerator.cpu,
+                "-m", Integer.toString(memoryMib), "-smp", Integer.toString(vcpus),
+                "-kernel", kernel.toString(), "-initrd", initrd.toString(),
+                "-append", kernelCmdline(),
+                "-device", "virtio-serial-device,id=" + SERIAL_ID,
+                "-chardev", "file,id=console,path=" + option(stateDir.resolve(CONSOLE_LOG)),
+                "-device", "virtconsole,chardev=console"));
+        a.addAll(port("agent", socket(AGENT_SOCKET), "vessel.agent"));
+        if (processZeroPort) a.addAll(port("proc0", socket(processSocket(0)), "vessel.proc.0"));
+        if (rootfs != null) {
+            a.addAll(List.of(
+                    "-fsdev", "local,id=rootfs,path=" + option(rootfs) + ",security_model=passthrough",
+                    "-device", "virtio-9p-device,fsdev=rootfs,mount_tag=" + ROOTFS_TAG));
+        }
+        a.addAll(List.of("-qmp", "unix:" + option(socket(QMP_SOCKET)) + ",server=on,wait=off"));
+        for (List<String> e : extra) a.addAll(e);
+        return a;
+    }
+
+    /** {@code proc-N.sock}: process N's stream port. */
+    public static String processSocket(int n) {
+        return "proc-" + n + ".sock";
+    }
+
+    private static List<String> port(String id, Path socket, String name) {
+        return List.of(
+                "-chardev", "socket,id=" + id + ",path=" + option(socket) + ",server=on,wait=off",
+                "-device", "virtserialport,chardev=" + id + ",name=" + name);
+    }
+
+    private Path socket(String name) {
+        Path p = stateDir.resolve(name);
+        if (p.toString().getBytes(StandardCharsets.UTF_8).length > MAX_SOCKET_PATH) {
+            throw new IllegalArgumentException("socket path too long for a unix socket (over " + MAX_SOCKET_PATH
+                    + " bytes): " + p);
+        }
+        return p;
+    }
+
+    /** A value inside a QEMU option list: commas are doubled. */
+    static String option(Path p) {
+        return p.toString().replace(",", ",,");
+    }
+}

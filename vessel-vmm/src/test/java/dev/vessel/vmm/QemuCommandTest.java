@@ -1,0 +1,67 @@
+package dev.vessel.vmm;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class QemuCommandTest {
+    private static QemuCommand base() {
+        return QemuCommand.builder().kernel(Path.of("/a/vmlinux")).initrd(Path.of("/a/initrd.img"))
+                .stateDir(Path.of("/run/vessel/c1"));
+    }
+
+    @Test
+    void rendersTheDocumentedCommandLine() {
+        List<String> argv = base().memoryMib(512).vcpus(2).accelerator(Accelerator.Kind.KVM).tscKhz(2445404)
+                .rootfs(Path.of("/b/rootfs")).sandbox(true).build();
+        assertThat(String.join(" ", argv)).isEqualTo("qemu-system-x86_64 -M microvm -nodefaults -no-user-config"
+                + " -nographic -no-reboot -sandbox on -accel kvm -cpu host -m 512 -smp 2"
+                + " -kernel /a/vmlinux -initrd /a/initrd.img"
+                + " -append console=hvc0 quiet panic=-1 tsc_early_khz=2445404 vessel.rootfs=9p"
+                + " -device virtio-serial-device,id=vser"
+                + " -chardev file,id=console,path=/run/vessel/c1/console.log -device virtconsole,chardev=console"
+                + " -chardev socket,id=agent,path=/run/vessel/c1/agent.sock,server=on,wait=off"
+                + " -device virtserialport,chardev=agent,name=vessel.agent"
+                + " -chardev socket,id=proc0,path=/run/vessel/c1/proc-0.sock,server=on,wait=off"
+                + " -device virtserialport,chardev=proc0,name=vessel.proc.0"
+                + " -fsdev local,id=rootfs,path=/b/rootfs,security_model=passthrough"
+                + " -device virtio-9p-device,fsdev=rootfs,mount_tag=rootfs"
+                + " -qmp unix:/run/vessel/c1/qmp.sock,server=on,wait=off");
+        assertThat(argv).contains("console=hvc0 quiet panic=-1 tsc_early_khz=2445404 vessel.rootfs=9p");
+    }
+
+    @Test
+    void tcgDefaultsWithoutSandboxTscOrRootfs() {
+        List<String> argv = base().build();
+        assertThat(argv).containsSequence("-accel", "tcg", "-cpu", "max", "-m", "256", "-smp", "1")
+                .doesNotContain("-sandbox", "-fsdev").contains("console=hvc0 quiet panic=-1");
+    }
+
+    @Test
+    void extraArgumentsAndCmdlineWordsComeLast() {
+        List<String> argv = base().cmdline("test.idle").processZeroPort(false)
+                .extra("-netdev", "tap,id=net0,ifname=tap0").build();
+        assertThat(argv).endsWith("-netdev", "tap,id=net0,ifname=tap0").doesNotContain("vessel.proc.0")
+                .contains("console=hvc0 quiet panic=-1 test.idle");
+    }
+
+    @Test
+    void commasInPathsAreDoubled() {
+        List<String> argv = base().stateDir(Path.of("/run/a,b")).rootfs(Path.of("/r,1")).build();
+        assertThat(argv).contains("unix:/run/a,,b/qmp.sock,server=on,wait=off",
+                "local,id=rootfs,path=/r,,1,security_model=passthrough");
+    }
+
+    @Test
+    void rejectsBadSizesAndLongSocketPaths() {
+        assertThatThrownBy(() -> base().memoryMib(32)).hasMessageContaining("64 MiB");
+        assertThatThrownBy(() -> base().vcpus(0)).hasMessageContaining("vCPU");
+        assertThatThrownBy(() -> base().stateDir(Path.of("/" + "x".repeat(100))).build())
+                .hasMessageContaining("too long");
+        assertThatThrownBy(() -> QemuCommand.builder().build()).isInstanceOf(NullPointerException.class);
+    }
+}
