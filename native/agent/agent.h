@@ -1,0 +1,71 @@
+/* vessel-agent: what vessel-agent.c (boot, control port) and proc.c (processes, stream ports) share. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define MAXRL 16
+#define MAXGIDS 64
+
+struct buf { char *p; size_t len, cap; };
+
+/* A process to run: the process lines of a CREATE or EXEC block. */
+struct spec {
+    char **argv, **env;
+    int argc, envc;
+    char *cwd;
+    uid_t uid;
+    gid_t gid, gids[MAXGIDS];
+    int ngids;
+    int rlres[MAXRL];
+    struct rlimit rl[MAXRL];
+    int nrl;
+    int tty, nnp;
+};
+
+enum pstate { P_PREPARED, P_RUNNING, P_EXITED, P_DONE };
+
+/* Process N: its pid, its stream port and the agent's ends of its stdio. */
+struct proc {
+    int n;
+    pid_t pid;
+    enum pstate state;
+    int port, connected;   /* the port's fd; whether the relay (host side) is connected */
+    int in, out, err;      /* stdin (write end), stdout, stderr (read ends); -1 once closed */
+    int tty;               /* in and out are the pty's master (err is -1) */
+    int start_w, status_r; /* closing start_w lets the child exec; status_r reports its setup */
+    struct buf obuf, ibuf, inbuf; /* frames to the relay, frames from it, bytes for stdin */
+    int status;            /* exit status, shell convention */
+    long long exited_ms;
+    int pi_port, pi_out, pi_err, pi_in; /* indexes in the poll set, -1 if not polled */
+    struct proc *next;
+};
+
+extern struct proc *procs;
+
+void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+long long now_ms(void);
+void buf_add(struct buf *b, const void *p, size_t n);
+void buf_drop(struct buf *b, size_t n);
+int port_connected(int fd);
+int port_setup(int fd);
+
+/* proc.c */
+struct proc *proc_find(int n);
+struct proc *proc_new(int n, int port);
+void proc_free(struct proc *p);
+int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen);
+int proc_start(struct proc *p, char *err, size_t errlen);
+int proc_pollset(struct proc *p, struct pollfd *pfd, int n);
+void proc_io(struct proc *p, struct pollfd *pfd);
+int proc_step(struct proc *p); /* returns 1 when the process is done (X queued) right now */
+void proc_reaped(pid_t pid, int wstatus);
+void proc_flush(struct proc *p);

@@ -1,0 +1,364 @@
+/*
+ * vessel-agent, processes: start a container process with its user, groups, rlimits, cwd and
+ * stdio (pipes or a pty), and carry its stdio over its port "vessel.proc.N" in frames (see
+ * docs/microvm.md, "Stream protocol"): type byte, u32 LE length, payload.
+ *
+ * Output is read from the process only while the relay is connected and the frames already
+ * queued are few, so nothing is lost when the relay connects late: the process blocks on a full
+ * pipe meanwhile. The X frame goes after the last output, then EXIT N on the control port.
+ */
+#include "agent.h"
+#include <grp.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+#define OBUF_HIGH (256 * 1024) /* stop reading the process's output above this much queued */
+#define LINGER_MS 200          /* after exit, wait this long for output EOF (background children) */
+
+struct proc *procs;
+void ctl_exit(struct proc *p); /* vessel-agent.c: report EXIT N STATUS */
+
+struct proc *proc_find(int n)
+{
+    for (struct proc *p = procs; p; p = p->next)
+        if (p->n == n) return p;
+    return NULL;
+}
+
+struct proc *proc_new(int n, int port)
+{
+    struct proc *p = calloc(1, sizeof *p);
+    p->n = n;
+    p->port = port;
+    p->connected = port_connected(port);
+    p->in = p->out = p->err = p->start_w = p->status_r = -1;
+    p->pi_port = p->pi_out = p->pi_err = p->pi_in = -1;
+    p->next = procs;
+    procs = p;
+    return p;
+}
+
+static void xclose(int *fd)
+{
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+void proc_free(struct proc *p)
+{
+    for (struct proc **pp = &procs; *pp; pp = &(*pp)->next)
+        if (*pp == p) { *pp = p->next; break; }
+    xclose(&p->port); xclose(&p->in); xclose(&p->out); xclose(&p->err);
+    xclose(&p->start_w); xclose(&p->status_r);
+    free(p->obuf.p); free(p->ibuf.p); free(p->inbuf.p);
+    free(p);
+}
+
+/* ---------------------------------------------------------------- starting a process */
+
+static const char *getenv_in(char **env, const char *key)
+{
+    size_t k = strlen(key);
+    for (; env && *env; env++)
+        if (!strncmp(*env, key, k) && (*env)[k] == '=') return *env + k + 1;
+    return NULL;
+}
+
+/* The program's path: argv[0] itself if it has a slash, else found in the process's PATH. */
+static int find_exec(const char *name, char **env, char *out, size_t len)
+{
+    if (strchr(name, '/')) {
+        snprintf(out, len, "%s", name);
+        return access(out, X_OK);
+    }
+    const char *path = getenv_in(env, "PATH");
+    if (!path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const char *s = path; ; ) {
+        const char *e = strchrnul(s, ':');
+        snprintf(out, len, "%.*s/%s", (int)(e - s), e == s ? "." : s, name);
+        struct stat st;
+        if (!access(out, X_OK) && !stat(out, &st) && S_ISREG(st.st_mode)) return 0;
+        if (!*e) break;
+        s = e + 1;
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+/* HOME from /etc/passwd when the process has none, as runc does. */
+static void home_of(uid_t uid, char *out, size_t len)
+{
+    snprintf(out, len, "/");
+    FILE *f = fopen("/etc/passwd", "re");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        char *fld[7] = {0}, *s = line;
+        int i = 0;
+        for (; i < 7 && s; i++) fld[i] = strsep(&s, ":\n");
+        if (i == 7 && fld[2] && (uid_t)strtoul(fld[2], NULL, 10) == uid && fld[5] && *fld[5]) {
+            snprintf(out, len, "%s", fld[5]);
+            break;
+        }
+    }
+    if (f) fclose(f);
+}
+
+static void child_fail(int st, const char *what)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "E%s: %s", what, strerror(errno));
+    if (write(st, msg, n) < 0) {}
+    _exit(127);
+}
+
+/* In the child: set everything up, say so on `st`, wait for start (EOF on `go`), exec. */
+static void child(struct spec *s, int go, int st, int fds[3], int tty, const char *pts)
+{
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    setsid();
+    if (tty) {
+        int t = open(pts, O_RDWR);
+        if (t < 0 || ioctl(t, TIOCSCTTY, 0) < 0) child_fail(st, "tty");
+        fds[0] = fds[1] = fds[2] = t;
+    }
+    for (int i = 0; i < 3; i++)
+        if (dup2(fds[i], i) < 0) child_fail(st, "stdio");
+    for (int i = 0; i < s->nrl; i++)
+        if (setrlimit(s->rlres[i], &s->rl[i]) < 0) child_fail(st, "setrlimit");
+    if (chdir(s->cwd ? s->cwd : "/") < 0) child_fail(st, "cwd");
+    if (setgroups(s->ngids, s->gids) < 0 || setgid(s->gid) < 0) child_fail(st, "groups");
+    if (setuid(s->uid) < 0) child_fail(st, "user");
+    if (s->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(st, "noNewPrivileges");
+    char path[4096];
+    if (s->argc == 0) { errno = EINVAL; child_fail(st, "no args"); }
+    if (find_exec(s->argv[0], s->env, path, sizeof path) < 0) child_fail(st, s->argv[0]);
+    if (write(st, "R", 1) < 0) _exit(127);
+    char c;
+    while (read(go, &c, 1) < 0 && errno == EINTR) {}
+    execve(path, s->argv, s->env);
+    child_fail(st, s->argv[0]);
+}
+
+/* Fork process N's child, set up and waiting for proc_start. */
+int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen)
+{
+    int go[2], st[2], in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, ptm = -1;
+    char pts[64] = "";
+    if (!getenv_in(s->env, "HOME")) {
+        char home[512], *kv;
+        home_of(s->uid, home, sizeof home);
+        if (asprintf(&kv, "HOME=%s", home) > 0) {
+            s->env = realloc(s->env, (s->envc + 2) * sizeof *s->env);
+            s->env[s->envc++] = kv;
+            s->env[s->envc] = NULL;
+        }
+    }
+    if (pipe2(go, O_CLOEXEC) || pipe2(st, O_CLOEXEC)) goto fail;
+    if (s->tty) {
+        /* the container's own devpts, so that the process finds its terminal in /dev/pts */
+        ptm = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+        if (ptm < 0) ptm = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+        if (ptm < 0 || unlockpt(ptm) || ptsname_r(ptm, pts, sizeof pts)) goto fail;
+    } else if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(er, O_CLOEXEC)) {
+        goto fail;
+    }
+    pid_t pid = fork();
+    if (pid < 0) goto fail;
+    if (pid == 0) {
+        int fds[3] = {in[0], out[1], er[1]};
+        close(go[1]); /* or the start pipe never reads EOF */
+        close(st[0]);
+        child(s, go[0], st[1], fds, s->tty, pts);
+    }
+    close(go[0]); close(st[1]);
+    p->pid = pid;
+    p->start_w = go[1];
+    p->status_r = st[0];
+    p->tty = s->tty;
+    if (s->tty) {
+        p->out = ptm;
+        p->in = dup(ptm);
+        fcntl(p->in, F_SETFD, FD_CLOEXEC);
+    } else {
+        close(in[0]); close(out[1]); close(er[1]);
+        p->in = in[1]; p->out = out[0]; p->err = er[0];
+        fcntl(p->in, F_SETFL, O_NONBLOCK);
+        fcntl(p->out, F_SETFL, O_NONBLOCK);
+        fcntl(p->err, F_SETFL, O_NONBLOCK);
+    }
+    char msg[256];
+    ssize_t n;
+    while ((n = read(p->status_r, msg, sizeof msg - 1)) < 0 && errno == EINTR) {}
+    if (n == 1 && msg[0] == 'R') { p->state = P_PREPARED; return 0; }
+    msg[n > 0 ? n : 0] = 0;
+    snprintf(err, errlen, "%s", n > 1 ? msg + 1 : "process setup failed");
+    waitpid(pid, NULL, 0);
+    return -1;
+fail:
+    snprintf(err, errlen, "prepare: %s", strerror(errno));
+    int all[] = {go[0], go[1], st[0], st[1], in[0], in[1], out[0], out[1], er[0], er[1], ptm};
+    for (unsigned i = 0; i < sizeof all / sizeof *all; i++)
+        if (all[i] >= 0) close(all[i]);
+    return -1;
+}
+
+/* Let a prepared process exec; fails if the exec does. */
+int proc_start(struct proc *p, char *err, size_t errlen)
+{
+    if (p->state != P_PREPARED) { snprintf(err, errlen, "process %d is not waiting for start", p->n); return -1; }
+    xclose(&p->start_w);
+    p->state = P_RUNNING;
+    char msg[256];
+    ssize_t n;
+    while ((n = read(p->status_r, msg, sizeof msg - 1)) < 0 && errno == EINTR) {}
+    xclose(&p->status_r);
+    if (n <= 0) return 0; /* the status pipe closed on exec */
+    msg[n] = 0;
+    snprintf(err, errlen, "%s", msg + 1);
+    return -1;
+}
+
+void proc_reaped(pid_t pid, int ws)
+{
+    for (struct proc *p = procs; p; p = p->next) {
+        if (p->pid != pid || p->state >= P_EXITED) continue;
+        p->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+        p->state = P_EXITED;
+        p->exited_ms = now_ms();
+        xclose(&p->start_w);
+        xclose(&p->status_r);
+    }
+}
+
+/* ---------------------------------------------------------------- stream frames */
+
+static void frame(struct proc *p, char type, const void *data, uint32_t len)
+{
+    unsigned char h[5] = {type, len, len >> 8, len >> 16, len >> 24};
+    buf_add(&p->obuf, h, 5);
+    buf_add(&p->obuf, data, len);
+}
+
+void proc_flush(struct proc *p)
+{
+    while (p->connected && p->obuf.len) {
+        ssize_t n = write(p->port, p->obuf.p, p->obuf.len);
+        if (n > 0) { buf_drop(&p->obuf, n); continue; }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN) p->connected = 0; /* ENODEV: unplugged */
+        if (n < 0 && errno == EAGAIN && !port_connected(p->port)) p->connected = 0;
+        break;
+    }
+}
+
+/* Read what the process wrote on *fd into a frame; close *fd at EOF. */
+static int pump(struct proc *p, int *fd, char type)
+{
+    char b[32768];
+    ssize_t n = read(*fd, b, sizeof b);
+    if (n > 0) frame(p, type, b, n);
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR)) xclose(fd); /* EIO: pty hung up */
+    return n > 0;
+}
+
+static void write_stdin(struct proc *p)
+{
+    while (p->in >= 0 && p->inbuf.len) {
+        ssize_t n = write(p->in, p->inbuf.p, p->inbuf.len);
+        if (n > 0) buf_drop(&p->inbuf, n);
+        else if (n < 0 && errno == EAGAIN) return;
+        else if (!(n < 0 && errno == EINTR)) { xclose(&p->in); p->inbuf.len = 0; }
+    }
+}
+
+static uint32_t le32(const unsigned char *b) { return b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24; }
+
+/* Frames from the relay: I (stdin), C (close stdin), K (signal), W (window size). */
+static void handle_frames(struct proc *p)
+{
+    unsigned char *b = (unsigned char *)p->ibuf.p;
+    size_t off = 0;
+    while (p->ibuf.len - off >= 5 && !p->inbuf.len) {
+        uint32_t len = le32(b + off + 1);
+        if (p->ibuf.len - off - 5 < len) break;
+        unsigned char *d = b + off + 5;
+        switch (b[off]) {
+        case 'I':
+            if (p->in >= 0) { buf_add(&p->inbuf, d, len); write_stdin(p); }
+            break;
+        case 'C':
+            if (!p->tty) xclose(&p->in); /* a terminal stays open */
+            break;
+        case 'K':
+            if (len >= 4 && p->state < P_EXITED) kill(p->pid, (int)le32(d));
+            break;
+        case 'W':
+            if (len >= 4 && p->tty && p->out >= 0) {
+                struct winsize ws = {.ws_row = d[0] | d[1] << 8, .ws_col = d[2] | d[3] << 8};
+                ioctl(p->out, TIOCSWINSZ, &ws);
+            }
+            break;
+        default:
+            logmsg("proc %d: unknown frame type 0x%02x", p->n, b[off]);
+        }
+        off += 5 + len;
+    }
+    buf_drop(&p->ibuf, off);
+}
+
+/* ---------------------------------------------------------------- the event loop's part */
+
+int proc_pollset(struct proc *p, struct pollfd *pfd, int n)
+{
+    p->pi_port = p->pi_out = p->pi_err = p->pi_in = -1;
+    if (!p->connected) return n; /* a disconnected port polls as readable forever; wait for SIGIO */
+    pfd[n] = (struct pollfd){p->port, (p->inbuf.len ? 0 : POLLIN) | (p->obuf.len ? POLLOUT : 0), 0};
+    p->pi_port = n++;
+    if (p->obuf.len < OBUF_HIGH && p->state != P_PREPARED) {
+        if (p->out >= 0) { pfd[n] = (struct pollfd){p->out, POLLIN, 0}; p->pi_out = n++; }
+        if (p->err >= 0) { pfd[n] = (struct pollfd){p->err, POLLIN, 0}; p->pi_err = n++; }
+    }
+    if (p->in >= 0 && p->inbuf.len) { pfd[n] = (struct pollfd){p->in, POLLOUT, 0}; p->pi_in = n++; }
+    return n;
+}
+
+void proc_io(struct proc *p, struct pollfd *pfd)
+{
+    if (p->pi_in >= 0 && pfd[p->pi_in].revents) write_stdin(p);
+    if (p->pi_out >= 0 && pfd[p->pi_out].revents) pump(p, &p->out, 'O');
+    if (p->pi_err >= 0 && pfd[p->pi_err].revents) pump(p, &p->err, 'E');
+    if (p->pi_port >= 0) {
+        short r = pfd[p->pi_port].revents;
+        if (r & POLLIN) {
+            char b[65536];
+            ssize_t n = read(p->port, b, sizeof b);
+            if (n > 0) buf_add(&p->ibuf, b, n);
+            else if (n == 0) p->connected = 0; /* the relay went away; its input is dropped */
+        }
+        if ((r & POLLHUP) && !port_connected(p->port)) p->connected = 0;
+    }
+    if (!p->connected) p->ibuf.len = 0;
+    if (p->inbuf.len == 0) handle_frames(p);
+    proc_flush(p);
+}
+
+/* After exit, once the relay is connected: the last output, then X, then EXIT on the control port. */
+int proc_step(struct proc *p)
+{
+    if (p->state != P_EXITED || !p->connected || p->obuf.len >= OBUF_HIGH) return 0;
+    if ((p->out >= 0 || p->err >= 0) && now_ms() - p->exited_ms < LINGER_MS) return 0;
+    for (int i = 0; i < 32 && p->out >= 0 && pump(p, &p->out, 'O'); i++) {} /* bounded: a */
+    for (int i = 0; i < 32 && p->err >= 0 && pump(p, &p->err, 'E'); i++) {} /* child may go on */
+    xclose(&p->out); xclose(&p->err); xclose(&p->in);
+    unsigned char x[4] = {p->status, p->status >> 8, p->status >> 16, p->status >> 24};
+    frame(p, 'X', x, 4);
+    p->state = P_DONE;
+    proc_flush(p);
+    ctl_exit(p);
+    return 1;
+}

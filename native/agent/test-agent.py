@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""Boot vessel-agent in a QEMU microVM and drive it over its ports, without the rest of Vessel.
+
+  native/agent/test-agent.py [--kernel vmlinux] [--initrd initrd.img | --modules DIR] [--rootfs DIR]
+
+The kernel and initrd default to /var/lib/vessel/assets. With --modules DIR (a tree holding
+the Debian kernel's .ko files), a test initrd is made from bin/vessel-agent and the modules
+the agent needs, so that an agent change can be tried without `vessel assets build`.
+The rootfs (default: a copy of build/images/busybox/rootfs) is shared over 9p.
+
+It checks: READY; CREATE + START (output, exit status, EXIT); an EXEC on a port hot-plugged
+over QMP (stdin, C); a relay that connects late (no output lost); a tty (W, I, exit status);
+KILL; PS; a control-port reconnect (READY again, EXIT repeated); POWEROFF. The QEMU argv is
+the one in docs/microvm.md. Exits non-zero on the first failure; --keep keeps the VM's dir.
+"""
+import argparse, glob, gzip, json, os, queue, re, shutil, socket, struct, subprocess, sys, tempfile, threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_console", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p"]
+
+
+def cpio(entries):
+    """newc archive of (name, mode, data, rdev) tuples."""
+    out = bytearray()
+    for ino, (name, mode, data, rdev) in enumerate(entries + [("TRAILER!!!", 0, b"", (0, 0))], 1):
+        n = name.encode() + b"\0"
+        hdr = "070701" + "".join("%08x" % v for v in (ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(n), 0))
+        out += hdr.encode() + n
+        out += b"\0" * (-len(out) % 4) + data
+        out += b"\0" * (-len(out) % 4)
+    return bytes(out)
+
+
+def make_initrd(agent, moddir, path):
+    entries = [(d, 0o40755, b"", (0, 0)) for d in ("dev", "proc", "sys", "run", "lib", "lib/modules")]
+    entries += [("dev/console", 0o20600, b"", (5, 1)), ("init", 0o100755, open(agent, "rb").read(), (0, 0))]
+    for m in MODULES:
+        ko = glob.glob(f"{moddir}/**/{m}.ko", recursive=True)
+        if not ko:
+            sys.exit(f"test-agent: no {m}.ko under {moddir}")
+        entries.append((f"lib/modules/{m}.ko", 0o100644, open(ko[0], "rb").read(), (0, 0)))
+    entries.append(("lib/modules/load-order", 0o100644, "".join(m + ".ko\n" for m in MODULES).encode(), (0, 0)))
+    with gzip.open(path, "wb", 1) as f:
+        f.write(cpio(entries))
+
+
+def tsc_khz():
+    for line in subprocess.run(["dmesg"], capture_output=True, text=True).stdout.splitlines()[::-1]:
+        m = re.search(r"tsc: (?:Refined TSC clocksource calibration|Detected): (\d+)\.(\d+) MHz", line)
+        if m:
+            return int(m.group(1)) * 1000 + int(m.group(2))
+    return int(float(re.search(r"cpu MHz\s*:\s*([\d.]+)", open("/proc/cpuinfo").read()).group(1)) * 1000)
+
+
+def connect(path, timeout=10):
+    end = time.time() + timeout
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            return s
+        except OSError:
+            if time.time() > end:
+                raise
+            time.sleep(0.05)
+
+
+def esc(v):
+    return v.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+class Control:
+    """The control port: requests answered in order, EXIT lines set aside."""
+
+    def __init__(self, path):
+        self.sock, self.lines, self.exits = connect(path), queue.Queue(), {}
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            for line in self.sock.makefile("r"):
+                line = line.rstrip("\n")
+                if line.startswith("EXIT "):
+                    _, n, st = line.split()
+                    self.exits[int(n)] = int(st)
+                else:
+                    self.lines.put(line)
+        except OSError:
+            pass  # closed by us
+
+    def ready(self, timeout=60):
+        line = self.lines.get(timeout=timeout)
+        assert line == "READY", line
+
+    def request(self, *lines):
+        self.sock.sendall(("\n".join(lines) + "\nEND\n").encode())
+        while True:
+            line = self.lines.get(timeout=30)
+            if line != "READY":  # the agent may repeat it; it is never an answer
+                return line
+
+    def await_exit(self, n, timeout=20):
+        end = time.time() + timeout
+        while n not in self.exits:
+            assert time.time() < end, f"no EXIT {n}"
+            time.sleep(0.02)
+        return self.exits[n]
+
+
+def process(args, tty=False, env=("PATH=/bin:/sbin:/usr/bin",)):
+    return ([f"arg {esc(a)}" for a in args] + [f"env {esc(e)}" for e in env]
+            + ["cwd /", "user 0 0"] + (["tty 1"] if tty else []))
+
+
+class Stream:
+    def __init__(self, path):
+        self.sock, self.buf = connect(path), b""
+
+    def send(self, t, payload=b""):
+        self.sock.sendall(t.encode() + struct.pack("<I", len(payload)) + payload)
+
+    def frames(self, timeout=20):
+        """All frames up to and including X: (list of (type, payload), status)."""
+        self.sock.settimeout(timeout)
+        out = []
+        while True:
+            while len(self.buf) >= 5 and len(self.buf) >= 5 + struct.unpack("<I", self.buf[1:5])[0]:
+                n = struct.unpack("<I", self.buf[1:5])[0]
+                t, p, self.buf = chr(self.buf[0]), self.buf[5:5 + n], self.buf[5 + n:]
+                if t == "X":
+                    return out, struct.unpack("<i", p)[0]
+                out.append((t, p))
+            data = self.sock.recv(65536)
+            assert data, "port closed before X"
+            self.buf += data
+
+
+def joined(frames, t):
+    return b"".join(p for k, p in frames if k == t)
+
+
+class Qmp:
+    def __init__(self, path):
+        self.sock = connect(path)
+        self.f = self.sock.makefile("rw")
+        json.loads(self.f.readline())
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, command, **args):
+        self.f.write(json.dumps({"execute": command, "arguments": args}) + "\n")
+        self.f.flush()
+        while True:
+            r = json.loads(self.f.readline())
+            if "return" in r:
+                return r["return"]
+            if "error" in r:
+                raise RuntimeError(f"{command}: {r['error']}")
+
+    def add_port(self, d, n):
+        self.cmd("chardev-add", id=f"proc{n}", backend={"type": "socket", "data": {
+            "addr": {"type": "unix", "data": {"path": f"{d}/proc-{n}.sock"}}, "server": True, "wait": False}})
+        self.cmd("device_add", driver="virtserialport", id=f"proc{n}", chardev=f"proc{n}", name=f"vessel.proc.{n}")
+
+
+def check(what, cond, detail=""):
+    print(("ok   " if cond else "FAIL ") + what + (f": {detail}" if detail and not cond else ""), flush=True)
+    if not cond:
+        raise SystemExit(1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kernel", default="/var/lib/vessel/assets/vmlinux")
+    ap.add_argument("--initrd", default="/var/lib/vessel/assets/initrd.img")
+    ap.add_argument("--modules", help="make a test initrd from bin/vessel-agent and the .ko files under DIR")
+    ap.add_argument("--rootfs", default=f"{ROOT}/build/images/busybox/rootfs")
+    ap.add_argument("--accel", default="tcg")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+
+    d = tempfile.mkdtemp(prefix="vessel-agent-test.")
+    shutil.copytree(a.rootfs, f"{d}/rootfs", symlinks=True)
+    if a.modules:
+        a.initrd = f"{d}/initrd.img"
+        make_initrd(f"{ROOT}/bin/vessel-agent", a.modules, a.initrd)
+    cpu = "host" if a.accel == "kvm" else "max"
+    argv = ["qemu-system-x86_64", "-M", "microvm", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+            "-sandbox", "on", "-accel", a.accel, "-cpu", cpu, "-m", "256", "-smp", "1",
+            "-kernel", a.kernel, "-initrd", a.initrd,
+            "-append", f"console=hvc0 quiet panic=-1 tsc_early_khz={tsc_khz()} vessel.rootfs=9p",
+            "-device", "virtio-serial-device",
+            "-chardev", f"file,id=console,path={d}/console.log", "-device", "virtconsole,chardev=console",
+            "-chardev", f"socket,id=agent,path={d}/agent.sock,server=on,wait=off",
+            "-device", "virtserialport,chardev=agent,name=vessel.agent",
+            "-chardev", f"socket,id=proc0,path={d}/proc-0.sock,server=on,wait=off",
+            "-device", "virtserialport,chardev=proc0,name=vessel.proc.0",
+            "-fsdev", f"local,id=rootfs,path={d}/rootfs,security_model=passthrough",
+            "-device", "virtio-9p-device,fsdev=rootfs,mount_tag=rootfs",
+            "-qmp", f"unix:{d}/qmp.sock,server=on,wait=off"]
+    t0 = time.time()
+    qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    ok = False
+    try:
+        ctl = Control(f"{d}/agent.sock")
+        ctl.ready()
+        check(f"READY after {time.time() - t0:.2f}s", True)
+        qmp = Qmp(f"{d}/qmp.sock")
+
+        # process 0: its relay connects first, as conmon's would
+        p0 = Stream(f"{d}/proc-0.sock")
+        r = ctl.request("CREATE", "hostname vm-test", "mount proc|/proc|proc|nosuid,noexec,nodev",
+                        "mount tmpfs|/dev|tmpfs|nosuid,strictatime,mode=755,size=65536k",
+                        "mount devpts|/dev/pts|devpts|nosuid,noexec,newinstance,ptmxmode=0666,mode=0620",
+                        "mount sysfs|/sys|sysfs|nosuid,noexec,nodev,ro", "mount cgroup|/sys/fs/cgroup|cgroup|ro",
+                        "PROCESS 0", *process(["sh", "-c", "echo hi; hostname; echo oops >&2; uname -r > /written; read x; echo \"got $x\"; exit 3"]))
+        check("CREATE", r == "OK", r)
+        r = ctl.request("START 0")
+        check("START 0", r.startswith("OK "), r)
+        p0.send("I", b"line\n")
+        frames, st = p0.frames()
+        out = joined(frames, "O")
+        check("process 0 output", out == b"hi\nvm-test\ngot line\n", out)
+        check("process 0 stderr", joined(frames, "E") == b"oops\n", frames)
+        check("process 0 X 3", st == 3, st)
+        check("EXIT 0 3", ctl.await_exit(0) == 3, ctl.exits)
+
+        # exec on a hot-plugged port, stdin closed with C
+        qmp.add_port(d, 1)
+        p1 = Stream(f"{d}/proc-1.sock")
+        r = ctl.request("EXEC 1", *process(["cat"]))
+        check("EXEC 1", r.startswith("OK "), r)
+        p1.send("I", b"abc\n")
+        p1.send("C")
+        frames, st = p1.frames()
+        check("exec stdin → stdout, X 0", joined(frames, "O") == b"abc\n" and st == 0, (frames, st))
+        check("EXIT 1 0", ctl.await_exit(1) == 0)
+
+        # the relay connects after the process has written and exited: nothing lost
+        qmp.add_port(d, 2)
+        r = ctl.request("EXEC 2", *process(["sh", "-c", "seq 1 20000; echo done"]))
+        check("EXEC 2", r.startswith("OK "), r)
+        time.sleep(1.5)
+        check("no EXIT before the relay read the output", 2 not in ctl.exits, ctl.exits)
+        p2 = Stream(f"{d}/proc-2.sock")
+        frames, st = p2.frames()
+        out = joined(frames, "O")
+        want = "".join(f"{i}\n" for i in range(1, 20001)).encode() + b"done\n"
+        check(f"late relay gets all {len(want)} bytes", out == want and st == 0, (len(out), st))
+
+        # a tty: size from W, input from I, exit status through the shell
+        qmp.add_port(d, 3)
+        p3 = Stream(f"{d}/proc-3.sock")
+        p3.send("W", struct.pack("<HH", 30, 100))
+        r = ctl.request("EXEC 3", *process(["sh"], tty=True, env=("PATH=/bin", "TERM=xterm")))
+        check("EXEC 3 (tty)", r.startswith("OK "), r)
+        p3.send("W", struct.pack("<HH", 31, 101))
+        p3.send("I", b"stty size; tty; exit 7\n")
+        frames, st = p3.frames()
+        out = joined(frames, "O")
+        check("tty size and pts", b"31 101" in out and b"/dev/pts/" in out, out)
+        check("tty X 7", st == 7, st)
+
+        # KILL, and PS
+        qmp.add_port(d, 4)
+        p4 = Stream(f"{d}/proc-4.sock")
+        r = ctl.request("EXEC 4", *process(["sleep", "100"]))
+        pid = int(r.split()[1])
+        r = ctl.request("PS")
+        check("PS lists the sleeper", r.startswith("OK") and str(pid) in r.split(), r)
+        r = ctl.request("KILL 4 15")
+        check("KILL 4 15", r == "OK", r)
+        frames, st = p4.frames()
+        check("killed: X 143", st == 143 and ctl.await_exit(4) == 143, (st, ctl.exits))
+        r = ctl.request("KILL 9 15")
+        check("KILL of an unknown process fails", r.startswith("ERR"), r)
+        r = ctl.request("EXEC 5", *process(["true"]))
+        check("EXEC without its port fails in time", r.startswith("ERR"), r)
+        qmp.add_port(d, 6)
+        p6 = Stream(f"{d}/proc-6.sock")
+        r = ctl.request("EXEC 6", *process(["/nonexistent"]))
+        check("EXEC of a missing program fails", r.startswith("ERR") and "nonexistent" in r, r)
+
+        # the daemon goes away and comes back: READY again, the exits repeated
+        ctl.sock.shutdown(socket.SHUT_RDWR)  # makefile() keeps the fd open past close()
+        ctl.sock.close()
+        time.sleep(0.3)
+        ctl = Control(f"{d}/agent.sock")
+        ctl.ready(timeout=10)
+        r = ctl.request("PS")
+        check("reconnect: READY, then answers", r.startswith("OK"), r)
+        check("reconnect: EXIT repeated", ctl.await_exit(0, 5) == 3)
+
+        written = open(f"{d}/rootfs/written").read().strip()
+        check("a file the guest wrote is on the host", written and written != os.uname().release, written)
+        r = ctl.request("POWEROFF")
+        check("POWEROFF", r == "OK", r)
+        qemu.wait(timeout=20)
+        check("QEMU exited", qemu.returncode == 0, qemu.returncode)
+        ok = True
+    finally:
+        if qemu.poll() is None:
+            qemu.kill()
+            qemu.wait()
+        if not ok:
+            print("--- console.log\n" + open(f"{d}/console.log", errors="replace").read()[-3000:])
+        if a.keep or not ok:
+            print(f"kept {d}")
+        else:
+            shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+package dev.vessel.vmm;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
+
+/**
+ * The daemon's side of the guest agent's control protocol (docs/microvm.md), over QEMU's
+ * {@code agent.sock}. One request at a time; answers come in order; {@code EXIT N STATUS} lines
+ * may come at any time and are kept (see {@link #awaitExit}) and passed to {@link #onExit}
+ * listeners. The agent says READY whenever a host (re)connects, and repeats every EXIT it has
+ * reported, so a restarted daemon just connects again. Closing the client stops nothing in the guest.
+ */
+public final class AgentClient implements AutoCloseable {
+
+    /** An OCI mount, as the guest makes it: bind sources are paths inside the rootfs. */
+    public record Mount(String source, String destination, String type, List<String> options) {
+        public Mount {
+            source = source == null ? "" : source;
+            type = type == null || type.isEmpty() ? "bind" : type;
+            options = List.copyOf(options);
+        }
+    }
+
+    public static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(30);
+    private static final String EOF = "\0eof";
+
+    private final SocketChannel channel;
+    private final OutputStream out;
+    private final BlockingQueue<String> answers = new LinkedBlockingQueue<>();
+    private final Map<Integer, Integer> exits = new HashMap<>();
+    private final List<BiConsumer<Integer, Integer>> listeners = new CopyOnWriteArrayList<>();
+    private final Thread reader;
+
+    private AgentClient(SocketChannel channel) {
+        this.channel = channel;
+        this.out = Channels.newOutputStream(channel);
+        BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(channel), StandardCharsets.UTF_8));
+        this.reader = Thread.ofPlatform().daemon().name("agent-client").start(() -> read(in));
+    }
+
+    /** Connects to agent.sock and waits for the agent's READY (the guest may still be booting). */
+    public static AgentClient connect(Path socket, Duration timeout) throws VmmException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        SocketChannel ch = null;
+        while (ch == null) {
+            try {
+                ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+                ch.connect(UnixDomainSocketAddress.of(socket));
+            } catch (IOException e) {
+                closeQuietly(ch);
+                ch = null;
+                if (System.nanoTime() > deadline) throw new VmmException("cannot connect to the guest agent at " + socket + ": " + e.getMessage(), e);
+                sleep(20);
+            }
+        }
+        AgentClient c = new AgentClient(ch);
+        try {
+            String line = c.answers.poll(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            if (!"READY".equals(line)) {
+                c.close();
+                throw new VmmException(line == null || line.equals(EOF)
+                        ? "the guest agent did not say READY within " + timeout.toMillis() + " ms"
+                        : "the guest agent said " + line + " instead of READY");
+            }
+        } catch (InterruptedException e) {
+            c.close();
+            Thread.currentThread().interrupt();
+            throw new VmmException("interrupted while waiting for the guest agent");
+        }
+        return c;
+    }
+
+    /** Sets the guest up for the container and prepares process 0, which waits for {@link #start}. */
+    public void create(String hostname, List<Mount> mounts, GuestProcess process) throws VmmException {
+        request(encodeCreate(hostname, mounts, process));
+    }
+
+    /** Starts the prepared process n (0: the container's); returns its guest pid. */
+    public int start(int n) throws VmmException {
+        return Integer.parseInt(request(List.of("START " + n)));
+    }
+
+    /** Starts process n, whose port vessel.proc.N must have been hot-plugged; returns its guest pid. */
+    public int exec(int n, GuestProcess process) throws VmmException {
+        List<String> lines = new ArrayList<>();
+        lines.add("EXEC " + n);
+        lines.addAll(processLines(process));
+        return Integer.parseInt(request(lines));
+    }
+
+    /** Signals process n; with {@code all} (process 0 only), every process in the guest. */
+    public void kill(int n, int signal, boolean all) throws VmmException {
+        request(List.of("KILL " + n + " " + signal + (all ? " ALL" : "")));
+    }
+
+    /** The guest pids of every live process but the agent. */
+    public List<Integer> ps() throws VmmException {
+        String v = request(List.of("PS"));
+        List<Integer> pids = new ArrayList<>();
+        for (String s : v.trim().split(" ")) if (!s.isEmpty()) pids.add(Integer.parseInt(s));
+        return pids;
+    }
+
+    /** Syncs and powers the guest off; QEMU exits soon after the answer. */
+    public void poweroff() throws VmmException {
+        request(List.of("POWEROFF"));
+    }
+
+    /** Called (on the reader thread) with (n, status) for every EXIT line, repeats included. */
+    public void onExit(BiConsumer<Integer, Integer> listener) {
+        listeners.add(listener);
+    }
+
+    /** Process n's exit status (shell convention) once it has ended, or empty at the timeout. */
+    public OptionalInt awaitExit(int n, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (exits) {
+            while (!exits.containsKey(n)) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) return OptionalInt.empty();
+                TimeUnit.NANOSECONDS.timedWait(exits, left);
+            }
+            return OptionalInt.of(exits.get(n));
+        }
+    }
+
+    /** Whether the connection is still up (false once QEMU or the guest went away). */
+    public boolean isConnected() {
+        return reader.isAlive();
+    }
+
+    @Override
+    public void close() {
+        closeQuietly(channel);
+    }
+
+    // ---------------------------------------------------------------- the wire
+
+    private synchronized String request(List<String> lines) throws VmmException {
+        StringBuilder b = new StringBuilder();
+        for (String l : lines) b.append(l).append('\n');
+        b.append("END\n");
+        try {
+            out.write(b.toString().getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            String line = answers.poll(REQUEST_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            if (line == null) throw new VmmException("the guest agent did not answer " + lines.get(0) + " in time");
+            if (line.equals(EOF)) {
+                answers.add(EOF);
+                throw new VmmException("the guest agent's connection closed during " + lines.get(0));
+            }
+            if (line.equals("OK")) return "";
+            if (line.startsWith("OK ")) return line.substring(3);
+            if (line.startsWith("ERR")) throw new VmmException(lines.get(0) + ": " + unescape(line.substring(Math.min(4, line.length()))));
+            throw new VmmException("the guest agent answered " + line + " to " + lines.get(0));
+        } catch (IOException e) {
+            throw new VmmException("guest agent connection: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmmException("interrupted while waiting for the guest agent");
+        }
+    }
+
+    private void read(BufferedReader in) {
+        boolean ready = false;
+        try {
+            for (String line; (line = in.readLine()) != null; ) {
+                if (line.startsWith("EXIT ")) {
+                    String[] f = line.split(" ");
+                    int n = Integer.parseInt(f[1]), status = Integer.parseInt(f[2]);
+                    synchronized (exits) {
+                        exits.put(n, status);
+                        exits.notifyAll();
+                    }
+                    for (var l : listeners) l.accept(n, status);
+                } else if (line.equals("READY")) {
+                    if (!ready) answers.add(line); // only the first is the handshake; the agent may repeat it
+                    ready = true;
+                } else {
+                    answers.add(line);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // the connection is gone: callers learn it from EOF
+        }
+        answers.add(EOF);
+    }
+
+    // ---------------------------------------------------------------- encoding (package-private for tests)
+
+    /** A value on the wire: a backslash is {@code \\}, a newline {@code \n}. */
+    static String escape(String v) {
+        return v.replace("\\", "\\\\").replace("\n", "\\n");
+    }
+
+    static String unescape(String v) {
+        StringBuilder b = new StringBuilder(v.length());
+        for (int i = 0; i < v.length(); i++) {
+            char c = v.charAt(i);
+            if (c == '\\' && i + 1 < v.length()) {
+                char d = v.charAt(++i);
+                b.append(d == 'n' ? '\n' : d);
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
+    }
+
+    /** {@code mount SOURCE|DEST|TYPE|opt1,opt2}; a {@code |} inside a field is {@code \|}. */
+    static String mountLine(Mount m) {
+        return "mount " + field(m.source()) + "|" + field(m.destination()) + "|" + field(m.type()) + "|"
+                + field(String.join(",", m.options()));
+    }
+
+    private static String field(String v) {
+        return escape(v).replace("|", "\\|");
+    }
+
+    static List<String> encodeCreate(String hostname, List<Mount> mounts, GuestProcess p) {
+        List<String> lines = new ArrayList<>();
+        lines.add("CREATE");
+        if (hostname != null && !hostname.isEmpty()) lines.add("hostname " + escape(hostname));
+        for (Mount m : mounts) lines.add(mountLine(m));
+        lines.add("PROCESS 0");
+        lines.addAll(processLines(p));
+        return lines;
+    }
+
+    static List<String> processLines(GuestProcess p) {
+        List<String> lines = new ArrayList<>();
+        for (String a : p.args()) lines.add("arg " + escape(a));
+        for (String e : p.env()) lines.add("env " + escape(e));
+        lines.add("cwd " + escape(p.cwd()));
+        lines.add("user " + p.uid() + " " + p.gid());
+        for (long g : p.gids()) lines.add("gid " + g);
+        for (GuestProcess.Rlimit r : p.rlimits()) {
+            lines.add("rlimit " + r.type() + " " + Long.toUnsignedString(r.soft()) + " " + Long.toUnsignedString(r.hard()));
+        }
+        if (p.tty()) lines.add("tty 1");
+        if (p.noNewPrivileges()) lines.add("noNewPrivileges 1");
+        return lines;
+    }
+
+    private static void closeQuietly(SocketChannel ch) {
+        try {
+            if (ch != null) ch.close();
+        } catch (IOException ignored) {
+            // nothing to do
+        }
+    }
+
+    private static void sleep(long ms) throws VmmException {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmmException("interrupted while connecting to the guest agent");
+        }
+    }
+}
