@@ -29,6 +29,7 @@ public final class Libc {
     public static final int O_CLOEXEC = 0x80000;
     public static final int F_GETFL = 3;
     public static final int F_SETFL = 4;
+    public static final int MFD_CLOEXEC = 1;
 
     public static final int EPOLL_CLOEXEC = 0x80000;
     public static final int EPOLL_CTL_ADD = 1;
@@ -96,6 +97,8 @@ public final class Libc {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.firstVariadicArg(2));
     private static final MethodHandle FCNTL = errnoCall("fcntl",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle MEMFD_CREATE = errnoCall("memfd_create",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle EPOLL_CREATE1 = errnoCall("epoll_create1",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle EPOLL_CTL = errnoCall("epoll_ctl",
@@ -191,6 +194,17 @@ public final class Libc {
         try {
             MemorySegment capture = CAPTURE.get();
             int result = (int) FCNTL.invokeExact(capture, fd, command, argument);
+            return result < 0 ? -errno(capture) : result;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** memfd_create(2): an anonymous shmem file; {@code name} shows in /proc/PID/fd. */
+    public static int memfdCreate(String name, int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment capture = CAPTURE.get();
+            int result = (int) MEMFD_CREATE.invokeExact(capture, arena.allocateFrom(name), flags);
             return result < 0 ? -errno(capture) : result;
         } catch (Throwable t) {
             throw new AssertionError(t);

@@ -2,7 +2,8 @@ package dev.vessel.view.fuse;
 
 /**
  * Numbers of the kernel's FUSE protocol that this server uses: opcodes, flags and the byte
- * offsets of struct fields, all from linux/fuse.h (protocol 7.38; x86-64 and arm64 layouts agree).
+ * offsets of struct fields, all from linux/fuse.h (protocol 7.38, plus the passthrough parts of
+ * 7.40, which older installed headers lack; x86-64 and arm64 layouts agree).
  */
 final class FuseProtocol {
     private FuseProtocol() {}
@@ -26,8 +27,18 @@ final class FuseProtocol {
     static final int FUSE_ASYNC_READ = 1;
     static final int FUSE_PARALLEL_DIROPS = 1 << 18;
     static final int FUSE_MAX_PAGES = 1 << 22;
+    static final int FUSE_INIT_EXT = 1 << 30; // flags2 is valid
+    // INIT flags2 (bits 32..63 of the flags, shifted down)
+    static final int FUSE2_PASSTHROUGH = 1 << (37 - 32); // 7.40, kernel 6.9+
 
     static final int FOPEN_DIRECT_IO = 1;
+    static final int FOPEN_PASSTHROUGH = 1 << 7; // 7.40: read/splice/mmap go to fuse_open_out.backing_id
+
+    // Device ioctls (7.40): _IOW(229, 1, struct fuse_backing_map) and _IOW(229, 2, uint32_t)
+    static final long DEV_IOC_BACKING_OPEN = 0x4010E501L;
+    static final long DEV_IOC_BACKING_CLOSE = 0x4004E502L;
+    // struct fuse_backing_map (16 bytes): int32 fd, uint32 flags, uint64 padding
+    static final int BACKING_MAP_FD = 0, BACKING_MAP_SIZE = 16;
 
     static final int S_IFDIR = 0040000, S_IFREG = 0100000;
     static final int DT_DIR = 4, DT_REG = 8;
@@ -57,7 +68,7 @@ final class FuseProtocol {
 
     // struct fuse_open_in / fuse_open_out
     static final int OPEN_IN_FLAGS = 0;
-    static final int OPEN_OUT_FH = 0, OPEN_OUT_FLAGS = 8;
+    static final int OPEN_OUT_FH = 0, OPEN_OUT_FLAGS = 8, OPEN_OUT_BACKING_ID = 12;
     static final int OPEN_OUT_SIZE = 16;
 
     // struct fuse_read_in (fh, offset, size, ...); fuse_release_in starts with fh too
@@ -67,10 +78,11 @@ final class FuseProtocol {
     static final int ACCESS_IN_MASK = 0;
 
     // struct fuse_init_in / fuse_init_out (64 bytes since 7.23)
-    static final int INIT_IN_MAJOR = 0, INIT_IN_MINOR = 4, INIT_IN_MAX_READAHEAD = 8, INIT_IN_FLAGS = 12;
+    static final int INIT_IN_MAJOR = 0, INIT_IN_MINOR = 4, INIT_IN_MAX_READAHEAD = 8, INIT_IN_FLAGS = 12,
+            INIT_IN_FLAGS2 = 16;
     static final int INIT_OUT_MAJOR = 0, INIT_OUT_MINOR = 4, INIT_OUT_MAX_READAHEAD = 8, INIT_OUT_FLAGS = 12,
             INIT_OUT_MAX_BACKGROUND = 16, INIT_OUT_CONGESTION_THRESHOLD = 18, INIT_OUT_MAX_WRITE = 20,
-            INIT_OUT_TIME_GRAN = 24, INIT_OUT_MAX_PAGES = 28;
+            INIT_OUT_TIME_GRAN = 24, INIT_OUT_MAX_PAGES = 28, INIT_OUT_FLAGS2 = 32, INIT_OUT_MAX_STACK_DEPTH = 36;
     static final int INIT_OUT_SIZE = 64;
 
     // struct fuse_kstatfs inside fuse_statfs_out (80 bytes)

@@ -35,6 +35,8 @@ public final class FuseServer implements AutoCloseable {
     private final FuseFileSystem fs;
     final FuseTree tree;
     final OpenFiles openFiles = new OpenFiles();
+    /** Passthrough backing files; enabled by FUSE_INIT, or by a probe when adopting. */
+    final Backings backings;
     final long startSeconds = System.currentTimeMillis() / 1000;
     private final List<Thread> threads = new ArrayList<>();
     private volatile boolean stopping;
@@ -45,6 +47,7 @@ public final class FuseServer implements AutoCloseable {
         this.tree = new FuseTree(fs.files(), fs);
         this.fd = fd;
         this.fs = fs;
+        this.backings = new Backings(fd, false);
         this.stopFd = (int) Libc.check(Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK), "eventfd");
     }
 
@@ -80,13 +83,15 @@ public final class FuseServer implements AutoCloseable {
     /**
      * Serves a connection that another server (usually in a previous daemon process) mounted
      * and initialised; {@code fuseFd} is its /dev/fuse descriptor, passed on by a process that
-     * kept it open. No FUSE_INIT is exchanged. Requests the previous server had read but not
-     * answered are asked for again (FUSE_NOTIFY_RESEND, kernel 6.9+), so no reader stays stuck.
+     * kept it open. No FUSE_INIT is exchanged, so whether the connection has passthrough is found
+     * by registering a probe backing file. Requests the previous server had read but not answered
+     * are asked for again (FUSE_NOTIFY_RESEND, kernel 6.9+), so no reader stays stuck.
      */
     public static FuseServer adopt(int fuseFd, FuseFileSystem fs) throws IOException {
         int flags = (int) Libc.check(Libc.fcntl(fuseFd, Libc.F_GETFL, 0), "fcntl F_GETFL");
         Libc.check(Libc.fcntl(fuseFd, Libc.F_SETFL, flags | Libc.O_NONBLOCK), "fcntl F_SETFL");
         FuseServer server = new FuseServer(fuseFd, fs);
+        server.backings.enable(Backings.probe(fuseFd));
         server.notifyResend();
         server.start();
         return server;
@@ -95,6 +100,11 @@ public final class FuseServer implements AutoCloseable {
     /** Lazily detaches the mount at {@code mountpoint}: open files stay usable until closed. */
     public static void unmount(Path mountpoint) throws IOException {
         Libc.check(Libc.umount2(mountpoint.toString(), Libc.MNT_DETACH), "umount " + mountpoint);
+    }
+
+    /** Whether OPEN answers with passthrough backing files (kernel 6.9+, negotiated at INIT). */
+    public boolean passthrough() {
+        return backings.enabled();
     }
 
     /** The /dev/fuse descriptor: hand it to a keeper process to survive a restart. */
@@ -128,6 +138,11 @@ public final class FuseServer implements AutoCloseable {
         if (threads.stream().noneMatch(Thread::isAlive)) {
             Libc.close(stopFd); // else a stuck thread may still wait on it
         }
+    }
+
+    /** Whether to ask for passthrough at FUSE_INIT; -Dvessel.view.passthrough=false turns it off. */
+    boolean passthroughWanted() {
+        return !"false".equals(System.getProperty("vessel.view.passthrough"));
     }
 
     boolean stopping() {

@@ -145,11 +145,20 @@ final class FuseWorker implements AutoCloseable {
         int minor = major > KERNEL_VERSION ? KERNEL_MINOR_VERSION
                 : Math.min(in.get(JAVA_INT, body + INIT_IN_MINOR), KERNEL_MINOR_VERSION);
         int offered = in.get(JAVA_INT, body + INIT_IN_FLAGS);
+        int offered2 = (offered & FUSE_INIT_EXT) != 0 ? in.get(JAVA_INT, body + INIT_IN_FLAGS2) : 0;
+        boolean passthrough = (offered2 & FUSE2_PASSTHROUGH) != 0 && server.passthroughWanted();
         MemorySegment out = payload(INIT_OUT_SIZE);
         out.set(JAVA_INT, INIT_OUT_MAJOR, KERNEL_VERSION);
         out.set(JAVA_INT, INIT_OUT_MINOR, minor);
         out.set(JAVA_INT, INIT_OUT_MAX_READAHEAD, in.get(JAVA_INT, body + INIT_IN_MAX_READAHEAD));
-        out.set(JAVA_INT, INIT_OUT_FLAGS, offered & (FUSE_ASYNC_READ | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES));
+        out.set(JAVA_INT, INIT_OUT_FLAGS, offered & (FUSE_ASYNC_READ | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES)
+                | (passthrough ? FUSE_INIT_EXT : 0));
+        if (passthrough) {
+            // Backing files are memfds (shmem, stack depth 0): one level of stacking is enough.
+            out.set(JAVA_INT, INIT_OUT_FLAGS2, FUSE2_PASSTHROUGH);
+            out.set(JAVA_INT, INIT_OUT_MAX_STACK_DEPTH, 1);
+        }
+        server.backings.enable(passthrough);
         out.set(JAVA_SHORT, INIT_OUT_MAX_BACKGROUND, (short) 64);
         out.set(JAVA_SHORT, INIT_OUT_CONGESTION_THRESHOLD, (short) 48);
         out.set(JAVA_INT, INIT_OUT_MAX_WRITE, MAX_WRITE);
@@ -190,7 +199,11 @@ final class FuseWorker implements AutoCloseable {
         replyOk(ATTR_OUT_SIZE);
     }
 
-    /** Renders the whole file once; every READ of this handle slices the same bytes. */
+    /**
+     * Renders the whole file once. With passthrough the kernel reads (and splices) the snapshot
+     * itself; otherwise, or when the inode's shared backing holds another render, every READ of
+     * this handle slices the same bytes.
+     */
     private void open() {
         FuseTree.Node node = server.tree.node(nodeId());
         if (node == null || node.directory()) {
@@ -206,11 +219,19 @@ final class FuseWorker implements AutoCloseable {
             replyError(Libc.EIO);
             return;
         }
-        long handle = server.openFiles.add(node.id(), content);
+        Backings.Opened backing = server.backings.open(node.id(), content);
+        int backingId = backing == null ? 0 : backing.backingId();
+        long handle = server.openFiles.add(node.id(), content, backingId);
         MemorySegment out = payload(OPEN_OUT_SIZE);
         out.set(JAVA_LONG, OPEN_OUT_FH, handle);
-        // Direct I/O: no page cache, so a length that changes between opens is never cut short.
-        out.set(JAVA_INT, OPEN_OUT_FLAGS, FOPEN_DIRECT_IO);
+        if (backing == null) {
+            // Direct I/O: no page cache, so a length that changes between opens is never cut short.
+            out.set(JAVA_INT, OPEN_OUT_FLAGS, FOPEN_DIRECT_IO);
+        } else {
+            // FOPEN_DIRECT_IO overrides passthrough for read(2) (not splice): the handle's own render.
+            out.set(JAVA_INT, OPEN_OUT_FLAGS, FOPEN_PASSTHROUGH | (backing.directIo() ? FOPEN_DIRECT_IO : 0));
+            out.set(JAVA_INT, OPEN_OUT_BACKING_ID, backingId);
+        }
         replyOk(OPEN_OUT_SIZE);
     }
 
@@ -242,7 +263,16 @@ final class FuseWorker implements AutoCloseable {
     }
 
     private void release() {
-        server.openFiles.remove(request.get(JAVA_LONG, IN_HEADER_SIZE + READ_IN_FH));
+        long handle = request.get(JAVA_LONG, IN_HEADER_SIZE + READ_IN_FH);
+        OpenFiles.Entry entry = server.openFiles.remove(handle);
+        int backingId = OpenFiles.backingId(handle);
+        if (entry != null && !entry.foreign()) {
+            if (backingId != 0) {
+                server.backings.release(entry.nodeId(), backingId);
+            }
+        } else {
+            server.backings.releaseForeign(backingId); // a predecessor's handle
+        }
         replyOk(0);
     }
 

@@ -8,6 +8,8 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,11 +42,12 @@ class FuseServerTest {
         final AtomicInteger renders = new AtomicInteger();
         volatile CountDownLatch slowEntered;
         volatile CountDownLatch slowRelease;
+        volatile int sizedLength = 10;
 
         @Override
         public Set<String> files() {
             return Set.of("/proc/meminfo", "/proc/growing", "/proc/broken", "/proc/failing", "/proc/slow",
-                    "/sys/devices/system/cpu/online");
+                    "/proc/sized", "/sys/devices/system/cpu/online");
         }
 
         @Override
@@ -52,6 +55,7 @@ class FuseServerTest {
             return switch (path) {
                 case "/proc/meminfo" -> ("pid=" + callerPid + "\n").getBytes(StandardCharsets.UTF_8);
                 case "/proc/growing" -> growing(renders.incrementAndGet());
+                case "/proc/sized" -> sizedBytes(sizedLength);
                 case "/sys/devices/system/cpu/online" -> "0-1\n".getBytes(StandardCharsets.UTF_8);
                 case "/proc/slow" -> {
                     if (slowEntered != null) {
@@ -82,6 +86,21 @@ class FuseServerTest {
             text.append("render ").append(n).append(" line ").append(line).append('\n');
         }
         return text.append("end ").append(n).append('\n').toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** {@code length} bytes of lines, each ending in a newline, the last one saying the length. */
+    static String sized(int length) {
+        String end = "length " + length + "\n";
+        StringBuilder text = new StringBuilder(length);
+        while (text.length() + end.length() < length) {
+            text.append(String.valueOf(text.length() % 10).repeat(Math.min(63, length - end.length() - text.length() - 1)))
+                    .append('\n');
+        }
+        return text.append(end).toString();
+    }
+
+    static byte[] sizedBytes(int length) {
+        return sized(length).getBytes(StandardCharsets.UTF_8);
     }
 
     final TestFs fs = new TestFs();
@@ -158,11 +177,112 @@ class FuseServerTest {
     }
 
     @Test
+    void negotiatesPassthroughWhereTheKernelHasIt() {
+        assumeTrue(kernelAtLeast(6, 9), "FUSE passthrough needs Linux 6.9");
+        assertThat(server.passthrough()).isTrue();
+    }
+
+    /** busybox cat reads with sendfile(2): a splice read, which direct I/O does not cover. */
+    @Test
+    void sendfileReadsTheWholeFileWhicheverWayItsLengthChanges() throws Exception {
+        assumeTrue(server.passthrough(), "splice reads are whole only with FUSE passthrough");
+        for (int length : new int[] {10, 1300, 5000, 100, 300_000, 3, 4096, 4097, 1300, 20}) {
+            fs.sizedLength = length;
+            assertThat(busyboxCat(mnt.resolve("proc/sized"))).isEqualTo(sized(length));
+            assertThat(Files.readString(mnt.resolve("proc/sized"))).isEqualTo(sized(length));
+        }
+        awaitNoBackings(); // every backing id closed with its last handle
+    }
+
+    @Test
+    void plainReadsSeeOneWholeRenderWithPassthroughOrWithout() throws Exception {
+        for (int length : new int[] {5000, 100, 200_000, 7}) {
+            fs.sizedLength = length;
+            Process cat = new ProcessBuilder("cat", mnt.resolve("proc/sized").toString()).start();
+            assertThat(new String(cat.getInputStream().readAllBytes(), StandardCharsets.UTF_8)).isEqualTo(sized(length));
+            assertThat(cat.waitFor()).isZero();
+            try (FileChannel channel = FileChannel.open(mnt.resolve("proc/sized"))) {
+                ByteBuffer small = ByteBuffer.allocate(3); // many short reads of one snapshot
+                StringBuilder text = new StringBuilder();
+                while (channel.read(small.clear()) > 0) {
+                    text.append(new String(small.array(), 0, small.position(), StandardCharsets.UTF_8));
+                    fs.sizedLength = length + 1; // later opens render something else
+                }
+                assertThat(text.toString()).isEqualTo(sized(length));
+            }
+        }
+    }
+
+    /**
+     * The kernel allows one backing file per inode: an open that overlaps another with a different
+     * render shares its backing id but reads its own render through the server.
+     */
+    @Test
+    void overlappingOpensEachSeeTheirOwnRender() throws Exception {
+        fs.sizedLength = 1000;
+        try (FileChannel first = FileChannel.open(mnt.resolve("proc/sized"))) {
+            assertThat(busyboxCat(mnt.resolve("proc/sized"))).isEqualTo(sized(1000)); // same render: shared
+            fs.sizedLength = 2000;
+            assertThat(Files.readString(mnt.resolve("proc/sized"))).isEqualTo(sized(2000));
+            try (FileChannel second = FileChannel.open(mnt.resolve("proc/sized"))) {
+                assertThat(readAll(second)).isEqualTo(sized(2000));
+                assertThat(readAll(first)).isEqualTo(sized(1000));
+            }
+        }
+        fs.sizedLength = 3000;
+        assertThat(busyboxCat(mnt.resolve("proc/sized"))).isEqualTo(sized(3000)); // a new backing
+        awaitNoBackings();
+    }
+
+    @Test
+    void withoutPassthroughReadsUseDirectIo() throws Exception {
+        server.close();
+        FuseServer.unmount(mnt);
+        Libc.close(fd);
+        System.setProperty("vessel.view.passthrough", "false");
+        try {
+            server = FuseServer.mount(mnt, fs);
+            fd = server.fd();
+        } finally {
+            System.clearProperty("vessel.view.passthrough");
+        }
+        assertThat(server.passthrough()).isFalse();
+        fs.sizedLength = 9000;
+        assertThat(Files.readString(mnt.resolve("proc/sized"))).isEqualTo(sized(9000));
+
+        server.close();
+        server = FuseServer.adopt(fd, fs); // the probe finds no passthrough on this connection
+
+        assertThat(server.passthrough()).isFalse();
+        assertThat(Files.readString(mnt.resolve("proc/sized"))).isEqualTo(sized(9000));
+    }
+
+    @Test
+    void aSuccessorKeepsPassthroughAndClosesItsPredecessorsBackings() throws Exception {
+        assumeTrue(server.passthrough(), "needs FUSE passthrough");
+        fs.sizedLength = 1500;
+        FileChannel held = FileChannel.open(mnt.resolve("proc/sized")); // open across the takeover
+        try {
+            server.close();
+            server = FuseServer.adopt(fd, fs);
+            assertThat(server.passthrough()).isTrue();
+
+            assertThat(readAll(held)).isEqualTo(sized(1500)); // the kernel still has its backing file
+        } finally {
+            held.close(); // RELEASE of a handle the successor never saw: it closes the id
+        }
+        fs.sizedLength = 700;
+        assertThat(busyboxCat(mnt.resolve("proc/sized"))).isEqualTo(sized(700));
+        assertThat(busyboxCat(mnt.resolve("sys/devices/system/cpu/online"))).isEqualTo("0-1\n");
+        awaitNoBackings();
+    }
+
+    @Test
     void listsDirectoriesAndStatsFiles() throws IOException {
         try (Stream<Path> root = Files.list(mnt); Stream<Path> proc = Files.list(mnt.resolve("proc"))) {
             assertThat(root.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("proc", "sys");
             assertThat(proc.map(p -> p.getFileName().toString()))
-                    .containsExactlyInAnyOrder("meminfo", "growing", "broken", "failing", "slow");
+                    .containsExactlyInAnyOrder("meminfo", "growing", "broken", "failing", "slow", "sized");
         }
         Path meminfo = mnt.resolve("proc/meminfo");
         assertThat(Files.isRegularFile(meminfo)).isTrue();
@@ -198,7 +318,7 @@ class FuseServerTest {
         assertThat(Files.readString(mnt.resolve("sys/devices/system/cpu/online"))).isEqualTo("0-1\n");
         assertThat(Files.readString(mnt.resolve("proc/meminfo"))).startsWith("pid=");
         try (Stream<Path> proc = Files.list(mnt.resolve("proc"))) {
-            assertThat(proc).hasSize(5);
+            assertThat(proc).hasSize(6);
         }
     }
 
@@ -239,6 +359,38 @@ class FuseServerTest {
             Thread.sleep(20);
         }
         assertThat(servingThreads()).isZero();
+    }
+
+    private static String busyboxCat(Path file) throws Exception {
+        assumeTrue(Files.isExecutable(Path.of("/bin/busybox")), "needs /bin/busybox");
+        Process cat = new ProcessBuilder("/bin/busybox", "cat", file.toString()).redirectErrorStream(true).start();
+        String output = new String(cat.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(cat.waitFor()).as(output).isZero();
+        return output;
+    }
+
+    private static String readAll(FileChannel channel) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocate(1 << 20);
+        channel.position(0);
+        while (channel.read(buffer) > 0) {
+            // until EOF
+        }
+        return new String(buffer.array(), 0, buffer.position(), StandardCharsets.UTF_8);
+    }
+
+    /** RELEASE comes asynchronously after close(2). */
+    private void awaitNoBackings() throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (server.backings.size() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertThat(server.backings.size()).isZero();
+    }
+
+    private static boolean kernelAtLeast(int major, int minor) {
+        String[] parts = System.getProperty("os.version").split("[.-]");
+        int have = Integer.parseInt(parts[0]) * 1000 + Integer.parseInt(parts[1]);
+        return have >= major * 1000 + minor;
     }
 
     private long servingThreads() {
