@@ -42,6 +42,8 @@ capture in_ctr --memory 512m --cpus 1.5 localhost/bb sh -c '
   echo "online $(cat /sys/devices/system/cpu/online)"
   echo "memtotal $(awk "/^MemTotal:/ {print \$2}" /proc/meminfo)"
   echo "negative $(grep -c -- " -" /proc/meminfo)"
+  echo "catmem $(cat /proc/meminfo | awk "/^MemTotal:/ {print \$2}")"
+  echo "catload $(cat /proc/loadavg | wc -w)"
   command -v python3 >/dev/null && echo "python $(python3 -c "import os; print(os.cpu_count())")"
   /jdk/bin/java -XX:-UseContainerSupport -XX:+PrintFlagsFinal -version 2>/dev/null | awk "\$2 == \"MaxHeapSize\" {print \"heap\", \$4}"'
 field() { printf '%s\n' "$OUT" | sed -n "s/^$1 //p"; }
@@ -55,6 +57,8 @@ assert_eq "1.5 CPUs: processors in /proc/cpuinfo" 2 "$(field cpuinfo)"
 assert_eq "1.5 CPUs: /sys/devices/system/cpu/online" 0-1 "$(field online)"
 assert_eq "512m: MemTotal" 524288 "$(field memtotal)"
 assert_eq "512m: no negative value in /proc/meminfo" 0 "$(field negative)"
+assert_eq "busybox cat (sendfile) reads /proc/meminfo whole" 524288 "$(field catmem)"
+assert_eq "busybox cat (sendfile) reads /proc/loadavg whole" 5 "$(field catload)"
 [ -n "$(field python)" ] && assert_eq "1.5 CPUs: Python's os.cpu_count()" 2 "$(field python)"
 assert_eq "512m: JVM without container support sizes its heap to 1/4 of the limit" 134217728 "$(field heap)"
 

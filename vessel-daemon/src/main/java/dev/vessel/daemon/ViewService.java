@@ -71,13 +71,13 @@ final class ViewService {
         FuseFileSystem files = new ViewFiles(view);
         Integer fuseFd = held.remove("fuse");
         if (fuseFd != null) {
-            fuse = FuseServer.adopt(fuseFd, files);
+            fuse = FuseServer.adopt(fuseFd, files, backingTable());
             Vesseld.log("resource view: took over the FUSE connection on " + fuseRoot);
         } else {
             Files.createDirectories(fuseRoot);
             // A mount left by a keeper that died is dead ("Transport endpoint is not connected"): replace it.
             Libc.umount2(fuseRoot.toString(), Libc.MNT_DETACH);
-            fuse = FuseServer.mount(fuseRoot, files);
+            fuse = FuseServer.mount(fuseRoot, files, backingTable());
             keeper.put("fuse", fuse.fd());
             Vesseld.log("resource view: mounted on " + fuseRoot);
         }
@@ -92,6 +92,11 @@ final class ViewService {
         int listener = UnixSockets.listen(listenerPath);
         Files.setPosixFilePermissions(listenerPath, PosixFilePermissions.fromString("rw-------"));
         Thread.ofPlatform().daemon().name("seccomp listener").start(() -> accept(listener));
+    }
+
+    /** Which passthrough backing each view file holds: outlives the daemon, like the mount (see Backings). */
+    private Path backingTable() {
+        return listenerPath.resolveSibling("view-backings");
     }
 
     /** The OCI seccomp listener: the runtime sends each new container's notify fd with its state. */

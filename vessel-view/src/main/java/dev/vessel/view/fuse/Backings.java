@@ -2,14 +2,19 @@ package dev.vessel.view.fuse;
 
 import dev.vessel.linux.Libc;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * FUSE passthrough backing files (kernel 6.9+): a rendered file is written to a memfd and
@@ -24,6 +29,11 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * open whose fresh render differs from the shared snapshot (another container, or changed
  * numbers) still names the shared id but adds FOPEN_DIRECT_IO, so its reads come to the server
  * and see its own render; only its splice reads are then unreliable, as before passthrough.
+ *
+ * <p>Which id each inode holds, and how many handles share it, is also kept in a small mapped
+ * file (the table), because the rule outlives the daemon: after a kill -9 a process may still
+ * hold a predecessor's handle, and its inode's next open must name that same id. A successor
+ * reads the table and goes on sharing those ids (with direct I/O, as their content is unknown).
  */
 final class Backings {
     private static final System.Logger LOG = System.getLogger(Backings.class.getName());
@@ -43,13 +53,70 @@ final class Backings {
         }
     }
 
+    private static final int SLOTS = 64;
+    private static final int SLOT_SIZE = 16; // node id (long), backing id (int), handles (int)
+
     private final int fuseFd;
     private volatile boolean enabled;
     private final Map<Long, Backing> byNode = new HashMap<>();
+    private final MemorySegment table; // null: no table, nothing outlives this server
 
     Backings(int fuseFd, boolean enabled) {
+        this(fuseFd, enabled, null);
+    }
+
+    /** With a table at {@code tableFile}: what a predecessor left in it is taken over. */
+    Backings(int fuseFd, boolean enabled, Path tableFile) {
         this.fuseFd = fuseFd;
         this.enabled = enabled;
+        this.table = tableFile == null ? null : map(tableFile);
+        if (table != null) {
+            for (int slot = 0; slot < SLOTS; slot++) {
+                long node = table.get(JAVA_LONG, (long) slot * SLOT_SIZE);
+                int id = table.get(JAVA_INT, (long) slot * SLOT_SIZE + 8);
+                int handles = table.get(JAVA_INT, (long) slot * SLOT_SIZE + 12);
+                if (node != 0 && id > 0 && handles > 0) {
+                    Backing inherited = new Backing(id, null);
+                    inherited.handles = handles;
+                    byNode.put(node, inherited);
+                }
+            }
+        }
+    }
+
+    private static MemorySegment map(Path file) {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE)) {
+            return channel.map(FileChannel.MapMode.READ_WRITE, 0, (long) SLOTS * SLOT_SIZE, Arena.ofAuto());
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "fuse: no backing table at " + file + ": " + e.getMessage());
+            return null;
+        }
+    }
+
+    /** Mirrors an inode's entry into the table (a few memory stores, no system call). */
+    private void record(long nodeId, Backing backing) {
+        if (table == null) {
+            return;
+        }
+        int free = -1;
+        for (int slot = 0; slot < SLOTS; slot++) {
+            long node = table.get(JAVA_LONG, (long) slot * SLOT_SIZE);
+            if (node == nodeId) {
+                free = slot;
+                break;
+            }
+            if (free < 0 && (node == 0 || table.get(JAVA_INT, (long) slot * SLOT_SIZE + 12) == 0)) {
+                free = slot;
+            }
+        }
+        if (free < 0) {
+            return;
+        }
+        long base = (long) free * SLOT_SIZE;
+        table.set(JAVA_LONG, base, backing == null ? 0 : nodeId);
+        table.set(JAVA_INT, base + 8, backing == null ? 0 : backing.id);
+        table.set(JAVA_INT, base + 12, backing == null ? 0 : backing.handles);
     }
 
     boolean enabled() {
@@ -101,7 +168,10 @@ final class Backings {
             byNode.put(nodeId, backing);
         }
         backing.handles++;
-        return new Opened(backing.id, backing.content != content && !Arrays.equals(backing.content, content));
+        record(nodeId, backing);
+        // An inherited backing's content is unknown: its opens read through the server.
+        return new Opened(backing.id, backing.content == null
+                || backing.content != content && !Arrays.equals(backing.content, content));
     }
 
     /** Drops a handle taken by {@link #open}; the last one closes the backing id. */
@@ -113,17 +183,27 @@ final class Backings {
         if (--backing.handles == 0) {
             byNode.remove(nodeId);
             backingClose(fuseFd, backingId);
+            record(nodeId, null);
+        } else {
+            record(nodeId, backing);
         }
     }
 
     /**
-     * Closes a backing id found in a handle this server never opened: a predecessor's, released
-     * after a takeover. The kernel keeps the file for as long as it is open; the id only lets more
-     * opens share it. An id of ours is never closed here.
+     * Releases a handle this server never opened: a predecessor's, after a takeover. If the
+     * table handed its backing over, that entry loses a handle (and closes with the last one);
+     * otherwise the id is just closed: the kernel keeps the file for as long as it is open, the id
+     * only lets more opens share it.
      */
     synchronized void releaseForeign(int backingId) {
-        if (backingId <= 0 || byNode.values().stream().anyMatch(b -> b.id == backingId)) {
+        if (backingId <= 0) {
             return;
+        }
+        for (Map.Entry<Long, Backing> entry : byNode.entrySet()) {
+            if (entry.getValue().id == backingId) {
+                release(entry.getKey(), backingId);
+                return;
+            }
         }
         backingClose(fuseFd, backingId);
     }

@@ -43,11 +43,11 @@ public final class FuseServer implements AutoCloseable {
     private final AtomicLong nextFailureLogNanos = new AtomicLong(System.nanoTime());
     private final AtomicInteger unloggedFailures = new AtomicInteger();
 
-    private FuseServer(int fd, FuseFileSystem fs) throws IOException {
+    private FuseServer(int fd, FuseFileSystem fs, Path backingTable) throws IOException {
         this.tree = new FuseTree(fs.files(), fs);
         this.fd = fd;
         this.fs = fs;
-        this.backings = new Backings(fd, false);
+        this.backings = new Backings(fd, false, backingTable);
         this.stopFd = (int) Libc.check(Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK), "eventfd");
     }
 
@@ -56,10 +56,22 @@ public final class FuseServer implements AutoCloseable {
      * handshake and starts serving. Needs CAP_SYS_ADMIN.
      */
     public static FuseServer mount(Path mountpoint, FuseFileSystem fs) throws IOException {
+        return mount(mountpoint, fs, null);
+    }
+
+    /**
+     * Mounts with a backing table at {@code backingTable} (a file on tmpfs), which a successor
+     * passes to {@link #adopt(int, FuseFileSystem, Path)} so that files held open across a
+     * restart stay openable.
+     */
+    public static FuseServer mount(Path mountpoint, FuseFileSystem fs, Path backingTable) throws IOException {
+        if (backingTable != null) {
+            java.nio.file.Files.deleteIfExists(backingTable); // a new connection: nothing to inherit
+        }
         int fd = (int) Libc.check(Libc.open("/dev/fuse", Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_NONBLOCK), "open /dev/fuse");
         FuseServer server;
         try {
-            server = new FuseServer(fd, fs);
+            server = new FuseServer(fd, fs, backingTable);
             String options = "fd=" + fd + ",rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions";
             Libc.check(Libc.mount("vessel", mountpoint.toString(), "fuse.vessel",
                     Libc.MS_RDONLY | Libc.MS_NOSUID | Libc.MS_NODEV | Libc.MS_NOEXEC, options),
@@ -88,9 +100,14 @@ public final class FuseServer implements AutoCloseable {
      * are asked for again (FUSE_NOTIFY_RESEND, kernel 6.9+), so no reader stays stuck.
      */
     public static FuseServer adopt(int fuseFd, FuseFileSystem fs) throws IOException {
+        return adopt(fuseFd, fs, null);
+    }
+
+    /** {@link #adopt(int, FuseFileSystem)}, taking over the predecessor's backing table. */
+    public static FuseServer adopt(int fuseFd, FuseFileSystem fs, Path backingTable) throws IOException {
         int flags = (int) Libc.check(Libc.fcntl(fuseFd, Libc.F_GETFL, 0), "fcntl F_GETFL");
         Libc.check(Libc.fcntl(fuseFd, Libc.F_SETFL, flags | Libc.O_NONBLOCK), "fcntl F_SETFL");
-        FuseServer server = new FuseServer(fuseFd, fs);
+        FuseServer server = new FuseServer(fuseFd, fs, backingTable);
         server.backings.enable(Backings.probe(fuseFd));
         server.notifyResend();
         server.start();

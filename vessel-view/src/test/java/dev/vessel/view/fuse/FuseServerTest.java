@@ -110,7 +110,7 @@ class FuseServerTest {
         assumeTrue(isRoot(), "FUSE mount tests need root (mount(2) of fuse.vessel)");
         assumeTrue(Files.exists(Path.of("/dev/fuse")), "FUSE mount tests need /dev/fuse");
         mnt = Files.createDirectory(temp.resolve("mnt"));
-        server = FuseServer.mount(mnt, fs);
+        server = FuseServer.mount(mnt, fs, temp.resolve("backings"));
         fd = server.fd();
     }
 
@@ -274,6 +274,28 @@ class FuseServerTest {
         fs.sizedLength = 700;
         assertThat(busyboxCat(mnt.resolve("proc/sized"))).isEqualTo(sized(700));
         assertThat(busyboxCat(mnt.resolve("sys/devices/system/cpu/online"))).isEqualTo("0-1\n");
+        awaitNoBackings();
+    }
+
+    @Test
+    void aFileHeldOpenAcrossATakeoverStaysOpenableForOthers() throws Exception {
+        assumeTrue(server.passthrough(), "needs FUSE passthrough");
+        fs.sizedLength = 1500;
+        // procps's top keeps /proc/meminfo open; the kernel then insists every open of that inode
+        // names the backing id the dead daemon registered, which only the table remembers.
+        FileChannel held = FileChannel.open(mnt.resolve("proc/sized"));
+        try {
+            server.close();
+            server = FuseServer.adopt(fd, fs, temp.resolve("backings"));
+            fs.sizedLength = 900;
+            assertThat(Files.readString(mnt.resolve("proc/sized"))).isEqualTo(sized(900));
+            assertThat(readAll(held)).isEqualTo(sized(1500));
+        } finally {
+            held.close();
+        }
+        awaitNoBackings(); // RELEASE is asynchronous: the inherited id goes with it
+        fs.sizedLength = 700;
+        assertThat(busyboxCat(mnt.resolve("proc/sized"))).isEqualTo(sized(700));
         awaitNoBackings();
     }
 
