@@ -4,7 +4,7 @@ JAVA_HOME := $(shell scripts/find-jdk)
 export JAVA_HOME
 MVN := ./mvnw -q -B
 
-.PHONY: all deps build images demo test unit e2e bench clean
+.PHONY: all deps build images assets demo test unit e2e bench clean
 
 all: build
 
@@ -19,18 +19,23 @@ build:
 images: build
 	@images/busybox.sh build/images/busybox
 
-demo: deps build images
+# The microVM guest: Debian's kernel and an initrd around vessel-agent (rebuilt only when they change).
+assets: build
+	@bin/vessel daemon stop >/dev/null 2>&1 || true
+	@bin/vessel assets build
+
+demo: deps build images assets
 	@scripts/demo
 
 unit:
 	$(MVN) test
 
-e2e: deps build images
+e2e: deps build images assets
 	@bin/vessel daemon stop >/dev/null 2>&1 || true
 	@tests/run.sh
 
 # The end-to-end tests run against this build: a daemon from an earlier one is stopped first.
-test: deps build images
+test: deps build images assets
 	$(MVN) test
 	@bin/vessel daemon stop >/dev/null 2>&1 || true
 	@tests/run.sh

@@ -125,10 +125,6 @@ int relay_prepare(struct relay *r)
     if (r->console_socket && *r->console_socket && send_console(r->console_socket, master) != 0)
         return -1;
     close(master);
-    /* With the terminal as ours, the engine's resizes reach us as SIGWINCH (best effort:
-     * a process-group leader cannot start a session). */
-    if (setsid() >= 0)
-        ioctl(slave, TIOCSCTTY, 0);
     struct termios raw;
     if (tcgetattr(slave, &raw) == 0) {
         cfmakeraw(&raw);
@@ -152,8 +148,14 @@ int relay_run(struct relay *r)
     sigdelset(&all, SIGSTOP);
     sigprocmask(SIG_BLOCK, &all, NULL);
     int sfd = signalfd(-1, &all, SFD_CLOEXEC);
-    if (r->tty)
+    if (r->tty) {
+        /* With the terminal as ours, the engine's resizes reach us as SIGWINCH. Done here, in
+         * the relay itself: a session leader that exits hangs its terminal up. (Best effort: a
+         * process-group leader cannot start a session.) */
+        if (setsid() >= 0)
+            ioctl(r->in, TIOCSCTTY, 0);
         send_winsize(port, r->in);
+    }
 
     unsigned char buf[65536];
     int in_open = 1;

@@ -16,14 +16,16 @@ final class Call {
     final Settings settings;
     /** What the resource view adds to a container; null when the view is off or unavailable. */
     final ViewPlan view;
+    final MicroVms microVms;
     LowLevelRuntime.GlobalOptions global;
     private LowLevelRuntime runtime;
 
-    Call(Protocol.Request request, Protocol.Replier reply, Settings settings, ViewPlan view) {
+    Call(Protocol.Request request, Protocol.Replier reply, Settings settings, ViewPlan view, MicroVms microVms) {
         this.request = request;
         this.reply = reply;
         this.settings = settings;
         this.view = view;
+        this.microVms = microVms;
     }
 
     /** A path from the command line, relative to the client's working directory. */

@@ -2,6 +2,9 @@ package dev.vessel.daemon;
 
 import dev.vessel.oci.OciException;
 import dev.vessel.oci.ViewPlan;
+import dev.vessel.vmm.Doctor;
+import dev.vessel.vmm.GuestAssets;
+import dev.vessel.vmm.VmmException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -15,13 +18,17 @@ final class Dispatcher {
     private final Settings settings;
     private final Path configFile;
     private final ViewPlan view;
+    private final MicroVms microVms;
+    private final Path home;
     private Vesseld daemon;
     private volatile String runtimeVersion;
 
-    Dispatcher(Settings settings, Path configFile, ViewPlan view) {
+    Dispatcher(Settings settings, Path configFile, ViewPlan view, MicroVms microVms, Path home) {
+        this.home = home;
         this.settings = settings;
         this.configFile = configFile;
         this.view = view;
+        this.microVms = microVms;
     }
 
     void attach(Vesseld daemon) {
@@ -29,11 +36,16 @@ final class Dispatcher {
     }
 
     void handle(Protocol.Request request, Protocol.Replier reply) throws IOException {
-        Call call = new Call(request, reply, settings, view);
+        Call call = new Call(request, reply, settings, view, microVms);
         try {
             List<String> args = request.args();
-            if (!args.isEmpty() && args.getFirst().equals("daemon")) {
+            String first = args.isEmpty() ? "" : args.getFirst();
+            if (first.equals("daemon")) {
                 daemonCommand(call, args);
+            } else if (first.equals("assets")) {
+                assetsCommand(call, args);
+            } else if (first.equals("doctor")) {
+                doctor(call);
             } else {
                 OciCli.run(call, this);
             }
@@ -66,6 +78,31 @@ final class Dispatcher {
             }
             default -> throw new OciException("daemon: unknown command \"" + what + "\" (use start, stop or status)");
         }
+        call.reply.exit(0);
+    }
+
+    /** {@code vessel assets build|show}: the microVM guest kernel and initrd. */
+    private void assetsCommand(Call call, List<String> args) throws IOException {
+        GuestAssets assets = new GuestAssets(settings.assetsDir());
+        String what = args.size() > 1 ? args.get(1) : "";
+        try {
+            switch (what) {
+                case "build" -> call.print(assets.build(home.resolve("bin/vessel-agent")) + "\n");
+                case "show" -> call.print(String.join("\n", assets.show()) + "\n");
+                default -> throw new OciException("assets: unknown command \"" + what + "\" (use build or show)");
+            }
+        } catch (VmmException e) {
+            throw new OciException("assets: " + e.getMessage());
+        }
+        call.reply.exit(0);
+    }
+
+    /** {@code vessel doctor}: what this host can run, each missing piece with its fix. */
+    private void doctor(Call call) throws IOException {
+        List<String> lines = new java.util.ArrayList<>(Doctor.lines(new GuestAssets(settings.assetsDir())));
+        lines.add("resource view: " + (view == null ? "off or unavailable (see the daemon's log)" : view.fuseRoot().toString()));
+        lines.add("daemon: pid " + ProcessHandle.current().pid() + ", config " + configFile);
+        call.print(String.join("\n", lines) + "\n");
         call.reply.exit(0);
     }
 

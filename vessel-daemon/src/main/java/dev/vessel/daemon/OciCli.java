@@ -6,6 +6,8 @@ import dev.vessel.oci.ContainerId;
 import dev.vessel.oci.Isolation;
 import dev.vessel.oci.OciException;
 import dev.vessel.oci.Signals;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -48,7 +50,7 @@ final class OciCli {
             usage: vessel [global options] COMMAND [options] [args]
             OCI runtime commands: create, start, run, state, kill, delete, list, exec, ps, pause, resume,
                                   update, events, features, spec
-            Vessel commands:      daemon start|stop|status
+            Vessel commands:      daemon start|stop|status, assets build|show, doctor
             global options: --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup,
                             --cgroup-manager cgroupfs|systemd, --version
             """;
@@ -183,14 +185,21 @@ final class OciCli {
             BundleConfig config = BundleConfig.load(call.resolve(bundle == null ? "." : bundle));
             Isolation isolation = config.isolation(call.settings.defaultIsolation());
             if (isolation == Isolation.MICROVM) {
-                throw new OciException("container \"" + id + "\": microvm isolation is not available yet in this build"
-                        + " (remove the annotation " + Isolation.ANNOTATION + " or set it to container)");
+                return config;
             }
             return ConfigRewriter.forContainer(config, isolation, id, call.view);
         }
 
         void launch(Call call, String subcommand, ParseResult parsed) throws IOException {
             BundleConfig config = prepare(call);
+            if (config.isolation(call.settings.defaultIsolation()) == Isolation.MICROVM) {
+                if (subcommand.equals("run")) {
+                    call.microVms.run(call, id, config, pidFile, consoleSocket);
+                } else {
+                    call.microVms.create(call, id, config, pidFile, consoleSocket);
+                }
+                return;
+            }
             List<String> args = new ArrayList<>(List.of(subcommand));
             args.addAll(forward(parsed, Set.of("--bundle")));
             if (call.runtime().isCrun()) {
@@ -243,6 +252,10 @@ final class OciCli {
         public void run(Call call, ParseResult parsed) throws IOException {
             ContainerId.validate(id);
             call.requireExists(id);
+            if (MicroVms.isMicroVm(call, id)) {
+                microVm(call);
+                return;
+            }
             List<String> args = new ArrayList<>();
             args.add(parsed.commandSpec().name());
             args.addAll(forward(parsed, Set.of()));
@@ -254,19 +267,45 @@ final class OciCli {
         List<String> extraArgs() {
             return List.of();
         }
+
+        /** The same command for a microVM container. */
+        void microVm(Call call) throws IOException {
+            throw new OciException(getClass().getSimpleName().toLowerCase() + " is not supported for microvm containers");
+        }
     }
 
     @Command(name = "start")
-    static final class Start extends PassThrough {}
+    static final class Start extends PassThrough {
+        @Override
+        void microVm(Call call) throws IOException {
+            call.microVms.start(call, id);
+        }
+    }
 
     @Command(name = "state")
-    static final class State extends PassThrough {}
+    static final class State extends PassThrough {
+        @Override
+        void microVm(Call call) throws IOException {
+            call.print(call.microVms.state(call, id).toPrettyString() + "\n");
+            done(call);
+        }
+    }
 
     @Command(name = "pause")
-    static final class Pause extends PassThrough {}
+    static final class Pause extends PassThrough {
+        @Override
+        void microVm(Call call) throws IOException {
+            call.microVms.pause(call, id, true);
+        }
+    }
 
     @Command(name = "resume")
-    static final class Resume extends PassThrough {}
+    static final class Resume extends PassThrough {
+        @Override
+        void microVm(Call call) throws IOException {
+            call.microVms.pause(call, id, false);
+        }
+    }
 
     @Command(name = "kill")
     static final class Kill extends PassThrough {
@@ -277,6 +316,11 @@ final class OciCli {
         List<String> extraArgs() {
             // crun 1.8 accepts unknown signal names silently: the name is checked and made a number here.
             return List.of(Integer.toString(Signals.parse(signal)));
+        }
+
+        @Override
+        void microVm(Call call) throws IOException {
+            call.microVms.kill(call, id, Signals.parse(signal), all);
         }
     }
 
@@ -292,6 +336,11 @@ final class OciCli {
                 return;
             }
             super.run(call, parsed);
+        }
+
+        @Override
+        void microVm(Call call) throws IOException {
+            call.microVms.delete(call, id, force);
         }
     }
 
@@ -330,12 +379,42 @@ final class OciCli {
         List<String> extraArgs() {
             return command;
         }
+
+        @Override
+        void microVm(Call call) throws IOException {
+            ObjectNode process;
+            if (this.process != null) {
+                process = (ObjectNode) BundleConfig.JSON.readTree(call.resolve(this.process).toFile());
+            } else {
+                process = call.microVms.defaultProcess(call, id);
+                ArrayNode argv = process.putArray("args");
+                command.forEach(argv::add);
+                if (env != null) {
+                    ArrayNode envs = process.has("env") ? (ArrayNode) process.get("env") : process.putArray("env");
+                    env.forEach(envs::add);
+                }
+                if (cwd != null) {
+                    process.put("cwd", cwd);
+                }
+                if (user != null) {
+                    String[] ug = user.split(":");
+                    process.putObject("user").put("uid", Long.parseLong(ug[0])).put("gid", ug.length > 1 ? Long.parseLong(ug[1]) : 0);
+                }
+                process.put("terminal", tty);
+            }
+            call.microVms.exec(call, id, process, detach, pidFile, consoleSocket);
+        }
     }
 
     @Command(name = "ps")
     static final class Ps extends PassThrough {
         @Option(names = {"-f", "--format"}) String format;
         @Parameters(index = "1..*", paramLabel = "PS_ARGS") List<String> psArgs = List.of();
+
+        @Override
+        void microVm(Call call) throws IOException {
+            call.microVms.ps(call, id, format);
+        }
     }
 
     @Command(name = "update")
@@ -385,6 +464,9 @@ final class OciCli {
         public void run(Call call, ParseResult parsed) throws IOException {
             ContainerId.validate(id);
             call.requireExists(id);
+            if (MicroVms.isMicroVm(call, id)) {
+                throw new OciException("events is not supported for microvm containers");
+            }
             new ContainerEvents(call, id).run(stats, ContainerEvents.parseInterval(interval));
         }
     }

@@ -25,7 +25,9 @@ import java.util.List;
  *   <li>{@code R}: exec: argv, env, files. The client writes each file into a memfd and puts
  *       {@code /proc/self/fd/N} in place of every argument equal to {@code @file:i}, then execs;</li>
  *   <li>{@code S}: spawn: like {@code R}, but the client forks, waits and sends back the child's
- *       exit status as an i32, then reads more frames.</li>
+ *       exit status as an i32, then reads more frames;</li>
+ *   <li>{@code V}: relay: port path, pid-file path, console-socket path, u32 flags (1 tty, 2
+ *       detach); see {@link Replier#relay}.</li>
  * </ul>
  */
 public final class Protocol {
@@ -118,6 +120,29 @@ public final class Protocol {
                 return readU32(in);
             } catch (EOFException e) {
                 throw new IOException("client went away while its child ran", e);
+            }
+        }
+
+        /**
+         * Has the client stand in for a microVM process whose stream port is {@code port}
+         * (docs/microvm.md). Detached, the client forks the relay, writes its pid to
+         * {@code pidFile} and returns it here; attached, the client becomes the relay and this
+         * returns 0 at once.
+         */
+        public long relay(String port, String pidFile, String consoleSocket, boolean tty, boolean detach) throws IOException {
+            Encoder e = new Encoder();
+            e.bytes(port.getBytes(StandardCharsets.UTF_8));
+            e.bytes(pidFile.getBytes(StandardCharsets.UTF_8));
+            e.bytes(consoleSocket.getBytes(StandardCharsets.UTF_8));
+            e.u32((tty ? 1 : 0) | (detach ? 2 : 0));
+            frame('V', e.toByteArray());
+            if (!detach) {
+                return 0;
+            }
+            try {
+                return Integer.toUnsignedLong(readU32(in));
+            } catch (EOFException ex) {
+                throw new IOException("client went away while starting the relay", ex);
             }
         }
 

@@ -19,16 +19,18 @@ import java.util.Set;
  * state_root = "/run/vessel/containers"
  * resource_view = true              # the /proc, /sys and sysinfo(2) view for container isolation
  * view_cpus_from_shares = false     # count CPUs from CPU shares instead of cpuset and quota
+ * assets_dir = "/var/lib/vessel/assets"   # the microVM guest kernel and initrd
  * </pre>
  */
 public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
-        boolean viewCpusFromShares) {
+        boolean viewCpusFromShares, Path assetsDir) {
     public static final Path DEFAULT_FILE = Path.of("/etc/vessel/config.toml");
     private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root",
-            "resource_view", "view_cpus_from_shares");
+            "resource_view", "view_cpus_from_shares", "assets_dir");
 
     public static Settings defaults() {
-        return new Settings("crun", Isolation.CONTAINER, Path.of("/run/vessel/containers"), true, false);
+        return new Settings("crun", Isolation.CONTAINER, Path.of("/run/vessel/containers"), true, false,
+                Path.of("/var/lib/vessel/assets"));
     }
 
     public static Settings load(Path file) {
@@ -61,7 +63,8 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
             throw new OciException(file + ": state_root must be an absolute path");
         }
         return new Settings(runtime, isolation, root, bool(file, toml, "resource_view", d.resourceView()),
-                bool(file, toml, "view_cpus_from_shares", d.viewCpusFromShares()));
+                bool(file, toml, "view_cpus_from_shares", d.viewCpusFromShares()),
+                toml.has("assets_dir") ? Path.of(toml.get("assets_dir").asText()) : d.assetsDir());
     }
 
     private static boolean bool(Path file, JsonNode toml, String key, boolean fallback) {

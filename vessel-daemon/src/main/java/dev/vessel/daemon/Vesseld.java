@@ -1,5 +1,6 @@
 package dev.vessel.daemon;
 
+import dev.vessel.vmm.GuestAssets;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -61,10 +62,10 @@ public final class Vesseld {
             sleep(50);
             lock = lockFile.tryLock();
         }
-        ViewService view = settings.resourceView()
-                ? ViewService.start(socket.getParent(), Path.of(System.getProperty("vessel.home", ".")), settings)
-                : null;
-        Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile, view == null ? null : view.plan()));
+        Path home = Path.of(System.getProperty("vessel.home", "."));
+        ViewService view = settings.resourceView() ? ViewService.start(socket.getParent(), home, settings) : null;
+        Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile, view == null ? null : view.plan(),
+                new MicroVms(new GuestAssets(settings.assetsDir()), "qemu-system-x86_64"), home));
         daemon.dispatcher.attach(daemon);
         OciCli.warmUp();
         daemon.serve();

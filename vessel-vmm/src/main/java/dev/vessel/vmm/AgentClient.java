@@ -50,11 +50,32 @@ public final class AgentClient implements AutoCloseable {
     private final List<BiConsumer<Integer, Integer>> listeners = new CopyOnWriteArrayList<>();
     private final Thread reader;
 
-    private AgentClient(SocketChannel channel) {
+    /** {@code attached}: no READY handshake is expected, so every READY is ignored. */
+    private AgentClient(SocketChannel channel, boolean attached) {
         this.channel = channel;
         this.out = Channels.newOutputStream(channel);
         BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(channel), StandardCharsets.UTF_8));
-        this.reader = Thread.ofPlatform().daemon().name("agent-client").start(() -> read(in));
+        this.reader = Thread.ofPlatform().daemon().name("agent-client").start(() -> read(in, attached));
+    }
+
+    /**
+     * Connects to the agent of a guest that has already booted, without waiting for READY: the
+     * agent notices a new host connection only within its poll period, and a call that comes
+     * right after another (create, then start) may fall inside it. Requests are read anyway.
+     */
+    public static AgentClient attach(Path socket) throws VmmException {
+        try {
+            SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+            try {
+                ch.connect(UnixDomainSocketAddress.of(socket));
+            } catch (IOException e) {
+                closeQuietly(ch);
+                throw e;
+            }
+            return new AgentClient(ch, true);
+        } catch (IOException e) {
+            throw new VmmException("cannot connect to the guest agent at " + socket + ": " + e.getMessage(), e);
+        }
     }
 
     /** Connects to agent.sock and waits for the agent's READY (the guest may still be booting). */
@@ -72,7 +93,7 @@ public final class AgentClient implements AutoCloseable {
                 sleep(20);
             }
         }
-        AgentClient c = new AgentClient(ch);
+        AgentClient c = new AgentClient(ch, false);
         try {
             String line = c.answers.poll(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
             if (!"READY".equals(line)) {
@@ -180,8 +201,7 @@ public final class AgentClient implements AutoCloseable {
         }
     }
 
-    private void read(BufferedReader in) {
-        boolean ready = false;
+    private void read(BufferedReader in, boolean ready) {
         try {
             for (String line; (line = in.readLine()) != null; ) {
                 if (line.startsWith("EXIT ")) {

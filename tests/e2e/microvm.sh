@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# MicroVM isolation (issue #4): the same engines and commands, with the annotation
+# dev.vessel.isolation=microvm, run the workload in its own QEMU microVM.
+source "$(dirname "$0")/../lib.sh"
+
+diag "runtime: $VESSEL"
+[ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
+host_prepare || skip_all "host_prepare failed"
+run "$VESSEL" assets show
+[ "$RC" = 0 ] || skip_all "guest assets missing (make test builds them with: bin/vessel assets build): $ERR"
+podman_start || skip_all "podman set-up failed"
+diag "$("$VESSEL" doctor | grep accelerator)"
+
+BB=$IMAGE_NAME
+P=vm$$
+VM=(--annotation dev.vessel.isolation=microvm)
+pstate() { podman_t inspect "$1" --format '{{.State.Status}}' 2>/dev/null; }
+pexit() { podman_t inspect "$1" --format '{{.State.ExitCode}}' 2>/dev/null; }
+qemu_count() { pgrep -c -f '[q]emu-system-x86_64 -M microvm' || true; }
+qemu0=$(qemu_count)
+
+# --- run, output, exit status, what the guest sees ---
+run podman_v run --rm "${VM[@]}" "$BB" echo hi
+assert_eq "microvm: echo hi" hi "$OUT"
+assert_eq "microvm: exit 0" 0 "$RC"
+assert_rc "microvm: sh -c 'exit 7' exits 7" 7 podman_v run --rm "${VM[@]}" "$BB" sh -c 'exit 7'
+run podman_v run --rm "${VM[@]}" --memory 512m --cpus 2 "$BB" sh -c '
+  echo "kernel $(uname -r)"; echo "memtotal $(awk "/^MemTotal:/ {print \$2}" /proc/meminfo)"; echo "nproc $(nproc)"
+  echo out; echo err >&2'
+field() { printf '%s\n' "$OUT" | sed -n "s/^$1 //p"; }
+assert_ne "microvm: the guest's kernel is not the host's" "$(uname -r)" "$(field kernel)"
+mt=$(field memtotal)
+assert_ge "microvm: --memory 512m gives MemTotal >= 90% of 512 MiB" $((524288 * 90 / 100)) "${mt:-0}"
+assert_le "microvm: --memory 512m gives MemTotal <= 110% of 512 MiB" $((524288 * 110 / 100)) "${mt:-0}"
+assert_eq "microvm: --cpus 2 gives nproc 2" 2 "$(field nproc)"
+assert_contains "microvm: stdout and stderr kept apart" "$ERR" "err"
+
+# --- a file written to the rootfs is on the host afterwards ---
+run podman_v run --name "$P-file" "${VM[@]}" "$BB" sh -c 'echo from-the-guest > /written-in-vm'
+assert_eq "microvm: write to the rootfs" 0 "$RC"
+run podman_t mount "$P-file"
+assert_eq "microvm: the file is visible on the host" from-the-guest "$(cat "$OUT/written-in-vm" 2>&1)"
+podman_t umount "$P-file" >/dev/null 2>&1; podman_t rm -f "$P-file" >/dev/null 2>&1
+
+# --- a terminal ---
+run with_tty podman_v run --rm -it "${VM[@]}" "$BB" sh -c 'tty; echo tty-ok'
+assert_match "microvm -it: the guest process has a terminal" '^/dev/pts/[0-9]+' "$OUT"
+assert_contains "microvm -it: output" "$OUT" "tty-ok"
+run with_tty_input 'echo in-$((6*7))\nexit 3\n' podman_v run --rm -it "${VM[@]}" "$BB" sh
+assert_contains "microvm -it: typed input reaches the guest" "$OUT" "in-42"
+assert_eq "microvm -it: exit status" 3 "$RC"
+
+# --- exec, pause, stop, rm -f ---
+run podman_v run -d --name "$P-x" "${VM[@]}" "$BB" sh -c 'trap "exit 143" TERM; i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.2; done'
+assert_eq "microvm: run -d" 0 "$RC"
+wait_for 60 "[ \"\$(podman_t inspect $P-x --format '{{.State.Status}}')\" = running ]"
+run podman_v exec "$P-x" sh -c 'echo exec-ok; hostname'
+assert_contains "microvm: exec" "$OUT" "exec-ok"
+assert_rc "microvm: exec exit status" 5 podman_v exec "$P-x" sh -c 'exit 5'
+run with_tty podman_v exec -t "$P-x" sh -c 'tty; echo exec-tty-ok'
+assert_match "microvm: exec -t has a terminal" '^/dev/pts/[0-9]+' "$OUT"
+check "microvm: pause" podman_v pause "$P-x"
+assert_eq "microvm: paused" paused "$(pstate "$P-x")"
+check "microvm: unpause" podman_v unpause "$P-x"
+assert_eq "microvm: running again" running "$(pstate "$P-x")"
+run podman_v exec "$P-x" cat /tmp/n
+n1=$OUT; sleep 1
+run podman_v exec "$P-x" cat /tmp/n
+assert_ne "microvm: the workload runs after unpause" "$n1" "$OUT"
+run podman_v stop -t 10 "$P-x"
+assert_eq "microvm: stop" 0 "$RC"
+assert_eq "microvm: SIGTERM reached the guest process (exit 143)" 143 "$(pexit "$P-x")"
+podman_t rm "$P-x" >/dev/null 2>&1
+
+run podman_v run -d --name "$P-k" "${VM[@]}" "$BB" sh -c 'trap "" TERM; sleep 1000'
+wait_for 60 "[ \"\$(podman_t inspect $P-k --format '{{.State.Status}}')\" = running ]"
+run podman_v stop -t 2 "$P-k"
+assert_eq "microvm: a process ignoring SIGTERM is killed after the timeout (137)" 137 "$(pexit "$P-k")"
+podman_t rm "$P-k" >/dev/null 2>&1
+
+run podman_v run -d --name "$P-rm" "${VM[@]}" "$BB" sleep 1000
+wait_for 60 "[ \"\$(podman_t inspect $P-rm --format '{{.State.Status}}')\" = running ]"
+check "microvm: rm -f of a running container" podman_v rm -f -t 0 "$P-rm"
+wait_for 20 "[ \"\$(pgrep -c -f '[q]emu-system-x86_64 -M microvm' || true)\" -le $qemu0 ]" \
+  && pass "microvm: rm -f leaves no QEMU" || fail "microvm: rm -f leaves no QEMU" "qemu processes: $(qemu_count), before: $qemu0"
+
+# --- faults: kill -9 the daemon; kill QEMU ---
+run podman_v run -d --name "$P-d" "${VM[@]}" "$BB" sh -c 'sleep 8; echo survived; exit 6'
+wait_for 60 "[ \"\$(podman_t inspect $P-d --format '{{.State.Status}}')\" = running ]"
+kill -9 "$("$VESSEL" daemon status)" 2>/dev/null
+run podman_t wait "$P-d"
+assert_eq "microvm: exit status reaches podman after kill -9 of the daemon" 6 "$OUT"
+assert_contains "microvm: stdout stays connected" "$(podman_t logs "$P-d" 2>&1)" "survived"
+podman_t rm "$P-d" >/dev/null 2>&1
+
+run podman_v run -d --name "$P-q" "${VM[@]}" "$BB" sleep 1000
+wait_for 60 "[ \"\$(podman_t inspect $P-q --format '{{.State.Status}}')\" = running ]"
+qpid=$(pgrep -f "[q]emu-system-x86_64 -M microvm.*" -n)
+kill -9 "$qpid"
+wait_for 20 "[ \"\$(podman_t inspect $P-q --format '{{.State.Status}}')\" = exited ]" \
+  && pass "microvm: QEMU killed: the container is reported stopped" || fail "microvm: QEMU killed: stopped" "state: $(pstate "$P-q")"
+assert_ne "microvm: QEMU killed: non-zero status" 0 "$(pexit "$P-q")"
+check "microvm: QEMU killed: rm cleans up" podman_v rm -f "$P-q"
+
+# --- bad input: no kernel, a guest that never comes up ---
+mkdir -p "$T/b"
+jq --arg rootfs "$IMAGE_DIR/bundle/rootfs" '.root.path = $rootfs | .annotations["dev.vessel.isolation"] = "microvm"' \
+  "$IMAGE_DIR/bundle/config.json" > "$T/b/config.json"
+export VESSEL_SOCKET=$T/vd/vesseld.sock VESSEL_CONFIG=$T/config.toml
+printf 'assets_dir = "%s"\nresource_view = false\n' "$T/no-assets" > "$VESSEL_CONFIG"
+run "$VESSEL" --root "$T/root" create --bundle "$T/b" nokernel
+assert_ne "missing kernel: create fails" 0 "$RC"
+assert_contains "missing kernel: says so" "$ERR" "vessel assets build"
+assert_eq "missing kernel: one line" 1 "$(printf '%s\n' "$ERR" | wc -l)"
+assert_eq "missing kernel: nothing left behind" "" "$(ls -A "$T/root" 2>/dev/null)"
+"$VESSEL" daemon stop >/dev/null 2>&1
+unset VESSEL_SOCKET VESSEL_CONFIG
+
+wait_for 30 "[ \"\$(pgrep -c -f '[q]emu-system-x86_64 -M microvm' || true)\" -le $qemu0 ]" \
+  && pass "microvm: no QEMU left" || fail "microvm: no QEMU left" "$(pgrep -af '[q]emu-system-x86_64 -M microvm')"
+summary
