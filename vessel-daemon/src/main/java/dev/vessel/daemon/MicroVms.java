@@ -258,8 +258,14 @@ final class MicroVms {
         if (status(state).equals("stopped")) {
             throw new OciException("container \"" + id + "\" is not running");
         }
+        // The host's pids of the container's processes are their relays (engines map execs by them).
         List<Long> pids = new ArrayList<>();
         pids.add(state.path("relayPid").asLong());
+        state.path("execRelays").forEach(p -> {
+            if (alive(p.asLong())) {
+                pids.add(p.asLong());
+            }
+        });
         if ("json".equals(format)) {
             ArrayNode array = JSON.createArrayNode();
             pids.forEach(array::add);
@@ -342,6 +348,12 @@ final class MicroVms {
         }
         long relay = relay(call, port, pidFile, consoleSocket, tty, detach);
         if (detach) {
+            synchronized (this) {
+                ObjectNode now = load(call, id);
+                ArrayNode relays = now.has("execRelays") ? (ArrayNode) now.get("execRelays") : now.putArray("execRelays");
+                relays.add(relay);
+                save(call.containerDir(id), now);
+            }
             call.reply.exit(0);
         }
     }
