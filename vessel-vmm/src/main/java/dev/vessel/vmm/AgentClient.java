@@ -40,7 +40,8 @@ public final class AgentClient implements AutoCloseable {
         }
     }
 
-    public static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(30);
+    /** Generous: under TCG on a loaded host a guest can take tens of seconds to answer. */
+    public static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(90);
     private static final String EOF = "\0eof";
 
     private final SocketChannel channel;

@@ -22,6 +22,11 @@ public final class QemuCommand {
     public static final String AGENT_SOCKET = "agent.sock";
     public static final String CONSOLE_LOG = "console.log";
     public static final String ROOTFS_TAG = "rootfs";
+    /**
+     * TCG's translation buffer defaults to 1 GiB reserved, of which an idle guest touches ~42 MiB;
+     * 16 MiB costs no measurable boot time and halves QEMU's own memory per VM (bench/microvm).
+     */
+    static final String TCG_ACCEL = "tcg,tb-size=16";
     /** sockaddr_un.sun_path holds 107 bytes and a NUL. */
     static final int MAX_SOCKET_PATH = 107;
 
@@ -133,7 +138,7 @@ public final class QemuCommand {
                 "-M", "microvm", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"));
         if (sandbox) a.addAll(List.of("-sandbox", "on"));
         a.addAll(List.of(
-                "-accel", accelerator.qemuName, "-cpu", accelerator.cpu,
+                "-accel", accelerator == Accelerator.Kind.TCG ? TCG_ACCEL : accelerator.qemuName, "-cpu", accelerator.cpu,
                 "-m", Integer.toString(memoryMib), "-smp", Integer.toString(vcpus),
                 "-kernel", kernel.toString(), "-initrd", initrd.toString(),
                 "-append", kernelCmdline(),

@@ -37,7 +37,7 @@ class QemuCommandTest {
     @Test
     void tcgDefaultsWithoutSandboxTscOrRootfs() {
         List<String> argv = base().build();
-        assertThat(argv).containsSequence("-accel", "tcg", "-cpu", "max", "-m", "256", "-smp", "1")
+        assertThat(argv).containsSequence("-accel", "tcg,tb-size=16", "-cpu", "max", "-m", "256", "-smp", "1")
                 .doesNotContain("-sandbox", "-fsdev").contains("console=hvc0 quiet panic=-1");
     }
 
