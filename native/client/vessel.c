@@ -361,6 +361,16 @@ static void relay_reply(int daemon_fd, const unsigned char *p, const unsigned ch
         die("fork: %s", strerror(errno));
     if (pid == 0) {
         close(daemon_fd);
+        if (r.tty) {
+            /* Our stdio is the caller's, unused with a terminal: holding it would keep a caller
+             * that waits for EOF on it (containerd's shim does) waiting for as long as we live. */
+            int null = open("/dev/null", O_RDWR);
+            for (int fd = 0; fd < 3 && null >= 0; fd++)
+                if (fd != r.in)
+                    dup2(null, fd);
+            if (null > 2)
+                close(null);
+        }
         exit(relay_run(&r));
     }
     if (*pid_file)
