@@ -113,6 +113,26 @@ assert_ne "missing kernel: create fails" 0 "$RC"
 assert_contains "missing kernel: says so" "$ERR" "vessel assets build"
 assert_eq "missing kernel: one line" 1 "$(printf '%s\n' "$ERR" | wc -l)"
 assert_eq "missing kernel: nothing left behind" "" "$(ls -A "$T/root" 2>/dev/null)"
+
+# a guest that never comes up (its initrd is garbage: the kernel panics): a clear error at create
+# within the configured timeout, and nothing left behind
+mkdir -p "$T/bad-assets"
+"$VESSEL" daemon stop >/dev/null 2>&1
+printf 'resource_view = false\n' > "$T/plain.toml"
+ln -s "$(VESSEL_CONFIG=$T/plain.toml "$VESSEL" assets show | sed -n 's/^kernel: //p')" "$T/bad-assets/vmlinux"
+"$VESSEL" daemon stop >/dev/null 2>&1
+head -c 65536 /dev/urandom > "$T/bad-assets/initrd.img"
+printf 'assets_dir = "%s"\nresource_view = false\nmicrovm_boot_timeout = 15\n' "$T/bad-assets" > "$VESSEL_CONFIG"
+vms_before=$(ls /run/vessel/vm 2>/dev/null | sort)
+t0=$(date +%s)
+run "$VESSEL" --root "$T/root" create --bundle "$T/b" noboot
+assert_ne "guest never up: create fails" 0 "$RC"
+assert_match "guest never up: says the agent did not come up" "agent" "$ERR"
+assert_eq "guest never up: one line" 1 "$(printf '%s\n' "$ERR" | wc -l)"
+assert_le "guest never up: within the timeout (15 s, plus QEMU's start)" 45 $(( $(date +%s) - t0 ))
+assert_eq "guest never up: no state left" "" "$(ls -A "$T/root" 2>/dev/null)"
+assert_eq "guest never up: no VM dir left" "$vms_before" "$(ls /run/vessel/vm 2>/dev/null | sort)"
+assert_eq "guest never up: no QEMU left" "" "$(pgrep -af '[q]emu-system-x86_64 -M microvm' | grep -F "$T/" || true)"
 "$VESSEL" daemon stop >/dev/null 2>&1
 unset VESSEL_SOCKET VESSEL_CONFIG
 

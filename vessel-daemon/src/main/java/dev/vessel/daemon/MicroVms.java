@@ -42,19 +42,20 @@ final class MicroVms {
     static final String STATE_FILE = "microvm.json";
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Path RUN_DIR = Path.of("/run/vessel/vm");
-    private static final Duration BOOT_TIMEOUT = Duration.ofSeconds(Long.getLong("vessel.microvm.bootTimeout", 60));
     private static final Set<String> GUEST_MOUNT_TYPES = Set.of("proc", "sysfs", "tmpfs", "devpts", "mqueue");
     private static final long DEFAULT_MEMORY = 256L << 20;
 
     private final GuestAssets assets;
     private final String qemu;
+    private final Duration bootTimeout;
     private volatile Accelerator accelerator;
     private volatile Long tscKhz;
     private volatile Boolean sandbox;
 
-    MicroVms(GuestAssets assets, String qemu) {
+    MicroVms(GuestAssets assets, String qemu, Duration bootTimeout) {
         this.assets = assets;
         this.qemu = qemu;
+        this.bootTimeout = bootTimeout;
     }
 
     static boolean isMicroVm(Call call, String id) {
@@ -133,7 +134,7 @@ final class MicroVms {
             ((ObjectNode) state.get("annotations")).put(Isolation.ANNOTATION, Isolation.MICROVM.label());
             state.put("qemuPid", boot(runDir, config.rootfs(), memoryMib, vcpus));
             save(stateDir, state);
-            try (AgentClient agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), BOOT_TIMEOUT)) {
+            try (AgentClient agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout)) {
                 agent.create(tree.path("hostname").asText(id), guestMounts(tree), process);
             } catch (VmmException e) {
                 throw new IOException(e.getMessage(), e);

@@ -7,6 +7,7 @@ import dev.vessel.oci.OciException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Iterator;
 import java.util.Set;
 
@@ -20,17 +21,18 @@ import java.util.Set;
  * resource_view = true              # the /proc, /sys and sysinfo(2) view for container isolation
  * view_cpus_from_shares = false     # count CPUs from CPU shares instead of cpuset and quota
  * assets_dir = "/var/lib/vessel/assets"   # the microVM guest kernel and initrd
+ * microvm_boot_timeout = 60         # seconds a microVM's agent has to come up at create
  * </pre>
  */
 public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
-        boolean viewCpusFromShares, Path assetsDir) {
+        boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout) {
     public static final Path DEFAULT_FILE = Path.of("/etc/vessel/config.toml");
     private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root",
-            "resource_view", "view_cpus_from_shares", "assets_dir");
+            "resource_view", "view_cpus_from_shares", "assets_dir", "microvm_boot_timeout");
 
     public static Settings defaults() {
         return new Settings("crun", Isolation.CONTAINER, Path.of("/run/vessel/containers"), true, false,
-                Path.of("/var/lib/vessel/assets"));
+                Path.of("/var/lib/vessel/assets"), Duration.ofSeconds(60));
     }
 
     public static Settings load(Path file) {
@@ -64,7 +66,19 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
         }
         return new Settings(runtime, isolation, root, bool(file, toml, "resource_view", d.resourceView()),
                 bool(file, toml, "view_cpus_from_shares", d.viewCpusFromShares()),
-                toml.has("assets_dir") ? Path.of(toml.get("assets_dir").asText()) : d.assetsDir());
+                toml.has("assets_dir") ? Path.of(toml.get("assets_dir").asText()) : d.assetsDir(),
+                seconds(file, toml, "microvm_boot_timeout", d.microvmBootTimeout()));
+    }
+
+    private static Duration seconds(Path file, JsonNode toml, String key, Duration fallback) {
+        JsonNode value = toml.get(key);
+        if (value == null) {
+            return fallback;
+        }
+        if (!value.canConvertToInt() || value.asInt() < 1) {
+            throw new OciException(file + ": " + key + " must be a whole number of seconds, at least 1");
+        }
+        return Duration.ofSeconds(value.asInt());
     }
 
     private static boolean bool(Path file, JsonNode toml, String key, boolean fallback) {

@@ -65,7 +65,7 @@ public final class Vesseld {
         Path home = Path.of(System.getProperty("vessel.home", "."));
         ViewService view = settings.resourceView() ? ViewService.start(socket.getParent(), home, settings) : null;
         Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile, view == null ? null : view.plan(),
-                new MicroVms(new GuestAssets(settings.assetsDir()), "qemu-system-x86_64"), home));
+                new MicroVms(new GuestAssets(settings.assetsDir()), "qemu-system-x86_64", settings.microvmBootTimeout()), home));
         daemon.dispatcher.attach(daemon);
         OciCli.warmUp();
         daemon.serve();

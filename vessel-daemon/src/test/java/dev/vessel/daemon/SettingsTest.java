@@ -24,11 +24,17 @@ class SettingsTest {
                 low_level_runtime = "runc"
                 default_isolation = "microvm"
                 state_root = "/run/other"
+                assets_dir = "/srv/assets"
+                microvm_boot_timeout = 5
+                resource_view = false
                 """);
         Settings settings = Settings.load(file);
         assertThat(settings.lowLevelRuntime()).isEqualTo("runc");
         assertThat(settings.defaultIsolation()).isEqualTo(Isolation.MICROVM);
         assertThat(settings.stateRoot()).isEqualTo(Path.of("/run/other"));
+        assertThat(settings.assetsDir()).isEqualTo(Path.of("/srv/assets"));
+        assertThat(settings.microvmBootTimeout()).hasSeconds(5);
+        assertThat(settings.resourceView()).isFalse();
     }
 
     @Test
@@ -40,6 +46,10 @@ class SettingsTest {
         assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("unknown isolation \"vm\"");
         Files.writeString(file, "state_root = \"relative\"\n");
         assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("absolute");
+        Files.writeString(file, "microvm_boot_timeout = 0\n");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("microvm_boot_timeout must be");
+        Files.writeString(file, "resource_view = \"yes\"\n");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("resource_view must be true or false");
         Files.writeString(file, "this is not toml");
         assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining(file.toString());
     }
