@@ -261,20 +261,6 @@ public final class Libc {
         }
     }
 
-    /** The message for an errno value, e.g. "No such file or directory". */
-    public static String strerror(int errno) {
-        try {
-            MemorySegment message = (MemorySegment) STRERROR.invokeExact(errno);
-            return message.reinterpret(Long.MAX_VALUE).getString(0);
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
-    }
-
-    /** Returns {@code result} when it is not negative, else throws "what: message (errno N)". */
-    public static long check(long result, String what) throws IOException {
-        if (result < 0) {
-            int errno = (int) -result;
     /**
      * mmap(2) at no fixed address; returns the mapping as a segment of {@code length} bytes, or
      * a segment whose address is {@code -errno} (test with {@link #mmapFailed}).
@@ -306,6 +292,20 @@ public final class Libc {
         }
     }
 
+    /** The message for an errno value, e.g. "No such file or directory". */
+    public static String strerror(int errno) {
+        try {
+            MemorySegment message = (MemorySegment) STRERROR.invokeExact(errno);
+            return message.reinterpret(Long.MAX_VALUE).getString(0);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** Returns {@code result} when it is not negative, else throws "what: message (errno N)". */
+    public static long check(long result, String what) throws IOException {
+        if (result < 0) {
+            int errno = (int) -result;
             throw new IOException(what + ": " + strerror(errno) + " (errno " + errno + ")");
         }
         return result;
