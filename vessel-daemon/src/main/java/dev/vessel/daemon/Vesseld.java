@@ -127,13 +127,14 @@ public final class Vesseld {
 
     /**
      * Removes the socket so that no new client reaches this daemon. Containers do not depend on
-     * the daemon, so after this it only has to exit.
+     * the daemon, so after this it only has to exit. The listening channel stays open: closing it
+     * would end the accept loop and with it the JVM (client calls run on daemon threads) before
+     * the caller's reply is written.
      */
     void closeListener() {
         stopping = true;
         try {
             Files.deleteIfExists(socket);
-            server.close();
         } catch (IOException e) {
             log("stop: " + e.getMessage());
         }
