@@ -6,6 +6,7 @@ import dev.vessel.oci.ContainerId;
 import dev.vessel.oci.Isolation;
 import dev.vessel.oci.OciException;
 import dev.vessel.oci.Signals;
+import dev.vessel.oci.ViewPlan;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
@@ -74,11 +75,32 @@ final class OciCli {
     // ones are reused, one per concurrent call.
     private static final ConcurrentLinkedQueue<CommandLine> PARSERS = new ConcurrentLinkedQueue<>();
 
-    /** Builds a parser ahead of the first call and has it parse once, so that call is not slow. */
-    static void warmUp() {
+    /**
+     * Builds a parser ahead of the first call and runs the hot paths (parsing, the bundle rewrite)
+     * a few hundred times, so that the JIT has compiled them before engines start calling: a
+     * runtime is exec'd several times per container, and a cold daemon costs milliseconds a call.
+     */
+    static void warmUp(ViewPlan view) {
         CommandLine cli = commandLine();
-        cli.parseArgs("--root", "/nonexistent", "exec", "--tty", "id", "true");
-        PARSERS.offer(cli);
+        byte[] config = """
+                {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "env": ["PATH=/bin"]},
+                 "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+                 "linux": {"resources": {"memory": {"limit": 268435456}}}}
+                """.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        for (int i = 0; i < 300; i++) {
+            for (String[] args : List.of(
+                    new String[] {"--root", "/run/x", "--log", "/l", "--log-format", "json", "create", "--bundle", "/b",
+                            "--pid-file", "/p", "id"},
+                    new String[] {"--root", "/run/x", "state", "id"},
+                    new String[] {"--root", "/run/x", "exec", "--process", "/p", "--detach", "--pid-file", "/p", "id"},
+                    new String[] {"--root", "/run/x", "kill", "id", "KILL"},
+                    new String[] {"--root", "/run/x", "delete", "--force", "id"})) {
+                forward(cli.parseArgs(args).subcommand(), Set.of("--bundle"));
+            }
+            BundleConfig parsed = BundleConfig.parse(Path.of("/b"), config);
+            ConfigRewriter.forContainer(parsed, Isolation.CONTAINER, "id", view).toBytes();
+        }
+        PARSERS.offer(cli); // only now: a parser is used by one call at a time
     }
 
     /** Parses and runs one call; exits the client unless the call handed it a program to exec. */

@@ -1,6 +1,8 @@
 package dev.vessel.daemon;
 
+import dev.vessel.oci.ViewPlan;
 import dev.vessel.vmm.GuestAssets;
+import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -67,7 +69,8 @@ public final class Vesseld {
         Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile, view == null ? null : view.plan(),
                 new MicroVms(new GuestAssets(settings.assetsDir()), "qemu-system-x86_64", settings.microvmBootTimeout()), home));
         daemon.dispatcher.attach(daemon);
-        OciCli.warmUp();
+        ViewPlan plan = view == null ? null : view.plan();
+        Thread.ofPlatform().daemon().name("warm-up").start(() -> OciCli.warmUp(plan));
         daemon.serve();
     }
 
@@ -113,7 +116,8 @@ public final class Vesseld {
 
     private void handle(SocketChannel client) {
         try (client) {
-            InputStream in = Channels.newInputStream(client);
+            // Buffered: the request is read in u32-sized pieces, each a system call otherwise.
+            InputStream in = new BufferedInputStream(Channels.newInputStream(client), 64 * 1024);
             OutputStream out = Channels.newOutputStream(client);
             Protocol.Request request = Protocol.readRequest(in);
             dispatcher.handle(request, new Protocol.Replier(out, in));
