@@ -234,6 +234,25 @@ ensure_image() {
   [ -f "$IMAGE_DIR/busybox.oci.tar" ]
 }
 
+# mkbundle DIR JQ-FILTER — a bundle of the busybox image at DIR, its config.json changed by the filter
+mkbundle() { # DIR JQ-FILTER
+  mkdir -p "$1"
+  jq --arg rootfs "$IMAGE_DIR/bundle/rootfs" ".root.path = \$rootfs | $2" \
+     "$IMAGE_DIR/bundle/config.json" > "$1/config.json"
+}
+
+# cgroup_file PID CONTROLLER(v1) FILE — host path of FILE in the cgroup of PID
+cgroup_file() {
+  local pid=$1 ctl=$2 file=$3 path
+  if [ "$(cgroup_version)" = 2 ]; then
+    path=$(awk -F: '$1 == "0" {print $3}' "/proc/$pid/cgroup")
+    echo "/sys/fs/cgroup$path/$file"
+  else
+    path=$(awk -F: -v c="$ctl" '{n=split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3}' "/proc/$pid/cgroup")
+    echo "/sys/fs/cgroup/$ctl$path/$file"
+  fi
+}
+
 # ------------------------------------------------------------------ podman
 
 PODMAN_DIR=$T/podman

@@ -16,11 +16,6 @@ P=vt$$                       # container id prefix of this run
 RT=("$VESSEL" --root "$ROOT")
 
 # bundles: echo hello (from images/busybox.sh), sleep 100, no config, malformed config
-mkbundle() { # DIR JQ-FILTER
-  mkdir -p "$1"
-  jq --arg rootfs "$IMAGE_DIR/bundle/rootfs" ".root.path = \$rootfs | $2" \
-     "$IMAGE_DIR/bundle/config.json" > "$1/config.json"
-}
 B_ECHO=$T/b-echo;   mkbundle "$B_ECHO" '.'
 B_SLEEP=$T/b-sleep; mkbundle "$B_SLEEP" '.process.args = ["sleep", "100"]'
 B_NOCFG=$T/b-nocfg; mkdir -p "$B_NOCFG/rootfs"

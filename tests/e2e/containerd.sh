@@ -18,16 +18,6 @@ task_pid() { ctr_t tasks ls 2>/dev/null | awk -v id="$1" '$1 == id {print $2}'; 
 pid_alive() { [ -n "$1" ] && [ "$1" != 0 ] && [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 export -f task_status
 
-cgroup_file() {
-  local pid=$1 ctl=$2 file=$3 path
-  if [ "$(cgroup_version)" = 2 ]; then
-    path=$(awk -F: '$1 == "0" {print $3}' "/proc/$pid/cgroup")
-    echo "/sys/fs/cgroup$path/$file"
-  else
-    path=$(awk -F: -v c="$ctl" '{n=split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3}' "/proc/$pid/cgroup")
-    echo "/sys/fs/cgroup/$ctl$path/$file"
-  fi
-}
 
 # bg_run NAME CMD... — start a foreground `ctr run` in the background; its exit
 # status lands in $T/NAME.rc, its output in $T/NAME.out

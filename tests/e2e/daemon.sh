@@ -24,11 +24,6 @@ cleanup_daemon() {
 }
 on_cleanup cleanup_daemon
 
-mkbundle() { # DIR JQ-FILTER
-  mkdir -p "$1"
-  jq --arg rootfs "$IMAGE_DIR/bundle/rootfs" ".root.path = \$rootfs | $2" \
-     "$IMAGE_DIR/bundle/config.json" > "$1/config.json"
-}
 B_SLEEP=$T/b-sleep; mkbundle "$B_SLEEP" '.process.args = ["sleep", "1000"]'
 B_ECHO=$T/b-echo;   mkbundle "$B_ECHO" '.process.args = ["sh", "-c", "echo from-$(cat /etc/hostname)"]'
 

@@ -103,9 +103,7 @@ assert_ne "microvm: QEMU killed: non-zero status" 0 "$(pexit "$P-q")"
 check "microvm: QEMU killed: rm cleans up" podman_v rm -f "$P-q"
 
 # --- bad input: no kernel, a guest that never comes up ---
-mkdir -p "$T/b"
-jq --arg rootfs "$IMAGE_DIR/bundle/rootfs" '.root.path = $rootfs | .annotations["dev.vessel.isolation"] = "microvm"' \
-  "$IMAGE_DIR/bundle/config.json" > "$T/b/config.json"
+mkbundle "$T/b" '.annotations["dev.vessel.isolation"] = "microvm"' 
 export VESSEL_SOCKET=$T/vd/vesseld.sock VESSEL_CONFIG=$T/config.toml
 printf 'assets_dir = "%s"\nresource_view = false\n' "$T/no-assets" > "$VESSEL_CONFIG"
 run "$VESSEL" --root "$T/root" create --bundle "$T/b" nokernel

@@ -16,17 +16,6 @@ ppid_of() { podman_t inspect "$1" --format '{{.State.Pid}}' 2>/dev/null; }
 pexit() { podman_t inspect "$1" --format '{{.State.ExitCode}}' 2>/dev/null; }
 pid_alive() { [ -n "$1" ] && [ "$1" != 0 ] && [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 
-# cgroup_file PID CONTROLLER(v1) FILE — host path of FILE in the cgroup of PID
-cgroup_file() {
-  local pid=$1 ctl=$2 file=$3 path
-  if [ "$(cgroup_version)" = 2 ]; then
-    path=$(awk -F: '$1 == "0" {print $3}' "/proc/$pid/cgroup")
-    echo "/sys/fs/cgroup$path/$file"
-  else
-    path=$(awk -F: -v c="$ctl" '{n=split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3}' "/proc/$pid/cgroup")
-    echo "/sys/fs/cgroup/$ctl$path/$file"
-  fi
-}
 
 # ---------------------------------------------------------------- run, exit status
 run podman_v run --rm "$BB" echo hi
