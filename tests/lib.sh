@@ -253,6 +253,17 @@ cgroup_file() {
   fi
 }
 
+# cgroup_memory_limit PID / cgroup_cpu_quota PID — the limits in the host's cgroup of PID, as
+# cgroup v1 writes them ("67108864", "50000 100000") or v2 ("67108864", "50000 100000")
+cgroup_memory_limit() {
+  if [ "$(cgroup_version)" = 2 ]; then cat "$(cgroup_file "$1" memory memory.max)" 2>&1
+  else cat "$(cgroup_file "$1" memory memory.limit_in_bytes)" 2>&1; fi
+}
+cgroup_cpu_quota() {
+  if [ "$(cgroup_version)" = 2 ]; then cat "$(cgroup_file "$1" cpu cpu.max)" 2>&1
+  else echo "$(cat "$(cgroup_file "$1" cpu cpu.cfs_quota_us)" 2>&1) $(cat "$(cgroup_file "$1" cpu cpu.cfs_period_us)" 2>&1)"; fi
+}
+
 # ------------------------------------------------------------------ podman
 
 PODMAN_DIR=$T/podman

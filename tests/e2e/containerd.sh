@@ -140,13 +140,7 @@ fi
 run ctr_run -d --memory-limit 67108864 --cpus 0.5 "$BB" "$P-res" sleep 1000
 wait_for 20 "[ \"\$(task_status $P-res)\" = RUNNING ]"
 pid=$(task_pid "$P-res")
-if [ "$(cgroup_version)" = 2 ]; then
-  mem=$(cat "$(cgroup_file "$pid" memory memory.max)" 2>&1)
-  cpu=$(cat "$(cgroup_file "$pid" cpu cpu.max)" 2>&1)
-else
-  mem=$(cat "$(cgroup_file "$pid" memory memory.limit_in_bytes)" 2>&1)
-  cpu="$(cat "$(cgroup_file "$pid" cpu cpu.cfs_quota_us)" 2>&1) $(cat "$(cgroup_file "$pid" cpu cpu.cfs_period_us)" 2>&1)"
-fi
+mem=$(cgroup_memory_limit "$pid"); cpu=$(cgroup_cpu_quota "$pid")
 assert_eq "--memory-limit 64 MiB in the container's cgroup" "67108864" "$mem"
 assert_eq "--cpus 0.5 in the container's cgroup" "50000 100000" "$cpu"
 assert_contains "container's cgroup is its own" "$(cgroup_file "$pid" memory x)" "$P-res"

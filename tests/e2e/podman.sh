@@ -143,13 +143,7 @@ assert_eq "--memory 64m --cpus 0.5 visible in the container's cgroup files" "671
 run podman_v run -d --name "$P-res" --memory 64m --cpus 0.5 "$BB" sleep 1000
 wait_for 20 "[ \"\$(podman_t inspect $P-res --format '{{.State.Status}}')\" = running ]"
 pid=$(ppid_of "$P-res")
-if [ "$(cgroup_version)" = 2 ]; then
-  mem=$(cat "$(cgroup_file "$pid" memory memory.max)" 2>&1)
-  cpu=$(cat "$(cgroup_file "$pid" cpu cpu.max)" 2>&1)
-else
-  mem=$(cat "$(cgroup_file "$pid" memory memory.limit_in_bytes)" 2>&1)
-  cpu="$(cat "$(cgroup_file "$pid" cpu cpu.cfs_quota_us)" 2>&1) $(cat "$(cgroup_file "$pid" cpu cpu.cfs_period_us)" 2>&1)"
-fi
+mem=$(cgroup_memory_limit "$pid"); cpu=$(cgroup_cpu_quota "$pid")
 assert_eq "--memory 64m in the host's cgroup of the container" "67108864" "$mem"
 assert_eq "--cpus 0.5 in the host's cgroup of the container" "50000 100000" "$cpu"
 assert_contains "container's cgroup is its own (not the root)" "$(cgroup_file "$pid" memory x)" "$(podman_t inspect "$P-res" --format '{{.Id}}')"
