@@ -206,24 +206,26 @@ static void ctl_err(const char *msg)
 
 void ctl_exit(struct proc *p) { ctl_send("EXIT %d %d", p->n, p->status); }
 
-/* The host (re)connected: old output is moot; READY, then every EXIT it may have missed. */
+/*
+ * The host (re)connected: old output is moot; READY, then every EXIT it may have missed. Input is
+ * kept: a new host may have written its first request before we noticed it (we poll for the
+ * connection state), and that request must not be lost.
+ */
 static void ctl_connected(void)
 {
     logmsg("control: host connected");
     ctl.connected = 1;
-    ctl.in.len = ctl.out.len = 0;
+    ctl.out.len = 0;
     ctl_send("READY");
     for (struct proc *p = procs; p; p = p->next)
         if (p->state == P_DONE) ctl_exit(p);
 }
 
+/* Nothing is drained here: what waits in the port may already be the next host's request. */
 static void ctl_disconnected(void)
 {
-    char b[4096];
     logmsg("control: host disconnected");
     ctl.connected = 0;
-    while (read(ctl.fd, b, sizeof b) > 0) {} /* drop what the old host left unread */
-    ctl.in.len = 0;
 }
 
 /* ---------------------------------------------------------------- control port: requests */
