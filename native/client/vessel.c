@@ -360,7 +360,12 @@ static void relay_reply(int daemon_fd, const unsigned char *p, const unsigned ch
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
-        close(daemon_fd);
+        /* Keep nothing of the caller's but the stdio (or terminal) we relay: an engine that
+         * waits for EOF on a pipe it passed us must not wait for as long as the relay lives. */
+        int keep = r.tty ? r.in : 2;
+        if (keep > 3)
+            close_range(3, keep - 1, 0);
+        close_range(keep + 1, ~0U, 0);
         if (r.tty) {
             /* Our stdio is the caller's, unused with a terminal: holding it would keep a caller
              * that waits for EOF on it (containerd's shim does) waiting for as long as we live. */

@@ -72,8 +72,9 @@ assert_eq "microvm: stop" 0 "$RC"
 assert_eq "microvm: SIGTERM reached the guest process (exit 143)" 143 "$(pexit "$P-x")"
 podman_t rm "$P-x" >/dev/null 2>&1
 
-run podman_v run -d --name "$P-k" "${VM[@]}" "$BB" sh -c 'trap "" TERM; sleep 1000'
-wait_for 60 "[ \"\$(podman_t inspect $P-k --format '{{.State.Status}}')\" = running ]"
+run podman_v run -d --name "$P-k" "${VM[@]}" "$BB" sh -c 'trap "" TERM; touch /tmp/trapped; sleep 1000'
+# under TCG the shell may not have reached its trap when the container is "running"
+wait_for 60 "podman_t exec $P-k test -f /tmp/trapped"
 run podman_v stop -t 2 "$P-k"
 assert_eq "microvm: a process ignoring SIGTERM is killed after the timeout (137)" 137 "$(pexit "$P-k")"
 podman_t rm "$P-k" >/dev/null 2>&1
