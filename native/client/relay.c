@@ -50,8 +50,10 @@ static int send_frame(int fd, char type, const void *payload, uint32_t len)
     return 0;
 }
 
-static int write_all_fd(int fd, const unsigned char *p, size_t n)
+/* Writes all of p, retrying on EINTR; -1 on error. (Shared with vessel.c.) */
+int write_all(int fd, const void *buf, size_t n)
 {
+    const char *p = buf;
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
@@ -201,9 +203,9 @@ int relay_run(struct relay *r)
             if (!payload || (len && recv(port, payload, len, MSG_WAITALL) != (ssize_t)len))
                 return EXIT_VM_GONE;
             if (header[0] == 'O')
-                write_all_fd(r->out, payload, len);
+                write_all(r->out, payload, len);
             else if (header[0] == 'E')
-                write_all_fd(r->err, payload, len);
+                write_all(r->err, payload, len);
             else if (header[0] == 'X' && len == 4)
                 return (int)(payload[0] | payload[1] << 8 | payload[2] << 16 | (uint32_t)payload[3] << 24);
             if (payload != buf)

@@ -12,6 +12,9 @@ struct relay {
 /* Sets up stdio or, with a tty, a terminal whose master end goes to the console socket. */
 int relay_prepare(struct relay *r);
 
+/* Writes all of buf to fd, retrying on EINTR; -1 on error. */
+int write_all(int fd, const void *buf, size_t n);
+
 /* Copies until the process exits; returns its status (or 255 when the VM went away). */
 int relay_run(struct relay *r);
 

@@ -86,21 +86,6 @@ static void put_list(struct buf *b, char *const *list, int count)
 
 /* ---- socket I/O ---- */
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int read_all(int fd, void *p, size_t n)
 {
     char *c = p;

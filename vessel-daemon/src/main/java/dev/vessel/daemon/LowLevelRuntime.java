@@ -5,13 +5,28 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /** The program that executes {@code container}-isolation containers: crun, or runc. */
 public record LowLevelRuntime(Path path, boolean isCrun) {
     private static final List<String> SEARCH = List.of("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin");
 
+    // Every call needs the runtime: look it up once (up to six stat calls), not on each call.
+    private static final Map<String, LowLevelRuntime> RESOLVED = new ConcurrentHashMap<>();
+
     /** Resolves the configured name ("crun", "runc" or a path) to an executable. */
     public static LowLevelRuntime resolve(String configured) {
+        LowLevelRuntime known = RESOLVED.get(configured);
+        if (known != null) {
+            return known;
+        }
+        LowLevelRuntime found = find(configured);
+        RESOLVED.put(configured, found); // only a runtime found is remembered: a missing one is looked for again
+        return found;
+    }
+
+    private static LowLevelRuntime find(String configured) {
         Path path = null;
         if (configured.contains("/")) {
             path = Path.of(configured);
