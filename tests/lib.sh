@@ -253,6 +253,16 @@ cgroup_file() {
   fi
 }
 
+# read_counter PID — /tmp/counter inside the container of PID; its writer truncates then
+# writes, so an empty read is retried
+read_counter() {
+  local v n
+  for n in 1 2 3 4 5; do
+    v=$(cat "/proc/$1/root/tmp/counter" 2>/dev/null); [ -n "$v" ] && break; sleep 0.02
+  done
+  echo "$v"
+}
+
 # cgroup_memory_limit PID / cgroup_cpu_quota PID — the limits in the host's cgroup of PID, as
 # cgroup v1 writes them ("67108864", "50000 100000") or v2 ("67108864", "50000 100000")
 cgroup_memory_limit() {

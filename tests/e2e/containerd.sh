@@ -108,13 +108,6 @@ assert_eq "SIGKILL: ctr run returns 137" "137" "$(bg_wait stubborn 15)"
 run ctr_run -d "$BB" "$P-pause" sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done'
 wait_for 20 "[ \"\$(task_status $P-pause)\" = RUNNING ]"
 pid=$(task_pid "$P-pause")
-counter() { # the writer truncates then writes: retry an empty read
-  local v n
-  for n in 1 2 3 4 5; do
-    v=$(cat "/proc/$pid/root/tmp/counter" 2>/dev/null); [ -n "$v" ] && break; sleep 0.02
-  done
-  echo "$v"
-}
 wait_for 10 "[ -s /proc/$pid/root/tmp/counter ]"
 run ctr_t tasks pause "$P-pause"
 assert_eq "tasks pause exits 0" "0" "$RC"
@@ -124,12 +117,12 @@ if [ "$(cgroup_version)" = 2 ]; then
 else
   assert_eq "pause: freezer.state is FROZEN" "FROZEN" "$(cat "$(cgroup_file "$pid" freezer freezer.state)" 2>/dev/null)"
 fi
-a=$(counter); sleep 1.5; b=$(counter)
+a=$(read_counter "$pid"); sleep 1.5; b=$(read_counter "$pid")
 assert_eq "pause: counter does not advance" "$a" "$b"
 run ctr_t tasks resume "$P-pause"
 assert_eq "tasks resume exits 0" "0" "$RC"
 assert_eq "resume: task is RUNNING" "RUNNING" "$(task_status "$P-pause")"
-sleep 1.5; c=$(counter)
+sleep 1.5; c=$(read_counter "$pid")
 if [[ "$c" =~ ^[0-9]+$ && "$b" =~ ^[0-9]+$ ]] && [ "$c" -gt "$b" ]; then
   pass "resume: counter advances again"
 else

@@ -99,13 +99,6 @@ run podman_v rm -f "$P-polite"
 run podman_v run -d --name "$P-pause" "$BB" sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done'
 wait_for 20 "[ \"\$(podman_t inspect $P-pause --format '{{.State.Status}}')\" = running ]"
 pid=$(ppid_of "$P-pause")
-counter() { # the writer truncates then writes: retry an empty read
-  local v n
-  for n in 1 2 3 4 5; do
-    v=$(cat "/proc/$pid/root/tmp/counter" 2>/dev/null); [ -n "$v" ] && break; sleep 0.02
-  done
-  echo "$v"
-}
 wait_for 10 "[ -s /proc/$pid/root/tmp/counter ]"
 run podman_v pause "$P-pause"
 assert_eq "pause exits 0" "0" "$RC"
@@ -115,12 +108,12 @@ if [ "$(cgroup_version)" = 2 ]; then
 else
   assert_eq "pause: freezer.state is FROZEN" "FROZEN" "$(cat "$(cgroup_file "$pid" freezer freezer.state)" 2>/dev/null)"
 fi
-a=$(counter); sleep 1.5; b=$(counter)
+a=$(read_counter "$pid"); sleep 1.5; b=$(read_counter "$pid")
 assert_eq "pause: counter does not advance" "$a" "$b"
 run podman_v unpause "$P-pause"
 assert_eq "unpause exits 0" "0" "$RC"
 assert_eq "unpause: state is running" "running" "$(pstate "$P-pause")"
-sleep 1.5; c=$(counter)
+sleep 1.5; c=$(read_counter "$pid")
 if [[ "$c" =~ ^[0-9]+$ && "$b" =~ ^[0-9]+$ ]] && [ "$c" -gt "$b" ]; then
   pass "unpause: counter advances again"
 else
