@@ -29,6 +29,17 @@ capture() {
 }
 
 host_mem_mb=$(free -m | awk '/^Mem:/ {print $2}')
+
+# --- everything ended at once (as when a machine's processes are all killed): the keeper's FUSE
+# mount is left dead, and the next daemon must replace it, not run without a view ---
+"$VESSEL" daemon start >/dev/null
+pkill -9 -f "[v]essel-keeper /run/vessel/keeper.sock"
+kill -9 "$("$VESSEL" daemon status)"
+wait_for 5 "! ls $VIEW/proc >/dev/null 2>&1"
+run ls "$VIEW/proc"
+assert_contains "keeper and daemon killed: the mount is dead" "$ERR" "not connected"
+capture in_ctr --memory 512m localhost/bb awk '/^MemTotal:/ {print $2}' /proc/meminfo
+assert_eq "the next daemon remounts the view" 524288 "$OUT"
 host_cpus=$(getconf _NPROCESSORS_ONLN)
 heap() { awk '$2 == "MaxHeapSize" {print $4}'; }
 

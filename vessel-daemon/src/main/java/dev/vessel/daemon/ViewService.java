@@ -74,9 +74,10 @@ final class ViewService {
             fuse = FuseServer.adopt(fuseFd, files, backingTable());
             Vesseld.log("resource view: took over the FUSE connection on " + fuseRoot);
         } else {
-            Files.createDirectories(fuseRoot);
-            // A mount left by a keeper that died is dead ("Transport endpoint is not connected"): replace it.
+            // A mount left by a keeper that died is dead ("Transport endpoint is not connected"):
+            // detach it first, since even creating the directory under it fails while it is there.
             Libc.umount2(fuseRoot.toString(), Libc.MNT_DETACH);
+            Files.createDirectories(fuseRoot);
             fuse = FuseServer.mount(fuseRoot, files, backingTable());
             keeper.put("fuse", fuse.fd());
             Vesseld.log("resource view: mounted on " + fuseRoot);
