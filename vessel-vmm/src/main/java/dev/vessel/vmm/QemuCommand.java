@@ -42,7 +42,23 @@ public final class QemuCommand {
     private Path stateDir;
     private boolean sandbox;
     private boolean processZeroPort = true;
+    private final List<Nic> nics = new ArrayList<>();
     private final List<List<String>> extra = new ArrayList<>();
+
+    /**
+     * A virtio-net NIC on the tap device {@code tap} (opened by name in QEMU's network namespace,
+     * created by QEMU if it does not exist) with the MAC {@code mac}, e.g. "aa:fc:00:00:00:01".
+     */
+    public record Nic(String tap, String mac) {
+        public Nic {
+            if (tap == null || tap.isEmpty() || tap.length() > 15 || tap.contains(",") || tap.contains("/")) {
+                throw new IllegalArgumentException("not a tap device name: " + tap);
+            }
+            if (mac == null || !mac.matches("(?i)[0-9a-f]{2}(:[0-9a-f]{2}){5}")) {
+                throw new IllegalArgumentException("not a MAC address: " + mac);
+            }
+        }
+    }
 
     public static QemuCommand builder() {
         return new QemuCommand();
@@ -116,6 +132,12 @@ public final class QemuCommand {
         return this;
     }
 
+    /** A network interface, eth0 first, in the order added. */
+    public QemuCommand nic(Nic nic) {
+        nics.add(Objects.requireNonNull(nic));
+        return this;
+    }
+
     /** Extra arguments appended as given, e.g. {@code -netdev …} and {@code -device virtio-net-device,…}. */
     public QemuCommand extra(String... args) {
         extra.add(List.of(args));
@@ -151,6 +173,12 @@ public final class QemuCommand {
             a.addAll(List.of(
                     "-fsdev", "local,id=rootfs,path=" + option(rootfs) + ",security_model=passthrough",
                     "-device", "virtio-9p-device,fsdev=rootfs,mount_tag=" + ROOTFS_TAG));
+        }
+        for (int i = 0; i < nics.size(); i++) {
+            Nic nic = nics.get(i);
+            a.addAll(List.of(
+                    "-netdev", "tap,id=net" + i + ",ifname=" + nic.tap() + ",script=no,downscript=no",
+                    "-device", "virtio-net-device,netdev=net" + i + ",mac=" + nic.mac()));
         }
         a.addAll(List.of("-qmp", "unix:" + option(socket(QMP_SOCKET)) + ",server=on,wait=off"));
         for (List<String> e : extra) a.addAll(e);

@@ -64,4 +64,23 @@ class QemuCommandTest {
                 .hasMessageContaining("too long");
         assertThatThrownBy(() -> QemuCommand.builder().build()).isInstanceOf(NullPointerException.class);
     }
+
+    @Test
+    void nicsAreTapBackedVirtioNetDevicesInOrder() {
+        List<String> argv = base().nic(new QemuCommand.Nic("tap0_vessel", "aa:fc:00:00:00:01"))
+                .nic(new QemuCommand.Nic("tap1_vessel", "aa:fc:00:00:00:02")).build();
+        assertThat(argv).containsSequence(
+                "-netdev", "tap,id=net0,ifname=tap0_vessel,script=no,downscript=no",
+                "-device", "virtio-net-device,netdev=net0,mac=aa:fc:00:00:00:01",
+                "-netdev", "tap,id=net1,ifname=tap1_vessel,script=no,downscript=no",
+                "-device", "virtio-net-device,netdev=net1,mac=aa:fc:00:00:00:02");
+    }
+
+    @Test
+    void badNicsAreRefused() {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> new QemuCommand.Nic("tap,0", "aa:fc:00:00:00:01"))
+                .hasMessageContaining("tap device name");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> new QemuCommand.Nic("tap0", "aa:fc:00:00:00"))
+                .hasMessageContaining("MAC address");
+    }
 }
