@@ -40,6 +40,29 @@ public final class AgentClient implements AutoCloseable {
         }
     }
 
+    /**
+     * A guest NIC, found by its MAC (QEMU gave it the MAC of the host side's interface): brought up
+     * with this MTU (0: the driver's) and these addresses, IPv4 or IPv6 with a prefix length
+     * ({@code 10.88.0.5/16}, {@code fd00::5/64}).
+     */
+    public record Nic(String mac, int mtu, List<String> addresses) {
+        public Nic {
+            addresses = List.copyOf(addresses);
+        }
+    }
+
+    /**
+     * A route through the NIC with this MAC: {@code destination} a CIDR ({@code 0.0.0.0/0} or
+     * {@code ::/0} for the default routes), {@code gateway} null for an on-link route.
+     */
+    public record Route(String destination, String gateway, String mac) {}
+
+    /**
+     * A small host file (podman's /etc/hosts, /etc/resolv.conf, /etc/hostname), bind-mounted at
+     * {@code destination} in the guest's rootfs; the image's own file there is left as it was.
+     */
+    public record HostFile(String destination, String content) {}
+
     /** Generous: under TCG on a loaded host a guest can take tens of seconds to answer. */
     public static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(90);
     private static final String EOF = "\0eof";
@@ -113,7 +136,16 @@ public final class AgentClient implements AutoCloseable {
 
     /** Sets the guest up for the container and prepares process 0, which waits for {@link #start}. */
     public void create(String hostname, List<Mount> mounts, GuestProcess process) throws VmmException {
-        request(encodeCreate(hostname, mounts, process));
+        create(hostname, mounts, List.of(), List.of(), List.of(), process);
+    }
+
+    /**
+     * As {@link #create(String, List, GuestProcess)}, with the host files to mount and the
+     * network: NICs up with their addresses, then the routes, all before process 0 can start.
+     */
+    public void create(String hostname, List<Mount> mounts, List<HostFile> files, List<Nic> nics, List<Route> routes,
+                       GuestProcess process) throws VmmException {
+        request(encodeCreate(hostname, mounts, files, nics, routes, process));
     }
 
     /** Starts the prepared process n (0: the container's); returns its guest pid. */
@@ -257,11 +289,34 @@ public final class AgentClient implements AutoCloseable {
         return escape(v).replace("|", "\\|");
     }
 
+    /** A MAC, an address or a CIDR: a single word, which a blank or a newline would split. */
+    private static String word(String v) {
+        if (v == null || v.isEmpty() || v.chars().anyMatch(c -> c <= ' ')) {
+            throw new IllegalArgumentException("not a network value: '" + v + "'");
+        }
+        return v;
+    }
+
     static List<String> encodeCreate(String hostname, List<Mount> mounts, GuestProcess p) {
+        return encodeCreate(hostname, mounts, List.of(), List.of(), List.of(), p);
+    }
+
+    /** {@code net MAC MTU}, {@code addr MAC CIDR}, {@code route CIDR GATEWAY|- MAC}, {@code file DEST|CONTENT}. */
+    static List<String> encodeCreate(String hostname, List<Mount> mounts, List<HostFile> files, List<Nic> nics,
+                                     List<Route> routes, GuestProcess p) {
         List<String> lines = new ArrayList<>();
         lines.add("CREATE");
         if (hostname != null && !hostname.isEmpty()) lines.add("hostname " + escape(hostname));
+        for (Nic n : nics) {
+            lines.add("net " + word(n.mac()) + " " + n.mtu());
+            for (String a : n.addresses()) lines.add("addr " + word(n.mac()) + " " + word(a));
+        }
+        for (Route r : routes) {
+            lines.add("route " + word(r.destination()) + " " + (r.gateway() == null ? "-" : word(r.gateway())) + " "
+                    + word(r.mac()));
+        }
         for (Mount m : mounts) lines.add(mountLine(m));
+        for (HostFile f : files) lines.add("file " + field(f.destination()) + "|" + field(f.content()));
         lines.add("PROCESS 0");
         lines.addAll(processLines(p));
         return lines;

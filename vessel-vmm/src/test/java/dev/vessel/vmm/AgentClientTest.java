@@ -50,6 +50,40 @@ class AgentClientTest {
     }
 
     @Test
+    void encodesNetworkAndHostFiles() {
+        var nic = new AgentClient.Nic("52:54:00:12:34:56", 1500, List.of("10.88.0.5/16", "fd00::5/64"));
+        var routes = List.of(new AgentClient.Route("0.0.0.0/0", "10.88.0.1", "52:54:00:12:34:56"),
+                new AgentClient.Route("::/0", "fd00::1", "52:54:00:12:34:56"),
+                new AgentClient.Route("10.99.0.0/16", null, "52:54:00:12:34:56"));
+        var files = List.of(new AgentClient.HostFile("/etc/hosts", "127.0.0.1 localhost\n10.88.0.5 web|x\n"),
+                new AgentClient.HostFile("/etc/a|b", "back\\slash"));
+        var mounts = List.of(new AgentClient.Mount("proc", "/proc", "proc", List.of()));
+        assertThat(AgentClient.encodeCreate("web", mounts, files, List.of(nic), routes, GuestProcess.of("true")))
+                .startsWith("CREATE", "hostname web",
+                        "net 52:54:00:12:34:56 1500",
+                        "addr 52:54:00:12:34:56 10.88.0.5/16",
+                        "addr 52:54:00:12:34:56 fd00::5/64",
+                        "route 0.0.0.0/0 10.88.0.1 52:54:00:12:34:56",
+                        "route ::/0 fd00::1 52:54:00:12:34:56",
+                        "route 10.99.0.0/16 - 52:54:00:12:34:56",
+                        "mount proc|/proc|proc|",
+                        "file /etc/hosts|127.0.0.1 localhost\\n10.88.0.5 web\\|x\\n",
+                        "file /etc/a\\|b|back\\\\slash",
+                        "PROCESS 0", "arg true");
+        // the three-argument form is the same with nothing of the above
+        assertThat(AgentClient.encodeCreate("web", mounts, GuestProcess.of("true")))
+                .isEqualTo(AgentClient.encodeCreate("web", mounts, List.of(), List.of(), List.of(), GuestProcess.of("true")))
+                .noneMatch(l -> l.startsWith("net ") || l.startsWith("file "));
+    }
+
+    @Test
+    void refusesNetworkValuesThatWouldSplitALine() {
+        var nic = new AgentClient.Nic("52:54:00:12:34:56", 0, List.of("10.0.0.1/8\nPROCESS 0"));
+        assertThatThrownBy(() -> AgentClient.encodeCreate(null, List.of(), List.of(), List.of(nic), List.of(),
+                GuestProcess.of("true"))).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
     void readsAnOciProcess() throws Exception {
         var json = new ObjectMapper().readTree("""
                 {"terminal": true, "user": {"uid": 1, "gid": 2, "additionalGids": [3, 4]},
