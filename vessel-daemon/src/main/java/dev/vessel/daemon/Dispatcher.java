@@ -46,6 +46,10 @@ final class Dispatcher {
                 assetsCommand(call, args);
             } else if (first.equals("doctor")) {
                 doctor(call);
+            } else if (first.equals("vmm")) {
+                vmmCommand(call, args);
+            } else if (first.equals("image")) {
+                imageCommand(call, args);
             } else {
                 OciCli.run(call, this);
             }
@@ -93,6 +97,44 @@ final class Dispatcher {
             }
         } catch (VmmException e) {
             throw new OciException("assets: " + e.getMessage());
+        }
+        call.reply.exit(0);
+    }
+
+    /**
+     * {@code vessel vmm ...}: the client execs bin/vessel-vmm, so the Firecracker-compatible VMM
+     * (a JVM of its own, in the foreground) runs in the caller's process, network namespace, working
+     * directory and terminal, as the firecracker binary would (docs/firecracker-api.md).
+     */
+    private void vmmCommand(Call call, List<String> args) throws IOException {
+        List<String> argv = new java.util.ArrayList<>();
+        argv.add(home.resolve("bin/vessel-vmm").toString());
+        argv.addAll(args.subList(1, args.size()));
+        call.reply.exec(new Protocol.Program(argv, call.request.env(), List.of()));
+    }
+
+    /** {@code vessel image ext4 ROOTFS_DIR_OR_TAR OUT.img [--size MiB]}: an ext4 image for a Firecracker drive. */
+    private void imageCommand(Call call, List<String> args) throws IOException {
+        String usage = "usage: vessel image ext4 ROOTFS_DIR_OR_TAR OUT.img [--size MiB]";
+        List<String> rest = new java.util.ArrayList<>(args.subList(1, args.size()));
+        Long size = null;
+        int at = rest.indexOf("--size");
+        if (at >= 0) {
+            if (at + 1 >= rest.size()) throw new OciException("image: --size needs a value in MiB (" + usage + ")");
+            try {
+                size = Long.parseLong(rest.get(at + 1));
+            } catch (NumberFormatException e) {
+                throw new OciException("image: --size " + rest.get(at + 1) + " is not a whole number of MiB");
+            }
+            rest.subList(at, at + 2).clear();
+        }
+        if (rest.size() != 3 || !rest.getFirst().equals("ext4")) throw new OciException("image: " + usage);
+        Path out = call.resolve(rest.get(2));
+        try {
+            long mib = dev.vessel.vmm.Ext4Image.build(call.resolve(rest.get(1)), out, size);
+            call.print(out + " (ext4, " + mib + " MiB)\n");
+        } catch (VmmException e) {
+            throw new OciException("image: " + e.getMessage());
         }
         call.reply.exit(0);
     }

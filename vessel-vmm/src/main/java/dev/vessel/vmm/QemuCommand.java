@@ -43,6 +43,11 @@ public final class QemuCommand {
     private boolean sandbox;
     private boolean processZeroPort = true;
     private final List<Nic> nics = new ArrayList<>();
+    private final List<Drive> drives = new ArrayList<>();
+    private String kernelArgs;
+    private boolean agentChannel = true;
+    private boolean serialStdio;
+    private Path qmpSocket;
     private final List<List<String>> extra = new ArrayList<>();
 
     /**
@@ -57,6 +62,25 @@ public final class QemuCommand {
             if (mac == null || !mac.matches("(?i)[0-9a-f]{2}(:[0-9a-f]{2}){5}")) {
                 throw new IllegalArgumentException("not a MAC address: " + mac);
             }
+        }
+    }
+
+    /**
+     * A virtio-blk drive backed by the raw image {@code path}: {@code id} names the block node the
+     * device uses (QMP can re-open it), {@code cache} is QEMU's cache mode (null: QEMU's default),
+     * {@code throttle} QEMU's throttling options (e.g. "throttling.bps-total=1048576"), empty for none.
+     */
+    public record Drive(String id, Path path, boolean readOnly, String cache, List<String> throttle) {
+        public Drive {
+            if (id == null || !id.matches("[A-Za-z][A-Za-z0-9_.-]{0,30}")) {
+                throw new IllegalArgumentException("not a drive id QEMU accepts (a letter, then letters, digits, _ . -): " + id);
+            }
+            Objects.requireNonNull(path, "path");
+            throttle = List.copyOf(throttle == null ? List.of() : throttle);
+        }
+
+        public Drive(String id, Path path, boolean readOnly) {
+            this(id, path, readOnly, null, List.of());
         }
     }
 
@@ -138,6 +162,46 @@ public final class QemuCommand {
         return this;
     }
 
+    /** A virtio-blk drive, /dev/vda first, in the order added. */
+    public QemuCommand drive(Drive drive) {
+        drives.add(Objects.requireNonNull(drive));
+        return this;
+    }
+
+    /**
+     * The whole kernel command line instead of Vessel's standard words ({@code console=hvc0 quiet
+     * panic=-1}); {@code tsc_early_khz} and {@link #cmdline} words still follow. Null: the standard words.
+     */
+    public QemuCommand kernelArgs(String args) {
+        this.kernelArgs = args;
+        return this;
+    }
+
+    /**
+     * Whether the guest gets Vessel's agent channel: the virtio-serial controller, the console in
+     * {@code console.log}, the agent's port and process 0's (on by default). Off, no state directory is needed.
+     */
+    public QemuCommand agentChannel(boolean on) {
+        this.agentChannel = on;
+        return this;
+    }
+
+    /**
+     * The guest's first serial port (ttyS0, microvm's ISA UART) on QEMU's stdin and stdout, as
+     * Firecracker gives it: {@code -chardev stdio,id=serial0,signal=off -serial chardev:serial0}
+     * (signal=off: a Ctrl-C typed there goes to the guest). Off by default.
+     */
+    public QemuCommand serialStdio(boolean on) {
+        this.serialStdio = on;
+        return this;
+    }
+
+    /** Where QMP listens (default: {@code qmp.sock} in the state directory). */
+    public QemuCommand qmpSocket(Path socket) {
+        this.qmpSocket = socket;
+        return this;
+    }
+
     /** Extra arguments appended as given, e.g. {@code -netdev …} and {@code -device virtio-net-device,…}. */
     public QemuCommand extra(String... args) {
         extra.add(List.of(args));
@@ -145,7 +209,9 @@ public final class QemuCommand {
     }
 
     public String kernelCmdline() {
-        List<String> words = new ArrayList<>(List.of("console=hvc0", "quiet", "panic=-1"));
+        List<String> words = new ArrayList<>();
+        if (kernelArgs == null) words.addAll(List.of("console=hvc0", "quiet", "panic=-1"));
+        else if (!kernelArgs.isBlank()) words.add(kernelArgs.strip());
         if (tscKhz > 0) words.add("tsc_early_khz=" + tscKhz);
         if (rootfs != null) words.add("vessel.rootfs=9p");
         words.addAll(cmdline);
@@ -155,7 +221,7 @@ public final class QemuCommand {
     public List<String> build() {
         Objects.requireNonNull(kernel, "kernel");
         Objects.requireNonNull(initrd, "initrd");
-        Objects.requireNonNull(stateDir, "stateDir");
+        if (agentChannel || qmpSocket == null) Objects.requireNonNull(stateDir, "stateDir");
         List<String> a = new ArrayList<>(List.of(binary,
                 "-M", "microvm", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"));
         if (sandbox) a.addAll(List.of("-sandbox", "on"));
@@ -163,12 +229,41 @@ public final class QemuCommand {
                 "-accel", accelerator == Accelerator.Kind.TCG ? TCG_ACCEL : accelerator.qemuName, "-cpu", accelerator.cpu,
                 "-m", Integer.toString(memoryMib), "-smp", Integer.toString(vcpus),
                 "-kernel", kernel.toString(), "-initrd", initrd.toString(),
-                "-append", kernelCmdline(),
-                "-device", "virtio-serial-device,id=" + SERIAL_ID,
-                "-chardev", "file,id=console,path=" + option(stateDir.resolve(CONSOLE_LOG)),
-                "-device", "virtconsole,chardev=console"));
-        a.addAll(port("agent", socket(AGENT_SOCKET), "vessel.agent"));
-        if (processZeroPort) a.addAll(port("proc0", socket(processSocket(0)), "vessel.proc.0"));
+                "-append", kernelCmdline()));
+        if (serialStdio) a.addAll(List.of("-chardev", "stdio,id=serial0,signal=off", "-serial", "chardev:serial0"));
+        if (agentChannel) {
+            a.addAll(List.of(
+                    "-device", "virtio-serial-device,id=" + SERIAL_ID,
+                    "-chardev", "file,id=console,path=" + option(stateDir.resolve(CONSOLE_LOG)),
+                    "-device", "virtconsole,chardev=console"));
+            a.addAll(port("agent", socket(AGENT_SOCKET), "vessel.agent"));
+            if (processZeroPort) a.addAll(port("proc0", socket(processSocket(0)), "vessel.proc.0"));
+        }
+        for (Drive d : drives) {
+            StringBuilder file = new StringBuilder("driver=file,node-name=file-" + d.id() + ",filename=" + option(d.path()));
+            if (d.readOnly()) file.append(",read-only=on");
+            StringBuilder raw = new StringBuilder("driver=raw,node-name=" + d.id() + ",file=file-" + d.id());
+            if (d.readOnly()) raw.append(",read-only=on");
+            if (d.cache() != null) {
+                String c = switch (d.cache()) {
+                    case "unsafe" -> ",cache.direct=off,cache.no-flush=on";
+                    case "writeback" -> ",cache.direct=off,cache.no-flush=off";
+                    default -> throw new IllegalArgumentException("cache mode: " + d.cache());
+                };
+                file.append(c);
+                raw.append(c);
+            }
+            a.addAll(List.of("-blockdev", file.toString(), "-blockdev", raw.toString()));
+            String device = "virtio-blk-device,drive=" + d.id() + ",id=dev-" + d.id();
+            if (!d.throttle().isEmpty()) {
+                // throttling lives on a throttle filter node between the device and the image
+                a.addAll(List.of("-object", "throttle-group,id=tg-" + d.id() + "," + String.join(",", d.throttle()),
+                        "-blockdev", "driver=throttle,node-name=throttle-" + d.id() + ",throttle-group=tg-" + d.id()
+                                + ",file=" + d.id()));
+                device = "virtio-blk-device,drive=throttle-" + d.id() + ",id=dev-" + d.id();
+            }
+            a.addAll(List.of("-device", device));
+        }
         if (rootfs != null) {
             a.addAll(List.of(
                     "-fsdev", "local,id=rootfs,path=" + option(rootfs) + ",security_model=passthrough",
@@ -180,7 +275,8 @@ public final class QemuCommand {
                     "-netdev", "tap,id=net" + i + ",ifname=" + nic.tap() + ",script=no,downscript=no",
                     "-device", "virtio-net-device,netdev=net" + i + ",mac=" + nic.mac()));
         }
-        a.addAll(List.of("-qmp", "unix:" + option(socket(QMP_SOCKET)) + ",server=on,wait=off"));
+        Path qmp = qmpSocket != null ? checkedSocket(qmpSocket) : socket(QMP_SOCKET);
+        a.addAll(List.of("-qmp", "unix:" + option(qmp) + ",server=on,wait=off"));
         for (List<String> e : extra) a.addAll(e);
         return a;
     }
@@ -197,7 +293,10 @@ public final class QemuCommand {
     }
 
     private Path socket(String name) {
-        Path p = stateDir.resolve(name);
+        return checkedSocket(stateDir.resolve(name));
+    }
+
+    private static Path checkedSocket(Path p) {
         if (p.toString().getBytes(StandardCharsets.UTF_8).length > MAX_SOCKET_PATH) {
             throw new IllegalArgumentException("socket path too long for a unix socket (over " + MAX_SOCKET_PATH
                     + " bytes): " + p);

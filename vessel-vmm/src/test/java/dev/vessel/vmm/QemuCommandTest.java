@@ -83,4 +83,24 @@ class QemuCommandTest {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> new QemuCommand.Nic("tap0", "aa:fc:00:00:00"))
                 .hasMessageContaining("MAC address");
     }
+
+    @Test
+    void firecrackerStyleOptions() {
+        List<String> argv = QemuCommand.builder().kernel(Path.of("/a/vmlinux")).initrd(Path.of("/a/initrd.img"))
+                .agentChannel(false).serialStdio(true).qmpSocket(Path.of("/run/fc.sock.qmp"))
+                .kernelArgs("console=ttyS0 panic=1").tscKhz(1000).cmdline("root=/dev/vda", "rw")
+                .drive(new QemuCommand.Drive("drive0", Path.of("/d/a,b.img"), true))
+                .build();
+        assertThat(String.join(" ", argv)).isEqualTo("qemu-system-x86_64 -M microvm -nodefaults -no-user-config"
+                + " -nographic -no-reboot -accel tcg,tb-size=16 -cpu max -m 256 -smp 1"
+                + " -kernel /a/vmlinux -initrd /a/initrd.img -append console=ttyS0 panic=1 tsc_early_khz=1000 root=/dev/vda rw"
+                + " -chardev stdio,id=serial0,signal=off -serial chardev:serial0"
+                + " -blockdev driver=file,node-name=file-drive0,filename=/d/a,,b.img,read-only=on"
+                + " -blockdev driver=raw,node-name=drive0,file=file-drive0,read-only=on"
+                + " -device virtio-blk-device,drive=drive0,id=dev-drive0"
+                + " -qmp unix:/run/fc.sock.qmp,server=on,wait=off");
+        assertThatThrownBy(() -> new QemuCommand.Drive("0bad", Path.of("/x"), false)).hasMessageContaining("drive id");
+        assertThatThrownBy(() -> QemuCommand.builder().kernel(Path.of("/k")).initrd(Path.of("/i")).agentChannel(false).build())
+                .isInstanceOf(NullPointerException.class);
+    }
 }

@@ -1,0 +1,121 @@
+package dev.vessel.vmm.firecracker;
+
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.unixdomain.server.UnixDomainServerConnector;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * Firecracker's API over HTTP/1.1 on a Unix socket: Jetty's Unix-domain connector and one plain
+ * handler that reads the body (at most {@value ApiJson#MAX_BODY} bytes: a larger Content-Length is
+ * answered 400 without reading it) and hands it to {@link Api}.
+ */
+public final class ApiServer implements AutoCloseable {
+    private final Server server;
+    private final Path socket;
+
+    private ApiServer(Server server, Path socket) {
+        this.server = server;
+        this.socket = socket;
+    }
+
+    /** Listens on {@code socket}, which must not exist (as Firecracker, which will not replace it). */
+    public static ApiServer start(Path socket, Api api) throws IOException {
+        if (Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            throw new IOException("the API socket " + socket + " already exists (remove it, or choose another path)");
+        }
+        QueuedThreadPool threads = new QueuedThreadPool(8, 2);
+        threads.setName("api");
+        threads.setDaemon(true);
+        Server server = new Server(threads);
+        HttpConfiguration http = new HttpConfiguration();
+        http.setSendServerVersion(false);
+        http.setSendXPoweredBy(false);
+        UnixDomainServerConnector connector = new UnixDomainServerConnector(server, 1, 1, new HttpConnectionFactory(http));
+        connector.setUnixDomainPath(socket);
+        server.addConnector(connector);
+        server.setHandler(new Handler.Abstract() {
+            @Override
+            public boolean handle(Request request, Response response, Callback callback) {
+                serve(api, request, response, callback);
+                return true;
+            }
+        });
+        try {
+            server.start();
+        } catch (Exception e) {
+            try {
+                server.stop();
+            } catch (Exception ignored) {
+                // the start failure is what matters
+            }
+            throw new IOException("cannot serve the API on " + socket + ": " + e.getMessage(), e);
+        }
+        return new ApiServer(server, socket);
+    }
+
+    private static final HttpField SERVER = new HttpField(HttpHeader.SERVER, "Firecracker API");
+
+    private static void serve(Api api, Request request, Response response, Callback callback) {
+        Api.Response r;
+        long length = request.getLength();
+        if (length > ApiJson.MAX_BODY) {
+            r = new Api.Response(400, ApiJson.fault(ApiJson.tooLarge(length).getMessage()));
+            response.getHeaders().put(HttpHeader.CONNECTION, "close");
+        } else {
+            byte[] body;
+            try {
+                body = Content.Source.asByteArrayAsync(request, ApiJson.MAX_BODY).get();
+            } catch (ExecutionException e) {
+                body = null;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                callback.failed(e);
+                return;
+            }
+            r = body == null ? new Api.Response(400, ApiJson.fault(ApiJson.tooLarge(ApiJson.MAX_BODY + 1L).getMessage()))
+                    : api.handle(request.getMethod(), request.getHttpURI().getPath(), body);
+        }
+        response.setStatus(r.status());
+        response.getHeaders().put(SERVER);
+        if (r.body() == null) {
+            callback.succeeded();
+            return;
+        }
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+        response.write(true, ByteBuffer.wrap(r.body()), callback);
+    }
+
+    public Path socket() {
+        return socket;
+    }
+
+    /** Stops serving and removes the socket. */
+    @Override
+    public void close() {
+        try {
+            server.stop();
+        } catch (Exception ignored) {
+            // exiting anyway
+        }
+        try {
+            Files.deleteIfExists(socket);
+        } catch (IOException ignored) {
+            // nothing more to do
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package dev.vessel.vmm.firecracker;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Firecracker's logger: human-readable lines to the file or FIFO given by PUT /logger (log_path),
+ * filtered by level; until then, warnings and errors to stderr. Lines look like Firecracker's:
+ * {@code 2026-11-27T01:02:03.456Z [vm-id:main:INFO] message}.
+ */
+public final class FcLog {
+    private static final List<String> LEVELS = List.of("off", "error", "warn", "info", "debug", "trace");
+    private final String id;
+    private OutputStream out;
+    private int level = LEVELS.indexOf("warn");
+    private boolean showLevel;
+
+    public FcLog(String id) {
+        this.id = id;
+    }
+
+    public synchronized void configure(Model.Logger l) throws ApiException {
+        if (l.logPath() != null) {
+            try {
+                OutputStream o = Files.newOutputStream(Path.of(l.logPath()), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                        StandardOpenOption.APPEND);
+                if (out != null && out != System.err) out.close();
+                out = o;
+            } catch (IOException e) {
+                throw ApiException.badRequest("field `log_path`: cannot open " + l.logPath() + ": " + e.getMessage());
+            }
+        }
+        String lv = l.level() == null ? "info" : l.level().toLowerCase(Locale.ROOT);
+        level = LEVELS.indexOf(lv.equals("warning") ? "warn" : lv);
+        showLevel = Boolean.TRUE.equals(l.showLevel());
+    }
+
+    public void error(String message) {
+        write("error", message);
+    }
+
+    public void warn(String message) {
+        write("warn", message);
+    }
+
+    public void info(String message) {
+        write("info", message);
+    }
+
+    public void debug(String message) {
+        write("debug", message);
+    }
+
+    private synchronized void write(String lv, String message) {
+        if (LEVELS.indexOf(lv) > level) return;
+        String line = Instant.now() + " [" + id + ":main" + (showLevel || out == null ? ":" + lv.toUpperCase(Locale.ROOT) : "")
+                + "] " + message + "\n";
+        try {
+            OutputStream o = out != null ? out : System.err;
+            o.write(line.getBytes(StandardCharsets.UTF_8));
+            o.flush();
+        } catch (IOException ignored) {
+            // a reader that went away (a FIFO) does not stop the VMM
+        }
+    }
+}

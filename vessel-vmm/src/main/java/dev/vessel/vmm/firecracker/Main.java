@@ -1,0 +1,201 @@
+package dev.vessel.vmm.firecracker;
+
+import dev.vessel.vmm.Accelerator;
+import dev.vessel.vmm.GuestAssets;
+import dev.vessel.vmm.HostProbe;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * {@code vessel vmm --api-sock PATH [--config-file FILE] [--no-api] [--id ID]}: the firecracker
+ * binary's behaviour over QEMU. It creates the API socket (refusing one that exists), serves
+ * Firecracker's API there, boots on InstanceStart (or at once from --config-file), stays in the
+ * foreground with the guest's serial console on its stdin/stdout, and exits when the guest does,
+ * removing its sockets. A bad command line or configuration is one line on stderr, a non-zero
+ * exit, and nothing left behind. Run by bin/vessel-vmm (which `vessel vmm` execs).
+ */
+public final class Main {
+    static final String USAGE = "usage: vessel vmm --api-sock PATH [--config-file FILE] [--no-api] [--id ID]";
+    private static final Path VHOST_VSOCK = Path.of("/dev/vhost-vsock");
+
+    /** The parsed command line. */
+    record Options(Path apiSock, Path configFile, boolean noApi, String id) {
+    }
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        int status;
+        try {
+            status = run(args);
+        } catch (UsageException e) {
+            System.err.println("vessel vmm: " + e.getMessage());
+            status = 1;
+        }
+        System.out.flush();
+        Runtime.getRuntime().halt(status);
+    }
+
+    static final class UsageException extends Exception {
+        UsageException(String message) {
+            super(message);
+        }
+    }
+
+    static Options parse(String[] args) throws UsageException {
+        Path apiSock = null, configFile = null;
+        boolean noApi = false;
+        String id = "anonymous-instance";
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            String value = null;
+            int eq = a.indexOf('=');
+            if (a.startsWith("--") && eq > 0) {
+                value = a.substring(eq + 1);
+                a = a.substring(0, eq);
+            }
+            switch (a) {
+                case "--api-sock", "--config-file", "--id" -> {
+                    if (value == null) {
+                        if (i + 1 >= args.length) throw new UsageException(a + " needs a value (" + USAGE + ")");
+                        value = args[++i];
+                    }
+                    if (value.isEmpty()) throw new UsageException(a + " needs a non-empty value");
+                    switch (a) {
+                        case "--api-sock" -> apiSock = Path.of(value);
+                        case "--config-file" -> configFile = Path.of(value);
+                        default -> {
+                            if (!value.matches("[A-Za-z0-9-]{1,64}")) {
+                                throw new UsageException("--id: " + value + " is not valid (1 to 64 letters, digits or dashes)");
+                            }
+                            id = value;
+                        }
+                    }
+                }
+                case "--no-api" -> noApi = true;
+                case "-h", "--help" -> throw new UsageException(USAGE);
+                default -> throw new UsageException("unknown argument " + a + " (" + USAGE + ")");
+            }
+        }
+        if (noApi && configFile == null) throw new UsageException("--no-api needs --config-file (nothing could configure the VM)");
+        if (!noApi && apiSock == null) throw new UsageException("--api-sock PATH is required (" + USAGE + ")");
+        return new Options(apiSock, configFile, noApi, id);
+    }
+
+    static int run(String[] args) throws UsageException {
+        Options o = parse(args);
+        CompletableFuture<Accelerator> accel = CompletableFuture.supplyAsync(Accelerator::detect);
+        CompletableFuture<Long> tsc = CompletableFuture.supplyAsync(HostProbe::tscKhz);
+        Model.FullVmConfiguration file = null;
+        if (o.configFile() != null) {
+            try {
+                file = ApiJson.parse(Files.readAllBytes(o.configFile()), Model.FullVmConfiguration.class);
+                VmConfig.of(file); // every resource checked before anything is created
+            } catch (IOException e) {
+                throw new UsageException("--config-file: cannot read " + o.configFile() + ": " + e.getMessage());
+            } catch (ApiException e) {
+                throw new UsageException("--config-file " + o.configFile() + ": " + e.getMessage());
+            }
+        }
+        if (o.apiSock() != null && Files.exists(o.apiSock(), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            throw new UsageException("the API socket " + o.apiSock() + " already exists (remove it, or choose another path)");
+        }
+        Path qmpSocket = o.apiSock() != null ? o.apiSock().resolveSibling(o.apiSock().getFileName() + ".qmp")
+                : Path.of("/run/vessel-vmm-" + ProcessHandle.current().pid() + ".qmp");
+        if (qmpSocket.toString().length() > 107) {
+            throw new UsageException("the API socket path is too long for a Unix socket: " + o.apiSock());
+        }
+        FcLog log = new FcLog(o.id());
+        FcMetrics metrics = new FcMetrics();
+        QemuMapping.Host host = new QemuMapping.Host("qemu-system-x86_64", join(accel).kind(), join(tsc),
+                new GuestAssets(GuestAssets.DEFAULT_DIR).initrd(), qmpSocket);
+        Vmm vmm = new Vmm(o.id(), new Vmm.Env(QemuMachine.launcher(qmpSocket), host, VHOST_VSOCK), log, metrics);
+
+        ApiServer server = null;
+        Thread cleanup = new Thread(() -> {
+            vmm.kill();
+            deleteQuietly(qmpSocket);
+        });
+        Runtime.getRuntime().addShutdownHook(cleanup);
+        try {
+            if (!o.noApi()) {
+                try {
+                    server = ApiServer.start(o.apiSock(), new Api(vmm));
+                } catch (IOException e) {
+                    throw new UsageException(e.getMessage());
+                }
+                ApiServer s = server;
+                Runtime.getRuntime().addShutdownHook(new Thread(s::close));
+            }
+            if (file != null) {
+                try {
+                    apply(vmm, file);
+                    vmm.instanceStart();
+                } catch (ApiException e) {
+                    throw new UsageException("--config-file " + o.configFile() + ": " + e.getMessage());
+                }
+            }
+            Thread flusher = Thread.ofPlatform().daemon().name("metrics").start(() -> {
+                while (true) {
+                    try {
+                        Thread.sleep(60_000);
+                        vmm.flushMetrics();
+                    } catch (InterruptedException e) {
+                        return;
+                    } catch (ApiException ignored) {
+                        // not configured yet
+                    }
+                }
+            });
+            int status = join(vmm.exited());
+            flusher.interrupt();
+            return status;
+        } finally {
+            if (server != null) server.close();
+            vmm.kill();
+            deleteQuietly(qmpSocket);
+        }
+    }
+
+    /** A --config-file, resource by resource through the same checks as the API. */
+    static void apply(Vmm vmm, Model.FullVmConfiguration f) throws ApiException {
+        if (f.logger() != null) vmm.putLogger(f.logger());
+        if (f.metrics() != null) vmm.putMetrics(f.metrics());
+        if (f.machineConfig() != null) vmm.putMachineConfig(f.machineConfig());
+        if (f.bootSource() != null) vmm.putBootSource(f.bootSource());
+        for (Model.Drive d : f.drives() == null ? List.<Model.Drive>of() : f.drives()) vmm.putDrive(d.driveId(), d);
+        for (Model.NetworkInterface n : f.networkInterfaces() == null ? List.<Model.NetworkInterface>of()
+                : f.networkInterfaces()) {
+            vmm.putNetworkInterface(n.ifaceId(), n);
+        }
+        if (f.vsock() != null) vmm.putVsock(f.vsock());
+        if (f.entropy() != null) vmm.putEntropy(f.entropy());
+        if (f.balloon() != null) vmm.putBalloon(f.balloon());
+        if (f.mmdsConfig() != null) vmm.putMmdsConfig(f.mmdsConfig());
+    }
+
+    private static <T> T join(CompletableFuture<T> f) {
+        try {
+            return f.get();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException ignored) {
+            // nothing more to do
+        }
+    }
+}

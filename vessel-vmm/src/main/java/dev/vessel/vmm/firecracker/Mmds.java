@@ -1,0 +1,70 @@
+package dev.vessel.vmm.firecracker;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.util.Iterator;
+import java.util.Map;
+
+/**
+ * The MMDS data store (PUT replaces it, PATCH merges into it as a JSON merge patch, RFC 7396;
+ * GET returns it) and its configuration (version V1/V2, the address, the interfaces allowed).
+ * Thread-safe: the guest's metadata server reads it while the API writes it.
+ */
+public final class Mmds {
+    public static final String DEFAULT_ADDRESS = "169.254.169.254";
+    private ObjectNode data;
+    private Model.MmdsConfig config;
+
+    public synchronized void configure(Model.MmdsConfig c) {
+        this.config = c;
+    }
+
+    public synchronized Model.MmdsConfig config() {
+        return config;
+    }
+
+    public synchronized String version() {
+        return config == null || config.version() == null ? "V1" : config.version();
+    }
+
+    public synchronized String address() {
+        return config == null || config.ipv4Address() == null ? DEFAULT_ADDRESS : config.ipv4Address();
+    }
+
+    public synchronized void put(JsonNode value) throws ApiException {
+        if (!value.isObject()) throw ApiException.badRequest("The MMDS data store must be a JSON object.");
+        data = ((ObjectNode) value).deepCopy();
+    }
+
+    public synchronized void patch(JsonNode value) throws ApiException {
+        if (!value.isObject()) throw ApiException.badRequest("The MMDS patch must be a JSON object.");
+        if (data == null) throw new ApiException(400, "The MMDS data store is not initialized (PUT /mmds first).");
+        merge(data, (ObjectNode) value);
+    }
+
+    /** GET /mmds: the store ({} before the first PUT). */
+    public synchronized JsonNode get() throws ApiException {
+        if (data == null) return ApiJson.MAPPER.createObjectNode();
+        return data.deepCopy();
+    }
+
+    synchronized JsonNode snapshot() {
+        return data == null ? null : data.deepCopy();
+    }
+
+    static void merge(ObjectNode target, ObjectNode patch) {
+        Iterator<Map.Entry<String, JsonNode>> it = patch.properties().iterator();
+        while (it.hasNext()) {
+            Map.Entry<String, JsonNode> e = it.next();
+            JsonNode v = e.getValue();
+            if (v.isNull()) {
+                target.remove(e.getKey());
+            } else if (v.isObject() && target.get(e.getKey()) instanceof ObjectNode t) {
+                merge(t, (ObjectNode) v);
+            } else {
+                target.set(e.getKey(), v.deepCopy());
+            }
+        }
+    }
+}

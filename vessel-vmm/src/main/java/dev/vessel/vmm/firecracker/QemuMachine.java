@@ -1,0 +1,117 @@
+package dev.vessel.vmm.firecracker;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.vessel.vmm.Qmp;
+import dev.vessel.vmm.VmmException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * QEMU as a child of {@code vessel vmm}, sharing its stdin, stdout and stderr (the guest's serial
+ * console is QEMU's stdio, as Firecracker's is its own), so it also shares its network namespace
+ * and working directory. Where util-linux's setpriv is installed QEMU runs under
+ * {@code setpriv --pdeathsig SIGKILL}: it dies with us even on a SIGKILL, leaving no guest behind.
+ */
+public final class QemuMachine implements Machine {
+    private static final Path SETPRIV = Path.of("/usr/bin/setpriv");
+    private final Process process;
+    private final Qmp qmp;
+    private final CompletableFuture<Integer> exit = new CompletableFuture<>();
+
+    private QemuMachine(Process process, Qmp qmp) {
+        this.process = process;
+        this.qmp = qmp;
+        process.onExit().thenAccept(p -> exit.complete(p.exitValue()));
+    }
+
+    /** A launcher whose QEMUs listen for QMP on {@code qmpSocket}. */
+    public static Launcher launcher(Path qmpSocket) {
+        return argv -> start(argv, qmpSocket);
+    }
+
+    static Machine start(List<String> argv, Path qmpSocket) throws VmmException {
+        List<String> cmd = new ArrayList<>();
+        if (Files.isExecutable(SETPRIV)) cmd.addAll(List.of(SETPRIV.toString(), "--pdeathsig", "SIGKILL", "--"));
+        cmd.addAll(argv);
+        try {
+            Files.deleteIfExists(qmpSocket);
+        } catch (IOException e) {
+            throw new VmmException("cannot remove a stale " + qmpSocket + ": " + e.getMessage(), e);
+        }
+        Process p;
+        try {
+            p = new ProcessBuilder(cmd).inheritIO().start();
+        } catch (IOException e) {
+            throw new VmmException("cannot start " + argv.getFirst() + ": " + e.getMessage(), e);
+        }
+        try {
+            Qmp qmp = connect(p, qmpSocket);
+            return new QemuMachine(p, qmp);
+        } catch (VmmException e) {
+            p.destroyForcibly();
+            try {
+                p.waitFor(5, TimeUnit.SECONDS);
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+            }
+            throw e;
+        }
+    }
+
+    /** QMP, or why QEMU ended before offering it (its own message went to stderr). */
+    private static Qmp connect(Process p, Path socket) throws VmmException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (true) {
+            if (!p.isAlive()) {
+                throw new VmmException("QEMU exited with status " + p.exitValue() + " before it was ready (see its message above)");
+            }
+            if (Files.exists(socket)) return Qmp.connect(socket, Duration.ofSeconds(5));
+            if (System.nanoTime() > deadline) throw new VmmException("QEMU did not open its QMP socket " + socket + " within 30 s");
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new VmmException("interrupted waiting for QEMU", e);
+            }
+        }
+    }
+
+    @Override
+    public synchronized JsonNode qmp(String command, Map<String, ?> arguments) throws VmmException {
+        return qmp.execute(command, arguments);
+    }
+
+    @Override
+    public long pid() {
+        return process.pid();
+    }
+
+    @Override
+    public CompletableFuture<Integer> exit() {
+        return exit;
+    }
+
+    @Override
+    public void kill() {
+        qmp.close();
+        // SIGTERM first: QEMU then puts the terminal back as it found it (its stdio chardev made it raw)
+        process.destroy();
+        try {
+            if (!process.waitFor(3, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            process.destroyForcibly();
+        }
+    }
+}
