@@ -123,7 +123,7 @@ public final class Vmm {
 
     public synchronized void putDrive(String pathId, Model.Drive d) throws ApiException {
         preBoot("PUT /drives/" + pathId);
-        readable(d.pathOnHost(), "path_on_host");
+        if (pathId.equals(d.driveId())) readable(d.pathOnHost(), "path_on_host"); // else putDrive names the mismatch
         config.putDrive(pathId, d);
         configured = true;
     }
