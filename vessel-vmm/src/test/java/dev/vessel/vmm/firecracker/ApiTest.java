@@ -39,7 +39,11 @@ class ApiTest {
             @Override
             public JsonNode qmp(String command, Map<String, ?> arguments) {
                 qmp.add(command + (arguments == null ? "" : " " + ApiJson.MAPPER.valueToTree(arguments)));
-                return ApiJson.MAPPER.createObjectNode();
+                return switch (command) {
+                    case "query-migrate" -> ApiJson.MAPPER.createObjectNode().put("status", "completed");
+                    case "query-status" -> ApiJson.MAPPER.createObjectNode().put("status", "paused");
+                    default -> ApiJson.MAPPER.createObjectNode();
+                };
             }
 
             @Override
@@ -290,5 +294,48 @@ class ApiTest {
         ok("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
         exit.complete(0);
         assertThat(vmm.exited().get()).isEqualTo(0);
+    }
+
+    @Test
+    void snapshotCreateNeedsAPausedVmAndWritesTheConfiguration() throws IOException {
+        configure();
+        ok("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
+        String body = "{\"snapshot_path\":\"" + dir.resolve("snap.json") + "\",\"mem_file_path\":\"" + dir.resolve("snap.mem") + "\"}";
+        assertThat(fault(400, "PUT", "/snapshot/create", body)).contains("paused");
+        ok("PATCH", "/vm", "{\"state\":\"Paused\"}");
+        ok("PUT", "/snapshot/create", body);
+        assertThat(qmp).contains("migrate {\"uri\":\"exec:cat > '" + dir.resolve("snap.mem") + "'\"}");
+        JsonNode state = ApiJson.MAPPER.readTree(dir.resolve("snap.json").toFile());
+        assertThat(state.path("format").asText()).isEqualTo(Snapshot.FORMAT);
+        assertThat(state.path("config").path("drives").path(0).path("path_on_host").asText()).isEqualTo(disk.toString());
+        assertThat(fault(400, "PUT", "/snapshot/create", "{\"snapshot_path\":\"/no/dir/s\",\"mem_file_path\":\"" + dir.resolve("m") + "\"}"))
+                .contains("`snapshot_path`");
+        assertThat(fault(400, "PUT", "/snapshot/create", body.replace("}", ",\"snapshot_type\":\"Diff\"}"))).contains("`snapshot_type`");
+    }
+
+    @Test
+    void snapshotLoadStartsQemuIncomingAndResumes() throws IOException {
+        Path mem = Files.writeString(dir.resolve("snap.mem"), "m");
+        Path state = dir.resolve("snap.json");
+        Files.writeString(state, "{\"format\":\"" + Snapshot.FORMAT + "\",\"config\":{\"boot-source\":{\"kernel_image_path\":\""
+                + kernel + "\"},\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":256},\"drives\":[],"
+                + "\"network-interfaces\":[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\"}]}}");
+        ok("PUT", "/snapshot/load", "{\"snapshot_path\":\"" + state + "\",\"mem_file_path\":\"" + mem + "\",\"resume_vm\":true,"
+                + "\"network_overrides\":[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap9\"}]}");
+        assertThat(launched.getFirst()).endsWith("-S", "-incoming", "defer").containsSequence("-m", "256", "-smp", "2")
+                .contains("tap,id=net0,ifname=tap9,script=no,downscript=no");
+        assertThat(qmp).startsWith("migrate-incoming {\"uri\":\"exec:cat '" + mem + "'\"}").endsWith("cont");
+        assertThat(call("GET", "/", "").text()).contains("\"state\":\"Running\"");
+        assertThat(call("GET", "/machine-config", "").text()).contains("\"vcpu_count\":2");
+    }
+
+    @Test
+    void snapshotLoadRefusesWhatIsNotAState() throws IOException {
+        Path notState = Files.writeString(dir.resolve("x.json"), "{}");
+        assertThat(fault(400, "PUT", "/snapshot/load", "{\"snapshot_path\":\"" + notState + "\",\"mem_file_path\":\"" + disk + "\"}"))
+                .contains("`snapshot_path`");
+        assertThat(fault(400, "PUT", "/snapshot/load", "{\"snapshot_path\":\"" + notState + "\",\"mem_file_path\":\"/no/mem\"}"))
+                .contains("`mem_file_path`");
+        assertThat(launched).isEmpty();
     }
 }
