@@ -26,10 +26,13 @@ public final class KernelModules {
      * What the guest needs under {@code -M microvm}: the virtio-mmio transport (devices found
      * through ACPI), the console and serial ports, the 9p root filesystem, a NIC, and the
      * alternatives the design allows where the host has them (vsock, virtio-fs, a block image).
+     * ext4 is the root drive of a Firecracker-style guest (the agent boots it, see
+     * docs/microvm.md); its soft dependency names the crypto alias crypto-crc32c, which only a
+     * module's name here can satisfy, hence crc32c_generic (without it, metadata_csum won't mount).
      */
     public static final List<String> GUEST_MODULES = List.of(
             "virtio_mmio", "virtio_console", "9pnet_virtio", "9p", "virtio_net",
-            "vmw_vsock_virtio_transport", "virtiofs", "virtio_blk");
+            "vmw_vsock_virtio_transport", "virtiofs", "virtio_blk", "crc32c_generic", "ext4");
 
     /** A module's name (as the kernel spells it: '-' becomes '_'), its file and its dependencies. */
     public record Module(String name, Path file, List<String> depends, List<String> softPre) {}
