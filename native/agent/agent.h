@@ -69,3 +69,11 @@ void proc_io(struct proc *p, struct pollfd *pfd);
 int proc_step(struct proc *p); /* returns 1 when the process is done (X queued) right now */
 void proc_reaped(pid_t pid, int wstatus);
 void proc_flush(struct proc *p);
+
+/* net.c: 0, or -1 with errno set */
+int net_ifindex_name(const char *name);
+int net_ifindex_mac(const char *mac);
+int net_up(int ifindex, int mtu);                            /* mtu 0: unchanged */
+int net_addr(int ifindex, const char *cidr);                 /* 10.88.0.5/16, fd00::5/64 */
+int net_route(const char *dest, const char *gw, int ifindex); /* gw NULL: on-link */
+int net_kernel_ip(const char *spec, char *err, size_t errlen); /* the kernel's ip= (static) */

@@ -11,12 +11,22 @@ The rootfs (default: a copy of build/images/busybox/rootfs) is shared over 9p.
 It checks: READY; CREATE + START (output, exit status, EXIT); an EXEC on a port hot-plugged
 over QMP (stdin, C); a relay that connects late (no output lost); a tty (W, I, exit status);
 KILL; PS; a control-port reconnect (READY again, EXIT repeated); POWEROFF. The QEMU argv is
-the one in docs/microvm.md. Exits non-zero on the first failure; --keep keeps the VM's dir.
+the one in docs/microvm.md, plus a virtio-net NIC on a tap in a network namespace the test
+makes (host side 172.16.9.1/24 and fd00:9::1/64, and 172.16.99.1, fd00:99::1 behind them):
+CREATE's net/addr/route lines (pings both ways, IPv4 and IPv6, through the default routes;
+the MTU; lo up) and file lines (the guest sees the content, the host's rootfs file is unchanged).
+Then two boots from an ext4 image as `vessel vmm` makes them (root=/dev/vda, init=, the kernel's
+ip=, the console on ttyS0): the disk's init runs as PID 1 and reaches the host; a missing init
+powers the guest off with one line. Exits non-zero on the first failure; --keep keeps the
+VM's dir. Needs root (ip netns, tap); takes about 30 s under TCG (three boots).
 """
-import argparse, glob, gzip, json, os, queue, re, shutil, socket, struct, subprocess, sys, tempfile, threading, time
+import argparse, glob, gzip, json, os, queue, re, shutil, signal, socket, struct, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_console", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p"]
+MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_console", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p",
+           "failover", "net_failover", "virtio_net", "virtio_blk", "crc16", "mbcache", "jbd2", "crc32c_generic", "ext4"]
+MAC = "52:54:00:09:00:02"
+NETNS, TAP = f"vessel-agent-test-{os.getpid()}", "vtap0"
 
 
 def cpio(entries):
@@ -162,6 +172,34 @@ class Qmp:
         self.cmd("device_add", driver="virtserialport", id=f"proc{n}", chardev=f"proc{n}", name=f"vessel.proc.{n}")
 
 
+def sh(*cmd, check=True):
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def netns_up():
+    """The netns QEMU runs in: a tap for the guest, and addresses the guest reaches through its routes."""
+    for cmd in (["ip", "netns", "add", NETNS], ["ip", "-n", NETNS, "link", "set", "lo", "up"],
+                ["ip", "-n", NETNS, "tuntap", "add", "dev", TAP, "mode", "tap"],
+                ["ip", "-n", NETNS, "addr", "add", "172.16.9.1/24", "dev", TAP],
+                ["ip", "-n", NETNS, "addr", "add", "fd00:9::1/64", "dev", TAP, "nodad"],
+                ["ip", "-n", NETNS, "addr", "add", "172.16.99.1/32", "dev", "lo"],
+                ["ip", "-n", NETNS, "addr", "add", "fd00:99::1/128", "dev", "lo"],
+                ["ip", "-n", NETNS, "link", "set", TAP, "up"]):
+        sh(*cmd)
+
+
+def netns_down():
+    sh("ip", "-n", NETNS, "link", "del", TAP, check=False)
+    sh("ip", "netns", "del", NETNS, check=False)
+
+
+def in_netns(*cmd):
+    return subprocess.run(["ip", "netns", "exec", NETNS, *cmd], capture_output=True, text=True)
+
+
+NIC = ["-netdev", f"tap,id=net0,ifname={TAP},script=no,downscript=no", "-device", f"virtio-net-device,netdev=net0,mac={MAC}"]
+
+
 def check(what, cond, detail=""):
     print(("ok   " if cond else "FAIL ") + what + (f": {detail}" if detail and not cond else ""), flush=True)
     if not cond:
@@ -177,6 +215,7 @@ def main():
     ap.add_argument("--accel", default="tcg")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up as on a failure
 
     d = tempfile.mkdtemp(prefix="vessel-agent-test.")
     shutil.copytree(a.rootfs, f"{d}/rootfs", symlinks=True)
@@ -196,19 +235,30 @@ def main():
             "-device", "virtserialport,chardev=proc0,name=vessel.proc.0",
             "-fsdev", f"local,id=rootfs,path={d}/rootfs,security_model=passthrough",
             "-device", "virtio-9p-device,fsdev=rootfs,mount_tag=rootfs",
-            "-qmp", f"unix:{d}/qmp.sock,server=on,wait=off"]
-    t0 = time.time()
-    qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
-    ok = False
+            "-qmp", f"unix:{d}/qmp.sock,server=on,wait=off", *NIC]
+    ok, qemu = False, None
     try:
+        netns_up()
+        t0 = time.time()
+        qemu = subprocess.Popen(["ip", "netns", "exec", NETNS, *argv], stdin=subprocess.DEVNULL)
         ctl = Control(f"{d}/agent.sock")
         ctl.ready()
         check(f"READY after {time.time() - t0:.2f}s", True)
         qmp = Qmp(f"{d}/qmp.sock")
 
+        # a NIC the guest does not have: ERR naming the line, and nothing done (the next CREATE works)
+        r = ctl.request("CREATE", "net 52:54:00:99:99:99 1500", "PROCESS 0", *process(["true"]))
+        check("CREATE with an unknown NIC fails", r == "ERR net 52:54:00:99:99:99 1500: No such device", r)
+
         # process 0: its relay connects first, as conmon's would
+        hosts = "127.0.0.1 localhost\n172.16.9.2 vm-test\n"
+        hosts_before = open(f"{d}/rootfs/etc/hosts", "rb").read()
         p0 = Stream(f"{d}/proc-0.sock")
-        r = ctl.request("CREATE", "hostname vm-test", "mount proc|/proc|proc|nosuid,noexec,nodev",
+        r = ctl.request("CREATE", "hostname vm-test",
+                        f"route 0.0.0.0/0 172.16.9.1 {MAC}", f"route ::/0 fd00:9::1 {MAC}",  # before their subnets: reordered
+                        f"net {MAC} 1400", f"addr {MAC} 172.16.9.2/24", f"addr {MAC} fd00:9::2/64",
+                        f"file /etc/hosts|{esc(hosts)}", "file /etc/vessel/new|a\\|b",
+                        "mount proc|/proc|proc|nosuid,noexec,nodev",
                         "mount tmpfs|/dev|tmpfs|nosuid,strictatime,mode=755,size=65536k",
                         "mount devpts|/dev/pts|devpts|nosuid,noexec,newinstance,ptmxmode=0666,mode=0620",
                         "mount sysfs|/sys|sysfs|nosuid,noexec,nodev,ro", "mount cgroup|/sys/fs/cgroup|cgroup|ro",
@@ -223,6 +273,32 @@ def main():
         check("process 0 stderr", joined(frames, "E") == b"oops\n", frames)
         check("process 0 X 3", st == 3, st)
         check("EXIT 0 3", ctl.await_exit(0) == 3, ctl.exits)
+
+        # the network, both ways, and the host files
+        r = in_netns("ping", "-c1", "-W3", "172.16.9.2")
+        check("the host pings the guest", r.returncode == 0, r.stdout + r.stderr)
+        r = in_netns("ping", "-6", "-c1", "-W3", "fd00:9::2")
+        check("the host pings the guest over IPv6", r.returncode == 0, r.stdout + r.stderr)
+        qmp.add_port(d, 7)
+        p7 = Stream(f"{d}/proc-7.sock")
+        r = ctl.request("EXEC 7", *process(["sh", "-c", "cat /sys/class/net/eth0/mtu; ip -o addr; ip route; ip -6 route;"
+                                            "ping -c1 -W3 127.0.0.1 >/dev/null && echo lo-ok;"
+                                            "ping -c1 -W3 172.16.99.1 >/dev/null && echo v4-ok;"
+                                            "ping -6 -c1 -W3 fd00:99::1 >/dev/null && echo v6-ok;"
+                                            "echo ---; cat /etc/hosts; echo ---; cat /etc/vessel/new"]))
+        check("EXEC 7 (network)", r.startswith("OK "), r)
+        frames, st = p7.frames(timeout=30)
+        out = joined(frames, "O").decode()
+        check("the NIC has the MTU", out.startswith("1400\n"), out)
+        check("the NIC has its addresses", "inet 172.16.9.2/24" in out and "inet6 fd00:9::2/64" in out, out)
+        check("the default routes", "default via 172.16.9.1 dev eth0" in out and "default via fd00:9::1 dev eth0" in out, out)
+        check("lo is up", "lo-ok" in out, out)
+        check("the guest reaches the host through its default route", "v4-ok" in out, out)
+        check("… and over IPv6", "v6-ok" in out, out)
+        check("the guest's /etc/hosts is the file line's", out.split("---\n")[1] == hosts, out)
+        check("a file line with a | in it", out.split("---\n")[2] == "a|b", out)
+        check("the host's rootfs /etc/hosts is unchanged", open(f"{d}/rootfs/etc/hosts", "rb").read() == hosts_before)
+        check("a missing destination is created empty", os.path.getsize(f"{d}/rootfs/etc/vessel/new") == 0)
 
         # exec on a hot-plugged port, stdin closed with C
         qmp.add_port(d, 1)
@@ -296,17 +372,67 @@ def main():
         check("POWEROFF", r == "OK", r)
         qemu.wait(timeout=20)
         check("QEMU exited", qemu.returncode == 0, qemu.returncode)
+
+        qemu = disk_boots(a, d, argv)
         ok = True
     finally:
-        if qemu.poll() is None:
+        if qemu and qemu.poll() is None:
             qemu.kill()
             qemu.wait()
-        if not ok:
-            print("--- console.log\n" + open(f"{d}/console.log", errors="replace").read()[-3000:])
+        netns_down()
+        for log in ("console.log", "serial.log"):
+            if not ok and os.path.exists(f"{d}/{log}"):
+                print(f"--- {log}\n" + open(f"{d}/{log}", errors="replace").read()[-3000:])
         if a.keep or not ok:
             print(f"kept {d}")
         else:
             shutil.rmtree(d)
+
+
+def disk_boots(a, d, argv9p):
+    """A Firecracker-style guest: an ext4 root drive whose own init the agent switches to."""
+    root = f"{d}/disk-root"
+    shutil.copytree(a.rootfs, root, symlinks=True)
+    with open(f"{root}/init-test", "w") as f:
+        f.write("#!/bin/sh\n"
+                "echo \"disk-init pid=$$ $(cat /proc/cmdline)\"\n"
+                "ip -o addr; ip route; hostname\n"
+                "ping -c1 -W3 172.16.9.1 >/dev/null && echo ping-ok\n"
+                "echo written > /written; sync\n"
+                "poweroff -f\n")
+    os.chmod(f"{root}/init-test", 0o755)
+    img = f"{d}/disk.img"
+    sh("mkfs.ext4", "-q", "-d", root, img, "64M")
+    common = argv9p[:argv9p.index("-append")]  # the machine, kernel and initrd
+    ip = "ip=172.16.9.2::172.16.9.1:255.255.255.0:vm-disk:eth0:off"
+
+    def boot(init, log):
+        cmd = [*common, "-append", f"console=ttyS0 quiet panic=-1 tsc_early_khz={tsc_khz()} root=/dev/vda rw init={init} {ip}",
+               "-serial", f"file:{d}/{log}", "-drive", f"file={img},if=none,id=rootfs,format=raw",
+               "-device", "virtio-blk-device,drive=rootfs", *NIC]
+        t0 = time.time()
+        q = subprocess.Popen(["ip", "netns", "exec", NETNS, *cmd], stdin=subprocess.DEVNULL)
+        try:
+            q.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            return q, None, time.time() - t0
+        return q, open(f"{d}/{log}", errors="replace").read(), time.time() - t0
+
+    q, out, secs = boot("/init-test", "serial.log")
+    check(f"disk boot: QEMU powered off by the disk's init ({secs:.1f}s)", out is not None and q.returncode == 0, out)
+    check("disk boot: the disk's init is PID 1", "disk-init pid=1 " in out, out)
+    check("disk boot: ip= gave eth0 its address and default route",
+          "inet 172.16.9.2/24" in out and "default via 172.16.9.1 dev eth0" in out and "\nvm-disk\n" in out, out)
+    check("disk boot: the guest reaches the host", "ping-ok" in out, out)
+    r = sh("debugfs", "-R", "cat /written", img)
+    check("disk boot: the root was mounted rw", r.stdout == "written\n", r.stdout + r.stderr)
+    os.rename(f"{d}/serial.log", f"{d}/serial-ok.log")
+
+    q, out, secs = boot("/no-such-init", "serial.log")
+    check(f"disk boot without its init: powered off ({secs:.1f}s)", out is not None, "QEMU still running")
+    line = "vessel-agent: cannot boot from root=/dev/vda: exec /no-such-init: No such file or directory; powering off"
+    check("… saying why, in one line", line in out, out)
+    return q
 
 
 if __name__ == "__main__":

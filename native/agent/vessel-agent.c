@@ -2,9 +2,13 @@
  * vessel-agent: PID 1 of a Vessel microVM (see docs/microvm.md).
  *
  * Boot: mount /proc, /sys, /dev, /dev/pts, /run; load the modules in /lib/modules/load-order;
- * mount the 9p share "rootfs" at /rootfs; open the virtio-serial port "vessel.agent" and write
- * READY. Then serve the control protocol on that port (this file) and each process's stdio on
- * its port "vessel.proc.N" (proc.c), in one poll loop, reaping every child.
+ * bring lo up; mount the 9p share "rootfs" at /rootfs; open the virtio-serial port "vessel.agent"
+ * and write READY. Then serve the control protocol on that port (this file) and each process's
+ * stdio on its port "vessel.proc.N" (proc.c), in one poll loop, reaping every child. The guest's
+ * network is set up over rtnetlink (net.c).
+ *
+ * Without vessel.rootfs=9p but with root=/dev/vdX on the kernel command line, the agent is only
+ * an initramfs: it mounts that disk, switches root to it and execs its init (boot_disk).
  *
  * virtio-serial tells the guest whether the host end of a port is connected: poll reports
  * POLLHUP (and POLLIN, read returns 0) while it is not, so a disconnected port cannot wait in
@@ -27,6 +31,7 @@
 #define PORT_WAIT_MS 5000 /* how long an EXEC waits for its hot-plugged port */
 #define RECHECK_MS 50     /* how often disconnected ports are looked at */
 #define NINEP_OPTS "trans=virtio,version=9p2000.L,msize=512000,cache=mmap"
+#define ROOT_WAIT_MS 10000 /* how long a disk boot waits for its root device */
 
 static int logfd = -1, devfd = -1, portsfd = -1, procfd = -1, sigfd = -1, created;
 static struct {
@@ -142,7 +147,8 @@ static void load_modules(void)
     if (f) fclose(f);
 }
 
-static void boot(void)
+/* What either kind of boot needs first: the kernel's file systems, fds 0-2. */
+static void boot_mounts(void)
 {
     mnt("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     mnt("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
@@ -152,7 +158,19 @@ static void boot(void)
     int null;
     while ((null = open("/dev/null", O_RDWR)) >= 0 && null < 3) {} /* fds 0-2 exist: no pipe lands there */
     if (null > 2) close(null);
+}
+
+/* The modules, then lo: nothing (not even a container's 127.0.0.1) works on a loopback left down. */
+static void boot_modules(void)
+{
     load_modules();
+    int lo = net_ifindex_name("lo");
+    if (lo < 0 || net_up(lo, 0) < 0) logmsg("lo up: %m");
+}
+
+/* The container's guest: its rootfs over 9p, the control port. */
+static void boot_9p(void)
+{
     /* 9p probes synchronously at module load, but give it a moment anyway */
     mkdir("/rootfs", 0755);
     for (int i = 0; i < 100 && mount("rootfs", "/rootfs", "9p", 0, NINEP_OPTS) < 0; i++) usleep(20000);
@@ -163,6 +181,120 @@ static void boot(void)
     ctl.fd = port_wait("vessel.agent", PORT_WAIT_MS);
     logfd = open("/dev/hvc0", O_WRONLY | O_NOCTTY | O_CLOEXEC);
     if (ctl.fd < 0) logmsg("no port vessel.agent: %m");
+}
+
+/* ---------------------------------------------------------------- boot from a block device */
+
+static char cmdline[4096], *words[256];
+static int nwords;
+
+/* /proc/cmdline, split at blanks (quoted values are not supported), up to a "--" (init's own). */
+static void read_cmdline(void)
+{
+    int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, cmdline, sizeof cmdline - 1) : -1;
+    if (fd >= 0) close(fd);
+    cmdline[n > 0 ? n : 0] = 0;
+    for (char *w, *p = cmdline; nwords < 255 && (w = strsep(&p, " \t\n"));) {
+        if (!strcmp(w, "--")) break;
+        if (*w) words[nwords++] = w;
+    }
+}
+
+/* The value of key=… on the command line (the last one wins, as in the kernel), or NULL. */
+static const char *param(const char *key)
+{
+    const char *v = NULL;
+    size_t l = strlen(key);
+    for (int i = 0; i < nwords; i++)
+        if (!strncmp(words[i], key, l) && words[i][l] == '=') v = words[i] + l + 1;
+    return v;
+}
+
+static int has_word(const char *w)
+{
+    for (int i = 0; i < nwords; i++) if (!strcmp(words[i], w)) return 1;
+    return 0;
+}
+
+/* Empty the initramfs, as switch_root does: its files are RAM the new system could not free. */
+static void empty_dir(int fd, dev_t dev)
+{
+    DIR *d = fdopendir(fd);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        struct stat st;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev) continue; /* a mount */
+        if (S_ISDIR(st.st_mode)) {
+            int sub = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) empty_dir(sub, dev);
+        }
+        unlinkat(fd, e->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+    }
+    if (d) closedir(d);
+}
+
+/*
+ * A Firecracker-style guest (`vessel vmm`): kernel, boot args and an ext4 root drive. Debian's
+ * kernel has virtio_mmio, virtio_blk and ext4 as modules, so the agent does an initramfs's job
+ * (what switch_root does): mount root= (rootfstype=, default ext4; ro or rw, default rw), move
+ * /dev /proc /sys /run into it (a real init finds them mounted and carries on; busybox's does
+ * either way), free the initramfs, chroot (an initramfs cannot be pivot_root'ed) and exec init=
+ * (or /sbin/init…) as PID 1, on the kernel's console, with the kernel's arguments for init.
+ * The kernel's static ip= is configured first: Debian's kernel has no IP autoconfiguration.
+ * A failure powers the guest off with one line on the console: nothing would ever reap a hang.
+ */
+static void boot_disk(char **argv)
+{
+    char err[512] = "";
+    const char *root = param("root"), *type = param("rootfstype"), *init = param("init"), *ip = param("ip");
+    unsigned long fl = 0;
+    for (int i = 0; i < nwords; i++) /* the last of ro and rw wins */
+        fl = !strcmp(words[i], "ro") ? MS_RDONLY : !strcmp(words[i], "rw") ? 0 : fl;
+    if (ip && net_kernel_ip(ip, err, sizeof err) < 0) {
+        logmsg("%s", err); /* as with the kernel's own ip=, the boot goes on without */
+        *err = 0;
+    }
+    struct stat st;
+    long long end = now_ms() + ROOT_WAIT_MS;
+    while (!strncmp(root, "/dev/", 5) && stat(root, &st) < 0 && now_ms() < end) usleep(20000); /* probed late */
+    mkdir("/rootfs", 0755);
+    if (strncmp(root, "/dev/", 5)) snprintf(err, sizeof err, "only a /dev/ path is supported");
+    else if (stat(root, &st) < 0) snprintf(err, sizeof err, "no such device after %d s", ROOT_WAIT_MS / 1000);
+    else if (mount(root, "/rootfs", type ? type : "ext4", fl, param("rootflags")) < 0)
+        snprintf(err, sizeof err, "mount (%s, %s): %s", type ? type : "ext4", fl ? "ro" : "rw", strerror(errno));
+    if (*err) goto fail;
+    static const char *moved[] = {"/dev", "/proc", "/sys", "/run"};
+    for (int i = 0; i < 4; i++) {
+        char to[64];
+        snprintf(to, sizeof to, "/rootfs%s", moved[i]);
+        if (stat(to, &st) < 0 || !S_ISDIR(st.st_mode) || mount(moved[i], to, NULL, MS_MOVE, NULL) < 0)
+            umount2(moved[i], MNT_DETACH); /* nowhere to go: gone, as switch_root does */
+    }
+    struct stat rs;
+    if (stat("/", &rs) == 0) empty_dir(open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rs.st_dev);
+    if (chdir("/rootfs") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0) {
+        snprintf(err, sizeof err, "switching root: %s", strerror(errno));
+        goto fail;
+    }
+    int con = open("/dev/console", O_RDWR);
+    if (con >= 0) {
+        for (int i = 0; i < 3; i++) dup2(con, i);
+        if (con > 2) close(con);
+    }
+    static const char *inits[] = {"/sbin/init", "/etc/init", "/bin/init", "/bin/sh", NULL};
+    const char *only[] = {init, NULL}, **try = init ? only : inits;
+    for (; *try; try++) {
+        argv[0] = (char *)*try;
+        execv(*try, argv);
+        snprintf(err, sizeof err, "exec %s: %s", *try, strerror(errno));
+    }
+fail:
+    logmsg("vessel-agent: cannot boot from root=%s: %s; powering off", root, err);
+    sync();
+    reboot(RB_POWER_OFF);
+    _exit(1); /* not reached: PID 1 exiting would panic the kernel */
 }
 
 /* ---------------------------------------------------------------- control port: output */
@@ -231,10 +363,16 @@ static void ctl_disconnected(void)
 /* ---------------------------------------------------------------- control port: requests */
 
 #define MAXMOUNTS 64
+#define MAXNET 64
+#define MAXFILES 32
+enum { NET, ADDR, ROUTE }; /* the order they are applied in: a route's gateway needs its subnet */
+static const char *netkeys[] = {"net", "addr", "route"};
 static struct block {
     char verb[16];
-    int n, sig, all, nm;
+    int n, sig, all, nm, nnet, nf;
     char *hostname, *m[MAXMOUNTS][4]; /* mount source, dest, type, options */
+    struct { int kind; char *args; } net[MAXNET]; /* net, addr and route lines: their arguments */
+    char *f[MAXFILES][2];             /* file dest, content */
     struct spec s;
     char err[256];
     long long deadline; /* EXEC: until when to wait for the port */
@@ -258,6 +396,8 @@ static void block_free(void)
 {
     free(blk.hostname);
     for (int i = 0; i < blk.nm; i++) for (int j = 0; j < 4; j++) free(blk.m[i][j]);
+    for (int i = 0; i < blk.nnet; i++) free(blk.net[i].args);
+    for (int i = 0; i < blk.nf; i++) { free(blk.f[i][0]); free(blk.f[i][1]); }
     for (int i = 0; i < blk.s.argc; i++) free(blk.s.argv[i]);
     for (int i = 0; i < blk.s.envc; i++) free(blk.s.env[i]);
     free(blk.s.argv); free(blk.s.env); free(blk.s.cwd);
@@ -284,6 +424,15 @@ static void block_line(char *line)
     else if (!strcmp(key, "mount") && blk.nm < MAXMOUNTS) {
         for (int j = 0; j < 4; j++) blk.m[blk.nm][j] = strdup(field(&val, '|'));
         blk.nm++;
+    }
+    else if (!strcmp(key, "file") && blk.nf < MAXFILES) {
+        blk.f[blk.nf][0] = strdup(field(&val, '|'));
+        blk.f[blk.nf][1] = strdup(field(&val, 0));
+        blk.nf++;
+    }
+    else if ((!strcmp(key, "net") || !strcmp(key, "addr") || !strcmp(key, "route")) && blk.nnet < MAXNET) {
+        blk.net[blk.nnet].kind = *key == 'n' ? NET : *key == 'a' ? ADDR : ROUTE;
+        blk.net[blk.nnet++].args = strdup(val);
     }
     else if (!strcmp(key, "PROCESS")) {}
     else if (!strcmp(key, "arg")) push(&s->argv, &s->argc, field(&val, 0));
@@ -321,6 +470,12 @@ static const struct { const char *name; unsigned long set, clear; } mflags[] = {
     {"slave", 0, 0}, {"rslave", 0, 0}, {"shared", 0, 0}, {"rshared", 0, 0}, {"unbindable", 0, 0},
 };
 
+/* mkdir -p of the directories above `path` */
+static void mkparents(char *path)
+{
+    for (char *p = path + 1; (p = strchr(p, '/')); p++) { *p = 0; mkdir(path, 0755); *p = '/'; }
+}
+
 /* One OCI mount, inside the container's root. Guest /dev is the guest's devtmpfs. */
 static int do_mount(char *src, char *dst, char *type, char *opts, char *err, size_t errlen)
 {
@@ -341,7 +496,7 @@ static int do_mount(char *src, char *dst, char *type, char *opts, char *err, siz
         return -1;
     }
     if (stat(dst, &ds) < 0) { /* mkdir -p, or an empty file to bind a file on */
-        for (char *p = dst + 1; (p = strchr(p, '/')); p++) { *p = 0; mkdir(dst, 0755); *p = '/'; }
+        mkparents(dst);
         if ((fl & MS_BIND) && !S_ISDIR(ss.st_mode))
             close(open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
         else
@@ -358,16 +513,80 @@ static int do_mount(char *src, char *dst, char *type, char *opts, char *err, siz
     return 0;
 }
 
-/* CREATE: into the rootfs (switch_root: the initramfs cannot be pivoted), mounts, process 0. */
+/* The CREATE's net, addr and route lines, kind by kind (NICs up, then addresses, then routes). */
+static int do_network(char *err, size_t errlen)
+{
+    for (int kind = NET; kind <= ROUTE; kind++)
+        for (int i = 0; i < blk.nnet; i++) {
+            if (blk.net[i].kind != kind) continue;
+            char a[64], b[64], c[64];
+            int n = sscanf(blk.net[i].args, "%63s %63s %63s", a, b, c), nic = -1, r = -1;
+            errno = EINVAL;
+            if (kind == NET && n == 2 && (nic = net_ifindex_mac(a)) >= 0) r = net_up(nic, atoi(b));
+            if (kind == ADDR && n == 2 && (nic = net_ifindex_mac(a)) >= 0) r = net_addr(nic, b);
+            if (kind == ROUTE && n == 3 && (nic = net_ifindex_mac(c)) >= 0)
+                r = net_route(a, strcmp(b, "-") ? b : NULL, nic);
+            if (r < 0) {
+                snprintf(err, errlen, "%s %s: %s", netkeys[kind], blk.net[i].args, strerror(errno));
+                return -1;
+            }
+        }
+    return 0;
+}
+
+/*
+ * A `file` line's content is written to the agent's own tmpfs (/run, outside the container's
+ * root) and taken as a detached bind mount (open_tree) before the agent enters the rootfs; it is
+ * attached at its destination (file_attach) after the mounts, so that podman's /etc/hosts lands
+ * on whatever they put at /etc. The image's own file stays as it was, under the mount.
+ */
+static int file_stage(int i, char *err, size_t errlen)
+{
+    char path[64];
+    const char *content = blk.f[i][1];
+    size_t len = strlen(content);
+    mkdir("/run/vessel", 0700);
+    snprintf(path, sizeof path, "/run/vessel/file-%d", i);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), tree = -1;
+    if (fd >= 0 && write(fd, content, len) == (ssize_t)len)
+        tree = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0) snprintf(err, errlen, "file %s: %s", blk.f[i][0], strerror(errno));
+    if (fd >= 0) close(fd);
+    return tree;
+}
+
+static int file_attach(int tree, char *dst, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dst, &st) < 0) { /* missing: an empty file to mount on */
+        mkparents(dst);
+        int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) close(fd);
+    }
+    if (move_mount(tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0
+        || mount(NULL, dst, NULL, MS_PRIVATE, NULL) < 0) {
+        snprintf(err, errlen, "file %s: %s", dst, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * CREATE: the network (before anything can run), the files staged, then into the rootfs
+ * (switch_root: the initramfs cannot be pivoted), mounts, files, process 0.
+ */
 static int do_create(char *err, size_t errlen)
 {
-    int port = -1, dev = 0;
+    int port = -1, dev = 0, trees[MAXFILES], r = -1;
     if (created) { snprintf(err, errlen, "already created"); return -1; }
     if ((port = port_open("vessel.proc.0")) < 0) { snprintf(err, errlen, "no port vessel.proc.0"); return -1; }
+    for (int i = 0; i < blk.nf; i++) trees[i] = -1;
+    if (do_network(err, errlen) < 0) goto out;
+    for (int i = 0; i < blk.nf; i++)
+        if ((trees[i] = file_stage(i, err, errlen)) < 0) goto out;
     if (chdir("/rootfs") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0) {
         snprintf(err, errlen, "entering the rootfs: %s", strerror(errno));
-        close(port);
-        return -1;
+        goto out;
     }
     created = 1;
     if (blk.hostname && sethostname(blk.hostname, strlen(blk.hostname)) < 0)
@@ -377,12 +596,19 @@ static int do_create(char *err, size_t errlen)
         if (!dev && !strncmp(blk.m[i][1], "/dev/", 5)) { char o[] = "nosuid"; do_mount("devtmpfs", "/dev", "devtmpfs", o, err, errlen); dev = 1; }
         char opts[1024];
         snprintf(opts, sizeof opts, "%s", blk.m[i][3]);
-        if (do_mount(blk.m[i][0], blk.m[i][1], blk.m[i][2], opts, err, errlen) < 0) { close(port); return -1; }
+        if (do_mount(blk.m[i][0], blk.m[i][1], blk.m[i][2], opts, err, errlen) < 0) goto out;
     }
     if (!dev) { char o[] = "nosuid"; do_mount("devtmpfs", "/dev", "devtmpfs", o, err, errlen); }
+    for (int i = 0; i < blk.nf; i++)
+        if (file_attach(trees[i], blk.f[i][0], err, errlen) < 0) goto out;
     struct proc *p = proc_new(0, port);
-    if (proc_prepare(p, &blk.s, err, errlen) < 0) { proc_free(p); return -1; }
-    return 0;
+    port = -1; /* the process owns it now */
+    if (proc_prepare(p, &blk.s, err, errlen) < 0) proc_free(p);
+    else r = 0;
+out:
+    for (int i = 0; i < blk.nf; i++) if (trees[i] >= 0) close(trees[i]);
+    if (port >= 0) close(port);
+    return r;
 }
 
 static void ps(void)
@@ -518,16 +744,23 @@ static void reap(void)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
     if (getpid() != 1) { fprintf(stderr, "vessel-agent runs as a guest's PID 1\n"); return 2; }
+    boot_mounts();
+    read_cmdline();
+    int disk = !has_word("vessel.rootfs=9p") && param("root");
+    if (disk) logfd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC); /* no hvc0 there */
+    boot_modules();
+    if (disk) boot_disk(argv); /* does not return */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGPIPE);
     sigprocmask(SIG_BLOCK, &set, NULL);
     sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    boot();
+    boot_9p();
     logmsg("vessel-agent: up");
     if (ctl.fd >= 0 && port_connected(ctl.fd)) ctl_connected();
     for (;;) {
