@@ -22,22 +22,29 @@ import java.util.concurrent.ExecutionException;
 /**
  * Firecracker's API over HTTP/1.1 on a Unix socket: Jetty's Unix-domain connector and one plain
  * handler that reads the body (at most {@value ApiJson#MAX_BODY} bytes: a larger Content-Length is
- * answered 400 without reading it) and hands it to {@link Api}.
+ * answered 400 without reading it) and hands it to {@link Api}. A second connector, on the
+ * metadata socket, serves the guest's MMDS requests ({@link MmdsService}) that QEMU forwards.
  */
 public final class ApiServer implements AutoCloseable {
     private final Server server;
     private final Path socket;
+    private final Path mmdsSocket;
 
-    private ApiServer(Server server, Path socket) {
+    private ApiServer(Server server, Path socket, Path mmdsSocket) {
         this.server = server;
         this.socket = socket;
+        this.mmdsSocket = mmdsSocket;
     }
 
-    /** Listens on {@code socket}, which must not exist (as Firecracker, which will not replace it). */
-    public static ApiServer start(Path socket, Api api) throws IOException {
-        if (Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+    /**
+     * Listens on {@code socket} (null: no API, as with --no-api), which must not exist (as
+     * Firecracker, which will not replace it), and for the guest's metadata requests on {@code mmdsSocket}.
+     */
+    public static ApiServer start(Path socket, Api api, Path mmdsSocket, MmdsService mmds) throws IOException {
+        if (socket != null && Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             throw new IOException("the API socket " + socket + " already exists (remove it, or choose another path)");
         }
+        Files.deleteIfExists(mmdsSocket);
         QueuedThreadPool threads = new QueuedThreadPool(8, 2);
         threads.setName("api");
         threads.setDaemon(true);
@@ -45,13 +52,19 @@ public final class ApiServer implements AutoCloseable {
         HttpConfiguration http = new HttpConfiguration();
         http.setSendServerVersion(false);
         http.setSendXPoweredBy(false);
-        UnixDomainServerConnector connector = new UnixDomainServerConnector(server, 1, 1, new HttpConnectionFactory(http));
-        connector.setUnixDomainPath(socket);
-        server.addConnector(connector);
+        UnixDomainServerConnector metadata = new UnixDomainServerConnector(server, 1, 1, new HttpConnectionFactory(http));
+        metadata.setUnixDomainPath(mmdsSocket);
+        server.addConnector(metadata);
+        if (socket != null) {
+            UnixDomainServerConnector connector = new UnixDomainServerConnector(server, 1, 1, new HttpConnectionFactory(http));
+            connector.setUnixDomainPath(socket);
+            server.addConnector(connector);
+        }
         server.setHandler(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) {
-                serve(api, request, response, callback);
+                if (request.getConnectionMetaData().getConnector() == metadata) serveMmds(mmds, request, response, callback);
+                else serve(api, request, response, callback);
                 return true;
             }
         });
@@ -65,7 +78,16 @@ public final class ApiServer implements AutoCloseable {
             }
             throw new IOException("cannot serve the API on " + socket + ": " + e.getMessage(), e);
         }
-        return new ApiServer(server, socket);
+        return new ApiServer(server, socket, mmdsSocket);
+    }
+
+    private static void serveMmds(MmdsService mmds, Request request, Response response, Callback callback) {
+        MmdsService.Reply r = mmds.handle(request.getMethod(), request.getHttpURI().getPath(),
+                name -> request.getHeaders().get(name));
+        Content.Source.consumeAll(request, Callback.NOOP);
+        response.setStatus(r.status());
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, r.contentType());
+        response.write(true, ByteBuffer.wrap(MmdsService.bytes(r.body())), callback);
     }
 
     private static final HttpField SERVER = new HttpField(HttpHeader.SERVER, "Firecracker API");
@@ -113,7 +135,8 @@ public final class ApiServer implements AutoCloseable {
             // exiting anyway
         }
         try {
-            Files.deleteIfExists(socket);
+            if (socket != null) Files.deleteIfExists(socket);
+            Files.deleteIfExists(mmdsSocket);
         } catch (IOException ignored) {
             // nothing more to do
         }

@@ -106,33 +106,32 @@ public final class Main {
         if (o.apiSock() != null && Files.exists(o.apiSock(), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             throw new UsageException("the API socket " + o.apiSock() + " already exists (remove it, or choose another path)");
         }
-        Path qmpSocket = o.apiSock() != null ? o.apiSock().resolveSibling(o.apiSock().getFileName() + ".qmp")
-                : Path.of("/run/vessel-vmm-" + ProcessHandle.current().pid() + ".qmp");
-        if (qmpSocket.toString().length() > 107) {
+        // QMP's and the metadata service's sockets sit next to the API socket
+        String base = o.apiSock() != null ? o.apiSock().toString() : "/run/vessel-vmm-" + ProcessHandle.current().pid();
+        Path qmpSocket = Path.of(base + ".qmp"), mmdsSocket = Path.of(base + ".mmds");
+        if (mmdsSocket.toString().length() > 107) {
             throw new UsageException("the API socket path is too long for a Unix socket: " + o.apiSock());
         }
         FcLog log = new FcLog(o.id());
         FcMetrics metrics = new FcMetrics();
         QemuMapping.Host host = new QemuMapping.Host("qemu-system-x86_64", join(accel).kind(), join(tsc),
-                new GuestAssets(GuestAssets.DEFAULT_DIR).initrd(), qmpSocket);
+                new GuestAssets(GuestAssets.DEFAULT_DIR).initrd(), qmpSocket, mmdsSocket);
         Vmm vmm = new Vmm(o.id(), new Vmm.Env(QemuMachine.launcher(qmpSocket), host, VHOST_VSOCK), log, metrics);
 
-        ApiServer server = null;
+        ApiServer server;
         Thread cleanup = new Thread(() -> {
             vmm.kill();
             deleteQuietly(qmpSocket);
         });
         Runtime.getRuntime().addShutdownHook(cleanup);
         try {
-            if (!o.noApi()) {
-                try {
-                    server = ApiServer.start(o.apiSock(), new Api(vmm));
-                } catch (IOException e) {
-                    throw new UsageException(e.getMessage());
-                }
-                ApiServer s = server;
-                Runtime.getRuntime().addShutdownHook(new Thread(s::close));
-            }
+            server = ApiServer.start(o.noApi() ? null : o.apiSock(), new Api(vmm), mmdsSocket,
+                    new MmdsService(vmm.mmds(), System::currentTimeMillis));
+        } catch (IOException e) {
+            throw new UsageException(e.getMessage());
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close));
+        try {
             if (file != null) {
                 try {
                     apply(vmm, file);
@@ -157,7 +156,7 @@ public final class Main {
             flusher.interrupt();
             return status;
         } finally {
-            if (server != null) server.close();
+            server.close();
             vmm.kill();
             deleteQuietly(qmpSocket);
         }

@@ -46,6 +46,7 @@ public final class QemuMachine implements Machine {
         } catch (IOException e) {
             throw new VmmException("cannot remove a stale " + qmpSocket + ": " + e.getMessage(), e);
         }
+        if (argv.stream().anyMatch(a -> a.contains(",guestfwd="))) loopbackUp();
         Process p;
         try {
             p = new ProcessBuilder(cmd).inheritIO().start();
@@ -63,6 +64,24 @@ public final class QemuMachine implements Machine {
                 Thread.currentThread().interrupt();
             }
             throw e;
+        }
+    }
+
+    /**
+     * libslirp connects a guestfwd command (MMDS) to QEMU through a TCP socket pair on 127.0.0.1:
+     * in a network namespace whose loopback is down (a fresh `ip netns add`) that fails, so lo is
+     * brought up (idempotent) before QEMU starts.
+     */
+    static void loopbackUp() throws VmmException {
+        try {
+            Process p = new ProcessBuilder("ip", "link", "set", "lo", "up").redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes()).strip();
+            if (p.waitFor() != 0) throw new VmmException("MMDS needs the loopback interface up: ip link set lo up: " + out);
+        } catch (IOException e) {
+            throw new VmmException("MMDS needs the loopback interface up: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmmException("interrupted", e);
         }
     }
 

@@ -21,6 +21,8 @@ import java.util.Locale;
  *   -blockdev file…,-blockdev raw,node-name=driveN -device virtio-blk-device  (root drive first)
  *   -netdev tap,ifname=host_dev_name -device virtio-net-device,mac=guest_mac
  *   -device i8042 (SendCtrlAltDel)   -device virtio-rng-device   -device virtio-balloon-device
+ *   MMDS, per interface in mmds-config: the NIC, its tap and a restricted user-mode (slirp) netdev
+ *   on one hub; slirp hands TCP to ipv4_address:80 to {@code socat - UNIX-CONNECT:<api>.mmds}
  *   -qmp unix:&lt;api socket&gt;.qmp
  * </pre>
  */
@@ -30,8 +32,12 @@ public final class QemuMapping {
             "reboot=k panic=1 pci=off nomodule 8250.nr_uarts=0 i8042.noaux i8042.nomux i8042.dumbkbd";
     public static final String BALLOON_ID = "balloon0";
 
-    /** What the host contributes: QEMU's binary, the accelerator, the TSC rate (TCG), Vessel's initrd. */
-    public record Host(String qemu, Accelerator.Kind accelerator, long tscKhz, Path defaultInitrd, Path qmpSocket) {
+    /**
+     * What the host contributes: QEMU's binary, the accelerator, the TSC rate (TCG), Vessel's
+     * initrd, and the sockets next to the API socket: QMP's and the metadata service's.
+     */
+    public record Host(String qemu, Accelerator.Kind accelerator, long tscKhz, Path defaultInitrd, Path qmpSocket,
+                       Path mmdsSocket) {
     }
 
     private QemuMapping() {
@@ -81,6 +87,7 @@ public final class QemuMapping {
                 if (mtu != null) argv.set(i, argv.get(i) + ",host_mtu=" + mtu);
             }
         }
+        if (c.mmdsConfig() != null) mmds(argv, c, host);
         // an i8042 controller, as Firecracker has: SendCtrlAltDel presses Ctrl+Alt+Del on its keyboard
         argv.addAll(List.of("-device", "i8042"));
         if (c.entropy() != null) {
@@ -101,6 +108,40 @@ public final class QemuMapping {
             argv.addAll(List.of("-device", "vhost-vsock-device,guest-cid=" + c.vsock().guestCid()));
         }
         return argv;
+    }
+
+    /**
+     * MMDS for each interface named in mmds-config: its virtio-net device moves from the tap
+     * netdev to a hub port; the tap and a user-mode netdev join the same hub. The user-mode
+     * netdev is restricted (it routes nothing out of the host) and lives on ipv4_address's /24
+     * with {@code guestfwd} of ipv4_address:80 to a command that connects the guest's TCP stream
+     * to the metadata service's Unix socket; it answers ARP for ipv4_address, so the guest needs
+     * only Firecracker's usual {@code ip route add 169.254.169.254 dev eth0}.
+     */
+    static void mmds(List<String> argv, VmConfig c, Host host) {
+        String address = c.mmdsConfig().ipv4Address() != null ? c.mmdsConfig().ipv4Address() : Mmds.DEFAULT_ADDRESS;
+        String prefix = address.substring(0, address.lastIndexOf('.') + 1);
+        int last = Integer.parseInt(address.substring(address.lastIndexOf('.') + 1));
+        int gw = last == 1 ? 2 : 1, dns = last == 3 ? 4 : 3;
+        String cmd = "socat - UNIX-CONNECT:" + Vmm.shellQuote(host.mmdsSocket().toString());
+        List<Model.NetworkInterface> nics = c.networkInterfaces();
+        for (int i = 0; i < nics.size(); i++) {
+            if (!c.mmdsConfig().networkInterfaces().contains(nics.get(i).ifaceId())) continue;
+            String net = "net" + i, hub = Integer.toString(100 + i);
+            int dev = -1;
+            for (int j = 0; j < argv.size(); j++) {
+                if (argv.get(j).startsWith("virtio-net-device,netdev=" + net + ",")) {
+                    argv.set(j, argv.get(j).replace("netdev=" + net + ",", "netdev=" + net + "-guest,"));
+                    dev = j;
+                }
+            }
+            argv.addAll(dev - 1, List.of(
+                    "-netdev", "hubport,id=" + net + "-tap,hubid=" + hub + ",netdev=" + net,
+                    "-netdev", "user,id=" + net + "-mmds,restrict=on,ipv6=off,net=" + prefix + "0/24,host=" + prefix + gw
+                            + ",dns=" + prefix + dns + ",guestfwd=tcp:" + address + ":80-cmd:" + cmd.replace(",", ",,"),
+                    "-netdev", "hubport,id=" + net + "-mmdsport,hubid=" + hub + ",netdev=" + net + "-mmds",
+                    "-netdev", "hubport,id=" + net + "-guest,hubid=" + hub));
+        }
     }
 
     /**

@@ -229,6 +229,7 @@ public final class Vmm {
 
     public synchronized void instanceStart() throws ApiException {
         preBoot("InstanceStart");
+        requireMmdsTools(config);
         List<String> argv = QemuMapping.argv(config, env.host());
         log.info("Starting QEMU: " + String.join(" ", argv));
         try {
@@ -249,6 +250,15 @@ public final class Vmm {
             }
         }
         log.info("Running " + id + ": QEMU pid " + machine.pid());
+    }
+
+    /** MMDS hands the guest's connections to socat (QemuMapping#mmds). */
+    private static void requireMmdsTools(VmConfig c) throws ApiException {
+        if (c.mmdsConfig() == null || c.mmdsConfig().networkInterfaces().isEmpty()) return;
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
+            if (Files.isExecutable(Path.of(dir, "socat"))) return;
+        }
+        throw ApiException.badRequest("Cannot start microvm: MMDS needs socat on the host (apt-get install socat)");
     }
 
     private void watch(Machine m) {
@@ -492,6 +502,7 @@ public final class Vmm {
         }
         if (config.logger() != null) restored.logger(config.logger());
         if (config.metrics() != null) restored.metrics(config.metrics());
+        requireMmdsTools(restored);
         List<String> argv = new java.util.ArrayList<>(QemuMapping.argv(restored, env.host()));
         argv.addAll(List.of("-S", "-incoming", "defer"));
         log.info("Restoring with QEMU: " + String.join(" ", argv));

@@ -62,7 +62,7 @@ class ApiTest {
             }
         };
         QemuMapping.Host host = new QemuMapping.Host("qemu-system-x86_64", Accelerator.Kind.TCG, 2445404,
-                Path.of("/assets/initrd.img"), dir.resolve("fc.sock.qmp"));
+                Path.of("/assets/initrd.img"), dir.resolve("fc.sock.qmp"), dir.resolve("fc.sock.mmds"));
         vmm = new Vmm("vm1", new Vmm.Env(argv -> {
             launched.add(argv);
             return fake;

@@ -11,9 +11,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class QemuMappingTest {
     static final QemuMapping.Host TCG = new QemuMapping.Host("qemu-system-x86_64", Accelerator.Kind.TCG, 2445404,
-            Path.of("/assets/initrd.img"), Path.of("/run/fc.sock.qmp"));
+            Path.of("/assets/initrd.img"), Path.of("/run/fc.sock.qmp"), Path.of("/run/fc.sock.mmds"));
     static final QemuMapping.Host KVM = new QemuMapping.Host("qemu-system-x86_64", Accelerator.Kind.KVM, 2445404,
-            Path.of("/assets/initrd.img"), Path.of("/run/fc.sock.qmp"));
+            Path.of("/assets/initrd.img"), Path.of("/run/fc.sock.qmp"), Path.of("/run/fc.sock.mmds"));
 
     static VmConfig gettingStarted() throws ApiException {
         VmConfig c = new VmConfig();
@@ -91,5 +91,19 @@ class QemuMappingTest {
     @Test
     void aNicWithoutMacGetsAStableLocalOne() {
         assertThat(QemuMapping.generatedMac("eth0")).matches("06:00(:[0-9a-f]{2}){4}").isEqualTo(QemuMapping.generatedMac("eth0"));
+    }
+
+    @Test
+    void mmdsPutsTheNicTheTapAndARestrictedSlirpOnOneHub() throws ApiException {
+        VmConfig c = gettingStarted();
+        c.mmdsConfig(new Model.MmdsConfig("V2", List.of("eth0"), null, null));
+        String line = String.join(" ", QemuMapping.argv(c, TCG));
+        assertThat(line).contains("-netdev tap,id=net0,ifname=tap0,script=no,downscript=no"
+                + " -netdev hubport,id=net0-tap,hubid=100,netdev=net0"
+                + " -netdev user,id=net0-mmds,restrict=on,ipv6=off,net=169.254.169.0/24,host=169.254.169.1,dns=169.254.169.3,"
+                + "guestfwd=tcp:169.254.169.254:80-cmd:socat - UNIX-CONNECT:'/run/fc.sock.mmds'"
+                + " -netdev hubport,id=net0-mmdsport,hubid=100,netdev=net0-mmds"
+                + " -netdev hubport,id=net0-guest,hubid=100"
+                + " -device virtio-net-device,netdev=net0-guest,mac=aa:fc:00:00:00:01");
     }
 }
