@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Firecracker's API (issue 6): `vessel vmm --api-sock` driven with plain curl, as Firecracker's
+# getting-started guide does, in a network namespace of the test's own; then the API's 400s,
+# MMDS (V2 tokens, read by the guest), pause/resume, metrics, Ctrl+Alt+Del ending the guest and the VMM, --config-file, and bad
+# command lines that leave nothing behind, and a snapshot loaded by a new vessel vmm. Two guest
+# boots (each 4-8 s under TCG) and one restore.
+#   FC_INITRD=PATH   boot with this initrd instead of Vessel's (initrd_path)
+source "$(dirname "$0")/../lib.sh"
+
+[ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
+host_prepare || skip_all "host_prepare failed"
+for t in curl mkfs.ext4 qemu-system-x86_64 ip ping jq; do command -v $t >/dev/null || skip_all "$t not installed"; done
+run "$VESSEL" assets show
+[ "$RC" = 0 ] || skip_all "guest assets missing (bin/vessel assets build): $ERR"
+KERNEL=$(printf '%s\n' "$OUT" | sed -n 's/^kernel: //p')
+ensure_image || skip_all "busybox image missing (make images)"
+
+NS=vfc$$
+SOCK=$T/fc.sock
+VMM_PID=
+ip netns add "$NS" || skip_all "cannot create netns $NS"
+vmm_stop() { [ -n "$VMM_PID" ] && kill -KILL "$VMM_PID" 2>/dev/null; VMM_PID=; }
+on_cleanup vmm_stop
+on_cleanup "ip netns del $NS"
+on_cleanup 'for p in $(pids_matching "$T/"); do kill -KILL "$p"; done'
+
+# api METHOD PATH [BODY] [SOCKET]: sets CODE (HTTP status) and BODY (response body)
+api() {
+  local out
+  out=$(curl -s --max-time 60 --unix-socket "${4:-$SOCK}" -X "$1" -H 'Content-Type: application/json' \
+    ${3:+--data-binary "$3"} -w '\n%{http_code}' "http://localhost$2")
+  CODE=${out##*$'\n'}
+  BODY=${out%$'\n'*}
+}
+# expect_fault NAME PATTERN METHOD PATH BODY: a 400 whose fault_message contains PATTERN
+expect_fault() {
+  local name=$1 pattern=$2; shift 2
+  api "$@"
+  assert_eq "$name: 400" 400 "$CODE"
+  assert_contains "$name: fault_message names it" "$(jq -r .fault_message <<<"$BODY" 2>/dev/null)" "$pattern"
+}
+qemus() { pids_matching "$T/" | while read -r p; do grep -q qemu-system "/proc/$p/cmdline" 2>/dev/null && echo "$p"; done; }
+start_vmm() { # [ARGS...]: vessel vmm in the netns, serial console to $T/serial.log
+  : > "$T/serial.log"
+  ip netns exec "$NS" "$VESSEL" vmm "$@" >"$T/serial.log" 2>"$T/vmm.err" </dev/null &
+  VMM_PID=$!
+}
+
+# --- the guest: busybox, plus /fc-init (the getting-started guest's network) and busybox init ---
+mkdir -p "$T/rootfs"
+cp -a "$IMAGE_DIR/rootfs/." "$T/rootfs/"
+cat > "$T/rootfs/fc-init" <<'INIT'
+#!/bin/sh
+ip addr add 172.16.0.2/24 dev eth0
+ip link set eth0 up
+ip route add default via 172.16.0.1 dev eth0
+echo "fc-init: network up"
+# fc.mmds: read the metadata service as Firecracker's MMDS guide does (V2: a token, then a GET)
+if grep -q fc.mmds /proc/cmdline; then
+  ip route add 169.254.169.254 dev eth0
+  wget -q -O- http://169.254.169.254/latest/meta-data/ami-id >/dev/null 2>&1 || echo "mmds: no token, refused"
+  token=$(printf 'PUT /latest/api/token HTTP/1.1\r\nHost: 169.254.169.254\r\nX-metadata-token-ttl-seconds: 21600\r\nConnection: close\r\n\r\n' | nc 169.254.169.254 80 | tail -n1)
+  echo "mmds: ami-id $(wget -q -O- --header "X-metadata-token: $token" http://169.254.169.254/latest/meta-data/ami-id)"
+fi
+# fc.count on the command line: a counter on the console, one a second (the snapshot test's clock)
+if grep -q fc.count /proc/cmdline; then
+  (i=0; while :; do echo "count $i"; i=$((i+1)); sleep 1; done) &
+fi
+exec /sbin/init
+INIT
+chmod 755 "$T/rootfs/fc-init"
+# busybox init: Ctrl+Alt+Del reboots (the kernel's reboot=k ends QEMU, as it ends Firecracker)
+printf '::ctrlaltdel:/sbin/reboot\n::once:/bin/echo fc-guest: init running\n' > "$T/rootfs/etc/inittab"
+check "image ext4: the rootfs becomes an ext4 image" "$VESSEL" image ext4 "$T/rootfs" "$T/rootfs.ext4"
+assert_contains "image ext4: one line naming the image" "$OUT" "$T/rootfs.ext4 (ext4, "
+run file -b "$T/rootfs.ext4"
+assert_contains "image ext4: it is ext4" "$OUT" "ext4 filesystem"
+tar -C "$T/rootfs" -cf "$T/rootfs.tar" .
+check "image ext4: from a tar, with --size" "$VESSEL" image ext4 "$T/rootfs.tar" "$T/from-tar.ext4" --size 64
+assert_eq "image ext4: --size 64 gives 64 MiB" $((64 << 20)) "$(stat -c %s "$T/from-tar.ext4")"
+check_fails "image ext4: a missing source fails" "$VESSEL" image ext4 "$T/nope" "$T/nope.ext4"
+assert_eq "image ext4: one line" 1 "$(printf '%s\n' "$ERR" | wc -l)"
+run "$VESSEL" image ext4 "$T/rootfs" "$T/small.ext4" --size 1
+assert_ne "image ext4: too small fails" 0 "$RC"
+assert_eq "image ext4: nothing left behind" "" "$(ls -A "$T" | grep -E 'small|\.tmp-')"
+
+# --- bad command lines: one line, non-zero, nothing left (no socket, no QEMU) ---
+run "$VESSEL" vmm
+assert_ne "vmm: without --api-sock fails" 0 "$RC"
+assert_contains "vmm: without --api-sock says so" "$ERR" "--api-sock"
+assert_eq "vmm: without --api-sock: one line" 1 "$(printf '%s\n' "$ERR" | wc -l)"
+: > "$T/exists.sock"
+run "$VESSEL" vmm --api-sock "$T/exists.sock"
+assert_ne "vmm: an existing socket path fails" 0 "$RC"
+assert_contains "vmm: an existing socket path is named" "$ERR" "already exists"
+assert_eq "vmm: the existing file is left alone" 0 "$(stat -c %s "$T/exists.sock")"
+echo 'not json' > "$T/bad.json"
+run "$VESSEL" vmm --api-sock "$T/bad.sock" --config-file "$T/bad.json"
+assert_ne "vmm: a --config-file that is not JSON fails" 0 "$RC"
+assert_contains "vmm: a --config-file that is not JSON: one line naming it" "$ERR" "--config-file"
+assert_eq "vmm: a --config-file that is not JSON: one line" 1 "$(printf '%s\n' "$ERR" | wc -l)"
+echo '{"boot-source":{"kernel_image_path":"/no/such/vmlinux"}}' > "$T/nokernel.json"
+run "$VESSEL" vmm --api-sock "$T/bad.sock" --config-file "$T/nokernel.json"
+assert_ne "vmm: a --config-file with a missing kernel fails" 0 "$RC"
+assert_contains "vmm: ... naming the field" "$ERR" "kernel_image_path"
+assert_eq "vmm: bad command lines leave no socket" "" "$(ls -A "$T" | grep -E '^bad\.sock')"
+assert_eq "vmm: bad command lines leave no QEMU" "" "$(qemus)"
+
+# --- Firecracker's getting-started network flow, verbatim ---
+ip netns exec "$NS" sh -c 'ip tuntap add tap0 mode tap; ip addr add 172.16.0.1/24 dev tap0; ip link set tap0 up'
+start_vmm --api-sock "$SOCK"
+wait_for 30 "[ -S '$SOCK' ]" || fail "vmm: the API socket appears" "$(cat "$T/vmm.err")"
+api GET /
+assert_eq "GET /: 200" 200 "$CODE"
+assert_eq "GET /: Not started" "Not started" "$(jq -r .state <<<"$BODY")"
+api GET /version
+assert_match "GET /version" '^[0-9]+\.[0-9]+\.[0-9]+$' "$(jq -r .firecracker_version <<<"$BODY")"
+api GET /machine-config
+assert_eq "GET /machine-config: Firecracker's defaults" "1 128" "$(jq -r '"\(.vcpu_count) \(.mem_size_mib)"' <<<"$BODY")"
+
+expect_fault "400: unknown field" '`host_name`' PUT /network-interfaces/eth0 '{"iface_id":"eth0","host_name":"tap0"}'
+expect_fault "400: wrong type" '`vcpu_count`' PUT /machine-config '{"vcpu_count":"2","mem_size_mib":256}'
+expect_fault "400: missing required field" '`kernel_image_path`' PUT /boot-source '{"boot_args":"console=ttyS0"}'
+big=$(head -c 60000 /dev/zero | tr '\0' a)
+expect_fault "400: body over 50 KiB" "51200" PUT /boot-source "{\"kernel_image_path\":\"$big\"}"
+expect_fault "400: id mismatch" "does not match" PUT /drives/rootfs '{"drive_id":"other","path_on_host":"/x","is_root_device":true}'
+expect_fault "400: post-boot action before boot" "before starting" PATCH /vm '{"state":"Paused"}'
+expect_fault "400: vsock without /dev/vhost-vsock" "vhost-vsock" PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$T/v.sock\"}"
+api DELETE /boot-source
+assert_eq "DELETE /boot-source: 405" 405 "$CODE"
+
+api PUT /metrics "{\"metrics_path\":\"$T/metrics.json\"}"
+assert_eq "PUT /metrics: 204" 204 "$CODE"
+api PUT /logger "{\"log_path\":\"$T/fc.log\",\"level\":\"Info\"}"
+assert_eq "PUT /logger: 204" 204 "$CODE"
+api PUT /network-interfaces/eth0 '{"iface_id":"eth0","guest_mac":"AA:FC:00:00:00:01","host_dev_name":"tap0"}'
+assert_eq "PUT /network-interfaces/eth0: 204" 204 "$CODE"
+boot_source=$(jq -nc --arg k "$KERNEL" --arg i "${FC_INITRD:-}" \
+  '{kernel_image_path: $k, boot_args: "console=ttyS0 reboot=k panic=1 pci=off init=/fc-init fc.mmds"} + (if $i == "" then {} else {initrd_path: $i} end)')
+api PUT /boot-source "$boot_source"
+assert_eq "PUT /boot-source: 204" 204 "$CODE"
+api PUT /drives/rootfs "{\"drive_id\":\"rootfs\",\"path_on_host\":\"$T/rootfs.ext4\",\"is_root_device\":true,\"is_read_only\":false}"
+assert_eq "PUT /drives/rootfs: 204" 204 "$CODE"
+api PUT /machine-config '{"vcpu_count":1,"mem_size_mib":256}'
+assert_eq "PUT /machine-config: 204" 204 "$CODE"
+api PUT /mmds/config '{"version":"V2","network_interfaces":["eth0"]}'
+assert_eq "PUT /mmds/config: 204" 204 "$CODE"
+api PUT /mmds '{"latest":{"meta-data":{"ami-id":"ami-12345678","reservation-id":"r-1"}}}'
+assert_eq "PUT /mmds: 204" 204 "$CODE"
+api PUT /actions '{"action_type":"InstanceStart"}'
+assert_eq "InstanceStart: 204" 204 "$CODE"
+api GET /
+assert_eq "GET /: Running" Running "$(jq -r .state <<<"$BODY")"
+
+if wait_for 60 "ip netns exec $NS ping -c1 -W1 172.16.0.2"; then
+  pass "getting started: the host pings the guest at 172.16.0.2"
+else
+  fail "getting started: the host pings the guest at 172.16.0.2" "serial: $(tail -5 "$T/serial.log")" "vmm: $(tail -3 "$T/vmm.err")"
+fi
+wait_for 10 "grep -q 'fc-init: network up' '$T/serial.log'"
+assert_contains "serial: the guest's ttyS0 is vessel vmm's stdout" "$(cat "$T/serial.log")" "fc-init: network up"
+
+wait_for 20 "grep -q 'mmds: ami-id' '$T/serial.log'"
+assert_contains "MMDS V2: a GET without a token is refused" "$(cat "$T/serial.log")" "mmds: no token, refused"
+assert_contains "MMDS V2: the guest reads its metadata with a session token" "$(grep -a 'mmds: ami-id' "$T/serial.log")" "ami-12345678"
+api PATCH /mmds '{"latest":{"meta-data":{"reservation-id":null,"hostname":"fc"}}}'
+assert_eq "PATCH /mmds after boot: 204" 204 "$CODE"
+api GET /mmds
+assert_eq "GET /mmds: merged" '{"ami-id":"ami-12345678","hostname":"fc"}' "$(jq -c '.latest."meta-data"' <<<"$BODY")"
+expect_fault "400: PUT /boot-source after InstanceStart" "pre-boot" PUT /boot-source "$boot_source"
+expect_fault "400: PUT /machine-config after InstanceStart" "/machine-config" PUT /machine-config '{"vcpu_count":2,"mem_size_mib":256}'
+api GET /vm/config
+assert_eq "GET /vm/config: the drive" "$T/rootfs.ext4" "$(jq -r '.drives[0].path_on_host' <<<"$BODY")"
+assert_eq "GET /vm/config: the interface" tap0 "$(jq -r '."network-interfaces"[0].host_dev_name' <<<"$BODY")"
+assert_eq "GET /vm/config: machine-config" 256 "$(jq -r '."machine-config".mem_size_mib' <<<"$BODY")"
+
+# pause / resume
+api PATCH /vm '{"state":"Paused"}'
+assert_eq "PATCH /vm Paused: 204" 204 "$CODE"
+api GET /
+assert_eq "GET /: Paused" Paused "$(jq -r .state <<<"$BODY")"
+check_fails "paused: the guest does not answer" ip netns exec "$NS" ping -c1 -W1 172.16.0.2
+api PATCH /vm '{"state":"Resumed"}'
+assert_eq "PATCH /vm Resumed: 204" 204 "$CODE"
+if wait_for 15 "ip netns exec $NS ping -c1 -W1 172.16.0.2"; then pass "resumed: the guest answers again"
+else fail "resumed: the guest answers again"; fi
+
+api PUT /actions '{"action_type":"FlushMetrics"}'
+assert_eq "FlushMetrics: 204" 204 "$CODE"
+run jq -e '.utc_timestamp_ms > 0 and .put_api_requests.actions_count >= 1' "$T/metrics.json"
+assert_eq "metrics: a JSON line with Firecracker's counters" 0 "$RC"
+assert_contains "logger: the log names the requests" "$(cat "$T/fc.log")" 'PUT request on "/actions"'
+
+# shutdown: Ctrl+Alt+Del -> busybox init reboots -> QEMU ends -> vessel vmm exits, removing its sockets
+wait_for 10 "grep -q 'fc-guest: init running' '$T/serial.log'"
+api PUT /actions '{"action_type":"SendCtrlAltDel"}'
+assert_eq "SendCtrlAltDel: 204" 204 "$CODE"
+if wait_for 30 "! kill -0 $VMM_PID"; then pass "SendCtrlAltDel: the guest shuts down and vessel vmm exits"
+else fail "SendCtrlAltDel: the guest shuts down and vessel vmm exits" "serial: $(tail -5 "$T/serial.log")"; fi
+wait "$VMM_PID" 2>/dev/null
+assert_eq "vessel vmm: exit status 0 after a clean guest shutdown" 0 "$?"
+VMM_PID=
+assert_eq "vessel vmm: its API and QMP sockets are gone" "" "$(ls -A "$T" | grep -E '^fc\.sock')"
+assert_eq "vessel vmm: no QEMU left" "" "$(qemus)"
+
+# --- --config-file: Firecracker's JSON layout boots at once; then a snapshot, loaded by a new vessel vmm ---
+jq -n --arg k "$KERNEL" --arg i "${FC_INITRD:-}" --arg d "$T/rootfs.ext4" '{
+  "boot-source": ({kernel_image_path: $k, boot_args: "console=ttyS0 reboot=k panic=1 pci=off init=/fc-init fc.count"}
+                  + (if $i == "" then {} else {initrd_path: $i} end)),
+  "drives": [{drive_id: "rootfs", path_on_host: $d, is_root_device: true, is_read_only: false}],
+  "network-interfaces": [{iface_id: "eth0", guest_mac: "AA:FC:00:00:00:01", host_dev_name: "tap0"}],
+  "machine-config": {vcpu_count: 2, mem_size_mib: 256}
+}' > "$T/vm.json"
+start_vmm --api-sock "$SOCK" --config-file "$T/vm.json" --id fc-test-2
+if wait_for 60 "ip netns exec $NS ping -c1 -W1 172.16.0.2"; then pass "--config-file: the guest boots and answers"
+else fail "--config-file: the guest boots and answers" "serial: $(tail -5 "$T/serial.log")" "vmm: $(tail -3 "$T/vmm.err")"; fi
+api GET /
+assert_eq "--config-file: GET / says Running with its --id" "fc-test-2 Running" "$(jq -r '"\(.id) \(.state)"' <<<"$BODY")"
+count() { grep -a '^count ' "$1" | tail -1 | cut -d' ' -f2 | tr -d '\r'; }
+wait_for 15 "grep -q '^count 2' '$T/serial.log'"
+expect_fault "snapshot: a running VM is refused" "paused" PUT /snapshot/create "{\"snapshot_path\":\"$T/snap.json\",\"mem_file_path\":\"$T/snap.mem\"}"
+api PATCH /vm '{"state":"Paused"}'
+api PUT /snapshot/create "{\"snapshot_path\":\"$T/snap.json\",\"mem_file_path\":\"$T/snap.mem\"}"
+assert_eq "snapshot/create: 204" 204 "$CODE"
+before=$(count "$T/serial.log")
+run jq -r '.config."machine-config".vcpu_count' "$T/snap.json"
+assert_eq "snapshot/create: the state file holds the VM's configuration" 2 "$OUT"
+assert_ne "snapshot/create: the memory file holds the guest" 0 "$(stat -c %s "$T/snap.mem" 2>/dev/null || echo 0)"
+kill -TERM "$VMM_PID"
+if wait_for 15 "! kill -0 $VMM_PID"; then pass "SIGTERM: vessel vmm exits"; else fail "SIGTERM: vessel vmm exits"; fi
+VMM_PID=
+assert_eq "SIGTERM: no socket, no QEMU left" "" "$(ls -A "$T" | grep -E '^fc\.sock')$(qemus)"
+
+start_vmm --api-sock "$SOCK"
+wait_for 30 "[ -S '$SOCK' ]"
+api PUT /snapshot/load "{\"snapshot_path\":\"$T/snap.json\",\"mem_file_path\":\"$T/snap.mem\",\"resume_vm\":true}"
+assert_eq "snapshot/load: 204" 204 "$CODE"
+api GET /
+assert_eq "snapshot/load: Running" Running "$(jq -r .state <<<"$BODY")"
+wait_for 15 "grep -q '^count ' '$T/serial.log'"
+after=$(grep -a '^count ' "$T/serial.log" | head -1 | cut -d' ' -f2 | tr -d '\r')
+assert_eq "snapshot/load: the guest's counter goes on from where it was ($before)" "$((before + 1))" "$after"
+if wait_for 15 "ip netns exec $NS ping -c1 -W1 172.16.0.2"; then pass "snapshot/load: the restored guest answers"
+else fail "snapshot/load: the restored guest answers"; fi
+api GET /vm/config
+assert_eq "snapshot/load: GET /vm/config is the snapshot's" tap0 "$(jq -r '."network-interfaces"[0].host_dev_name' <<<"$BODY")"
+expect_fault "snapshot/load: a second load is refused" "pre-boot" PUT /snapshot/load "{\"snapshot_path\":\"$T/snap.json\",\"mem_file_path\":\"$T/snap.mem\"}"
+kill -TERM "$VMM_PID"
+wait_for 15 "! kill -0 $VMM_PID"
+VMM_PID=
+assert_eq "after the restored VM: no socket, no QEMU left" "" "$(ls -A "$T" | grep -E '^fc\.sock')$(qemus)"
+
+summary
