@@ -29,10 +29,13 @@ public final class KernelModules {
      * ext4 is the root drive of a Firecracker-style guest (the agent boots it, see
      * docs/microvm.md); its soft dependency names the crypto alias crypto-crc32c, which only a
      * module's name here can satisfy, hence crc32c_generic (without it, metadata_csum won't mount).
+     * virtio_rng and virtio_balloon drive Firecracker's entropy and balloon devices (vessel vmm's
+     * PUT /entropy and PUT /balloon): a guest that switched to its own root drive has no modules of its own.
      */
     public static final List<String> GUEST_MODULES = List.of(
             "virtio_mmio", "virtio_console", "9pnet_virtio", "9p", "virtio_net",
-            "vmw_vsock_virtio_transport", "virtiofs", "virtio_blk", "crc32c_generic", "ext4");
+            "vmw_vsock_virtio_transport", "virtiofs", "virtio_blk", "crc32c_generic", "ext4",
+            "virtio_rng", "virtio_balloon");
 
     /** A module's name (as the kernel spells it: '-' becomes '_'), its file and its dependencies. */
     public record Module(String name, Path file, List<String> depends, List<String> softPre) {}
