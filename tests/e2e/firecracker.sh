@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Firecracker's API (issue 6): `vessel vmm --api-sock` driven with plain curl, as Firecracker's
 # getting-started guide does, in a network namespace of the test's own; then the API's 400s,
-# MMDS (V2 tokens, read by the guest), pause/resume, metrics, Ctrl+Alt+Del ending the guest and the VMM, --config-file, and bad
+# MMDS (V2 tokens, read by the guest), entropy, balloon, a drive swapped after boot, pause/resume, metrics, Ctrl+Alt+Del ending the guest and the VMM, --config-file, and bad
 # command lines that leave nothing behind, and a snapshot loaded by a new vessel vmm. Two guest
 # boots (each 4-8 s under TCG) and one restore.
 #   FC_INITRD=PATH   boot with this initrd instead of Vessel's (initrd_path)
@@ -55,6 +55,7 @@ ip addr add 172.16.0.2/24 dev eth0
 ip link set eth0 up
 ip route add default via 172.16.0.1 dev eth0
 echo "fc-init: network up"
+echo "rng: $(cat /sys/class/misc/hw_random/rng_current 2>&1)"
 # fc.mmds: read the metadata service as Firecracker's MMDS guide does (V2: a token, then a GET)
 if grep -q fc.mmds /proc/cmdline; then
   ip route add 169.254.169.254 dev eth0
@@ -143,6 +144,13 @@ api PUT /drives/rootfs "{\"drive_id\":\"rootfs\",\"path_on_host\":\"$T/rootfs.ex
 assert_eq "PUT /drives/rootfs: 204" 204 "$CODE"
 api PUT /machine-config '{"vcpu_count":1,"mem_size_mib":256}'
 assert_eq "PUT /machine-config: 204" 204 "$CODE"
+truncate -s 8M "$T/data1.img"; truncate -s 16M "$T/data2.img"
+api PUT /drives/data "{\"drive_id\":\"data\",\"path_on_host\":\"$T/data1.img\",\"is_root_device\":false,\"is_read_only\":false}"
+assert_eq "PUT /drives/data: 204" 204 "$CODE"
+api PUT /entropy '{}'
+assert_eq "PUT /entropy: 204" 204 "$CODE"
+api PUT /balloon '{"amount_mib":0,"deflate_on_oom":true,"stats_polling_interval_s":1}'
+assert_eq "PUT /balloon: 204" 204 "$CODE"
 api PUT /mmds/config '{"version":"V2","network_interfaces":["eth0"]}'
 assert_eq "PUT /mmds/config: 204" 204 "$CODE"
 api PUT /mmds '{"latest":{"meta-data":{"ami-id":"ami-12345678","reservation-id":"r-1"}}}'
@@ -163,6 +171,25 @@ assert_contains "serial: the guest's ttyS0 is vessel vmm's stdout" "$(cat "$T/se
 wait_for 20 "grep -q 'mmds: ami-id' '$T/serial.log'"
 assert_contains "MMDS V2: a GET without a token is refused" "$(cat "$T/serial.log")" "mmds: no token, refused"
 assert_contains "MMDS V2: the guest reads its metadata with a session token" "$(grep -a 'mmds: ami-id' "$T/serial.log")" "ami-12345678"
+assert_contains "entropy: the guest's hwrng is virtio-rng" "$(grep -a '^rng:' "$T/serial.log")" "virtio_rng"
+# balloon: statistics from the guest's driver, then inflated by 64 MiB
+wait_for 20 "curl -sf --unix-socket '$SOCK' http://localhost/balloon/statistics | jq -e '.total_memory > 0'"
+api GET /balloon/statistics
+assert_eq "GET /balloon/statistics: 200" 200 "$CODE"
+assert_ne "GET /balloon/statistics: the guest reports its memory" null "$(jq -r .total_memory <<<"$BODY")"
+api PATCH /balloon '{"amount_mib":64}'
+assert_eq "PATCH /balloon after boot: 204" 204 "$CODE"
+if wait_for 30 "curl -sf --unix-socket '$SOCK' http://localhost/balloon/statistics | jq -e '.actual_mib == 64'"; then
+  pass "balloon: the guest gives back 64 MiB"
+else fail "balloon: the guest gives back 64 MiB" "$(curl -s --unix-socket "$SOCK" http://localhost/balloon/statistics)"; fi
+# a drive's backing file swapped under the running guest
+api PATCH /drives/data "{\"drive_id\":\"data\",\"path_on_host\":\"$T/data2.img\"}"
+assert_eq "PATCH /drives/data after boot: 204" 204 "$CODE"
+if wait_for 10 "grep -aq 'vdb: detected capacity change from 16384 to 32768' '$T/serial.log'"; then
+  pass "PATCH /drives: the guest sees the new file's size"
+else fail "PATCH /drives: the guest sees the new file's size" "$(grep -a vdb "$T/serial.log")"; fi
+api GET /vm/config
+assert_eq "PATCH /drives: GET /vm/config has the new file" "$T/data2.img" "$(jq -r '.drives[] | select(.drive_id == "data") | .path_on_host' <<<"$BODY")"
 api PATCH /mmds '{"latest":{"meta-data":{"reservation-id":null,"hostname":"fc"}}}'
 assert_eq "PATCH /mmds after boot: 204" 204 "$CODE"
 api GET /mmds
