@@ -18,7 +18,8 @@ import java.util.concurrent.TimeUnit;
  * QEMU as a child of {@code vessel vmm}, sharing its stdin, stdout and stderr (the guest's serial
  * console is QEMU's stdio, as Firecracker's is its own), so it also shares its network namespace
  * and working directory. Where util-linux's setpriv is installed QEMU runs under
- * {@code setpriv --pdeathsig SIGKILL}: it dies with us even on a SIGKILL, leaving no guest behind.
+ * {@code setpriv --pdeathsig SIGTERM}: it ends with us even on a SIGKILL, leaving no guest behind
+ * (SIGTERM, not SIGKILL: QEMU then restores the terminal its stdio chardev made raw).
  */
 public final class QemuMachine implements Machine {
     private static final Path SETPRIV = Path.of("/usr/bin/setpriv");
@@ -39,7 +40,7 @@ public final class QemuMachine implements Machine {
 
     static Machine start(List<String> argv, Path qmpSocket) throws VmmException {
         List<String> cmd = new ArrayList<>();
-        if (Files.isExecutable(SETPRIV)) cmd.addAll(List.of(SETPRIV.toString(), "--pdeathsig", "SIGKILL", "--"));
+        if (Files.isExecutable(SETPRIV)) cmd.addAll(List.of(SETPRIV.toString(), "--pdeathsig", "SIGTERM", "--"));
         cmd.addAll(argv);
         try {
             Files.deleteIfExists(qmpSocket);
