@@ -60,7 +60,7 @@ public final class Api {
 
     private Response route(String method, String path, String[] parts, byte[] body) throws ApiException {
         vmm.log().info("The API server received a " + method + " request on \"" + path + "\".");
-        if (body.length > ApiJson.MAX_BODY) throw ApiJson.tooLarge(body.length);
+        if (body.length > ApiJson.maxBody()) throw ApiJson.tooLarge(body.length);
         String top = parts[0];
         String id = parts.length > 1 ? URLDecoder.decode(parts[1], StandardCharsets.UTF_8) : null;
         switch (top) {

@@ -29,6 +29,7 @@ import java.util.stream.Collectors;
 public final class ApiJson {
     /** Firecracker's default {@code --http-api-max-payload-size}. */
     public static final int MAX_BODY = 51200;
+    private static volatile int maxBody = MAX_BODY;
     static final String PREFIX = "An error occurred when deserializing the json body of a request: ";
 
     public static final ObjectMapper MAPPER = strictMapper();
@@ -66,7 +67,12 @@ public final class ApiJson {
 
     /** Reads and checks a body: 400 naming the field when it is not a valid {@code type}. */
     public static <T> T parse(byte[] body, Class<T> type) throws ApiException {
-        if (body.length > MAX_BODY) throw tooLarge(body.length);
+        if (body.length > maxBody) throw tooLarge(body.length);
+        return parseAnySize(body, type);
+    }
+
+    /** As {@link #parse}, without the payload limit (a --config-file is not a request). */
+    public static <T> T parseAnySize(byte[] body, Class<T> type) throws ApiException {
         if (body.length == 0 || new String(body, java.nio.charset.StandardCharsets.UTF_8).isBlank()) {
             throw ApiException.badRequest(PREFIX + "the request has no body (a JSON object is expected)");
         }
@@ -87,7 +93,17 @@ public final class ApiJson {
 
     public static ApiException tooLarge(long size) {
         return ApiException.badRequest("Request payload with size " + size + " is larger than the limit of "
-                + MAX_BODY + " allowed by server.");
+                + maxBody + " allowed by server.");
+    }
+
+    /** The payload limit now in force ({@code --http-api-max-payload-size}; default {@value #MAX_BODY}). */
+    public static int maxBody() {
+        return maxBody;
+    }
+
+    public static void maxBody(int bytes) {
+        if (bytes < 1) throw new IllegalArgumentException("the payload limit must be positive");
+        maxBody = bytes;
     }
 
     /** One line naming the field and what was wrong with it. */

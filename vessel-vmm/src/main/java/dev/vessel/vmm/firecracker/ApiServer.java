@@ -21,7 +21,7 @@ import java.util.concurrent.ExecutionException;
 
 /**
  * Firecracker's API over HTTP/1.1 on a Unix socket: Jetty's Unix-domain connector and one plain
- * handler that reads the body (at most {@value ApiJson#MAX_BODY} bytes: a larger Content-Length is
+ * handler that reads the body (at most {@link ApiJson#maxBody()} bytes, 51200 by default: a larger Content-Length is
  * answered 400 without reading it) and hands it to {@link Api}. A second connector, on the
  * metadata socket, serves the guest's MMDS requests ({@link MmdsService}) that QEMU forwards.
  */
@@ -95,13 +95,13 @@ public final class ApiServer implements AutoCloseable {
     private static void serve(Api api, Request request, Response response, Callback callback) {
         Api.Response r;
         long length = request.getLength();
-        if (length > ApiJson.MAX_BODY) {
+        if (length > ApiJson.maxBody()) {
             r = new Api.Response(400, ApiJson.fault(ApiJson.tooLarge(length).getMessage()));
             response.getHeaders().put(HttpHeader.CONNECTION, "close");
         } else {
             byte[] body;
             try {
-                body = Content.Source.asByteArrayAsync(request, ApiJson.MAX_BODY).get();
+                body = Content.Source.asByteArrayAsync(request, ApiJson.maxBody()).get();
             } catch (ExecutionException e) {
                 body = null;
             } catch (InterruptedException e) {
@@ -109,7 +109,7 @@ public final class ApiServer implements AutoCloseable {
                 callback.failed(e);
                 return;
             }
-            r = body == null ? new Api.Response(400, ApiJson.fault(ApiJson.tooLarge(ApiJson.MAX_BODY + 1L).getMessage()))
+            r = body == null ? new Api.Response(400, ApiJson.fault(ApiJson.tooLarge(ApiJson.maxBody() + 1L).getMessage()))
                     : api.handle(request.getMethod(), request.getHttpURI().getPath(), body);
         }
         response.setStatus(r.status());

@@ -20,11 +20,17 @@ import java.util.concurrent.ExecutionException;
  * exit, and nothing left behind. Run by bin/vessel-vmm (which `vessel vmm` execs).
  */
 public final class Main {
-    static final String USAGE = "usage: vessel vmm --api-sock PATH [--config-file FILE] [--no-api] [--id ID]";
+    static final String USAGE = "usage: vessel vmm --api-sock PATH [--config-file FILE] [--no-api] [--id ID]"
+            + " [--level L] [--log-path P] [--show-level] [--show-log-origin] [--metrics-path P]"
+            + " [--http-api-max-payload-size N] [--mmds-size-limit N] [--version]";
     private static final Path VHOST_VSOCK = Path.of("/dev/vhost-vsock");
 
     /** The parsed command line. */
-    record Options(Path apiSock, Path configFile, boolean noApi, String id) {
+    record Options(Path apiSock, Path configFile, boolean noApi, String id, Model.Logger logger, Path metricsPath,
+                   Integer maxPayload, Long mmdsLimit, boolean version) {
+        Options(Path apiSock, Path configFile, boolean noApi, String id) {
+            this(apiSock, configFile, noApi, id, null, null, null, null, false);
+        }
     }
 
     private Main() {
@@ -49,9 +55,11 @@ public final class Main {
     }
 
     static Options parse(String[] args) throws UsageException {
-        Path apiSock = null, configFile = null;
-        boolean noApi = false;
-        String id = "anonymous-instance";
+        Path apiSock = null, configFile = null, metricsPath = null, logPath = null;
+        boolean noApi = false, showLevel = false, showOrigin = false, version = false;
+        String id = "anonymous-instance", level = null;
+        Integer maxPayload = null;
+        Long mmdsLimit = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             String value = null;
@@ -61,7 +69,9 @@ public final class Main {
                 a = a.substring(0, eq);
             }
             switch (a) {
-                case "--api-sock", "--config-file", "--id" -> {
+                case "--api-sock", "--config-file", "--id", "--level", "--log-path", "--metrics-path",
+                     "--http-api-max-payload-size", "--mmds-size-limit", "--seccomp-filter", "--start-time-us",
+                     "--start-time-cpu-us", "--parent-cpu-time-us", "--module" -> {
                     if (value == null) {
                         if (i + 1 >= args.length) throw new UsageException(a + " needs a value (" + USAGE + ")");
                         value = args[++i];
@@ -70,32 +80,72 @@ public final class Main {
                     switch (a) {
                         case "--api-sock" -> apiSock = Path.of(value);
                         case "--config-file" -> configFile = Path.of(value);
-                        default -> {
+                        case "--level" -> level = value;
+                        case "--log-path" -> logPath = Path.of(value);
+                        case "--metrics-path" -> metricsPath = Path.of(value);
+                        case "--http-api-max-payload-size" -> maxPayload = (int) positive(a, value, Integer.MAX_VALUE);
+                        case "--mmds-size-limit" -> mmdsLimit = positive(a, value, Long.MAX_VALUE);
+                        case "--id" -> {
                             if (!value.matches("[A-Za-z0-9-]{1,64}")) {
                                 throw new UsageException("--id: " + value + " is not valid (1 to 64 letters, digits or dashes)");
                             }
                             id = value;
                         }
+                        default -> {
+                            // --seccomp-filter, --start-time-*, --parent-cpu-time-us, --module: Firecracker's
+                            // own seccomp and timing; nothing to do under QEMU
+                        }
                     }
                 }
                 case "--no-api" -> noApi = true;
+                case "--show-level" -> showLevel = true;
+                case "--show-log-origin" -> showOrigin = true;
+                case "--version" -> version = true;
+                case "--no-seccomp", "--boot-timer", "--enable-pci" -> {
+                    // Firecracker's own seccomp, boot timer, PCI: nothing to do under QEMU
+                }
                 case "-h", "--help" -> throw new UsageException(USAGE);
                 default -> throw new UsageException("unknown argument " + a + " (" + USAGE + ")");
             }
         }
+        if (version) return new Options(null, null, false, id, null, null, null, null, true);
         if (noApi && configFile == null) throw new UsageException("--no-api needs --config-file (nothing could configure the VM)");
         if (!noApi && apiSock == null) throw new UsageException("--api-sock PATH is required (" + USAGE + ")");
-        return new Options(apiSock, configFile, noApi, id);
+        Model.Logger logger = level != null || logPath != null || showLevel || showOrigin
+                ? new Model.Logger(logPath == null ? null : logPath.toString(), level, showLevel, showOrigin, null) : null;
+        if (logger != null) {
+            try {
+                logger.validate();
+            } catch (ApiException e) {
+                throw new UsageException("--level: " + e.getMessage());
+            }
+        }
+        return new Options(apiSock, configFile, noApi, id, logger, metricsPath, maxPayload, mmdsLimit, false);
+    }
+
+    private static long positive(String flag, String value, long max) throws UsageException {
+        try {
+            long n = Long.parseLong(value);
+            if (n >= 1 && n <= max) return n;
+        } catch (NumberFormatException e) {
+            // below
+        }
+        throw new UsageException(flag + ": " + value + " is not a positive number of bytes");
     }
 
     static int run(String[] args) throws UsageException {
         Options o = parse(args);
+        if (o.version()) {
+            System.out.println("Firecracker v" + Vmm.VERSION + " (vessel vmm, over QEMU)");
+            return 0;
+        }
+        if (o.maxPayload() != null) ApiJson.maxBody(o.maxPayload());
         CompletableFuture<Accelerator> accel = CompletableFuture.supplyAsync(Accelerator::detect);
         CompletableFuture<Long> tsc = CompletableFuture.supplyAsync(HostProbe::tscKhz);
         Model.FullVmConfiguration file = null;
         if (o.configFile() != null) {
             try {
-                file = ApiJson.parse(Files.readAllBytes(o.configFile()), Model.FullVmConfiguration.class);
+                file = ApiJson.parseAnySize(Files.readAllBytes(o.configFile()), Model.FullVmConfiguration.class);
                 VmConfig.of(file); // every resource checked before anything is created
             } catch (IOException e) {
                 throw new UsageException("--config-file: cannot read " + o.configFile() + ": " + e.getMessage());
@@ -117,6 +167,13 @@ public final class Main {
         QemuMapping.Host host = new QemuMapping.Host("qemu-system-x86_64", join(accel).kind(), join(tsc),
                 new GuestAssets(GuestAssets.DEFAULT_DIR).initrd(), qmpSocket, mmdsSocket);
         Vmm vmm = new Vmm(o.id(), new Vmm.Env(QemuMachine.launcher(qmpSocket), host, VHOST_VSOCK), log, metrics);
+        if (o.mmdsLimit() != null) vmm.mmds().limit(o.mmdsLimit());
+        try {
+            if (o.logger() != null) vmm.putLogger(o.logger());
+            if (o.metricsPath() != null) vmm.putMetrics(new Model.Metrics(o.metricsPath().toString()));
+        } catch (ApiException e) {
+            throw new UsageException(e.getMessage());
+        }
 
         ApiServer server;
         Thread cleanup = new Thread(() -> {

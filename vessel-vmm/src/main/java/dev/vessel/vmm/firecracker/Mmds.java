@@ -15,6 +15,20 @@ public final class Mmds {
     public static final String DEFAULT_ADDRESS = "169.254.169.254";
     private ObjectNode data;
     private Model.MmdsConfig config;
+    private long limit = ApiJson.MAX_BODY;
+
+    /** The data store's size limit in bytes of JSON ({@code --mmds-size-limit}; default 51200). */
+    public synchronized void limit(long bytes) {
+        this.limit = bytes;
+    }
+
+    private void fits(ObjectNode candidate) throws ApiException {
+        int size = candidate.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        if (size > limit) {
+            throw ApiException.badRequest("The MMDS data store would be " + size + " bytes, over its limit of " + limit
+                    + " (--mmds-size-limit).");
+        }
+    }
 
     public synchronized void configure(Model.MmdsConfig c) {
         this.config = c;
@@ -34,13 +48,18 @@ public final class Mmds {
 
     public synchronized void put(JsonNode value) throws ApiException {
         if (!value.isObject()) throw ApiException.badRequest("The MMDS data store must be a JSON object.");
-        data = ((ObjectNode) value).deepCopy();
+        ObjectNode candidate = ((ObjectNode) value).deepCopy();
+        fits(candidate);
+        data = candidate;
     }
 
     public synchronized void patch(JsonNode value) throws ApiException {
         if (!value.isObject()) throw ApiException.badRequest("The MMDS patch must be a JSON object.");
         if (data == null) throw new ApiException(400, "The MMDS data store is not initialized (PUT /mmds first).");
-        merge(data, (ObjectNode) value);
+        ObjectNode candidate = data.deepCopy();
+        merge(candidate, (ObjectNode) value);
+        fits(candidate);
+        data = candidate;
     }
 
     /** GET /mmds: the store ({} before the first PUT). */

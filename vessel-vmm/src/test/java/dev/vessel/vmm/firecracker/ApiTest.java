@@ -338,4 +338,12 @@ class ApiTest {
                 .contains("`mem_file_path`");
         assertThat(launched).isEmpty();
     }
+
+    @Test
+    void mmdsStoreHasASizeLimit() {
+        vmm.mmds().limit(30);
+        ok("PUT", "/mmds", "{\"a\":\"0123456789\"}");
+        assertThat(fault(400, "PATCH", "/mmds", "{\"b\":\"0123456789012345678901234\"}")).contains("--mmds-size-limit");
+        assertThat(call("GET", "/mmds", "").text()).isEqualTo("{\"a\":\"0123456789\"}");
+    }
 }

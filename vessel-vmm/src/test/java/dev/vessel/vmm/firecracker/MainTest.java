@@ -21,7 +21,22 @@ class MainTest {
         assertThatThrownBy(() -> Main.parse(new String[0])).hasMessageContaining("--api-sock PATH is required");
         assertThatThrownBy(() -> Main.parse(new String[]{"--api-sock"})).hasMessageContaining("needs a value");
         assertThatThrownBy(() -> Main.parse(new String[]{"--no-api"})).hasMessageContaining("--config-file");
-        assertThatThrownBy(() -> Main.parse(new String[]{"--api-sock", "s", "--boot-timer"})).hasMessageContaining("unknown argument");
+        assertThatThrownBy(() -> Main.parse(new String[]{"--api-sock", "s", "--frobnicate"})).hasMessageContaining("unknown argument");
         assertThatThrownBy(() -> Main.parse(new String[]{"--api-sock", "s", "--id", "a b"})).hasMessageContaining("--id");
+    }
+
+    @Test
+    void firecrackersOtherFlags() throws Main.UsageException {
+        Main.Options o = Main.parse(new String[]{"--api-sock", "s", "--level", "Debug", "--log-path", "/tmp/l", "--show-level",
+                "--metrics-path", "/tmp/m", "--http-api-max-payload-size", "1000", "--mmds-size-limit=2000",
+                "--no-seccomp", "--seccomp-filter", "f.bpf", "--boot-timer"});
+        assertThat(o.logger()).isEqualTo(new Model.Logger("/tmp/l", "Debug", true, false, null));
+        assertThat(o.metricsPath()).isEqualTo(Path.of("/tmp/m"));
+        assertThat(o.maxPayload()).isEqualTo(1000);
+        assertThat(o.mmdsLimit()).isEqualTo(2000L);
+        assertThat(Main.parse(new String[]{"--version"}).version()).isTrue();
+        assertThatThrownBy(() -> Main.parse(new String[]{"--api-sock", "s", "--level", "Loud"})).hasMessageContaining("--level");
+        assertThatThrownBy(() -> Main.parse(new String[]{"--api-sock", "s", "--http-api-max-payload-size", "0"}))
+                .hasMessageContaining("positive");
     }
 }
