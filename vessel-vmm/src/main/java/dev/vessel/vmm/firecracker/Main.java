@@ -45,7 +45,7 @@ public final class Main {
             status = 1;
         }
         System.out.flush();
-        Runtime.getRuntime().halt(status);
+        System.exit(status); // (not halt: a normal exit also writes the class-data archive bin/vessel-vmm names)
     }
 
     static final class UsageException extends Exception {
@@ -140,8 +140,9 @@ public final class Main {
             return 0;
         }
         if (o.maxPayload() != null) ApiJson.maxBody(o.maxPayload());
-        CompletableFuture<Accelerator> accel = CompletableFuture.supplyAsync(Accelerator::detect);
-        CompletableFuture<Long> tsc = CompletableFuture.supplyAsync(HostProbe::tscKhz);
+        // probed once the socket is up (QEMU's KVM probe takes a second of CPU), before InstanceStart needs them
+        CompletableFuture<Accelerator> accel = new CompletableFuture<>();
+        CompletableFuture<Long> tsc = new CompletableFuture<>();
         Model.FullVmConfiguration file = null;
         if (o.configFile() != null) {
             try {
@@ -164,8 +165,8 @@ public final class Main {
         }
         FcLog log = new FcLog(o.id());
         FcMetrics metrics = new FcMetrics();
-        QemuMapping.Host host = new QemuMapping.Host("qemu-system-x86_64", join(accel).kind(), join(tsc),
-                new GuestAssets(GuestAssets.DEFAULT_DIR).initrd(), qmpSocket, mmdsSocket);
+        java.util.function.Supplier<QemuMapping.Host> host = () -> new QemuMapping.Host("qemu-system-x86_64",
+                join(accel).kind(), join(tsc), new GuestAssets(GuestAssets.DEFAULT_DIR).initrd(), qmpSocket, mmdsSocket);
         Vmm vmm = new Vmm(o.id(), new Vmm.Env(QemuMachine.launcher(qmpSocket), host, VHOST_VSOCK), log, metrics);
         if (o.mmdsLimit() != null) vmm.mmds().limit(o.mmdsLimit());
         try {
@@ -188,6 +189,14 @@ public final class Main {
             throw new UsageException(e.getMessage());
         }
         Runtime.getRuntime().addShutdownHook(new Thread(server::close));
+        log.info("API server listening on " + (o.apiSock() != null ? o.apiSock() : "(none)") + ", "
+                + ProcessHandle.current().info().startInstant()
+                .map(t -> java.time.Duration.between(t, java.time.Instant.now()).toMillis() + " ms after the process started")
+                .orElse(""));
+        Thread.ofPlatform().daemon().name("host-probe").start(() -> {
+            tsc.complete(HostProbe.tscKhz());
+            accel.complete(Accelerator.detect());
+        });
         try {
             if (file != null) {
                 try {

@@ -33,8 +33,12 @@ public final class Vmm {
         }
     }
 
-    /** What Vmm needs from the host: how to start QEMU and what it maps the configuration with. */
-    public record Env(Machine.Launcher launcher, QemuMapping.Host host, Path vhostVsock) {
+    /**
+     * What Vmm needs from the host: how to start QEMU, and what it maps the configuration with —
+     * asked for only when QEMU starts (finding the accelerator takes QEMU a second: the API socket
+     * should not wait for it).
+     */
+    public record Env(Machine.Launcher launcher, java.util.function.Supplier<QemuMapping.Host> host, Path vhostVsock) {
     }
 
     private final String id;
@@ -230,7 +234,7 @@ public final class Vmm {
     public synchronized void instanceStart() throws ApiException {
         preBoot("InstanceStart");
         requireMmdsTools(config);
-        List<String> argv = QemuMapping.argv(config, env.host());
+        List<String> argv = QemuMapping.argv(config, env.host().get());
         log.info("Starting QEMU: " + String.join(" ", argv));
         try {
             machine = env.launcher().launch(argv);
@@ -503,7 +507,7 @@ public final class Vmm {
         if (config.logger() != null) restored.logger(config.logger());
         if (config.metrics() != null) restored.metrics(config.metrics());
         requireMmdsTools(restored);
-        List<String> argv = new java.util.ArrayList<>(QemuMapping.argv(restored, env.host()));
+        List<String> argv = new java.util.ArrayList<>(QemuMapping.argv(restored, env.host().get()));
         argv.addAll(List.of("-S", "-incoming", "defer"));
         log.info("Restoring with QEMU: " + String.join(" ", argv));
         Machine m;

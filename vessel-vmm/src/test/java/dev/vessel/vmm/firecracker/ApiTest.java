@@ -66,7 +66,7 @@ class ApiTest {
         vmm = new Vmm("vm1", new Vmm.Env(argv -> {
             launched.add(argv);
             return fake;
-        }, host, dir.resolve("no-vhost-vsock")), quiet, new FcMetrics());
+        }, () -> host, dir.resolve("no-vhost-vsock")), quiet, new FcMetrics());
         api = new Api(vmm);
     }
 
