@@ -129,9 +129,16 @@ expect_fault "400: post-boot action before boot" "before starting" PATCH /vm '{"
 expect_fault "400: vsock without /dev/vhost-vsock" "vhost-vsock" PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$T/v.sock\"}"
 api DELETE /boot-source
 assert_eq "DELETE /boot-source: 405" 405 "$CODE"
+api GET /no-such-path
+assert_eq "GET /no-such-path: 404" 404 "$CODE"
+expect_fault "400: GET /balloon before PUT /balloon" "not configured" GET /balloon
+expect_fault "400: FlushMetrics before PUT /metrics" "metrics" PUT /actions '{"action_type":"FlushMetrics"}'
+expect_fault "400: PUT /logger with an unknown level" '`level`' PUT /logger '{"level":"Loud"}'
+expect_fault "400: PUT /entropy with an ops limiter" '`rate_limiter.ops`' PUT /entropy '{"rate_limiter":{"ops":{"size":1,"refill_time":100}}}'
 
 api PUT /metrics "{\"metrics_path\":\"$T/metrics.json\"}"
 assert_eq "PUT /metrics: 204" 204 "$CODE"
+expect_fault "400: PUT /metrics twice" "Reinitialization" PUT /metrics "{\"metrics_path\":\"$T/metrics.json\"}"
 api PUT /logger "{\"log_path\":\"$T/fc.log\",\"level\":\"Info\"}"
 assert_eq "PUT /logger: 204" 204 "$CODE"
 api PUT /network-interfaces/eth0 '{"iface_id":"eth0","guest_mac":"AA:FC:00:00:00:01","host_dev_name":"tap0"}'
@@ -142,6 +149,7 @@ api PUT /boot-source "$boot_source"
 assert_eq "PUT /boot-source: 204" 204 "$CODE"
 api PUT /drives/rootfs "{\"drive_id\":\"rootfs\",\"path_on_host\":\"$T/rootfs.ext4\",\"is_root_device\":true,\"is_read_only\":false}"
 assert_eq "PUT /drives/rootfs: 204" 204 "$CODE"
+expect_fault "400: a second root drive" '`is_root_device`' PUT /drives/other "{\"drive_id\":\"other\",\"path_on_host\":\"$T/rootfs.ext4\",\"is_root_device\":true}"
 api PUT /machine-config '{"vcpu_count":1,"mem_size_mib":256}'
 assert_eq "PUT /machine-config: 204" 204 "$CODE"
 truncate -s 8M "$T/data1.img"; truncate -s 16M "$T/data2.img"
@@ -196,6 +204,15 @@ api GET /mmds
 assert_eq "GET /mmds: merged" '{"ami-id":"ami-12345678","hostname":"fc"}' "$(jq -c '.latest."meta-data"' <<<"$BODY")"
 expect_fault "400: PUT /boot-source after InstanceStart" "pre-boot" PUT /boot-source "$boot_source"
 expect_fault "400: PUT /machine-config after InstanceStart" "/machine-config" PUT /machine-config '{"vcpu_count":2,"mem_size_mib":256}'
+expect_fault "400: PATCH /machine-config after InstanceStart" "PATCH /machine-config" PATCH /machine-config '{"mem_size_mib":512}'
+expect_fault "400: PUT /mmds/config after InstanceStart" "pre-boot" PUT /mmds/config '{"network_interfaces":["eth0"]}'
+expect_fault "400: PUT /snapshot/load on a started VM" "pre-boot" PUT /snapshot/load "{\"snapshot_path\":\"$T/s\",\"mem_file_path\":\"$T/m\"}"
+expect_fault "400: PATCH /network-interfaces with a rate limiter" '`rx_rate_limiter`' PATCH /network-interfaces/eth0 '{"iface_id":"eth0","rx_rate_limiter":{"bandwidth":{"size":100000,"refill_time":100}}}'
+api PATCH /network-interfaces/eth0 '{"iface_id":"eth0"}'
+assert_eq "PATCH /network-interfaces without a limiter: 204" 204 "$CODE"
+expect_fault "400: PATCH /drives of no such drive" '`drive_id`' PATCH /drives/nope '{"drive_id":"nope"}'
+api GET /balloon
+assert_eq "GET /balloon: the new target" 64 "$(jq -r .amount_mib <<<"$BODY")"
 api GET /vm/config
 assert_eq "GET /vm/config: the drive" "$T/rootfs.ext4" "$(jq -r '.drives[0].path_on_host' <<<"$BODY")"
 assert_eq "GET /vm/config: the interface" tap0 "$(jq -r '."network-interfaces"[0].host_dev_name' <<<"$BODY")"

@@ -50,15 +50,42 @@ public final class QemuMachine implements Machine {
         if (argv.stream().anyMatch(a -> a.contains(",guestfwd="))) loopbackUp();
         Process p;
         try {
-            p = new ProcessBuilder(cmd).inheritIO().start();
+            p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.INHERIT)
+                    .redirectOutput(ProcessBuilder.Redirect.INHERIT).start();
         } catch (IOException e) {
             throw new VmmException("cannot start " + argv.getFirst() + ": " + e.getMessage(), e);
         }
+        // QEMU's stderr goes on to ours, and its last line says why, when it fails to start
+        java.util.concurrent.atomic.AtomicReference<String> lastError = new java.util.concurrent.atomic.AtomicReference<>("");
+        Thread copier = Thread.ofPlatform().daemon().name("qemu-stderr").start(() -> {
+            try (var r = new java.io.BufferedReader(new java.io.InputStreamReader(p.getErrorStream(),
+                    java.nio.charset.StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    // QEMU's own error lines start with its name; a hint may follow them
+                    if (line.startsWith("qemu-system") || lastError.get().isEmpty()) lastError.set(line.strip());
+                    System.err.println(line);
+                }
+            } catch (IOException ignored) {
+                // QEMU is gone
+            }
+        });
         try {
-            Qmp qmp = connect(p, qmpSocket);
+            Qmp qmp = connect(p, qmpSocket, lastError, copier);
             return new QemuMachine(p, qmp);
         } catch (VmmException e) {
-            p.destroyForcibly();
+            // QEMU opens its QMP socket before it realizes the devices: one that fails there breaks QMP
+            try {
+                if (p.waitFor(2, TimeUnit.SECONDS)) {
+                    copier.join(1000);
+                    if (!lastError.get().isEmpty()) {
+                        throw new VmmException("QEMU exited with status " + p.exitValue() + ": " + lastError.get(), e);
+                    }
+                }
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+            } finally {
+                p.destroyForcibly();
+            }
             try {
                 p.waitFor(5, TimeUnit.SECONDS);
             } catch (InterruptedException ie) {
@@ -87,11 +114,18 @@ public final class QemuMachine implements Machine {
     }
 
     /** QMP, or why QEMU ended before offering it (its own message went to stderr). */
-    private static Qmp connect(Process p, Path socket) throws VmmException {
+    private static Qmp connect(Process p, Path socket, java.util.concurrent.atomic.AtomicReference<String> lastError,
+                               Thread copier) throws VmmException {
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         while (true) {
             if (!p.isAlive()) {
-                throw new VmmException("QEMU exited with status " + p.exitValue() + " before it was ready (see its message above)");
+                try {
+                    copier.join(1000); // until QEMU's last words are read
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                throw new VmmException("QEMU exited with status " + p.exitValue() + " before it was ready"
+                        + (lastError.get().isEmpty() ? "" : ": " + lastError.get()));
             }
             if (Files.exists(socket)) return Qmp.connect(socket, Duration.ofSeconds(5));
             if (System.nanoTime() > deadline) throw new VmmException("QEMU did not open its QMP socket " + socket + " within 30 s");
