@@ -52,11 +52,18 @@ public final class QemuMapping {
         Model.BootSource boot = c.bootSource();
         if (boot == null) throw ApiException.badRequest("Cannot start microvm without kernel configuration (PUT /boot-source).");
         Model.MachineConfiguration m = c.machine();
+        // words after "--" are init's: what we add to the kernel's line goes before them
+        String args = boot.bootArgs() != null ? boot.bootArgs() : DEFAULT_BOOT_ARGS, initArgs = null;
+        java.util.regex.Matcher dashes = java.util.regex.Pattern.compile("(^|\\s)--(\\s|$)").matcher(args);
+        if (dashes.find()) {
+            initArgs = args.substring(dashes.end()).strip();
+            args = args.substring(0, dashes.start()).strip();
+        }
         QemuCommand q = QemuCommand.builder().binary(host.qemu()).accelerator(host.accelerator())
                 .memoryMib(m.memSizeMib()).vcpus(m.vcpuCount())
                 .kernel(Path.of(boot.kernelImagePath()))
                 .initrd(boot.initrdPath() != null ? Path.of(boot.initrdPath()) : host.defaultInitrd())
-                .kernelArgs(boot.bootArgs() != null ? boot.bootArgs() : DEFAULT_BOOT_ARGS)
+                .kernelArgs(args)
                 .tscKhz(host.accelerator() == Accelerator.Kind.TCG ? host.tscKhz() : 0)
                 .agentChannel(false).serialStdio(true).qmpSocket(host.qmpSocket());
         List<Model.Drive> drives = c.guestDriveOrder();
@@ -69,6 +76,7 @@ public final class QemuMapping {
                 q.cmdline(root, d.readOnly() ? "ro" : "rw");
             }
         }
+        if (initArgs != null) q.cmdline(initArgs.isEmpty() ? new String[]{"--"} : new String[]{"--", initArgs});
         for (Model.NetworkInterface n : c.networkInterfaces()) {
             q.nic(new QemuCommand.Nic(n.hostDevName(), n.guestMac() != null ? n.guestMac().toLowerCase(Locale.ROOT)
                     : generatedMac(n.ifaceId())));

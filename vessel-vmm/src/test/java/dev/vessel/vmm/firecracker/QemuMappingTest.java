@@ -106,4 +106,18 @@ class QemuMappingTest {
                 + " -netdev hubport,id=net0-guest,hubid=100"
                 + " -device virtio-net-device,netdev=net0-guest,mac=aa:fc:00:00:00:01");
     }
+
+    @Test
+    void ourWordsGoBeforeInitsArguments() throws ApiException {
+        VmConfig c = gettingStarted();
+        c.bootSource(new Model.BootSource("/k/vmlinux", "console=ttyS0 init=/bin/app -- --verbose x", null));
+        assertThat(QemuMapping.argv(c, TCG)).contains("console=ttyS0 init=/bin/app tsc_early_khz=2445404 root=/dev/vda rw -- --verbose x");
+    }
+
+    @Test
+    void vsockIsAVhostDevice() throws ApiException {
+        VmConfig c = gettingStarted();
+        c.vsock(new Model.Vsock(3L, "/tmp/v.sock", null));
+        assertThat(QemuMapping.argv(c, KVM)).containsSequence("-device", "vhost-vsock-device,guest-cid=3");
+    }
 }
