@@ -110,7 +110,10 @@ final class Dispatcher {
         List<String> argv = new java.util.ArrayList<>();
         argv.add(home.resolve("bin/vessel-vmm").toString());
         argv.addAll(args.subList(1, args.size()));
-        call.reply.exec(new Protocol.Program(argv, call.request.env(), List.of()));
+        // the guest initrd for boot sources without initrd_path: this daemon's assets (its config's assets_dir)
+        List<String> env = new java.util.ArrayList<>(call.request.env());
+        if (env.stream().noneMatch(e -> e.startsWith("VESSEL_ASSETS_DIR="))) env.add("VESSEL_ASSETS_DIR=" + settings.assetsDir());
+        call.reply.exec(new Protocol.Program(argv, env, List.of()));
     }
 
     /** {@code vessel image ext4 ROOTFS_DIR_OR_TAR OUT.img [--size MiB]}: an ext4 image for a Firecracker drive. */

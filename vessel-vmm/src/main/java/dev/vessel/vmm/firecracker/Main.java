@@ -166,7 +166,7 @@ public final class Main {
         FcLog log = new FcLog(o.id());
         FcMetrics metrics = new FcMetrics();
         java.util.function.Supplier<QemuMapping.Host> host = () -> new QemuMapping.Host("qemu-system-x86_64",
-                join(accel).kind(), join(tsc), new GuestAssets(GuestAssets.DEFAULT_DIR).initrd(), qmpSocket, mmdsSocket);
+                join(accel).kind(), join(tsc), new GuestAssets(assetsDir()).initrd(), qmpSocket, mmdsSocket);
         Vmm vmm = new Vmm(o.id(), new Vmm.Env(QemuMachine.launcher(qmpSocket), host, VHOST_VSOCK), log, metrics);
         if (o.mmdsLimit() != null) vmm.mmds().limit(o.mmdsLimit());
         try {
@@ -226,6 +226,12 @@ public final class Main {
             vmm.kill();
             deleteQuietly(qmpSocket);
         }
+    }
+
+    /** Vessel's guest assets: VESSEL_ASSETS_DIR (vesseld sets it from its config's assets_dir), else the default. */
+    static Path assetsDir() {
+        String dir = System.getenv("VESSEL_ASSETS_DIR");
+        return dir == null || dir.isEmpty() ? GuestAssets.DEFAULT_DIR : Path.of(dir);
     }
 
     /** A --config-file, resource by resource through the same checks as the API. */
