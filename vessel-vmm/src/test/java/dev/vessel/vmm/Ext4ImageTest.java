@@ -33,4 +33,10 @@ class Ext4ImageTest {
         assertThatThrownBy(() -> Ext4Image.build(dir, dir.resolve("o.img"), 0L)).hasMessageContaining("--size");
         assertThat(dir.toFile().list()).isEmpty();
     }
+
+    @Test
+    void toolsAreFoundOutsideAShortPath() {
+        assertThat(Ext4Image.tool("sh")).endsWith("/sh");
+        assertThat(Ext4Image.tool("no-such-tool-here")).isEqualTo("no-such-tool-here");
+    }
 }
