@@ -36,12 +36,12 @@ public final class Ext4Image {
             Path tree = source;
             if (!Files.isDirectory(source)) {
                 unpacked = Files.createTempDirectory("vessel-ext4-");
-                run(List.of(tool("tar"), "-xf", source.toAbsolutePath().toString(), "-C", unpacked.toString(),
+                run(List.of(Tools.find("tar"), "-xf", source.toAbsolutePath().toString(), "-C", unpacked.toString(),
                         "--numeric-owner"), "unpacking " + source);
                 tree = unpacked;
             }
             long mib = sizeMib != null ? sizeMib : defaultSizeMib(contentBytes(tree));
-            List<String> mkfs = new ArrayList<>(List.of(tool("mkfs.ext4"), "-q", "-F", "-L", "rootfs", "-d", tree.toString(),
+            List<String> mkfs = new ArrayList<>(List.of(Tools.find("mkfs.ext4"), "-q", "-F", "-L", "rootfs", "-d", tree.toString(),
                     tmp.toString(), mib + "M"));
             run(mkfs, "mkfs.ext4");
             Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
@@ -80,18 +80,6 @@ public final class Ext4Image {
             }
         });
         return total[0];
-    }
-
-    /**
-     * A tool by its name: in PATH, or in the system directories (the daemon runs this, and its
-     * PATH is whatever its first caller had: it may lack /usr/sbin, where mkfs.ext4 lives).
-     */
-    static String tool(String name) {
-        String path = System.getenv().getOrDefault("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin";
-        for (String dir : path.split(":")) {
-            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, name))) return Path.of(dir, name).toString();
-        }
-        return name;
     }
 
     private static void run(List<String> cmd, String what) throws VmmException, IOException {

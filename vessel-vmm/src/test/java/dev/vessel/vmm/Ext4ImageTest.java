@@ -36,7 +36,7 @@ class Ext4ImageTest {
 
     @Test
     void toolsAreFoundOutsideAShortPath() {
-        assertThat(Ext4Image.tool("sh")).endsWith("/sh");
-        assertThat(Ext4Image.tool("no-such-tool-here")).isEqualTo("no-such-tool-here");
+        assertThat(Tools.find("sh")).endsWith("/sh");
+        assertThat(Tools.find("no-such-tool-here")).isEqualTo("no-such-tool-here");
     }
 }

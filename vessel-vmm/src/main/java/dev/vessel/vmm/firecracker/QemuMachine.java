@@ -102,7 +102,7 @@ public final class QemuMachine implements Machine {
      */
     static void loopbackUp() throws VmmException {
         try {
-            Process p = new ProcessBuilder("ip", "link", "set", "lo", "up").redirectErrorStream(true).start();
+            Process p = new ProcessBuilder(dev.vessel.vmm.Tools.find("ip"), "link", "set", "lo", "up").redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes()).strip();
             if (p.waitFor() != 0) throw new VmmException("MMDS needs the loopback interface up: ip link set lo up: " + out);
         } catch (IOException e) {

@@ -37,7 +37,11 @@ public final class QemuMapping {
      * initrd, and the sockets next to the API socket: QMP's and the metadata service's.
      */
     public record Host(String qemu, Accelerator.Kind accelerator, long tscKhz, Path defaultInitrd, Path qmpSocket,
-                       Path mmdsSocket) {
+                       Path mmdsSocket, String socat) {
+        public Host(String qemu, Accelerator.Kind accelerator, long tscKhz, Path defaultInitrd, Path qmpSocket,
+                    Path mmdsSocket) {
+            this(qemu, accelerator, tscKhz, defaultInitrd, qmpSocket, mmdsSocket, "socat");
+        }
     }
 
     private QemuMapping() {
@@ -131,7 +135,7 @@ public final class QemuMapping {
         String prefix = address.substring(0, address.lastIndexOf('.') + 1);
         int last = Integer.parseInt(address.substring(address.lastIndexOf('.') + 1));
         int gw = last == 1 ? 2 : 1, dns = last == 3 ? 4 : 3;
-        String cmd = "socat - UNIX-CONNECT:" + Vmm.shellQuote(host.mmdsSocket().toString());
+        String cmd = host.socat() + " - UNIX-CONNECT:" + Vmm.shellQuote(host.mmdsSocket().toString());
         List<Model.NetworkInterface> nics = c.networkInterfaces();
         for (int i = 0; i < nics.size(); i++) {
             if (!c.mmdsConfig().networkInterfaces().contains(nics.get(i).ifaceId())) continue;
