@@ -339,25 +339,34 @@ static void ctl_err(const char *msg)
 void ctl_exit(struct proc *p) { ctl_send("EXIT %d %d", p->n, p->status); }
 
 /*
- * The host (re)connected: old output is moot; READY, then every EXIT it may have missed. Input is
- * kept: a new host may have written its first request before we noticed it (we poll for the
- * connection state), and that request must not be lost.
+ * The host (re)connected: READY, then every EXIT it may have missed. Input is kept, and so is the
+ * output queued since the last host went: the guest can see a new host's first request before
+ * the news that it connected (data and connection changes come through different virtqueues),
+ * so that request may already be answered, and its answer must not be lost. READY goes first.
  */
 static void ctl_connected(void)
 {
     logmsg("control: host connected");
     ctl.connected = 1;
-    ctl.out.len = 0;
+    struct buf answers = ctl.out;
+    ctl.out = (struct buf){0};
     ctl_send("READY");
+    buf_add(&ctl.out, answers.p, answers.len);
+    free(answers.p);
     for (struct proc *p = procs; p; p = p->next)
         if (p->state == P_DONE) ctl_exit(p);
+    ctl_flush();
 }
 
-/* Nothing is drained here: what waits in the port may already be the next host's request. */
+/*
+ * What was queued for the host that went is moot. Input is not drained: what waits in the port
+ * may already be the next host's request.
+ */
 static void ctl_disconnected(void)
 {
     logmsg("control: host disconnected");
     ctl.connected = 0;
+    ctl.out.len = 0;
 }
 
 /* ---------------------------------------------------------------- control port: requests */
