@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.vessel.linux.NetNs;
 import dev.vessel.oci.BundleConfig;
 import dev.vessel.oci.Isolation;
 import dev.vessel.oci.OciException;
@@ -44,6 +45,8 @@ final class MicroVms {
     private static final Path RUN_DIR = Path.of("/run/vessel/vm");
     private static final Set<String> GUEST_MOUNT_TYPES = Set.of("proc", "sysfs", "tmpfs", "devpts", "mqueue");
     private static final long DEFAULT_MEMORY = 256L << 20;
+    /** Host files larger than this are not copied into a guest (see {@link #hostFiles}). */
+    private static final long MAX_HOST_FILE = 64 << 10;
 
     private final GuestAssets assets;
     private final String qemu;
@@ -132,10 +135,22 @@ final class MicroVms {
             state.set("process", tree.path("process"));
             state.set("annotations", tree.path("annotations").isObject() ? tree.get("annotations") : JSON.createObjectNode());
             ((ObjectNode) state.get("annotations")).put(Isolation.ANNOTATION, Isolation.MICROVM.label());
-            state.put("qemuPid", boot(runDir, config.rootfs(), memoryMib, vcpus));
+            GuestNetwork network = network(id, tree);
+            if (network != null) {
+                // saved before QEMU starts, so that a failure from here on removes the redirects
+                state.put("netns", network.ns().path().toString());
+                network.devices().forEach(state.putArray("redirected")::add);
+            }
             save(stateDir, state);
+            state.put("qemuPid", boot(runDir, config.rootfs(), memoryMib, vcpus, network));
+            save(stateDir, state);
+            if (network != null) {
+                network.plumb();
+            }
             try (AgentClient agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout)) {
-                agent.create(tree.path("hostname").asText(id), guestMounts(tree), process);
+                agent.create(tree.path("hostname").asText(id), guestMounts(tree), hostFiles(tree, config.rootfs()),
+                        network == null ? List.of() : network.guestNics(),
+                        network == null ? List.of() : network.guestRoutes(), process);
             } catch (VmmException e) {
                 throw new IOException(e.getMessage(), e);
             }
@@ -152,8 +167,36 @@ final class MicroVms {
         }
     }
 
+    /**
+     * The network the guest takes over (see {@link GuestNetwork}), or null for loopback only: a
+     * new, empty namespace (as for a container) or one with no usable interface (warned).
+     */
+    private static GuestNetwork network(String id, JsonNode tree) throws IOException {
+        for (JsonNode ns : tree.at("/linux/namespaces")) {
+            if (ns.path("type").asText().equals("network")) {
+                String path = ns.path("path").asText("");
+                if (path.isEmpty()) {
+                    return null;
+                }
+                if (!Files.exists(Path.of(path))) {
+                    throw new OciException("container \"" + id + "\": network namespace " + path + " does not exist");
+                }
+                GuestNetwork network = GuestNetwork.inspect(NetNs.at(Path.of(path)));
+                if (network.isEmpty()) {
+                    Vesseld.log("microvm " + id + ": warning: network namespace " + path
+                            + " has no usable interface: the guest has loopback only");
+                    return null;
+                }
+                return network;
+            }
+        }
+        Vesseld.log("microvm " + id + ": warning: no network namespace (the host's network): a VM cannot share it, "
+                + "the guest has loopback only");
+        return null;
+    }
+
     /** Starts QEMU detached from us (it must outlive the daemon) and returns its pid. */
-    private long boot(Path runDir, Path rootfs, int memoryMib, int vcpus) throws IOException {
+    private long boot(Path runDir, Path rootfs, int memoryMib, int vcpus, GuestNetwork network) throws IOException {
         if (accelerator == null) {
             accelerator = Accelerator.detect();
             tscKhz = HostProbe.tscKhz();
@@ -162,11 +205,17 @@ final class MicroVms {
                 Vesseld.log("microvm: " + accelerator.describe());
             }
         }
-        List<String> argv = new ArrayList<>(QemuCommand.builder()
+        QemuCommand command = QemuCommand.builder()
                 .binary(qemu).memoryMib(memoryMib).vcpus(vcpus).accelerator(accelerator.kind())
                 .kernel(assets.kernel()).initrd(assets.initrd()).tscKhz(tscKhz)
-                .rootfs(rootfs).stateDir(runDir).sandbox(sandbox)
-                .build());
+                .rootfs(rootfs).stateDir(runDir).sandbox(sandbox);
+        List<String> argv = new ArrayList<>();
+        if (network != null) {
+            // QEMU opens (and so creates) its taps in the namespace it runs in: the container's.
+            network.qemuNics().forEach(command::nic);
+            argv.addAll(network.ns().enter());
+        }
+        argv.addAll(command.build());
         // -daemonize: QEMU returns once the VM is set up (so errors come back to create) and then
         // lives on in a session of its own. It does not go with -nographic.
         argv.replaceAll(a -> a.equals("-nographic") ? "-display" : a);
@@ -385,6 +434,32 @@ final class MicroVms {
         }
     }
 
+    /**
+     * Small host files bind-mounted into the container (podman's /etc/hosts, /etc/resolv.conf,
+     * /etc/hostname, /run/.containerenv): the guest cannot see host paths, so they go by value.
+     */
+    static List<AgentClient.HostFile> hostFiles(JsonNode tree, Path rootfs) {
+        List<AgentClient.HostFile> files = new ArrayList<>();
+        for (JsonNode m : tree.path("mounts")) {
+            boolean bind = m.path("type").asText().equals("bind");
+            for (JsonNode o : m.path("options")) {
+                bind |= o.asText().equals("bind") || o.asText().equals("rbind");
+            }
+            Path source = Path.of(m.path("source").asText("/"));
+            if (!bind || !source.isAbsolute() || source.startsWith(rootfs)) {
+                continue;
+            }
+            try {
+                if (Files.isRegularFile(source) && Files.size(source) <= MAX_HOST_FILE) {
+                    files.add(new AgentClient.HostFile(m.path("destination").asText(), Files.readString(source)));
+                }
+            } catch (IOException e) { // unreadable, or not text
+                Vesseld.log("microvm: host file " + source + " left out: " + e.getMessage());
+            }
+        }
+        return files;
+    }
+
     /** The config's mounts that make sense in a guest; host bind mounts do not (the guest has no host paths). */
     private static List<AgentClient.Mount> guestMounts(JsonNode tree) {
         List<AgentClient.Mount> mounts = new ArrayList<>();
@@ -430,7 +505,7 @@ final class MicroVms {
         }
     }
 
-    /** Removes every trace of a microVM: QEMU (if still there), its sockets and files. */
+    /** Removes every trace of a microVM: QEMU (if still there), its network redirects, sockets and files. */
     private static void destroy(Path stateDir, Path runDir) {
         try {
             Path pidFile = runDir.resolve("qemu.pid");
@@ -439,6 +514,16 @@ final class MicroVms {
             }
         } catch (IOException | NumberFormatException e) {
             Vesseld.log("microvm cleanup: " + e.getMessage());
+        }
+        try {
+            JsonNode state = JSON.readTree(stateDir.resolve(STATE_FILE).toFile());
+            if (state.has("netns")) {
+                List<String> devices = new ArrayList<>();
+                state.path("redirected").forEach(d -> devices.add(d.asText()));
+                GuestNetwork.unplumb(NetNs.at(Path.of(state.path("netns").asText())), devices);
+            }
+        } catch (IOException e) {
+            // no state saved yet: nothing was redirected
         }
         deleteTree(runDir);
         deleteTree(stateDir);
