@@ -149,6 +149,14 @@ assert_eq "no usable interface: loopback only" lo "$OUT"
 assert_contains "no usable interface: a warning in the daemon's log" "$(tail -n 50 "$DAEMON_LOG" 2>/dev/null)" \
   "/run/netns/$EMPTY has no usable interface"
 
+mkbundle "$T/gone" "(.linux.namespaces |= map(if .type == \"network\" then .path = \"/run/netns/vessel-$P-none\" else . end))
+  | .annotations[\"dev.vessel.isolation\"] = \"microvm\""
+run "$VESSEL" --root "$R" create --bundle "$T/gone" "$P-gone"
+assert_ne "a network namespace that does not exist: create fails" 0 "$RC"
+assert_eq "a network namespace that does not exist: one line naming it" \
+  "vessel: container \"$P-gone\": network namespace /run/netns/vessel-$P-none does not exist" "$ERR"
+assert_eq "a network namespace that does not exist: no state left" "" "$(ls "$R" 2>/dev/null | grep "$P-gone" || true)"
+
 links_before=$(ip -n "$NS" -o link show | awk -F': ' '{print $2}' | sort)
 run_dir() { printf '%s/%s' "$R" "$1" | sha256sum | cut -c1-16; }   # MicroVms.runDir
 cycles=${NET_CYCLES:-50}

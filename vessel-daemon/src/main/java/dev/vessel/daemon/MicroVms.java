@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vessel.linux.NetNs;
+import dev.vessel.linux.Tools;
 import dev.vessel.oci.BundleConfig;
 import dev.vessel.oci.Isolation;
 import dev.vessel.oci.OciException;
@@ -57,7 +58,7 @@ final class MicroVms {
 
     MicroVms(GuestAssets assets, String qemu, Duration bootTimeout) {
         this.assets = assets;
-        this.qemu = qemu;
+        this.qemu = Tools.find(qemu); // also run through nsenter, which searches its own PATH
         this.bootTimeout = bootTimeout;
     }
 

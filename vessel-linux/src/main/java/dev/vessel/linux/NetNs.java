@@ -44,7 +44,7 @@ public final class NetNs {
 
     /** The argv prefix that runs a program inside this namespace. */
     public List<String> enter() {
-        return List.of("nsenter", "--net=" + path);
+        return List.of(Tools.find("nsenter"), "--net=" + path);
     }
 
     public List<Link> links() throws IOException {
@@ -66,7 +66,8 @@ public final class NetNs {
 
     private String run(List<String> command, String input) throws IOException {
         List<String> argv = new ArrayList<>(enter());
-        argv.addAll(command);
+        argv.add(Tools.find(command.getFirst())); // nsenter's PATH is the daemon's, maybe none
+        argv.addAll(command.subList(1, command.size()));
         Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
         p.getOutputStream().write(input.getBytes(StandardCharsets.UTF_8));
         p.getOutputStream().close();

@@ -50,6 +50,6 @@ class NetNsTest {
 
     @Test
     void commandsRunInsideTheNamespace() {
-        assertThat(NetNs.at(java.nio.file.Path.of("/run/netns/x")).enter()).containsExactly("nsenter", "--net=/run/netns/x");
+        assertThat(NetNs.at(java.nio.file.Path.of("/run/netns/x")).enter()).containsExactly(Tools.find("nsenter"), "--net=/run/netns/x");
     }
 }
