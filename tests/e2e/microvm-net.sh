@@ -20,6 +20,7 @@ VM=(--annotation dev.vessel.isolation=microvm)
 PORT=18080
 # busybox-static's wget crashes on this glibc (static NSS), so HTTP from inside goes through nc
 http_get() { podman_t exec "$1" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 $2 80"; }
+export -f http_get
 PAGE=$(cat "$IMAGE_DIR/rootfs/www/index.html")
 ip_of() { podman_t inspect -f '{{.NetworkSettings.IPAddress}}' "$1"; }
 DAEMON_LOG=$(dirname "${VESSEL_SOCKET:-/run/vessel/vesseld.sock}")/vesseld.log
