@@ -477,6 +477,8 @@ static const struct { const char *name; unsigned long set, clear; } mflags[] = {
     {"noatime", MS_NOATIME, 0}, {"nodiratime", MS_NODIRATIME, 0}, {"sync", MS_SYNCHRONOUS, 0},
     {"bind", MS_BIND, 0}, {"rbind", MS_BIND | MS_REC, 0}, {"private", 0, 0}, {"rprivate", 0, 0},
     {"slave", 0, 0}, {"rslave", 0, 0}, {"shared", 0, 0}, {"rshared", 0, 0}, {"unbindable", 0, 0},
+    /* crun's and runc's own (podman's --tmpfs): not the kernel's; the tmpfs starts empty here */
+    {"tmpcopyup", 0, 0}, {"notmpcopyup", 0, 0},
 };
 
 /* mkdir -p of the directories above `path` */

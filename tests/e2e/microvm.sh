@@ -36,8 +36,10 @@ assert_eq "microvm: --cpus 2 gives nproc 2" 2 "$(field nproc)"
 assert_contains "microvm: stdout and stderr kept apart" "$ERR" "err"
 
 # --- a file written to the rootfs is on the host afterwards ---
-run podman_v run --name "$P-file" "${VM[@]}" "$BB" sh -c 'echo from-the-guest > /written-in-vm'
+run podman_v run --name "$P-file" "${VM[@]}" --tmpfs /tmp "$BB" sh -c 'echo from-the-guest > /written-in-vm
+  awk "\$2 == \"/tmp\" {print \$3}" /proc/mounts'
 assert_eq "microvm: write to the rootfs" 0 "$RC"
+assert_eq "microvm: --tmpfs /tmp (podman's tmpcopyup option) is a tmpfs in the guest" tmpfs "$OUT"
 run podman_t mount "$P-file"
 assert_eq "microvm: the file is visible on the host" from-the-guest "$(cat "$OUT/written-in-vm" 2>&1)"
 podman_t umount "$P-file" >/dev/null 2>&1; podman_t rm -f "$P-file" >/dev/null 2>&1
