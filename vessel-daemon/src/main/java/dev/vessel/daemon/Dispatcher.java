@@ -146,6 +146,7 @@ final class Dispatcher {
     private void doctor(Call call) throws IOException {
         List<String> lines = new java.util.ArrayList<>(Doctor.lines(new GuestAssets(settings.assetsDir())));
         lines.add("resource view: " + (view == null ? "off or unavailable (see the daemon's log)" : view.fuseRoot().toString()));
+        lines.addAll(MicroVms.doctorLines());
         lines.add("daemon: pid " + ProcessHandle.current().pid() + ", config " + configFile);
         call.print(String.join("\n", lines) + "\n");
         call.reply.exit(0);

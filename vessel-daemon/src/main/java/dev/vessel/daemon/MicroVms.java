@@ -123,6 +123,7 @@ final class MicroVms {
         Files.createDirectories(stateDir);
         try {
             Files.createDirectories(runDir);
+            Files.writeString(runDir.resolve(MicroVmApis.STATE_DIR_FILE), stateDir.toAbsolutePath() + "\n");
             ObjectNode state = JSON.createObjectNode()
                     .put("id", id)
                     .put("bundle", config.bundle().toString())
@@ -141,9 +142,17 @@ final class MicroVms {
                 // saved before QEMU starts, so that a failure from here on removes the redirects
                 state.put("netns", network.ns().path().toString());
                 network.devices().forEach(state.putArray("redirected")::add);
+                // for Firecracker's API (GET /vm/config): each NIC as the guest got it
+                ArrayNode nics = state.putArray("nics");
+                List<String> devices = network.devices();
+                List<QemuCommand.Nic> qemuNics = network.qemuNics();
+                for (int i = 0; i < qemuNics.size(); i++) {
+                    nics.addObject().put("iface_id", i < devices.size() ? devices.get(i) : "eth" + i)
+                            .put("guest_mac", qemuNics.get(i).mac()).put("host_dev_name", qemuNics.get(i).tap());
+                }
             }
             save(stateDir, state);
-            state.put("qemuPid", boot(runDir, config.rootfs(), memoryMib, vcpus, network));
+            state.put("qemuPid", boot(runDir, config.rootfs(), memoryMib, vcpus, network, state));
             save(stateDir, state);
             if (network != null) {
                 network.plumb();
@@ -158,6 +167,7 @@ final class MicroVms {
             long relay = relay(call, runDir.resolve(QemuCommand.processSocket(0)), pidFile, consoleSocket, tty, detach);
             state.put("relayPid", relay);
             save(stateDir, state);
+            MicroVmApis.serve(state);
         } catch (IOException | RuntimeException e) {
             String console = consoleTail(runDir);
             destroy(stateDir, runDir);
@@ -197,7 +207,8 @@ final class MicroVms {
     }
 
     /** Starts QEMU detached from us (it must outlive the daemon) and returns its pid. */
-    private long boot(Path runDir, Path rootfs, int memoryMib, int vcpus, GuestNetwork network) throws IOException {
+    private long boot(Path runDir, Path rootfs, int memoryMib, int vcpus, GuestNetwork network, ObjectNode state)
+            throws IOException {
         if (accelerator == null) {
             accelerator = Accelerator.detect();
             tscKhz = HostProbe.tscKhz();
@@ -217,6 +228,9 @@ final class MicroVms {
             argv.addAll(network.ns().enter());
         }
         argv.addAll(command.build());
+        // what Firecracker's API shows as the boot source
+        state.put("kernel", assets.kernel().toString()).put("initrd", assets.initrd().toString())
+                .put("bootArgs", command.kernelCmdline());
         // -daemonize: QEMU returns once the VM is set up (so errors come back to create) and then
         // lives on in a session of its own. It does not go with -nographic.
         argv.replaceAll(a -> a.equals("-nographic") ? "-display" : a);
@@ -300,7 +314,13 @@ final class MicroVms {
                 .put("rootfs", state.path("rootfs").asText())
                 .put("created", state.path("created").asText())
                 .put("owner", "root");
-        oci.set("annotations", state.path("annotations"));
+        ObjectNode annotations = state.path("annotations").isObject()
+                ? ((ObjectNode) state.get("annotations")).deepCopy() : JSON.createObjectNode();
+        Path api = MicroVmApis.socket(Path.of(state.path("runDir").asText()));
+        if (Files.exists(api)) {
+            annotations.put(MicroVmApis.ANNOTATION, api.toString());
+        }
+        oci.set("annotations", annotations);
         return oci;
     }
 
@@ -409,6 +429,24 @@ final class MicroVms {
         }
     }
 
+    // ---- Firecracker's API ----
+
+    /** At the daemon's start: serve again the API sockets of the microVMs still running (in the background). */
+    static void resumeApis() {
+        Thread.ofPlatform().daemon().name("microvm-apis").start(() -> MicroVmApis.resume(RUN_DIR));
+    }
+
+    /** {@code vessel doctor}'s lines about the microVMs' API sockets. */
+    static List<String> doctorLines() {
+        List<String> lines = new ArrayList<>();
+        lines.add("microVM API sockets: " + RUN_DIR + "/<hash>/" + MicroVmApis.SOCKET
+                + " (Firecracker's API; `vessel state ID` names it in annotation " + MicroVmApis.ANNOTATION + ")");
+        List<Path> served = MicroVmApis.served();
+        lines.add("microVM API sockets served: " + (served.isEmpty() ? "none"
+                : served.size() + ": " + String.join(" ", served.stream().map(Path::toString).toList())));
+        return lines;
+    }
+
     // ---- helpers ----
 
     /**
@@ -508,6 +546,7 @@ final class MicroVms {
 
     /** Removes every trace of a microVM: QEMU (if still there), its network redirects, sockets and files. */
     private static void destroy(Path stateDir, Path runDir) {
+        MicroVmApis.stop(runDir);
         try {
             Path pidFile = runDir.resolve("qemu.pid");
             if (Files.exists(pidFile)) {

@@ -76,6 +76,7 @@ public final class Vesseld {
         daemon.dispatcher.attach(daemon);
         ViewPlan plan = view == null ? null : view.plan();
         Thread.ofPlatform().daemon().name("warm-up").start(() -> OciCli.warmUp(plan));
+        MicroVms.resumeApis();
         daemon.serve();
     }
 

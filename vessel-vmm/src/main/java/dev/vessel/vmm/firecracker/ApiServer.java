@@ -38,13 +38,14 @@ public final class ApiServer implements AutoCloseable {
 
     /**
      * Listens on {@code socket} (null: no API, as with --no-api), which must not exist (as
-     * Firecracker, which will not replace it), and for the guest's metadata requests on {@code mmdsSocket}.
+     * Firecracker, which will not replace it), and for the guest's metadata requests on {@code mmdsSocket}
+     * (null: none, as for a microVM of Vessel's OCI runtime, which has no MMDS).
      */
     public static ApiServer start(Path socket, Api api, Path mmdsSocket, MmdsService mmds) throws IOException {
         if (socket != null && Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             throw new IOException("the API socket " + socket + " already exists (remove it, or choose another path)");
         }
-        Files.deleteIfExists(mmdsSocket);
+        if (mmdsSocket != null) Files.deleteIfExists(mmdsSocket);
         QueuedThreadPool threads = new QueuedThreadPool(8, 2);
         threads.setName("api");
         threads.setDaemon(true);
@@ -52,9 +53,13 @@ public final class ApiServer implements AutoCloseable {
         HttpConfiguration http = new HttpConfiguration();
         http.setSendServerVersion(false);
         http.setSendXPoweredBy(false);
-        UnixDomainServerConnector metadata = new UnixDomainServerConnector(server, 1, 1, new HttpConnectionFactory(http));
-        metadata.setUnixDomainPath(mmdsSocket);
-        server.addConnector(metadata);
+        UnixDomainServerConnector metadata = null;
+        if (mmdsSocket != null) {
+            metadata = new UnixDomainServerConnector(server, 1, 1, new HttpConnectionFactory(http));
+            metadata.setUnixDomainPath(mmdsSocket);
+            server.addConnector(metadata);
+        }
+        UnixDomainServerConnector mmdsConnector = metadata;
         if (socket != null) {
             UnixDomainServerConnector connector = new UnixDomainServerConnector(server, 1, 1, new HttpConnectionFactory(http));
             connector.setUnixDomainPath(socket);
@@ -63,7 +68,8 @@ public final class ApiServer implements AutoCloseable {
         server.setHandler(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) {
-                if (request.getConnectionMetaData().getConnector() == metadata) serveMmds(mmds, request, response, callback);
+                boolean metadataRequest = mmdsConnector != null && request.getConnectionMetaData().getConnector() == mmdsConnector;
+                if (metadataRequest) serveMmds(mmds, request, response, callback);
                 else serve(api, request, response, callback);
                 return true;
             }
@@ -136,7 +142,7 @@ public final class ApiServer implements AutoCloseable {
         }
         try {
             if (socket != null) Files.deleteIfExists(socket);
-            Files.deleteIfExists(mmdsSocket);
+            if (mmdsSocket != null) Files.deleteIfExists(mmdsSocket);
         } catch (IOException ignored) {
             // nothing more to do
         }

@@ -42,6 +42,17 @@ public final class FcLog {
         showLevel = Boolean.TRUE.equals(l.showLevel());
     }
 
+    /** Closes the log file, if PUT /logger gave one (the VM is gone). */
+    public synchronized void close() {
+        try {
+            if (out != null && out != System.err) out.close();
+        } catch (IOException ignored) {
+            // nothing more to write
+        }
+        out = null;
+        level = 0;
+    }
+
     public void error(String message) {
         write("error", message);
     }

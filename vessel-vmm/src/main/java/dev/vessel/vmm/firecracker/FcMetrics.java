@@ -57,6 +57,16 @@ public final class FcMetrics {
         out.flush();
     }
 
+    /** Closes the metrics file (the VM is gone). */
+    public synchronized void close() {
+        if (out == null) return;
+        try {
+            out.close();
+        } catch (IOException ignored) {
+            // nothing more to write
+        }
+    }
+
     public void flushQuietly(Vmm vmm) {
         try {
             flush(vmm);

@@ -54,6 +54,8 @@ public final class Vmm {
     private final CompletableFuture<Integer> exited = new CompletableFuture<>();
     /** A drive's current file node, once a PATCH has replaced the one it booted with. */
     private final Map<String, String> fileNodes = new java.util.HashMap<>();
+    /** Who owns a microVM this API only looks after (see {@link #managed}); null for one of our own. */
+    private String owner;
 
     public Vmm(String id, Env env, FcLog log, FcMetrics metrics) {
         this.id = id;
@@ -62,12 +64,57 @@ public final class Vmm {
         this.metrics = metrics;
     }
 
+    /**
+     * The API of a microVM that is already running and belongs to someone else (Vessel's OCI
+     * runtime: a {@code microvm} container): it can be inspected, paused, resumed, snapshotted and
+     * given a logger and metrics, but everything that would change what the owner set up (the boot
+     * source, drives, NICs, machine configuration, InstanceStart, snapshot load, Ctrl+Alt+Del) is a
+     * 400 naming the endpoint. Validation is the same as for a VM of our own, and comes first. The
+     * state (Running/Paused) is read from QEMU, since the owner may pause it too.
+     */
+    public static Vmm managed(String id, VmConfig config, Machine machine, String owner, FcLog log, FcMetrics metrics) {
+        Vmm vmm = new Vmm(id, new Env(argv -> {
+            throw new VmmException(owner + " started this microVM");
+        }, () -> {
+            throw new IllegalStateException(owner + " started this microVM");
+        }, Path.of("/dev/vhost-vsock")), log, metrics);
+        vmm.config = config;
+        vmm.machine = machine;
+        vmm.owner = owner;
+        vmm.state = State.RUNNING;
+        vmm.configured = true;
+        vmm.syncState();
+        return vmm;
+    }
+
+    /** Null for a VM of our own, else who owns it (see {@link #managed}). */
+    public String owner() {
+        return owner;
+    }
+
+    /** A managed VM's state as QEMU has it (its owner may have paused or resumed it). */
+    private void syncState() {
+        if (owner == null || machine == null) return;
+        try {
+            String status = machine.qmp("query-status", null).path("status").asText();
+            state = status.equals("running") ? State.RUNNING : State.PAUSED;
+        } catch (VmmException | RuntimeException e) {
+            // QEMU is busy or going away: the last state known stands
+        }
+    }
+
+    private ApiException readOnly(String what) {
+        return ApiException.badRequest("The microVM is managed by its OCI runtime (" + owner + "): " + what
+                + " is not allowed (read-only: a change would break the container's contract; use the OCI runtime's commands).");
+    }
+
     /** Completes with QEMU's exit status once a started guest has ended. */
     public CompletableFuture<Integer> exited() {
         return exited;
     }
 
     public synchronized State state() {
+        syncState();
         return state;
     }
 
@@ -88,6 +135,7 @@ public final class Vmm {
     }
 
     private void preBoot(String what) throws ApiException {
+        if (owner != null) throw readOnly(what);
         if (state != State.NOT_STARTED) {
             throw ApiException.badRequest("The requested operation is not supported after starting the microVM: " + what
                     + " is pre-boot only.");
@@ -104,6 +152,7 @@ public final class Vmm {
     // ------------------------------------------------------------------ reads
 
     public synchronized Model.InstanceInfo info() {
+        syncState();
         return new Model.InstanceInfo(id, state.api, VERSION, APP_NAME);
     }
 
@@ -278,6 +327,7 @@ public final class Vmm {
      * does: the guest kernel hands it to init (SIGINT), which reboots, and -no-reboot ends QEMU.
      */
     public synchronized void sendCtrlAltDel() throws ApiException {
+        if (owner != null) throw readOnly("SendCtrlAltDel");
         postBoot("SendCtrlAltDel");
         qmp("send-key", Map.of("keys", List.of(
                 Map.of("type", "qcode", "data", "ctrl"), Map.of("type", "qcode", "data", "alt"),
@@ -295,6 +345,7 @@ public final class Vmm {
 
     public synchronized void patchVm(Model.Vm vm) throws ApiException {
         postBoot("PATCH /vm");
+        syncState();
         if (vm.state().equals("Paused")) {
             qmp("stop", null);
             state = State.PAUSED;
@@ -312,6 +363,7 @@ public final class Vmm {
      * block_resize to the new file's size so the guest is told the capacity (as Firecracker does).
      */
     public synchronized void patchDrive(String pathId, Model.PartialDrive p) throws ApiException {
+        if (owner != null) throw readOnly("PATCH /drives/" + pathId);
         postBoot("PATCH /drives/" + pathId);
         if (!pathId.equals(p.driveId())) {
             throw ApiException.badRequest("The id from the path does not match the id from the body! (`drive_id` is `"
@@ -458,13 +510,20 @@ public final class Vmm {
      */
     public synchronized void createSnapshot(Model.SnapshotCreateParams s) throws ApiException {
         postBoot("PUT /snapshot/create");
+        syncState();
         if (state != State.PAUSED) throw ApiException.badRequest("Snapshot creation needs a paused microVM (PATCH /vm {\"state\":\"Paused\"}).");
         Path mem = Path.of(s.memFilePath()).toAbsolutePath();
         Path state = Path.of(s.snapshotPath()).toAbsolutePath();
         writableParent(mem, "mem_file_path");
         writableParent(state, "snapshot_path");
         qmp("migrate-set-capabilities", Map.of("capabilities", List.of(Map.of("capability", "events", "state", false))));
-        qmp("migrate", Map.of("uri", "exec:cat > " + shellQuote(mem.toString())));
+        try {
+            qmp("migrate", Map.of("uri", "exec:cat > " + shellQuote(mem.toString())));
+        } catch (ApiException e) {
+            if (owner == null) throw e;
+            // e.g. QEMU refuses to migrate while the container's 9p root filesystem is mounted
+            throw new ApiException(400, "Cannot create the snapshot: " + e.getMessage());
+        }
         long deadline = System.nanoTime() + 600_000_000_000L;
         while (true) {
             JsonNode m = qmp("query-migrate", null);
@@ -573,13 +632,14 @@ public final class Vmm {
         }
     }
 
-    /** Ends QEMU (we are exiting). */
+    /** Ends QEMU (we are exiting); never a managed VM's, which is its owner's to end. */
     public synchronized void kill() {
-        if (machine != null) machine.kill();
+        if (machine != null && owner == null) machine.kill();
     }
 
     /** For metrics: a JSON object of what this VM is. */
     synchronized void describe(ObjectNode node) {
+        syncState();
         node.put("state", state.api);
         node.put("qemu_pid", qemuPid());
     }
