@@ -4,14 +4,14 @@
 # `N passed, N failed` (totals); exits non-zero if anything failed.
 #
 #   VESSEL=/usr/bin/crun tests/run.sh      run against another runtime
-#   FILE_TIMEOUT=600                       per-file bound in seconds
+#   FILE_TIMEOUT=1200                      per-file bound in seconds (microvm-net boots 50+ VMs)
 #   logs: $BUILD/test-logs/<name>.log
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=${REPO:-$(cd "$HERE/.." && pwd)}
 BUILD=${BUILD:-$REPO/build}
 PATTERN=${1:-}
-FILE_TIMEOUT=${FILE_TIMEOUT:-600}
+FILE_TIMEOUT=${FILE_TIMEOUT:-1200}
 export REPO BUILD
 LOGS=$BUILD/test-logs
 mkdir -p "$LOGS"
