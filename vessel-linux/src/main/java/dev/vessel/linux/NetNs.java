@@ -3,11 +3,10 @@ package dev.vessel.linux;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A network namespace, seen and changed through iproute2 ({@code ip -j}, {@code tc}) run inside
@@ -68,24 +67,11 @@ public final class NetNs {
         List<String> argv = new ArrayList<>(enter());
         argv.add(Tools.find(command.getFirst())); // nsenter's PATH is the daemon's, maybe none
         argv.addAll(command.subList(1, command.size()));
-        Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
-        p.getOutputStream().write(input.getBytes(StandardCharsets.UTF_8));
-        p.getOutputStream().close();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        try {
-            if (!p.waitFor(10, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IOException(String.join(" ", command) + " in " + path + " did not finish");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted");
+        Command.Result result = Command.run(argv, input, Duration.ofSeconds(10));
+        if (result.status() != 0) {
+            throw new IOException(command.getFirst() + " in " + path + ": " + result.firstLine());
         }
-        if (p.exitValue() != 0) {
-            String why = out.lines().filter(l -> !l.isBlank()).findFirst().orElse("exit status " + p.exitValue());
-            throw new IOException(command.getFirst() + " in " + path + ": " + why.strip());
-        }
-        return out;
+        return result.output();
     }
 
     /** {@code ip -j -d addr show} → links, with their non-host-scope addresses as CIDRs. */

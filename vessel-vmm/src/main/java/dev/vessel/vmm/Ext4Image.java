@@ -1,16 +1,17 @@
 package dev.vessel.vmm;
 
+import dev.vessel.linux.Command;
+import dev.vessel.linux.Tools;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@code vessel image ext4 ROOTFS_DIR_OR_TAR OUT.img [--size MiB]}: an ext4 image of a directory
@@ -82,28 +83,18 @@ public final class Ext4Image {
         return total[0];
     }
 
-    private static void run(List<String> cmd, String what) throws VmmException, IOException {
-        Process p;
+    private static void run(List<String> cmd, String what) throws VmmException {
+        Command.Result result;
         try {
-            p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            result = Command.run(cmd, "", Duration.ofSeconds(600));
+        } catch (Command.TimeoutException e) {
+            throw new VmmException(what + ": timed out");
         } catch (IOException e) {
             throw new VmmException(what + ": cannot run " + cmd.getFirst() + " (" + e.getMessage()
                     + "; apt-get install e2fsprogs tar)");
         }
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        try {
-            if (!p.waitFor(600, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new VmmException(what + ": timed out");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            p.destroyForcibly();
-            throw new VmmException(what + ": interrupted");
-        }
-        if (p.exitValue() != 0) {
-            String last = output.lines().filter(l -> !l.isBlank()).findFirst().orElse("status " + p.exitValue());
-            throw new VmmException(what + " failed: " + last.strip());
+        if (result.status() != 0) {
+            throw new VmmException(what + " failed: " + result.firstLine());
         }
     }
 }

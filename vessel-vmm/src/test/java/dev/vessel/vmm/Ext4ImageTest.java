@@ -1,5 +1,6 @@
 package dev.vessel.vmm;
 
+import dev.vessel.linux.Tools;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

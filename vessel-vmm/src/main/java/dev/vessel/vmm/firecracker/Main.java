@@ -165,9 +165,9 @@ public final class Main {
         }
         FcLog log = new FcLog(o.id());
         FcMetrics metrics = new FcMetrics();
-        java.util.function.Supplier<QemuMapping.Host> host = () -> new QemuMapping.Host(dev.vessel.vmm.Tools.find("qemu-system-x86_64"),
+        java.util.function.Supplier<QemuMapping.Host> host = () -> new QemuMapping.Host(dev.vessel.linux.Tools.find("qemu-system-x86_64"),
                 join(accel).kind(), join(tsc), new GuestAssets(assetsDir()).initrd(), qmpSocket, mmdsSocket,
-                dev.vessel.vmm.Tools.find("socat"));
+                dev.vessel.linux.Tools.find("socat"));
         Vmm vmm = new Vmm(o.id(), new Vmm.Env(QemuMachine.launcher(qmpSocket), host, VHOST_VSOCK), log, metrics);
         if (o.mmdsLimit() != null) vmm.mmds().limit(o.mmdsLimit());
         try {

@@ -1,6 +1,8 @@
 package dev.vessel.vmm.firecracker;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.vessel.linux.Command;
+import dev.vessel.linux.Tools;
 import dev.vessel.vmm.Qmp;
 import dev.vessel.vmm.VmmException;
 
@@ -102,14 +104,12 @@ public final class QemuMachine implements Machine {
      */
     static void loopbackUp() throws VmmException {
         try {
-            Process p = new ProcessBuilder(dev.vessel.vmm.Tools.find("ip"), "link", "set", "lo", "up").redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes()).strip();
-            if (p.waitFor() != 0) throw new VmmException("MMDS needs the loopback interface up: ip link set lo up: " + out);
+            Command.Result result = Command.run(List.of(Tools.find("ip"), "link", "set", "lo", "up"), "", Duration.ofSeconds(10));
+            if (result.status() != 0) {
+                throw new VmmException("MMDS needs the loopback interface up: ip link set lo up: " + result.output().strip());
+            }
         } catch (IOException e) {
             throw new VmmException("MMDS needs the loopback interface up: " + e.getMessage(), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new VmmException("interrupted", e);
         }
     }
 

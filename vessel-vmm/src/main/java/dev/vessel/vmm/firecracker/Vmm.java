@@ -308,7 +308,7 @@ public final class Vmm {
     /** MMDS hands the guest's connections to socat (QemuMapping#mmds). */
     private static void requireMmdsTools(VmConfig c) throws ApiException {
         if (c.mmdsConfig() == null || c.mmdsConfig().networkInterfaces().isEmpty()) return;
-        if (Files.isExecutable(Path.of(dev.vessel.vmm.Tools.find("socat")))) return;
+        if (Files.isExecutable(Path.of(dev.vessel.linux.Tools.find("socat")))) return;
         throw ApiException.badRequest("Cannot start microvm: MMDS needs socat on the host (apt-get install socat)");
     }
 
