@@ -39,6 +39,7 @@ struct proc {
     pid_t pid;
     enum pstate state;
     int port, connected;   /* the port's fd; whether the relay (host side) is connected */
+    int relayed;           /* a relay has been connected at some point */
     int in, out, err;      /* stdin (write end), stdout, stderr (read ends); -1 once closed */
     int tty;               /* in and out are the pty's master (err is -1) */
     int start_w, status_r; /* closing start_w lets the child exec; status_r reports its setup */

@@ -33,7 +33,7 @@ struct proc *proc_new(int n, int port)
     struct proc *p = calloc(1, sizeof *p);
     p->n = n;
     p->port = port;
-    p->connected = port_connected(port);
+    p->connected = p->relayed = port_connected(port);
     p->in = p->out = p->err = p->start_w = p->status_r = -1;
     p->pi_port = p->pi_out = p->pi_err = p->pi_in = -1;
     p->next = procs;

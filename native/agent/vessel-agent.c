@@ -741,7 +741,23 @@ static void check_ports(void)
         else if (!c && ctl.connected) ctl_disconnected();
     }
     for (struct proc *p = procs; p; p = p->next)
-        if (!p->connected && port_connected(p->port)) { p->connected = 1; proc_flush(p); }
+        if (!p->connected && port_connected(p->port)) { p->connected = p->relayed = 1; proc_flush(p); }
+}
+
+/*
+ * Process 0's relay is the container's process as the engine sees it (conmon or the shim waits
+ * for it). Once it has gone, killed or done, nothing can ever reach this guest again: power off,
+ * so that no VM runs on with nothing to stop it. A relay that has never connected (a container
+ * created but not yet attached) keeps the guest up.
+ */
+static void check_relay(void)
+{
+    struct proc *p0 = proc_find(0);
+    if (!p0 || !p0->relayed || port_connected(p0->port)) return;
+    logmsg("vessel-agent: the relay of process 0 went away; powering off");
+    kill(-1, SIGKILL);
+    sync();
+    reboot(RB_POWER_OFF);
 }
 
 static void reap(void)
@@ -809,5 +825,6 @@ int main(int argc, char **argv)
         }
         if (ctl.busy) exec_attempt();
         ctl_lines();
+        check_relay();
     }
 }
