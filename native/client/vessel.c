@@ -31,7 +31,7 @@
 #include "relay.h"
 
 #define DEFAULT_SOCKET "/run/vessel/vesseld.sock"
-#define MAGIC 0x314c5356u /* "VSL1" */
+#define MAGIC 0x324c5356u /* "VSL2" */
 #define START_TIMEOUT_MS 30000
 
 extern char **environ;
@@ -304,15 +304,6 @@ static int run_child(struct program *prog)
 }
 
 /* True when the daemon has answered something (or closed the connection after answering). */
-static int wait_readable(int fd)
-{
-    char c;
-    ssize_t n;
-    while ((n = recv(fd, &c, 1, MSG_PEEK)) < 0 && errno == EINTR)
-        ;
-    return n == 1;
-}
-
 static void write_pid_file(const char *path, pid_t pid)
 {
     char tmp[PATH_MAX];
@@ -322,11 +313,117 @@ static void write_pid_file(const char *path, pid_t pid)
         die("cannot write pid file %s: %s", path, strerror(errno));
 }
 
+/* The request for argv (without argv[0]), with this process's environment, cwd and pid. */
+static struct buf make_request(char *const *args, int count)
+{
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        snprintf(cwd, sizeof(cwd), "/");
+    int envc = 0;
+    while (environ[envc])
+        envc++;
+    struct buf req = { 0 };
+    put_u32(&req, MAGIC);
+    put_list(&req, args, count);
+    put_list(&req, environ, envc);
+    put_str(&req, cwd);
+    put_u32(&req, (uint32_t)getpid());
+    return req;
+}
+
+static int is_cmd(int argc, char **argv, const char *a, const char *b)
+{
+    return argc >= 3 && strcmp(argv[1], a) == 0 && strcmp(argv[2], b) == 0;
+}
+
+static int saved_argc;
+static char **saved_argv;
+
+/* For "daemon stop" of a daemon of another build, which drops our calls unanswered: SIGTERM by its pid. */
+static int stop_other_version(int fd)
+{
+    if (!is_cmd(saved_argc, saved_argv, "daemon", "stop"))
+        return 0;
+    struct ucred peer;
+    socklen_t len = sizeof(peer);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || peer.pid <= 0)
+        return 0;
+    if (kill(peer.pid, SIGTERM) != 0)
+        return 0;
+    for (int i = 0; i < 500 && kill(peer.pid, 0) == 0; i++)
+        sleep_ms(10);
+    printf("vesseld %d (another version) stopped\n", (int)peer.pid);
+    return 1;
+}
+
+/*
+ * Sends the request and waits for the daemon's 'A' (accepted) frame, starting the daemon when
+ * none answers. A request is sent again only while no daemon has accepted it: one that a daemon
+ * accepted may have half run, so losing the connection after that is an error, not a retry.
+ * Returns the connection, or -1 for "daemon stop|status" when no daemon runs (nothing to ask).
+ */
+static int deliver(const char *sock, const struct buf *req, int start)
+{
+    for (int attempt = 0;; attempt++) {
+        int fd = connect_to(sock);
+        if (fd < 0) {
+            if (!start)
+                return -1;
+            fd = start_daemon(sock);
+        }
+        unsigned char header[5];
+        if (write_all(fd, req->data, req->len) == 0 && read_all(fd, header, sizeof(header)) == 0) {
+            if (header[0] != 'A' || header[1] | header[2] | header[3] | header[4])
+                die("unexpected first reply '%c' from vesseld on %s", header[0], sock);
+            return fd;
+        }
+        /* A daemon killed a moment ago can still accept the connection and then drop it
+         * unread; it did nothing for it, so the call goes to the next daemon. One that drops
+         * every call speaks another version of the protocol: "daemon stop" stops it anyway. */
+        if (attempt == 2 && stop_other_version(fd))
+            exit(0);
+        close(fd);
+        if (attempt == 2)
+            die("vesseld on %s closed the connection before accepting the call", sock);
+        sleep_ms(100);
+    }
+}
+
+/* Sends a follow-up request (see 'V') and prints what it answers; returns its exit status. */
+static int follow_up(const char *sock, char **args, int count)
+{
+    struct buf req = make_request(args, count);
+    int fd = deliver(sock, &req, 1);
+    for (;;) {
+        unsigned char header[5];
+        if (read_all(fd, header, sizeof(header)) != 0)
+            return 255;
+        const unsigned char *h = header + 1;
+        uint32_t len = get_u32(&h, header + 5);
+        unsigned char *payload = malloc(len ? len : 1);
+        if (!payload || read_all(fd, payload, len) != 0)
+            return 255;
+        const unsigned char *p = payload;
+        if (header[0] == 'E')
+            write_all(2, payload, len);
+        else if (header[0] == 'X')
+            return (int)get_u32(&p, payload + len);
+        free(payload);
+    }
+}
+
 /*
  * 'V': become (or fork) the relay of a process in a microVM. Detached, the relay is a child that
- * outlives us (the engine, as subreaper, adopts it) and its pid goes to the pid file and back to
- * the daemon; attached, this process is the relay and exits with the process's status.
+ * outlives us (the engine, as subreaper, adopts it); attached, this process is the relay and
+ * exits with the process's status. Either way the relay's pid goes to the pid file and back to
+ * the daemon. The payload ends with a request (argv) that an attached relay sends to the daemon
+ * once the process has exited (a foreground run's removal), so that it is done even if the
+ * daemon that started the relay is gone by then.
  */
+static struct relay attached;
+static char **attached_after;
+static int attached_after_count;
+
 static void relay_reply(int daemon_fd, const unsigned char *p, const unsigned char *end)
 {
     struct relay r = { 0 };
@@ -334,14 +431,16 @@ static void relay_reply(int daemon_fd, const unsigned char *p, const unsigned ch
     char *pid_file = get_str(&p, end, NULL);
     r.console_socket = get_str(&p, end, NULL);
     uint32_t flags = get_u32(&p, end);
+    uint32_t after_count = get_u32(&p, end);
+    char **after = calloc(after_count + 1, sizeof(char *));
+    if (!after)
+        die("out of memory");
+    for (uint32_t i = 0; i < after_count; i++)
+        after[i] = get_str(&p, end, NULL);
     r.tty = flags & 1;
     if (relay_prepare(&r) != 0)
         die("cannot set up the terminal for %s: %s", r.port_path, strerror(errno));
-    if (!(flags & 2)) {
-        close(daemon_fd);
-        exit(relay_run(&r));
-    }
-    pid_t pid = fork();
+    pid_t pid = (flags & 2) ? fork() : getpid();
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
@@ -369,11 +468,25 @@ static void relay_reply(int daemon_fd, const unsigned char *p, const unsigned ch
     unsigned char le[4] = { v, v >> 8, v >> 16, v >> 24 };
     if (write_all(daemon_fd, le, 4) != 0)
         die("vesseld went away while the relay started");
+    if (flags & 2)
+        return;
+    /* attached: the daemon records our pid and starts the process, then says 'G' */
+    attached = r;
+    attached_after = after;
+    attached_after_count = (int)after_count;
 }
 
-static int is_cmd(int argc, char **argv, const char *a, const char *b)
+/* 'G' after an attached 'V': be the relay, then send its follow-up request. */
+__attribute__((noreturn))
+static void relay_go(const char *sock, int daemon_fd)
 {
-    return argc >= 3 && strcmp(argv[1], a) == 0 && strcmp(argv[2], b) == 0;
+    if (!attached.port_path)
+        die("malformed reply from vesseld ('G' without 'V')");
+    close(daemon_fd);
+    int status = relay_run(&attached);
+    if (attached_after_count)
+        follow_up(sock, attached_after, attached_after_count);
+    exit(status);
 }
 
 int main(int argc, char **argv)
@@ -382,39 +495,16 @@ int main(int argc, char **argv)
     if (!sock || !*sock)
         sock = DEFAULT_SOCKET;
 
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof(cwd)))
-        snprintf(cwd, sizeof(cwd), "/");
-    int envc = 0;
-    while (environ[envc])
-        envc++;
-    struct buf req = { 0 };
-    put_u32(&req, MAGIC);
-    put_list(&req, argv + 1, argc - 1);
-    put_list(&req, environ, envc);
-    put_str(&req, cwd);
+    saved_argc = argc;
+    saved_argv = argv;
+    struct buf req = make_request(argv + 1, argc - 1);
     signal(SIGPIPE, SIG_IGN);
-
-    int fd = -1;
-    for (int attempt = 0; fd < 0; attempt++) {
-        fd = connect_to(sock);
-        if (fd < 0) {
-            /* Asking a daemon that is not running to stop or report must not start one. */
-            if (is_cmd(argc, argv, "daemon", "stop") || is_cmd(argc, argv, "daemon", "status")) {
-                fprintf(stderr, "vesseld is not running\n");
-                return is_cmd(argc, argv, "daemon", "stop") ? 0 : 3;
-            }
-            fd = start_daemon(sock);
-        }
-        if (write_all(fd, req.data, req.len) != 0 || !wait_readable(fd)) {
-            /* A daemon killed a moment ago can still accept and then drop the call unanswered;
-             * it did nothing for it, so the call goes to the next daemon. */
-            close(fd);
-            fd = -1;
-            if (attempt == 2)
-                die("vesseld on %s closed the connection before answering", sock);
-            sleep_ms(100);
-        }
+    /* Asking a daemon that is not running to stop or report must not start one. */
+    int query = is_cmd(argc, argv, "daemon", "stop") || is_cmd(argc, argv, "daemon", "status");
+    int fd = deliver(sock, &req, !query);
+    if (fd < 0) {
+        fprintf(stderr, "vesseld is not running\n");
+        return is_cmd(argc, argv, "daemon", "stop") ? 0 : 3;
     }
 
     for (;;) {
@@ -455,6 +545,8 @@ int main(int argc, char **argv)
         case 'V':
             relay_reply(fd, payload, end);
             break;
+        case 'G':
+            relay_go(sock, fd);
         default:
             die("unknown reply '%c' from vesseld", header[0]);
         }

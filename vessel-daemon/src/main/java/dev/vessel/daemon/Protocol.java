@@ -14,12 +14,14 @@ import java.util.List;
 /**
  * The wire protocol between the native client ({@code native/client/vessel.c}) and the daemon.
  *
- * <p>Request, client to daemon: the magic {@code VSL1}, then argv (without argv[0]), the
- * environment and the working directory. A list is a u32 count followed by strings; a string is a
- * u32 length followed by bytes; integers are little-endian.
+ * <p>Request, client to daemon: the magic {@code VSL2}, then argv (without argv[0]), the
+ * environment, the working directory and the client's pid (u32). A list is a u32 count followed
+ * by strings; a string is a u32 length followed by bytes; integers are little-endian.
  *
  * <p>Reply, daemon to client: frames of one type byte, a u32 length and a payload.
  * <ul>
+ *   <li>{@code A}: accepted, empty, always first: the daemon has the whole request. A client
+ *       sends a request again only while it has no {@code A} (the call cannot have run);</li>
  *   <li>{@code O} / {@code E}: bytes for the client's stdout / stderr;</li>
  *   <li>{@code X}: an i32 exit status; the client exits with it;</li>
  *   <li>{@code R}: exec: argv, env, files. The client writes each file into a memfd and puts
@@ -27,18 +29,22 @@ import java.util.List;
  *   <li>{@code S}: spawn: like {@code R}, but the client forks, waits and sends back the child's
  *       exit status as an i32, then reads more frames;</li>
  *   <li>{@code V}: relay: port path, pid-file path, console-socket path, u32 flags (1 tty, 2
- *       detach); see {@link Replier#relay}.</li>
+ *       detach), a list (the command line an attached relay sends once its process has exited);
+ *       the client answers the relay's pid as a u32; see {@link Replier#relay};</li>
+ *   <li>{@code G}: go, empty, after an attached {@code V}: the client relays from now on.</li>
  * </ul>
  */
 public final class Protocol {
-    static final int MAGIC = 0x314c5356; // "VSL1" read as a little-endian u32
+    static final int MAGIC = 0x324c5356; // "VSL2" read as a little-endian u32
+    /** The previous version's magic: a client of an older build may still ask a newer daemon to stop. */
+    static final int MAGIC_V1 = 0x314c5356;
     static final int MAX_STRING = 1 << 20;
     static final int MAX_LIST = 1 << 16;
 
     private Protocol() {}
 
     /** What a client asked for. */
-    public record Request(List<String> args, List<String> env, String cwd) {
+    public record Request(List<String> args, List<String> env, String cwd, long pid, int version) {
         public String getenv(String name) {
             String prefix = name + "=";
             for (String entry : env) {
@@ -52,13 +58,16 @@ public final class Protocol {
 
     public static Request readRequest(InputStream stream) throws IOException {
         DataInputStream in = new DataInputStream(stream);
-        if (readU32(in) != MAGIC) {
+        int magic = readU32(in);
+        if (magic != MAGIC && magic != MAGIC_V1) {
             throw new IOException("not a vessel client (bad magic)");
         }
         List<String> args = readList(in);
         List<String> env = readList(in);
         String cwd = readString(in);
-        return new Request(args, env, cwd);
+        if (magic == MAGIC_V1) return new Request(args, env, cwd, 0, 1);
+        long pid = Integer.toUnsignedLong(readU32(in));
+        return new Request(args, env, cwd, pid, 2);
     }
 
     static int readU32(DataInputStream in) throws IOException {
@@ -97,6 +106,16 @@ public final class Protocol {
             this.in = new DataInputStream(in);
         }
 
+        /** The first frame of every reply: the request has arrived whole. */
+        public void accepted() throws IOException {
+            frame('A', new byte[0]);
+        }
+
+        /** After an attached {@link #relay}: the client relays from now on. */
+        public void go() throws IOException {
+            frame('G', new byte[0]);
+        }
+
         public void stdout(String text) throws IOException {
             frame('O', text.getBytes(StandardCharsets.UTF_8));
         }
@@ -125,20 +144,20 @@ public final class Protocol {
 
         /**
          * Has the client stand in for a microVM process whose stream port is {@code port}
-         * (docs/microvm.md). Detached, the client forks the relay, writes its pid to
-         * {@code pidFile} and returns it here; attached, the client becomes the relay and this
-         * returns 0 at once.
+         * (docs/microvm.md) and returns the relay's pid, which the client also writes to
+         * {@code pidFile}. Detached, the client forks the relay; attached, the client is the
+         * relay, starts relaying on {@link #go} and sends {@code afterExit} to the daemon once the
+         * process has exited.
          */
-        public long relay(String port, String pidFile, String consoleSocket, boolean tty, boolean detach) throws IOException {
+        public long relay(String port, String pidFile, String consoleSocket, boolean tty, boolean detach,
+                List<String> afterExit) throws IOException {
             Encoder e = new Encoder();
             e.bytes(port.getBytes(StandardCharsets.UTF_8));
             e.bytes(pidFile.getBytes(StandardCharsets.UTF_8));
             e.bytes(consoleSocket.getBytes(StandardCharsets.UTF_8));
             e.u32((tty ? 1 : 0) | (detach ? 2 : 0));
+            e.list(afterExit);
             frame('V', e.toByteArray());
-            if (!detach) {
-                return 0;
-            }
             try {
                 return Integer.toUnsignedLong(readU32(in));
             } catch (EOFException ex) {
