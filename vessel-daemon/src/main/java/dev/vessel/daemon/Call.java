@@ -1,36 +1,66 @@
 package dev.vessel.daemon;
 
+import dev.vessel.oci.Isolation;
 import dev.vessel.oci.OciException;
 import dev.vessel.oci.ViewPlan;
+import dev.vessel.runtime.ContainerDriver;
+import dev.vessel.runtime.IsolationDriver;
+import dev.vessel.runtime.Outcome;
+import dev.vessel.runtime.SandboxRecord;
+import dev.vessel.runtime.SandboxStore;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 
-/** One client call: what was asked, where to answer, and the options that apply to it. */
-final class Call {
+/**
+ * One client call: what was asked, where to answer, and the options that apply to it. It is the
+ * drivers' {@link IsolationDriver.Context} and carries out the {@link Outcome}s they return as
+ * protocol frames.
+ */
+final class Call implements IsolationDriver.Context {
     final Protocol.Request request;
     final Protocol.Replier reply;
     final Settings settings;
     /** What the resource view adds to a container; null when the view is off or unavailable. */
     final ViewPlan view;
-    final MicroVms microVms;
+    final Drivers drivers;
     LowLevelRuntime.GlobalOptions global;
     private LowLevelRuntime runtime;
+    private SandboxStore store;
 
-    Call(Protocol.Request request, Protocol.Replier reply, Settings settings, ViewPlan view, MicroVms microVms) {
+    /** The drivers, one per isolation, and where their stores live. */
+    record Drivers(Map<Isolation, IsolationDriver> byIsolation, Path storeBase) {
+        IsolationDriver of(Isolation isolation) {
+            IsolationDriver driver = byIsolation.get(isolation);
+            if (driver == null) throw new OciException("isolation " + isolation.label() + " is not available");
+            return driver;
+        }
+
+        ContainerDriver container() {
+            return (ContainerDriver) of(Isolation.CONTAINER);
+        }
+    }
+
+    Call(Protocol.Request request, Protocol.Replier reply, Settings settings, ViewPlan view, Drivers drivers) {
         this.request = request;
         this.reply = reply;
         this.settings = settings;
         this.view = view;
-        this.microVms = microVms;
+        this.drivers = drivers;
     }
 
     /** A path from the command line, relative to the client's working directory. */
     Path resolve(String path) {
         return Path.of(request.cwd()).resolve(path).normalize();
+    }
+
+    /** {@link #resolve}, or null for null. */
+    String resolveOrNull(String path) {
+        return path == null ? null : resolve(path).toString();
     }
 
     LowLevelRuntime runtime() {
@@ -44,18 +74,59 @@ final class Call {
         return global.root();
     }
 
-    Path containerDir(String id) {
-        return root().resolve(id);
+    @Override
+    public SandboxStore store() {
+        if (store == null) store = SandboxStore.forRoot(drivers.storeBase(), root());
+        return store;
+    }
+
+    @Override
+    public List<String> runtimeArgv() {
+        return runtime().globalArgs(global);
+    }
+
+    @Override
+    public List<String> env() {
+        return request.env();
+    }
+
+    @Override
+    public long clientPid() {
+        return request.pid();
+    }
+
+    @Override
+    public List<String> globalArgs() {
+        List<String> args = new ArrayList<>(List.of("--root", root().toString()));
+        if (global.log() != null) args.addAll(List.of("--log", global.log()));
+        if (global.logFormat() != null) args.addAll(List.of("--log-format", global.logFormat()));
+        return args;
+    }
+
+    /**
+     * The sandbox {@code id} of this root: Vessel's record, or, for a container the low-level
+     * runtime has but Vessel has no record of (created by an older Vessel or by crun itself), a
+     * record made up from it. A container record the runtime has forgotten is stale and goes.
+     */
+    Optional<SandboxRecord> find(String id) {
+        Optional<SandboxRecord> record = store().load(id);
+        if (record.isPresent() && record.get().isolation() == Isolation.CONTAINER
+                && ContainerDriver.isStale(store(), record.get())) {
+            store().remove(id);
+            record = Optional.empty();
+        }
+        if (record.isEmpty() && ContainerDriver.runtimeHas(store(), id)) {
+            record = Optional.of(new SandboxRecord(id, Isolation.CONTAINER, null, null, null, null, Map.of(), null, null));
+        }
+        return record;
+    }
+
+    SandboxRecord require(String id) {
+        return find(id).orElseThrow(() -> new OciException("container \"" + id + "\" does not exist"));
     }
 
     boolean exists(String id) {
-        return Files.isDirectory(containerDir(id));
-    }
-
-    void requireExists(String id) {
-        if (!exists(id)) {
-            throw new OciException("container \"" + id + "\" does not exist");
-        }
+        return find(id).isPresent();
     }
 
     void print(String text) {
@@ -66,29 +137,52 @@ final class Call {
         }
     }
 
-    /** Has the client exec the low-level runtime with this subcommand and arguments. */
-    void execRuntime(List<String> subcommandAndArgs, List<byte[]> files) {
-        List<String> argv = new ArrayList<>(runtime().globalArgs(global));
-        argv.addAll(subcommandAndArgs);
-        try {
-            reply.exec(new Protocol.Program(argv, request.env(), files));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+    /**
+     * Carries out an outcome as frames, following its continuations, up to (not including) a
+     * stream, which is returned: the caller streams it once it has let go of the sandbox's lock.
+     */
+    Outcome.Stream carryOut(Outcome outcome) throws IOException {
+        while (outcome != null) {
+            switch (outcome) {
+                case Outcome.Exit exit -> {
+                    if (!exit.stdout().isEmpty()) reply.stdout(exit.stdout());
+                    if (!exit.stderr().isEmpty()) reply.stderr(exit.stderr());
+                    reply.exit(exit.status());
+                    outcome = null;
+                }
+                case Outcome.Exec exec -> {
+                    reply.exec(new Protocol.Program(exec.argv(), exec.env(), exec.files()));
+                    outcome = null;
+                }
+                case Outcome.Spawn spawn -> outcome = spawn.then().apply(
+                        reply.spawn(new Protocol.Program(spawn.argv(), spawn.env(), List.of())));
+                case Outcome.Relay relay -> outcome = relay.then().apply(reply.relay(relay.port(), relay.pidFile(),
+                        relay.consoleSocket(), relay.tty(), relay.detach(), relay.afterExit()));
+                case Outcome.Go go -> {
+                    reply.go();
+                    outcome = null;
+                }
+                case Outcome.Stream stream -> {
+                    return stream;
+                }
+            }
         }
+        return null;
     }
 
-    void execRuntime(List<String> subcommandAndArgs) {
-        execRuntime(subcommandAndArgs, List.of());
+    /** Streams the lines of a stream outcome, then exits with its status. */
+    void stream(Outcome.Stream stream) throws IOException {
+        int status = stream.body().write(line -> reply.stdout(line + "\n"));
+        reply.exit(status);
     }
 
-    /** Runs the low-level runtime as the client's child and returns its exit status. */
-    int spawnRuntime(List<String> subcommandAndArgs) {
-        List<String> argv = new ArrayList<>(runtime().globalArgs(global));
-        argv.addAll(subcommandAndArgs);
-        try {
-            return reply.spawn(new Protocol.Program(argv, request.env(), List.of()));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+    /** Carries out what an operation on sandbox {@code id} returns, holding the sandbox's lock meanwhile. */
+    void locked(String id, java.util.function.Function<SandboxRecord, Outcome> operation) throws IOException {
+        Outcome.Stream stream;
+        try (SandboxStore.Lock lock = store().lock(id)) {
+            SandboxRecord record = require(id); // again, under the lock
+            stream = carryOut(operation.apply(record));
         }
+        if (stream != null) stream(stream);
     }
 }

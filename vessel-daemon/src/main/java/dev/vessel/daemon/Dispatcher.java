@@ -18,17 +18,17 @@ final class Dispatcher {
     private final Settings settings;
     private final Path configFile;
     private final ViewPlan view;
-    private final MicroVms microVms;
+    private final Call.Drivers drivers;
     private final Path home;
     private Vesseld daemon;
     private volatile String runtimeVersion;
 
-    Dispatcher(Settings settings, Path configFile, ViewPlan view, MicroVms microVms, Path home) {
+    Dispatcher(Settings settings, Path configFile, ViewPlan view, Call.Drivers drivers, Path home) {
         this.home = home;
         this.settings = settings;
         this.configFile = configFile;
         this.view = view;
-        this.microVms = microVms;
+        this.drivers = drivers;
     }
 
     void attach(Vesseld daemon) {
@@ -36,11 +36,14 @@ final class Dispatcher {
     }
 
     void handle(Protocol.Request request, Protocol.Replier reply) throws IOException {
-        Call call = new Call(request, reply, settings, view, microVms);
+        Call call = new Call(request, reply, settings, view, drivers);
         try {
             List<String> args = request.args();
             String first = args.isEmpty() ? "" : args.getFirst();
-            if (first.equals("daemon")) {
+            boolean help = args.size() > 1 && (args.get(1).equals("--help") || args.get(1).equals("-h"));
+            if (help && !first.equals("vmm")) {
+                OciCli.run(call, this); // picocli prints every command's help
+            } else if (first.equals("daemon")) {
                 daemonCommand(call, args);
             } else if (first.equals("assets")) {
                 assetsCommand(call, args);
@@ -57,6 +60,11 @@ final class Dispatcher {
             fail(call, e.getMessage());
         } catch (IOException e) {
             fail(call, e.toString());
+        } catch (RuntimeException e) {
+            // a defect of ours: the caller still gets one line and a status, the log gets the trace
+            Vesseld.log("unexpected failure of `" + String.join(" ", request.args()) + "`: " + e);
+            e.printStackTrace();
+            fail(call, "internal error: " + e);
         }
     }
 
@@ -146,14 +154,14 @@ final class Dispatcher {
     private void doctor(Call call) throws IOException {
         List<String> lines = new java.util.ArrayList<>(Doctor.lines(new GuestAssets(settings.assetsDir())));
         lines.add("resource view: " + (view == null ? "off or unavailable (see the daemon's log)" : view.fuseRoot().toString()));
-        lines.addAll(MicroVms.doctorLines());
+        lines.addAll(MicroVmApis.doctorLines());
         lines.add("daemon: pid " + ProcessHandle.current().pid() + ", config " + configFile);
         call.print(String.join("\n", lines) + "\n");
         call.reply.exit(0);
     }
 
     String versionText() {
-        return "vessel version " + VERSION + "\nspec: 1.2.0\nconfig: " + configFile + "\nlow-level runtime: "
+        return "vessel version " + VERSION + "\nspec: " + dev.vessel.runtime.OciState.SPEC_VERSION + "\nconfig: " + configFile + "\nlow-level runtime: "
                 + lowLevelRuntimeVersion() + "\n";
     }
 

@@ -2,6 +2,10 @@ package dev.vessel.daemon;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.vessel.runtime.MicroVmDriver;
+import dev.vessel.runtime.MicroVmState;
+import dev.vessel.runtime.SandboxRecord;
 import dev.vessel.vmm.QemuCommand;
 import dev.vessel.vmm.firecracker.Api;
 import dev.vessel.vmm.firecracker.ApiException;
@@ -16,7 +20,6 @@ import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -35,8 +38,6 @@ final class MicroVmApis {
     static final String SOCKET = "api.sock";
     /** The state's annotation that names the socket. */
     static final String ANNOTATION = "dev.vessel.api-socket";
-    /** In the run dir: the container's state dir, so that a new daemon finds the VM's microvm.json. */
-    static final String STATE_DIR_FILE = "state-dir";
     static final String OWNER = "Vessel, as a microvm container";
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Map<Path, Served> SERVED = new ConcurrentHashMap<>();
@@ -45,6 +46,45 @@ final class MicroVmApis {
     }
 
     private MicroVmApis() {
+    }
+
+    /** Serves a microVM's API once it is up, and stops when it is gone. */
+    static final MicroVmDriver.Observer OBSERVER = new MicroVmDriver.Observer() {
+        @Override
+        public void booted(String id, MicroVmState vm) {
+            serve(tree(id, vm));
+        }
+
+        @Override
+        public void destroyed(Path runDir) {
+            stop(runDir);
+        }
+    };
+
+    /** The VM's state as the API reads it: its record's microVM part, with its id. */
+    static JsonNode tree(String id, MicroVmState vm) {
+        ObjectNode tree = JSON.valueToTree(vm);
+        return tree.put("id", id);
+    }
+
+    /** At the daemon's start: serve again the API sockets of the microVMs still running (in the background). */
+    static void resumeAll() {
+        Thread.ofPlatform().daemon().name("microvm-apis").start(() -> {
+            for (SandboxRecord record : MicroVmDriver.records()) {
+                if (!answers(socket(Path.of(record.microvm().runDir())))) serve(tree(record.id(), record.microvm()));
+            }
+        });
+    }
+
+    /** {@code vessel doctor}'s lines about the microVMs' API sockets. */
+    static List<String> doctorLines() {
+        List<String> lines = new ArrayList<>();
+        lines.add("microVM API sockets: " + MicroVmDriver.RUN_DIR + "/<hash>/" + SOCKET
+                + " (Firecracker's API; `vessel state ID` names it in annotation " + ANNOTATION + ")");
+        List<Path> served = served();
+        lines.add("microVM API sockets served: " + (served.isEmpty() ? "none"
+                : served.size() + ": " + String.join(" ", served.stream().map(Path::toString).toList())));
+        return lines;
     }
 
     static Path socket(Path runDir) {
@@ -106,35 +146,6 @@ final class MicroVmApis {
             Files.deleteIfExists(socket(runDir));
         } catch (IOException e) {
             Vesseld.log("cannot remove " + socket(runDir) + ": " + e.getMessage());
-        }
-    }
-
-    /**
-     * At the daemon's start: serves again the socket of every microVM whose QEMU still runs and on
-     * whose socket no one answers (a killed daemon's socket file is stale; a live one's is left be).
-     */
-    static void resume(Path vmRoot) {
-        if (!Files.isDirectory(vmRoot)) {
-            return;
-        }
-        try (DirectoryStream<Path> dirs = Files.newDirectoryStream(vmRoot)) {
-            for (Path runDir : dirs) {
-                Path stateDir = runDir.resolve(STATE_DIR_FILE);
-                if (!Files.isRegularFile(stateDir) || answers(socket(runDir))) {
-                    continue;
-                }
-                try {
-                    Path file = Path.of(Files.readString(stateDir).strip()).resolve(MicroVms.STATE_FILE);
-                    JsonNode state = JSON.readTree(file.toFile());
-                    if (runDir.toString().equals(state.path("runDir").asText())) {
-                        serve(state);
-                    }
-                } catch (IOException | RuntimeException e) {
-                    Vesseld.log("microvm API in " + runDir + " not served again: " + e.getMessage());
-                }
-            }
-        } catch (IOException e) {
-            Vesseld.log("microvm APIs not served again: " + e.getMessage());
         }
     }
 

@@ -7,8 +7,19 @@ import dev.vessel.oci.Isolation;
 import dev.vessel.oci.OciException;
 import dev.vessel.oci.Signals;
 import dev.vessel.oci.ViewPlan;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.vessel.runtime.CgroupEvents;
+import dev.vessel.runtime.ContainerDriver;
+import dev.vessel.runtime.IsolationDriver;
+import dev.vessel.runtime.MicroVmDriver;
+import dev.vessel.runtime.OciState;
+import dev.vessel.runtime.Outcome;
+import dev.vessel.runtime.SandboxRecord;
+import dev.vessel.runtime.SandboxStore;
+import dev.vessel.runtime.Status;
+import dev.vessel.runtime.Users;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -51,18 +62,97 @@ final class OciCli {
             usage: vessel [global options] COMMAND [options] [args]
             OCI runtime commands: create, start, run, state, kill, delete, list, exec, ps, pause, resume,
                                   update, events, features, spec
-            Vessel commands:      daemon start|stop|status, assets build|show, doctor
+            Vessel commands:      daemon start|stop|status, assets build|show, doctor, vmm, image ext4, help
             global options: --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup,
                             --cgroup-manager cgroupfs|systemd, --version
+            `vessel help COMMAND` or `vessel COMMAND --help` tells more of each.
             """;
+
+    /** {@code -h/--help} on every command: picocli then skips the checks of required parameters. */
+    static final class HelpFlag {
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help") boolean help;
+    }
+
+    /** Vessel's own commands, which the dispatcher runs; here for their help and the "did you mean". */
+    @Command(name = "daemon", description = "Manage vesseld: start (print its pid), stop, status.")
+    static class DaemonHelp implements Handler {
+        @Parameters(paramLabel = "start|stop|status") List<String> action;
+
+        @Override
+        public void run(Call call, ParseResult parsed) {
+            throw new OciException("daemon: use start, stop or status");
+        }
+    }
+
+    @Command(name = "assets", description = "The microVM guest: build (the kernel and initrd, when an input changed), show (their paths).")
+    static final class AssetsHelp extends DaemonHelp {
+    }
+
+    @Command(name = "doctor", description = "What this host can run (accelerator, guest assets, QEMU, cgroups, runtime), each missing piece with its fix.")
+    static final class DoctorHelp extends DaemonHelp {
+    }
+
+    @Command(name = "vmm", description = "A Firecracker-compatible VMM: vessel vmm --api-sock PATH [--config-file FILE] [--no-api]"
+            + " (docs/firecracker-api.md; `vessel vmm --help` lists every option).")
+    static final class VmmHelp extends DaemonHelp {
+    }
+
+    @Command(name = "image", description = "vessel image ext4 ROOTFS_DIR_OR_TAR OUT.img [--size MiB]: an ext4 image for a drive.")
+    static final class ImageHelp extends DaemonHelp {
+    }
+
+    @Command(name = "help", description = "Help on a command: vessel help COMMAND.")
+    static final class Help implements Handler {
+        @Parameters(arity = "0..1", paramLabel = "COMMAND") String command;
+
+        @Override
+        public void run(Call call, ParseResult parsed) {
+            CommandLine top = parsed.commandSpec().parent().commandLine();
+            if (command == null) {
+                call.print(USAGE);
+            } else {
+                CommandLine sub = top.getSubcommands().get(command);
+                if (sub == null) throw unknownCommand(top, command);
+                call.print(sub.getUsageMessage());
+            }
+            done(call);
+        }
+    }
+
+    static OciException unknownCommand(CommandLine top, String name) {
+        List<String> near = new ArrayList<>();
+        for (String known : top.getSubcommands().keySet()) {
+            if (distance(known, name) <= 2 || (name.length() > 1 && known.startsWith(name))) near.add(known);
+        }
+        return new OciException("unknown command \"" + name + "\"" + (near.isEmpty() ? "" : " (did you mean "
+                + String.join(" or ", near) + "?)") + " (see vessel --help)");
+    }
+
+    /** Edit distance, for "did you mean". */
+    static int distance(String a, String b) {
+        int[] row = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) row[j] = j;
+        for (int i = 1; i <= a.length(); i++) {
+            int diagonal = row[0];
+            row[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int above = row[j];
+                row[j] = Math.min(Math.min(row[j] + 1, row[j - 1] + 1), diagonal + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.length()];
+    }
 
     static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new OciCli());
         for (Object sub : List.of(new Create(), new Run(), new Start(), new State(), new Kill(), new Delete(),
                 new ListCommand(), new Exec(), new Ps(), new Pause(), new Resume(), new Update(),
-                new Events(), new Features(), new Spec())) {
+                new Events(), new Features(), new Spec(), new DaemonHelp(), new AssetsHelp(), new DoctorHelp(),
+                new VmmHelp(), new ImageHelp(), new Help())) {
             cli.addSubcommand(sub);
         }
+        cli.getSubcommands().values().forEach(sub -> sub.addMixin("help", new HelpFlag()));
         // exec and ps take a command line of their own after the id: stop parsing options there.
         cli.getSubcommands().get("exec").setStopAtPositional(true);
         cli.getSubcommands().get("ps").setStopAtPositional(true);
@@ -123,8 +213,7 @@ final class OciCli {
         } catch (CommandLine.UnmatchedArgumentException e) {
             boolean atTop = e.getCommandLine() == cli;
             String first = e.getUnmatched().isEmpty() ? "" : e.getUnmatched().getFirst();
-            throw new OciException(atTop && !first.startsWith("-") ? "unknown command \"" + first + "\" (see vessel --help)"
-                    : firstLine(e.getMessage()));
+            throw atTop && !first.startsWith("-") ? unknownCommand(cli, first) : new OciException(firstLine(e.getMessage()));
         } catch (CommandLine.ParameterException e) {
             throw new OciException(firstLine(e.getMessage()));
         }
@@ -147,10 +236,42 @@ final class OciCli {
             return;
         }
         ParseResult sub = parsed.subcommand();
-        if (!Files.isDirectory(call.root())) {
-            Files.createDirectories(call.root());
+        if (sub.isUsageHelpRequested()) {
+            call.print(sub.commandSpec().commandLine().getUsageMessage());
+            done(call);
+            return;
         }
+        checkRootAndLog(call);
         ((Handler) sub.commandSpec().userObject()).run(call, sub);
+    }
+
+    /** A --root that cannot be a directory, or a --log that cannot be written: one line, before anything runs. */
+    private static void checkRootAndLog(Call call) {
+        Path root = call.root();
+        if (Files.exists(root) && !Files.isDirectory(root)) {
+            throw new OciException("--root " + root + " is not a directory");
+        }
+        try {
+            Files.createDirectories(root);
+        } catch (IOException e) {
+            throw new OciException("--root " + root + ": cannot create it: " + reason(e));
+        }
+        if (call.global.log() != null) {
+            try {
+                Files.newOutputStream(Path.of(call.global.log()), java.nio.file.StandardOpenOption.CREATE,
+                        java.nio.file.StandardOpenOption.APPEND).close();
+            } catch (IOException e) {
+                throw new OciException("--log " + call.global.log() + " cannot be written: " + reason(e));
+            }
+        }
+    }
+
+    private static String reason(IOException e) {
+        if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) return f.getReason();
+        if (e instanceof java.nio.file.FileAlreadyExistsException) return "a file is in the way";
+        if (e instanceof java.nio.file.NoSuchFileException) return "no such directory";
+        if (e instanceof java.nio.file.AccessDeniedException) return "permission denied";
+        return e.getClass().getSimpleName();
     }
 
     static String firstLine(String message) {
@@ -190,165 +311,130 @@ final class OciCli {
     // ---- container creation ----
 
     abstract static class CreateOptions implements Handler {
-        @Parameters(index = "0", paramLabel = "ID") String id;
-        @Option(names = {"-b", "--bundle"}) String bundle;
-        @Option(names = "--console-socket") String consoleSocket;
-        @Option(names = "--pid-file") String pidFile;
-        @Option(names = "--no-pivot") boolean noPivot;
-        @Option(names = "--no-new-keyring") boolean noNewKeyring;
-        @Option(names = "--preserve-fds") int preserveFds;
+        @Parameters(index = "0", paramLabel = "ID", description = "the container's id") String id;
+        @Option(names = {"-b", "--bundle"}, paramLabel = "DIR", description = "the bundle directory (default: the current one)") String bundle;
+        @Option(names = "--console-socket", paramLabel = "PATH", description = "where to send the terminal's master end") String consoleSocket;
+        @Option(names = "--pid-file", paramLabel = "PATH", description = "where to write the container's pid") String pidFile;
+        @Option(names = "--no-pivot", description = "passed to the low-level runtime") boolean noPivot;
+        @Option(names = "--no-new-keyring", description = "passed to the low-level runtime") boolean noNewKeyring;
+        @Option(names = "--preserve-fds", paramLabel = "N", description = "passed to the low-level runtime") int preserveFds;
 
-        /** Checks everything create and run have in common and returns the config to execute. */
-        BundleConfig prepare(Call call) {
+        void launch(Call call, boolean foreground, ParseResult parsed) throws IOException {
             ContainerId.validate(id);
-            if (call.exists(id)) {
-                throw new OciException("container \"" + id + "\" already exists");
-            }
             BundleConfig config = BundleConfig.load(call.resolve(bundle == null ? "." : bundle));
             Isolation isolation = config.isolation(call.settings.defaultIsolation());
-            if (isolation == Isolation.MICROVM) {
-                return config;
+            // the record keeps the bundle's own annotations: what hooks and state show
+            SandboxRecord record = new SandboxRecord(id, isolation, config.bundle().toString(), config.rootfs().toString(),
+                    java.time.Instant.now().toString(), "root", annotations(config), Status.CREATING, null);
+            if (isolation == Isolation.CONTAINER) {
+                config = ConfigRewriter.forContainer(config, isolation, id, call.view);
             }
-            return ConfigRewriter.forContainer(config, isolation, id, call.view);
+            IsolationDriver.CreateSpec spec = new IsolationDriver.CreateSpec(id, config, call.resolveOrNull(pidFile),
+                    call.resolveOrNull(consoleSocket), foreground, forward(parsed, Set.of("--bundle")));
+            IsolationDriver driver = call.drivers.of(isolation);
+            Outcome.Stream stream;
+            try (SandboxStore.Lock lock = call.store().lock(id)) {
+                if (call.exists(id)) {
+                    throw new OciException("container \"" + id + "\" already exists");
+                }
+                stream = call.carryOut(driver.create(call, record, spec));
+            } catch (OciException | UncheckedIOException e) {
+                if (!call.exists(id)) call.store().remove(id); // the lock's file, and the store's dir if it was the first
+                throw e;
+            }
+            if (stream != null) call.stream(stream);
         }
 
-        void launch(Call call, String subcommand, ParseResult parsed) throws IOException {
-            BundleConfig config = prepare(call);
-            if (config.isolation(call.settings.defaultIsolation()) == Isolation.MICROVM) {
-                if (subcommand.equals("run")) {
-                    call.microVms.run(call, id, config, pidFile, consoleSocket);
-                } else {
-                    call.microVms.create(call, id, config, pidFile, consoleSocket);
-                }
-                return;
-            }
-            List<String> args = new ArrayList<>(List.of(subcommand));
-            args.addAll(forward(parsed, Set.of("--bundle")));
-            if (call.runtime().isCrun()) {
-                // crun reads the rewritten config from a memfd: nothing of ours to clean up if it fails.
-                args.addAll(List.of("--bundle", config.bundle().toString(), "--config", Protocol.Program.fileArgument(0), id));
-                call.execRuntime(args, List.of(config.toBytes()));
-                return;
-            }
-            // runc reads config.json from a bundle directory, so it gets a copy that is removed
-            // as soon as runc is done with it.
-            Path shadow = Files.createTempDirectory(call.root(), "." + id + ".bundle");
-            try {
-                Files.write(shadow.resolve("config.json"), config.toBytes());
-                args.addAll(List.of("--bundle", shadow.toString(), id));
-                call.reply.exit(call.spawnRuntime(args));
-            } finally {
-                Files.deleteIfExists(shadow.resolve("config.json"));
-                Files.deleteIfExists(shadow);
-            }
+        private static java.util.Map<String, String> annotations(BundleConfig config) {
+            java.util.Map<String, String> annotations = new java.util.TreeMap<>();
+            config.tree().path("annotations").properties().forEach(e -> annotations.put(e.getKey(), e.getValue().asText()));
+            return annotations;
         }
     }
 
-    @Command(name = "create")
+    @Command(name = "create", description = "Create a container from a bundle; `start` runs its process.")
     static final class Create extends CreateOptions {
         @Override
         public void run(Call call, ParseResult parsed) throws IOException {
-            launch(call, "create", parsed);
+            launch(call, false, parsed);
         }
     }
 
-    @Command(name = "run")
+    @Command(name = "run", description = "Create and start a container; in the foreground, wait for it and remove it.")
     static final class Run extends CreateOptions {
-        @Option(names = {"-d", "--detach"}) boolean detach;
-        @Option(names = "--keep") boolean keep;
-        @Option(names = "--no-subreaper") boolean noSubreaper;
+        @Option(names = {"-d", "--detach"}, description = "do not wait for the container") boolean detach;
+        @Option(names = "--keep", description = "passed to the low-level runtime") boolean keep;
+        @Option(names = "--no-subreaper", description = "passed to the low-level runtime") boolean noSubreaper;
 
         @Override
         public void run(Call call, ParseResult parsed) throws IOException {
-            launch(call, "run", parsed);
+            launch(call, true, parsed);
         }
     }
 
-    // ---- commands on an existing container, executed by the low-level runtime ----
+    // ---- commands on an existing sandbox: its driver does them ----
 
-    /** Commands whose whole work is the low-level runtime's: checked here, then passed on. */
-    abstract static class PassThrough implements Handler {
-        @Parameters(index = "0", paramLabel = "ID") String id;
+    /** A command on one sandbox: found in the store, then given to its driver under its lock. */
+    abstract static class OnSandbox implements Handler {
+        @Parameters(index = "0", paramLabel = "ID", description = "the container's id") String id;
 
         @Override
         public void run(Call call, ParseResult parsed) throws IOException {
             ContainerId.validate(id);
-            call.requireExists(id);
-            if (MicroVms.isMicroVm(call, id)) {
-                microVm(call);
-                return;
-            }
-            List<String> args = new ArrayList<>();
-            args.add(parsed.commandSpec().name());
-            args.addAll(forward(parsed, Set.of()));
-            args.add(id);
-            args.addAll(extraArgs());
-            call.execRuntime(args);
+            call.require(id); // before the lock: asking after a container that does not exist leaves nothing
+            List<String> passThrough = forward(parsed, Set.of());
+            call.locked(id, record -> operate(call, call.drivers.of(record.isolation()), record, passThrough));
         }
 
-        List<String> extraArgs() {
-            return List.of();
-        }
+        abstract Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough);
+    }
 
-        /** The same command for a microVM container. */
-        void microVm(Call call) throws IOException {
-            throw new OciException(getClass().getSimpleName().toLowerCase() + " is not supported for microvm containers");
+    @Command(name = "start", description = "Run the process of a created container.")
+    static final class Start extends OnSandbox {
+        @Override
+        Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
+            return driver.start(call, record);
         }
     }
 
-    @Command(name = "start")
-    static final class Start extends PassThrough {
+    @Command(name = "state", description = "Print a container's state as JSON.")
+    static final class State extends OnSandbox {
         @Override
-        void microVm(Call call) throws IOException {
-            call.microVms.start(call, id);
+        Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
+            return driver.stateOutcome(call, record);
         }
     }
 
-    @Command(name = "state")
-    static final class State extends PassThrough {
+    @Command(name = "pause", description = "Suspend every process of a container.")
+    static final class Pause extends OnSandbox {
         @Override
-        void microVm(Call call) throws IOException {
-            call.print(call.microVms.state(call, id).toPrettyString() + "\n");
-            done(call);
+        Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
+            return driver.pause(call, record, passThrough);
         }
     }
 
-    @Command(name = "pause")
-    static final class Pause extends PassThrough {
+    @Command(name = "resume", description = "Resume a paused container.")
+    static final class Resume extends OnSandbox {
         @Override
-        void microVm(Call call) throws IOException {
-            call.microVms.pause(call, id, true);
+        Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
+            return driver.resume(call, record, passThrough);
         }
     }
 
-    @Command(name = "resume")
-    static final class Resume extends PassThrough {
+    @Command(name = "kill", description = "Send a signal (default SIGTERM) to a container's process.")
+    static final class Kill extends OnSandbox {
+        @Parameters(index = "1", arity = "0..1", paramLabel = "SIGNAL", description = "a name (TERM, SIGKILL) or number") String signal = "SIGTERM";
+        @Option(names = {"-a", "--all"}, description = "to every process of the container") boolean all;
+
         @Override
-        void microVm(Call call) throws IOException {
-            call.microVms.pause(call, id, false);
+        Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
+            return driver.kill(call, record, Signals.parse(signal), all, passThrough);
         }
     }
 
-    @Command(name = "kill")
-    static final class Kill extends PassThrough {
-        @Parameters(index = "1", arity = "0..1", paramLabel = "SIGNAL") String signal = "SIGTERM";
-        @Option(names = {"-a", "--all"}) boolean all;
-
-        @Override
-        List<String> extraArgs() {
-            // crun 1.8 accepts unknown signal names silently: the name is checked and made a number here.
-            return List.of(Integer.toString(Signals.parse(signal)));
-        }
-
-        @Override
-        void microVm(Call call) throws IOException {
-            call.microVms.kill(call, id, Signals.parse(signal), all);
-        }
-    }
-
-    @Command(name = "delete")
-    static final class Delete extends PassThrough {
-        @Option(names = {"-f", "--force"}) boolean force;
+    @Command(name = "delete", description = "Remove a stopped container (--force: any container).")
+    static final class Delete extends OnSandbox {
+        @Option(names = {"-f", "--force"}, description = "kill it first if it runs") boolean force;
 
         @Override
         public void run(Call call, ParseResult parsed) throws IOException {
@@ -361,23 +447,23 @@ final class OciCli {
         }
 
         @Override
-        void microVm(Call call) throws IOException {
-            call.microVms.delete(call, id, force);
+        Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
+            return driver.delete(call, record, force, passThrough);
         }
     }
 
-    @Command(name = "exec")
-    static final class Exec extends PassThrough {
-        @Parameters(index = "1..*", paramLabel = "COMMAND") List<String> command = List.of();
-        @Option(names = "--console-socket") String consoleSocket;
-        @Option(names = "--cwd") String cwd;
-        @Option(names = {"-e", "--env"}) List<String> env;
+    @Command(name = "exec", description = "Run another process in a running container.")
+    static final class Exec extends OnSandbox {
+        @Parameters(index = "1..*", paramLabel = "COMMAND", description = "the command and its arguments") List<String> command = List.of();
+        @Option(names = "--console-socket", paramLabel = "PATH") String consoleSocket;
+        @Option(names = "--cwd", paramLabel = "DIR") String cwd;
+        @Option(names = {"-e", "--env"}, paramLabel = "NAME=VALUE") List<String> env;
         @Option(names = {"-t", "--tty"}) boolean tty;
-        @Option(names = {"-u", "--user"}) String user;
-        @Option(names = {"-g", "--additional-gids"}) List<String> gids;
-        @Option(names = {"-p", "--process"}) String process;
+        @Option(names = {"-u", "--user"}, paramLabel = "UID[:GID]") String user;
+        @Option(names = {"-g", "--additional-gids"}, paramLabel = "GID") List<String> gids;
+        @Option(names = {"-p", "--process"}, paramLabel = "FILE", description = "the process as OCI JSON") String process;
         @Option(names = {"-d", "--detach"}) boolean detach;
-        @Option(names = "--pid-file") String pidFile;
+        @Option(names = "--pid-file", paramLabel = "PATH") String pidFile;
         @Option(names = "--process-label") String processLabel;
         @Option(names = "--apparmor") String apparmor;
         @Option(names = "--no-new-privs") boolean noNewPrivs;
@@ -398,50 +484,57 @@ final class OciCli {
         }
 
         @Override
-        List<String> extraArgs() {
-            return command;
+        Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
+            JsonNode spec = record.isolation() == Isolation.CONTAINER ? null : processOf(call, record);
+            return driver.exec(call, record, new IsolationDriver.ExecSpec(spec, command, detach, call.resolveOrNull(pidFile),
+                    call.resolveOrNull(consoleSocket), passThrough));
         }
 
-        @Override
-        void microVm(Call call) throws IOException {
-            ObjectNode process;
+        /** The OCI process of this exec: the --process file, or the container's own with the options applied. */
+        private JsonNode processOf(Call call, SandboxRecord record) {
             if (this.process != null) {
-                process = (ObjectNode) BundleConfig.JSON.readTree(call.resolve(this.process).toFile());
-            } else {
-                process = call.microVms.defaultProcess(call, id);
-                ArrayNode argv = process.putArray("args");
-                command.forEach(argv::add);
-                if (env != null) {
-                    ArrayNode envs = process.has("env") ? (ArrayNode) process.get("env") : process.putArray("env");
-                    env.forEach(envs::add);
+                try {
+                    return BundleConfig.JSON.readTree(call.resolve(this.process).toFile());
+                } catch (IOException e) {
+                    throw new OciException("exec: process file " + call.resolve(this.process) + " is not valid JSON");
                 }
-                if (cwd != null) {
-                    process.put("cwd", cwd);
-                }
-                if (user != null) {
-                    String[] ug = user.split(":");
-                    process.putObject("user").put("uid", Long.parseLong(ug[0])).put("gid", ug.length > 1 ? Long.parseLong(ug[1]) : 0);
-                }
-                process.put("terminal", tty);
             }
-            call.microVms.exec(call, id, process, detach, pidFile, consoleSocket);
+            ObjectNode p = MicroVmDriver.defaultProcess(record);
+            ArrayNode argv = p.putArray("args");
+            command.forEach(argv::add);
+            if (env != null) {
+                ArrayNode envs = p.has("env") ? (ArrayNode) p.get("env") : p.putArray("env");
+                env.forEach(envs::add);
+            }
+            if (cwd != null) p.put("cwd", cwd);
+            if (user != null) {
+                Users.User u = Users.resolve(Path.of(record.rootfs()), user);
+                ObjectNode o = p.putObject("user").put("uid", u.uid()).put("gid", u.gid());
+                ArrayNode extra = o.putArray("additionalGids");
+                u.additionalGids().forEach(extra::add);
+                if (gids != null) gids.forEach(g -> extra.add(Users.number(g, "--additional-gids")));
+                ArrayNode envs = p.has("env") ? (ArrayNode) p.get("env") : p.putArray("env");
+                if (u.home() != null) envs.add("HOME=" + u.home());
+            }
+            p.put("terminal", tty);
+            return p;
         }
     }
 
-    @Command(name = "ps")
-    static final class Ps extends PassThrough {
-        @Option(names = {"-f", "--format"}) String format;
-        @Parameters(index = "1..*", paramLabel = "PS_ARGS") List<String> psArgs = List.of();
+    @Command(name = "ps", description = "List a container's processes.")
+    static final class Ps extends OnSandbox {
+        @Option(names = {"-f", "--format"}, paramLabel = "table|json") String format;
+        @Parameters(index = "1..*", paramLabel = "PS_ARGS", description = "arguments for ps(1)") List<String> psArgs = List.of();
 
         @Override
-        void microVm(Call call) throws IOException {
-            call.microVms.ps(call, id, format);
+        Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
+            return driver.ps(call, record, format, psArgs, passThrough);
         }
     }
 
-    @Command(name = "update")
-    static final class Update extends PassThrough {
-        @Option(names = {"-r", "--resources"}) String resources;
+    @Command(name = "update", description = "Change a container's resource limits.")
+    static final class Update extends OnSandbox {
+        @Option(names = {"-r", "--resources"}, paramLabel = "FILE") String resources;
         @Option(names = "--blkio-weight") String blkioWeight;
         @Option(names = "--cpu-period") String cpuPeriod;
         @Option(names = "--cpu-quota") String cpuQuota;
@@ -456,44 +549,87 @@ final class OciCli {
         @Option(names = "--memory-reservation") String memoryReservation;
         @Option(names = "--memory-swap") String memorySwap;
         @Option(names = "--pids-limit") String pidsLimit;
-    }
-
-    @Command(name = "list")
-    static final class ListCommand implements Handler {
-        @Option(names = {"-f", "--format"}) String format = "table";
-        @Option(names = {"-q", "--quiet"}) boolean quiet;
 
         @Override
-        public void run(Call call, ParseResult parsed) {
-            if (!Set.of("table", "json").contains(format)) {
-                throw new OciException("list: invalid --format \"" + format + "\" (use table or json)");
-            }
-            List<String> args = new ArrayList<>(List.of("list", "--format=" + format));
-            if (quiet) {
-                args.add("--quiet");
-            }
-            call.execRuntime(args);
+        Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
+            return driver.update(call, record, passThrough);
         }
     }
 
-    @Command(name = "events")
-    static final class Events implements Handler {
-        @Parameters(index = "0", paramLabel = "ID") String id;
-        @Option(names = "--stats") boolean stats;
-        @Option(names = "--interval") String interval = "5s";
+    @Command(name = "list", description = "List the containers of every isolation under --root.")
+    static final class ListCommand implements Handler {
+        @Option(names = {"-f", "--format"}, paramLabel = "table|json") String format = "table";
+        @Option(names = {"-q", "--quiet"}, description = "ids only") boolean quiet;
 
         @Override
         public void run(Call call, ParseResult parsed) throws IOException {
-            ContainerId.validate(id);
-            call.requireExists(id);
-            if (MicroVms.isMicroVm(call, id)) {
-                throw new OciException("events is not supported for microvm containers");
+            if (!Set.of("table", "json").contains(format)) {
+                throw new OciException("list: invalid --format \"" + format + "\" (use table or json)");
             }
-            new ContainerEvents(call, id).run(stats, ContainerEvents.parseInterval(interval));
+            List<OciState> states = new ArrayList<>(call.drivers.container().list(call));
+            Set<String> listed = new java.util.HashSet<>();
+            states.forEach(s -> listed.add(s.id()));
+            for (SandboxRecord record : call.store().list()) {
+                if (listed.contains(record.id())) continue;
+                if (record.isolation() == Isolation.CONTAINER) {
+                    if (ContainerDriver.isStale(call.store(), record)) call.store().remove(record.id());
+                    continue; // being created: not in the runtime's list yet
+                }
+                states.add(call.drivers.of(record.isolation()).state(call, record));
+            }
+            states.sort(java.util.Comparator.comparing(OciState::created, java.util.Comparator.nullsFirst(String::compareTo)));
+            call.print(render(states, format, quiet));
+            done(call);
+        }
+
+        static String render(List<OciState> states, String format, boolean quiet) throws IOException {
+            if (quiet) {
+                StringBuilder ids = new StringBuilder();
+                states.forEach(s -> ids.append(s.id()).append('\n'));
+                return ids.toString();
+            }
+            if (format.equals("json")) {
+                return BundleConfig.JSON.writeValueAsString(states) + "\n";
+            }
+            List<String[]> rows = new ArrayList<>();
+            rows.add(new String[] {"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"});
+            for (OciState s : states) {
+                rows.add(new String[] {s.id(), Long.toString(s.pid()), s.status(), String.valueOf(s.bundle()),
+                        String.valueOf(s.created()), String.valueOf(s.owner())});
+            }
+            int[] width = new int[6];
+            rows.forEach(r -> {
+                for (int i = 0; i < r.length; i++) width[i] = Math.max(width[i], r[i].length());
+            });
+            StringBuilder out = new StringBuilder();
+            for (String[] r : rows) {
+                for (int i = 0; i < r.length; i++) {
+                    out.append(i == r.length - 1 ? r[i] : String.format("%-" + (width[i] + 3) + "s", r[i]));
+                }
+                out.append('\n');
+            }
+            return out.toString();
         }
     }
 
-    @Command(name = "features")
+    @Command(name = "events", description = "Print a container's statistics (--stats: once) as JSON events.")
+    static final class Events extends OnSandbox {
+        @Option(names = "--stats", description = "one stats event, then exit") boolean stats;
+        @Option(names = "--interval", paramLabel = "DURATION", description = "between stats events (default 5s)") String interval = "5s";
+
+        @Override
+        public void run(Call call, ParseResult parsed) throws IOException {
+            CgroupEvents.parseInterval(interval); // a bad interval is one line, before anything else
+            super.run(call, parsed);
+        }
+
+        @Override
+        Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
+            return driver.events(call, record, stats, CgroupEvents.parseInterval(interval));
+        }
+    }
+
+    @Command(name = "features", description = "Print what this runtime supports, as JSON.")
     static final class Features implements Handler {
         @Override
         public void run(Call call, ParseResult parsed) throws IOException {
@@ -504,22 +640,23 @@ final class OciCli {
         }
     }
 
-    @Command(name = "spec")
+    @Command(name = "spec", description = "Write a default config.json into the bundle directory.")
     static final class Spec implements Handler {
-        @Option(names = {"-b", "--bundle"}) String bundle;
+        @Option(names = {"-b", "--bundle"}, paramLabel = "DIR") String bundle;
         @Option(names = "--rootless") boolean rootless;
 
         @Override
-        public void run(Call call, ParseResult parsed) {
+        public void run(Call call, ParseResult parsed) throws IOException {
             Path dir = call.resolve(bundle == null ? "." : bundle);
             if (Files.exists(dir.resolve("config.json"))) {
                 throw new OciException("spec: " + dir.resolve("config.json") + " already exists");
             }
-            List<String> args = new ArrayList<>(List.of("spec", "--bundle=" + dir));
+            List<String> args = new ArrayList<>(call.runtimeArgv());
+            args.addAll(List.of("spec", "--bundle=" + dir));
             if (rootless) {
                 args.add("--rootless");
             }
-            call.execRuntime(args);
+            call.carryOut(new Outcome.Exec(args, call.env(), List.of()));
         }
     }
 }

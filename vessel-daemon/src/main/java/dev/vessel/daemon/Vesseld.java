@@ -1,6 +1,10 @@
 package dev.vessel.daemon;
 
+import dev.vessel.oci.Isolation;
 import dev.vessel.oci.ViewPlan;
+import dev.vessel.runtime.ContainerDriver;
+import dev.vessel.runtime.MicroVmDriver;
+import dev.vessel.runtime.SandboxStore;
 import dev.vessel.vmm.GuestAssets;
 import java.io.BufferedInputStream;
 import java.io.IOException;
@@ -17,7 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Instant;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
@@ -71,12 +75,16 @@ public final class Vesseld {
         }
         Path home = Path.of(System.getProperty("vessel.home", "."));
         ViewService view = settings.resourceView() ? ViewService.start(socket.getParent(), home, settings) : null;
+        Call.Drivers drivers = new Call.Drivers(java.util.Map.of(
+                Isolation.CONTAINER, new ContainerDriver(() -> LowLevelRuntime.resolve(settings.lowLevelRuntime()).isCrun()),
+                Isolation.MICROVM, new MicroVmDriver(new GuestAssets(settings.assetsDir()), "qemu-system-x86_64",
+                        settings.microvmBootTimeout(), MicroVmApis.OBSERVER)), SandboxStore.DEFAULT_BASE);
         Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile, view == null ? null : view.plan(),
-                new MicroVms(new GuestAssets(settings.assetsDir()), "qemu-system-x86_64", settings.microvmBootTimeout()), home));
+                drivers, home));
         daemon.dispatcher.attach(daemon);
         ViewPlan plan = view == null ? null : view.plan();
         Thread.ofPlatform().daemon().name("warm-up").start(() -> OciCli.warmUp(plan));
-        MicroVms.resumeApis();
+        MicroVmApis.resumeAll();
         daemon.serve();
     }
 
@@ -97,7 +105,7 @@ public final class Vesseld {
     }
 
     static void log(String message) {
-        System.err.println(Instant.now() + " vesseld[" + ProcessHandle.current().pid() + "]: " + message);
+        dev.vessel.linux.Log.info(message);
     }
 
     void serve() throws IOException {
@@ -126,7 +134,21 @@ public final class Vesseld {
             InputStream in = new BufferedInputStream(Channels.newInputStream(client), 64 * 1024);
             OutputStream out = Channels.newOutputStream(client);
             Protocol.Request request = Protocol.readRequest(in);
-            dispatcher.handle(request, new Protocol.Replier(out, in));
+            Protocol.Replier reply = new Protocol.Replier(out, in);
+            if (request.version() == 1) {
+                // a client of an older build: it may stop this daemon (so that one of its own starts), nothing else
+                if (request.args().equals(List.of("daemon", "stop"))) {
+                    reply.stdout("vesseld " + ProcessHandle.current().pid() + " (a newer version) stopped\n");
+                    closeListener();
+                    reply.exit(0);
+                    System.exit(0);
+                }
+                reply.stderr("vessel: this client is older than vesseld on " + socket + " (stop it: vessel daemon stop)\n");
+                reply.exit(1);
+                return;
+            }
+            reply.accepted();
+            dispatcher.handle(request, reply);
         } catch (IOException e) {
             log("client: " + e.getMessage());
         } catch (RuntimeException e) {

@@ -2,6 +2,8 @@ package dev.vessel.daemon;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vessel.oci.Signals;
+import dev.vessel.runtime.OciState;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
@@ -27,7 +29,6 @@ class OciCliTest {
         CommandLine.ParseResult exec = parse("exec", "-t", "ctr1", "sh", "-c", "echo hi");
         OciCli.Exec handler = (OciCli.Exec) exec.commandSpec().userObject();
         assertThat(handler.command).containsExactly("sh", "-c", "echo hi");
-        assertThat(handler.extraArgs()).containsExactly("sh", "-c", "echo hi");
         assertThat(OciCli.forward(exec, Set.of())).containsExactly("--tty");
     }
 
@@ -40,9 +41,39 @@ class OciCliTest {
     @Test
     void killTurnsTheSignalIntoANumber() {
         OciCli.Kill kill = (OciCli.Kill) parse("kill", "--all", "c", "SIGKILL").commandSpec().userObject();
-        assertThat(kill.extraArgs()).isEqualTo(List.of("9"));
+        assertThat(Signals.parse(kill.signal)).isEqualTo(9);
         OciCli.Kill byDefault = (OciCli.Kill) parse("kill", "c").commandSpec().userObject();
-        assertThat(byDefault.extraArgs()).isEqualTo(List.of("15"));
+        assertThat(Signals.parse(byDefault.signal)).isEqualTo(15);
+    }
+
+    @Test
+    void everyCommandTakesHelpWithoutItsRequiredArguments() {
+        CommandLine cli = OciCli.commandLine();
+        for (String command : cli.getSubcommands().keySet()) {
+            CommandLine.ParseResult parsed = OciCli.commandLine().parseArgs(command, "--help").subcommand();
+            assertThat(parsed.isUsageHelpRequested()).as(command).isTrue();
+            assertThat(parsed.commandSpec().commandLine().getUsageMessage()).as(command).contains("Usage: vessel " + command);
+        }
+        assertThat(cli.getSubcommands().keySet()).contains("vmm", "image", "assets", "doctor", "daemon", "help");
+    }
+
+    @Test
+    void anUnknownCommandGetsADidYouMean() {
+        CommandLine cli = OciCli.commandLine();
+        assertThat(OciCli.unknownCommand(cli, "creat").getMessage()).contains("did you mean create");
+        assertThat(OciCli.unknownCommand(cli, "lsit").getMessage()).contains("did you mean list");
+        assertThat(OciCli.unknownCommand(cli, "xyzzyq").getMessage()).doesNotContain("did you mean");
+    }
+
+    @Test
+    void listRendersRuncsColumnsAndJson() throws Exception {
+        List<OciState> states = List.of(new OciState("1.0.2", "vm1", 42, "running", "/b", "/b/rootfs",
+                "2026-12-01T00:00:00Z", "root", java.util.Map.of()));
+        String table = OciCli.ListCommand.render(states, "table", false);
+        assertThat(table.lines().findFirst().orElse("")).startsWith("ID").contains("PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
+        assertThat(table).contains("vm1").contains("42").contains("running");
+        assertThat(OciCli.ListCommand.render(states, "json", false)).startsWith("[{\"ociVersion\":\"1.0.2\",\"id\":\"vm1\"");
+        assertThat(OciCli.ListCommand.render(states, "table", true)).isEqualTo("vm1\n");
     }
 
     @Test

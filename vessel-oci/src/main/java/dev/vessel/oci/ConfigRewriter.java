@@ -13,7 +13,6 @@ import java.util.Set;
  * isolation: records what Vessel decided, and adds the resource view.
  */
 public final class ConfigRewriter {
-    public static final String BUNDLE_ANNOTATION = "dev.vessel.bundle";
     private static final String NOTIFY = "SCMP_ACT_NOTIFY";
 
     private ConfigRewriter() {}
@@ -28,9 +27,6 @@ public final class ConfigRewriter {
         // The rewritten config may live outside the bundle (runc reads it from a copy), so the
         // root file system must not depend on where the file is.
         ((ObjectNode) tree.get("root")).put("path", config.rootfs().toString());
-        ObjectNode annotations = object(tree, "annotations");
-        annotations.put(Isolation.ANNOTATION, isolation.label());
-        annotations.put(BUNDLE_ANNOTATION, config.bundle().toString());
         if (view != null && !"false".equalsIgnoreCase(config.annotation(ViewPlan.ANNOTATION))) {
             addViewMounts(tree, view);
             List<String> syscalls = new ArrayList<>(view.syscalls());

@@ -1,4 +1,4 @@
-package dev.vessel.daemon;
+package dev.vessel.runtime;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -7,24 +7,21 @@ import dev.vessel.linux.Cgroup;
 import dev.vessel.oci.OciException;
 import java.io.IOException;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
-/** {@code events}: the container's cgroup statistics in runc's JSON shape, once or every interval, and OOM kills. */
-final class ContainerEvents {
+/** {@code events} of a process's cgroup: its statistics in runc's JSON shape, once or every interval, and OOM kills. */
+public final class CgroupEvents {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final Call call;
     private final String id;
+    private final long pid;
 
-    ContainerEvents(Call call, String id) {
-        this.call = call;
+    CgroupEvents(String id, long pid) {
         this.id = id;
+        this.pid = pid;
     }
 
-    static Duration parseInterval(String text) {
+    public static Duration parseInterval(String text) {
         try {
             return Duration.parse("PT" + text.toUpperCase());
         } catch (RuntimeException e) {
@@ -32,26 +29,22 @@ final class ContainerEvents {
         }
     }
 
-    void run(boolean once, Duration interval) throws IOException {
-        long pid = pid();
-        if (pid <= 0) {
-            throw new OciException("container \"" + id + "\" is not running");
-        }
+    /** Writes one stats event ({@code once}) or one every interval while the process lives; returns the exit status. */
+    int run(boolean once, Duration interval, Outcome.Lines out) throws IOException {
         Cgroup cgroup = Cgroup.ofProcess(pid);
         if (once) {
-            call.print(JSON.writeValueAsString(event("stats", stats(cgroup))) + "\n");
-            call.reply.exit(0);
-            return;
+            out.line(JSON.writeValueAsString(event("stats", stats(cgroup))));
+            return 0;
         }
         long ooms = oomKills(cgroup);
         while (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
             long now = oomKills(cgroup);
             if (now > ooms) {
-                call.reply.stdout(JSON.writeValueAsString(event("oom", null)) + "\n");
+                out.line(JSON.writeValueAsString(event("oom", null)));
                 ooms = now;
             }
             // A client that went away makes this write fail, which ends the loop.
-            call.reply.stdout(JSON.writeValueAsString(event("stats", stats(cgroup))) + "\n");
+            out.line(JSON.writeValueAsString(event("stats", stats(cgroup))));
             try {
                 Thread.sleep(interval);
             } catch (InterruptedException e) {
@@ -59,7 +52,7 @@ final class ContainerEvents {
                 break;
             }
         }
-        call.reply.exit(0);
+        return 0;
     }
 
     private ObjectNode event(String type, JsonNode data) {
@@ -68,24 +61,6 @@ final class ContainerEvents {
             event.set("data", data);
         }
         return event;
-    }
-
-    /** The container's init pid from the low-level runtime's state, or 0 when it is not running. */
-    private long pid() throws IOException {
-        List<String> argv = new ArrayList<>(call.runtime().globalArgs(call.global));
-        argv.addAll(List.of("state", id));
-        Process process = new ProcessBuilder(argv).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        JsonNode state = JSON.readTree(process.getInputStream());
-        try {
-            process.waitFor(10, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        String status = state == null ? "" : state.path("status").asText();
-        if (!status.equals("created") && !status.equals("running") && !status.equals("paused")) {
-            return 0;
-        }
-        return state.path("pid").asLong();
     }
 
     private static long oomKills(Cgroup cgroup) {

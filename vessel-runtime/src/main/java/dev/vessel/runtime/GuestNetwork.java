@@ -1,4 +1,4 @@
-package dev.vessel.daemon;
+package dev.vessel.runtime;
 
 import dev.vessel.linux.NetNs;
 import dev.vessel.vmm.AgentClient;
@@ -20,7 +20,7 @@ import java.util.Map;
  * <p>QEMU creates the taps (it runs inside the namespace) and they vanish with it; what outlives
  * QEMU is the ingress qdisc on each interface, removed by {@link #unplumb}.
  */
-final class GuestNetwork {
+public final class GuestNetwork {
     /** A namespace interface and the tap that stands in for it. */
     record Pair(NetNs.Link link, String tap) {}
 

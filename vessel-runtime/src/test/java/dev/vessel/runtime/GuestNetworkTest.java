@@ -1,4 +1,4 @@
-package dev.vessel.daemon;
+package dev.vessel.runtime;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,0 +1,229 @@
+package dev.vessel.runtime;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vessel.linux.Command;
+import dev.vessel.oci.BundleConfig;
+import dev.vessel.oci.Isolation;
+import dev.vessel.oci.OciException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * {@code container} isolation: namespaces and cgroups, executed by crun or runc. The client
+ * execs the low-level runtime in its own place for everything that starts or touches processes,
+ * so a container stays a descendant of its caller; {@code state} and {@code list} are read here
+ * and shown with the bundle's own annotations and Vessel's spec version.
+ */
+public final class ContainerDriver implements IsolationDriver {
+    /** A record younger than this without the runtime's state may still be being created. */
+    static final Duration CREATE_WINDOW = Duration.ofSeconds(30);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Duration RUNTIME_TIMEOUT = Duration.ofSeconds(30);
+
+    private final Supplier<Boolean> isCrun;
+
+    /** {@code isCrun}: whether the low-level runtime reads its config from {@code --config} (crun) or the bundle (runc). */
+    public ContainerDriver(Supplier<Boolean> isCrun) {
+        this.isCrun = isCrun;
+    }
+
+    @Override
+    public Isolation isolation() {
+        return Isolation.CONTAINER;
+    }
+
+    /** Whether the low-level runtime has state for {@code id} under the root. */
+    public static boolean runtimeHas(SandboxStore store, String id) {
+        return Files.isDirectory(store.root().resolve(id));
+    }
+
+    /**
+     * A record of a container the low-level runtime no longer knows (removed by a foreground
+     * run, or a create that failed after the record was written) is stale once the creation
+     * window has passed.
+     */
+    public static boolean isStale(SandboxStore store, SandboxRecord record) {
+        if (runtimeHas(store, record.id())) return false;
+        try {
+            return Instant.parse(record.created()).plus(CREATE_WINDOW).isBefore(Instant.now());
+        } catch (RuntimeException e) {
+            return true;
+        }
+    }
+
+    @Override
+    public Outcome create(Context context, SandboxRecord record, CreateSpec spec) {
+        context.store().save(record);
+        BundleConfig config = spec.config();
+        List<String> args = new ArrayList<>(context.runtimeArgv());
+        args.add(spec.foreground() ? "run" : "create");
+        args.addAll(spec.passThrough());
+        if (isCrun.get()) {
+            // crun reads the rewritten config from a memfd: nothing of ours to clean up if it fails.
+            args.addAll(List.of("--bundle", config.bundle().toString(), "--config", "@file:0", spec.id()));
+            return new Outcome.Exec(args, context.env(), List.of(config.toBytes()));
+        }
+        // runc reads config.json from a bundle directory, so it gets a copy that is removed as
+        // soon as runc is done with it.
+        Path shadow;
+        try {
+            shadow = Files.createTempDirectory(context.store().root(), "." + spec.id() + ".bundle");
+            Files.write(shadow.resolve("config.json"), config.toBytes());
+        } catch (IOException e) {
+            context.store().remove(spec.id());
+            throw new OciException("cannot write the bundle copy for runc in " + context.store().root() + ": " + e.getMessage());
+        }
+        args.addAll(List.of("--bundle", shadow.toString(), spec.id()));
+        return new Outcome.Spawn(args, context.env(), status -> {
+            try {
+                Files.deleteIfExists(shadow.resolve("config.json"));
+                Files.deleteIfExists(shadow);
+            } catch (IOException e) {
+                dev.vessel.linux.Log.info("cannot remove " + shadow + ": " + e.getMessage());
+            }
+            if (status != 0 || spec.foreground()) context.store().remove(spec.id());
+            return new Outcome.Exit(status, "", "");
+        });
+    }
+
+    private Outcome runtime(Context context, String subcommand, SandboxRecord record, List<String> passThrough,
+            List<String> after) {
+        List<String> args = new ArrayList<>(context.runtimeArgv());
+        args.add(subcommand);
+        args.addAll(passThrough);
+        args.add(record.id());
+        args.addAll(after);
+        return new Outcome.Exec(args, context.env(), List.of());
+    }
+
+    @Override
+    public Outcome start(Context context, SandboxRecord record) {
+        return runtime(context, "start", record, List.of(), List.of());
+    }
+
+    @Override
+    public OciState state(Context context, SandboxRecord record) {
+        List<String> argv = new ArrayList<>(context.runtimeArgv());
+        argv.addAll(List.of("state", record.id()));
+        Command.Result result;
+        try {
+            result = Command.run(argv, "", RUNTIME_TIMEOUT);
+        } catch (IOException e) {
+            throw new OciException("container \"" + record.id() + "\": " + argv.getFirst() + " state: " + e.getMessage());
+        }
+        if (result.status() != 0) {
+            throw new OciException("container \"" + record.id() + "\": " + result.firstLine());
+        }
+        JsonNode state;
+        try {
+            state = JSON.readTree(result.output());
+        } catch (IOException e) {
+            throw new OciException("container \"" + record.id() + "\": " + argv.getFirst() + " state printed no JSON");
+        }
+        return fromRuntime(state, record);
+    }
+
+    /** The runtime's view of a container, with Vessel's version and the record's bundle and annotations. */
+    static OciState fromRuntime(JsonNode state, SandboxRecord record) {
+        String bundle = record != null && record.bundle() != null ? record.bundle() : state.path("bundle").asText();
+        return new OciState(OciState.SPEC_VERSION, state.path("id").asText(), state.path("pid").asLong(),
+                state.path("status").asText(), bundle, record != null ? record.rootfs() : state.path("rootfs").asText(null),
+                state.path("created").asText(), state.path("owner").asText("root"),
+                record != null ? record.annotations() : java.util.Map.of());
+    }
+
+    @Override
+    public Outcome stateOutcome(Context context, SandboxRecord record) {
+        try {
+            return Outcome.print(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(state(context, record)) + "\n");
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Every container the low-level runtime has under the root, joined with the store's records. */
+    public List<OciState> list(Context context) {
+        List<String> argv = new ArrayList<>(context.runtimeArgv());
+        argv.addAll(List.of("list", "--format", "json"));
+        Command.Result result;
+        try {
+            result = Command.run(argv, "", RUNTIME_TIMEOUT);
+        } catch (IOException e) {
+            throw new OciException(argv.getFirst() + " list: " + e.getMessage());
+        }
+        if (result.status() != 0) throw new OciException(argv.getFirst() + " list: " + result.firstLine());
+        List<OciState> states = new ArrayList<>();
+        try {
+            JsonNode list = JSON.readTree(result.output().isBlank() ? "[]" : result.output());
+            for (JsonNode state : list) {
+                SandboxRecord record = context.store().load(state.path("id").asText()).orElse(null);
+                if (record != null && record.isolation() != Isolation.CONTAINER) continue;
+                states.add(fromRuntime(state, record));
+            }
+        } catch (IOException e) {
+            throw new OciException(argv.getFirst() + " list printed no JSON");
+        }
+        return states;
+    }
+
+    @Override
+    public Outcome kill(Context context, SandboxRecord record, int signal, boolean all, List<String> passThrough) {
+        // crun 1.8 accepts unknown signal names silently: the signal goes as a number.
+        return runtime(context, "kill", record, passThrough, List.of(Integer.toString(signal)));
+    }
+
+    @Override
+    public Outcome pause(Context context, SandboxRecord record, List<String> passThrough) {
+        return runtime(context, "pause", record, passThrough, List.of());
+    }
+
+    @Override
+    public Outcome resume(Context context, SandboxRecord record, List<String> passThrough) {
+        return runtime(context, "resume", record, passThrough, List.of());
+    }
+
+    /** Run as the client's child, so that the record goes only once the runtime has deleted the container. */
+    @Override
+    public Outcome delete(Context context, SandboxRecord record, boolean force, List<String> passThrough) {
+        List<String> args = new ArrayList<>(context.runtimeArgv());
+        args.add("delete");
+        args.addAll(passThrough);
+        args.add(record.id());
+        return new Outcome.Spawn(args, context.env(), status -> {
+            if (status == 0 || !runtimeHas(context.store(), record.id())) context.store().remove(record.id());
+            return new Outcome.Exit(status, "", "");
+        });
+    }
+
+    @Override
+    public Outcome exec(Context context, SandboxRecord record, ExecSpec spec) {
+        return runtime(context, "exec", record, spec.passThrough(), spec.command());
+    }
+
+    @Override
+    public Outcome ps(Context context, SandboxRecord record, String format, List<String> psArgs, List<String> passThrough) {
+        return runtime(context, "ps", record, passThrough, psArgs);
+    }
+
+    @Override
+    public Outcome update(Context context, SandboxRecord record, List<String> passThrough) {
+        return runtime(context, "update", record, passThrough, List.of());
+    }
+
+    @Override
+    public Outcome events(Context context, SandboxRecord record, boolean once, Duration interval) {
+        OciState state = state(context, record);
+        if (!state.status().equals("created") && !state.status().equals("running") && !state.status().equals("paused")) {
+            throw new OciException("container \"" + record.id() + "\" is not running");
+        }
+        CgroupEvents events = new CgroupEvents(record.id(), state.pid());
+        return new Outcome.Stream(out -> events.run(once, interval, out));
+    }
+}

@@ -1,0 +1,69 @@
+package dev.vessel.runtime;
+
+import dev.vessel.oci.BundleConfig;
+import dev.vessel.oci.Isolation;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * One isolation's way of running sandboxes (crun's custom handlers, youki's {@code Container}).
+ * The isolation is decided once, at create, and kept in the sandbox's {@link SandboxRecord};
+ * every later operation goes to that record's driver, under the record's lock. Operations return
+ * an {@link Outcome} for the front end to carry out; {@code passThrough} is the caller's options
+ * as spelt for a runc-compatible low-level runtime.
+ */
+public interface IsolationDriver {
+    Isolation isolation();
+
+    /** What create and run are given. {@code foreground}: run, which waits and then removes the sandbox. */
+    record CreateSpec(String id, BundleConfig config, String pidFile, String consoleSocket, boolean foreground,
+            List<String> passThrough) {}
+
+    /** An exec: the OCI process (a JSON tree) and where its stdio goes. */
+    record ExecSpec(com.fasterxml.jackson.databind.JsonNode process, List<String> command, boolean detach, String pidFile,
+            String consoleSocket, List<String> passThrough) {}
+
+    Outcome create(Context context, SandboxRecord record, CreateSpec spec);
+
+    Outcome start(Context context, SandboxRecord record);
+
+    /** The current state, refreshed from the running parts (QEMU, the relay, crun). */
+    OciState state(Context context, SandboxRecord record);
+
+    Outcome stateOutcome(Context context, SandboxRecord record);
+
+    Outcome kill(Context context, SandboxRecord record, int signal, boolean all, List<String> passThrough);
+
+    Outcome pause(Context context, SandboxRecord record, List<String> passThrough);
+
+    Outcome resume(Context context, SandboxRecord record, List<String> passThrough);
+
+    Outcome delete(Context context, SandboxRecord record, boolean force, List<String> passThrough);
+
+    Outcome exec(Context context, SandboxRecord record, ExecSpec spec);
+
+    Outcome ps(Context context, SandboxRecord record, String format, List<String> psArgs, List<String> passThrough);
+
+    Outcome update(Context context, SandboxRecord record, List<String> passThrough);
+
+    Outcome events(Context context, SandboxRecord record, boolean once, Duration interval);
+
+    /**
+     * What every operation of one call shares: the store of the caller's --root, the caller's
+     * environment and pid, and how to reach the low-level runtime with the caller's global options.
+     */
+    interface Context {
+        SandboxStore store();
+
+        /** The low-level runtime's argv up to the subcommand (path and global options). */
+        List<String> runtimeArgv();
+
+        List<String> env();
+
+        /** The pid of the client that made the call. */
+        long clientPid();
+
+        /** The global options as the caller gave them, for a command the client sends later. */
+        List<String> globalArgs();
+    }
+}

@@ -1,0 +1,561 @@
+package dev.vessel.runtime;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.vessel.linux.Log;
+import dev.vessel.linux.NetNs;
+import dev.vessel.linux.Tools;
+import dev.vessel.oci.BundleConfig;
+import dev.vessel.oci.Isolation;
+import dev.vessel.oci.OciException;
+import dev.vessel.vmm.Accelerator;
+import dev.vessel.vmm.AgentClient;
+import dev.vessel.vmm.GuestAssets;
+import dev.vessel.vmm.GuestProcess;
+import dev.vessel.vmm.HostProbe;
+import dev.vessel.vmm.QemuCommand;
+import dev.vessel.vmm.Qmp;
+import dev.vessel.vmm.VmmException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code microvm} isolation (docs/microvm.md): each sandbox is a QEMU microVM whose agent runs
+ * the process; the client stands in for the process as its relay.
+ *
+ * <p>Nothing here is needed while a sandbox runs: QEMU is detached, the relay talks to QEMU's
+ * sockets, and every operation reads the sandbox's record, QMP and the agent afresh, so a
+ * restarted daemon carries on. When the relay of process 0 goes (its process exited, or the relay
+ * was killed), the agent powers the guest off: nothing is left running that no one can stop.
+ */
+public final class MicroVmDriver implements IsolationDriver {
+    public static final Path RUN_DIR = Path.of("/run/vessel/vm");
+    /** In a VM's run dir: the path of its sandbox record, so that a new daemon finds it ({@link #records}). */
+    public static final String RECORD_FILE = "record";
+    private static final Set<String> GUEST_MOUNT_TYPES = Set.of("proc", "sysfs", "tmpfs", "devpts", "mqueue");
+    private static final long DEFAULT_MEMORY = 256L << 20;
+    /** Host files larger than this are not copied into a guest (see {@link #hostFiles}). */
+    private static final long MAX_HOST_FILE = 64 << 10;
+
+    /** Told when a VM is up and when it is gone (the daemon serves Firecracker's API meanwhile). */
+    public interface Observer {
+        void booted(String id, MicroVmState vm);
+
+        void destroyed(Path runDir);
+    }
+
+    private final GuestAssets assets;
+    private final String qemu;
+    private final Duration bootTimeout;
+    private final Observer observer;
+    private volatile Accelerator accelerator;
+    private volatile Long tscKhz;
+    private volatile Boolean sandbox;
+
+    public MicroVmDriver(GuestAssets assets, String qemu, Duration bootTimeout, Observer observer) {
+        this.assets = assets;
+        this.qemu = Tools.find(qemu); // also run through nsenter, which searches its own PATH
+        this.bootTimeout = bootTimeout;
+        this.observer = observer;
+    }
+
+    @Override
+    public Isolation isolation() {
+        return Isolation.MICROVM;
+    }
+
+    // ---- create, run and start ----
+
+    @Override
+    public Outcome create(Context context, SandboxRecord record, CreateSpec spec) {
+        String id = spec.id();
+        BundleConfig config = spec.config();
+        if (!assets.present()) {
+            throw new OciException("container \"" + id + "\": the guest kernel or initrd is missing in " + assets.dir()
+                    + " (run: vessel assets build)");
+        }
+        JsonNode tree = config.tree();
+        boolean tty = tree.at("/process/terminal").asBoolean(false);
+        if (tty && (spec.consoleSocket() == null || spec.consoleSocket().isEmpty())) {
+            throw new OciException("container \"" + id + "\": process.terminal is true but no --console-socket was given");
+        }
+        GuestProcess process = GuestProcess.fromOci(tree.path("process"));
+        long memory = tree.at("/linux/resources/memory/limit").asLong(DEFAULT_MEMORY);
+        int memoryMib = guestMemoryMib(memory);
+        long quota = tree.at("/linux/resources/cpu/quota").asLong(0);
+        long period = tree.at("/linux/resources/cpu/period").asLong(100_000);
+        int vcpus = quota > 0 && period > 0 ? (int) Math.max(1, (quota + period - 1) / period) : 1;
+        vcpus = Math.min(vcpus, Runtime.getRuntime().availableProcessors());
+
+        SandboxStore store = context.store();
+        Path runDir = runDir(store.root(), id);
+        MicroVmState vm = new MicroVmState(runDir.toString(), memoryMib, vcpus, null, 0, 0, false, 0, tree.path("process"),
+                null, null, null, null, null, null, null);
+        try {
+            Files.createDirectories(runDir);
+            Files.writeString(runDir.resolve(RECORD_FILE), store.dir().resolve(id + ".json") + "\n");
+            GuestNetwork network = network(id, tree);
+            if (network != null) {
+                // recorded before QEMU starts, so that a failure from here on removes the redirects
+                List<MicroVmState.Nic> nics = new ArrayList<>();
+                List<String> devices = network.devices();
+                List<QemuCommand.Nic> qemuNics = network.qemuNics();
+                for (int i = 0; i < qemuNics.size(); i++) {
+                    nics.add(new MicroVmState.Nic(i < devices.size() ? devices.get(i) : "eth" + i, qemuNics.get(i).mac(),
+                            qemuNics.get(i).tap()));
+                }
+                vm = new MicroVmState(vm.runDir(), memoryMib, vcpus, null, 0, 0, false, 0, vm.process(),
+                        network.ns().path().toString(), devices, nics, null, null, null, null);
+            }
+            record = record.withStatus(Status.CREATING).withMicrovm(vm);
+            store.save(record);
+            vm = boot(runDir, config.rootfs(), vm, network);
+            record = record.withMicrovm(vm);
+            store.save(record);
+            if (network != null) network.plumb();
+            try (AgentClient agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout)) {
+                agent.create(tree.path("hostname").asText(id), guestMounts(tree), hostFiles(tree, config.rootfs()),
+                        network == null ? List.of() : network.guestNics(),
+                        network == null ? List.of() : network.guestRoutes(), process);
+            }
+        } catch (IOException | VmmException | RuntimeException e) {
+            String console = consoleTail(runDir);
+            destroy(store, id, runDir);
+            if (e instanceof OciException oci) throw oci;
+            throw new OciException("container \"" + id + "\": " + e.getMessage() + console);
+        }
+        SandboxRecord created = record.withStatus(Status.CREATED);
+        Path port = runDir.resolve(QemuCommand.processSocket(0));
+        if (!spec.foreground()) {
+            return new Outcome.Relay(port.toString(), nonNull(spec.pidFile()), nonNull(spec.consoleSocket()), tty, true,
+                    List.of(), relay -> {
+                        store.save(created.withMicrovm(created.microvm().withRelay(relay)));
+                        observer.booted(id, created.microvm().withRelay(relay));
+                        return Outcome.ok();
+                    });
+        }
+        // run: the client is the relay; once the process has exited it has the sandbox removed,
+        // as runc's run does, through whichever daemon answers then.
+        List<String> remove = new ArrayList<>(context.globalArgs());
+        remove.addAll(List.of("delete", "--force", id));
+        return new Outcome.Relay(port.toString(), nonNull(spec.pidFile()), nonNull(spec.consoleSocket()), tty, false,
+                remove, relay -> {
+                    MicroVmState running = created.microvm().withRelay(relay).withStarted();
+                    try (AgentClient agent = agent(running)) {
+                        agent.start(0); // the agent holds the output until the relay is connected
+                    } catch (VmmException e) {
+                        destroy(store, id, runDir);
+                        throw failure(id, e);
+                    }
+                    store.save(created.withStatus(Status.RUNNING).withMicrovm(running));
+                    observer.booted(id, running);
+                    return new Outcome.Go();
+                });
+    }
+
+    @Override
+    public Outcome start(Context context, SandboxRecord record) {
+        Status status = status(record);
+        if (!status.canStart()) {
+            throw new OciException("container \"" + record.id() + "\" is " + status.label() + ", not created: cannot start it");
+        }
+        try (AgentClient agent = agent(record.microvm())) {
+            agent.start(0);
+        } catch (VmmException e) {
+            throw failure(record.id(), e);
+        }
+        context.store().save(record.withStatus(Status.RUNNING).withMicrovm(record.microvm().withStarted()));
+        return Outcome.ok();
+    }
+
+    /** Starts QEMU detached from us (it must outlive the daemon); returns the state with its pid. */
+    private MicroVmState boot(Path runDir, Path rootfs, MicroVmState vm, GuestNetwork network) throws IOException {
+        if (accelerator == null) {
+            accelerator = Accelerator.detect();
+            tscKhz = HostProbe.tscKhz();
+            sandbox = HostProbe.qemuSupportsSandbox(qemu);
+            if (!accelerator.isKvm()) Log.info("microvm: " + accelerator.describe());
+        }
+        QemuCommand command = QemuCommand.builder()
+                .binary(qemu).memoryMib(vm.memoryMib()).vcpus(vm.vcpus()).accelerator(accelerator.kind())
+                .kernel(assets.kernel()).initrd(assets.initrd()).tscKhz(tscKhz)
+                .rootfs(rootfs).stateDir(runDir).sandbox(sandbox);
+        List<String> argv = new ArrayList<>();
+        if (network != null) {
+            // QEMU opens (and so creates) its taps in the namespace it runs in: the container's.
+            network.qemuNics().forEach(command::nic);
+            argv.addAll(network.ns().enter());
+        }
+        argv.addAll(command.build());
+        // -daemonize: QEMU returns once the VM is set up (so errors come back to create) and then
+        // lives on in a session of its own. It does not go with -nographic.
+        argv.replaceAll(a -> a.equals("-nographic") ? "-display" : a);
+        argv.add(argv.indexOf("-display") + 1, "none");
+        argv.addAll(List.of("-daemonize", "-pidfile", runDir.resolve("qemu.pid").toString()));
+        Path log = runDir.resolve("qemu.log");
+        Process process = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            if (!process.waitFor(60, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                throw new IOException("QEMU did not start within 60 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while QEMU started");
+        }
+        if (process.exitValue() != 0) {
+            String why = Files.readAllLines(log).stream().filter(l -> !l.isBlank()).reduce((a, b) -> b).orElse("no output");
+            throw new IOException("QEMU failed: " + why);
+        }
+        long pid = Long.parseLong(Files.readString(runDir.resolve("qemu.pid")).trim());
+        // what Firecracker's API shows as the boot source
+        return vm.withBoot(pid, assets.kernel().toString(), assets.initrd().toString(), command.kernelCmdline(),
+                accelerator.kind().qemuName);
+    }
+
+    /**
+     * The network the guest takes over (see {@link GuestNetwork}), or null for loopback only: a
+     * new, empty namespace (as for a container) or one with no usable interface (warned).
+     */
+    private static GuestNetwork network(String id, JsonNode tree) throws IOException {
+        for (JsonNode ns : tree.at("/linux/namespaces")) {
+            if (ns.path("type").asText().equals("network")) {
+                String path = ns.path("path").asText("");
+                if (path.isEmpty()) return null;
+                if (!Files.exists(Path.of(path))) {
+                    throw new OciException("container \"" + id + "\": network namespace " + path + " does not exist");
+                }
+                GuestNetwork network = GuestNetwork.inspect(NetNs.at(Path.of(path)));
+                if (network.isEmpty()) {
+                    Log.info("microvm " + id + ": warning: network namespace " + path
+                            + " has no usable interface: the guest has loopback only");
+                    return null;
+                }
+                return network;
+            }
+        }
+        Log.info("microvm " + id + ": warning: no network namespace (the host's network): a VM cannot share it, "
+                + "the guest has loopback only");
+        return null;
+    }
+
+    // ---- inspection ----
+
+    /** The status from the running parts: the relay and QEMU alive, started, QEMU paused. */
+    static Status status(SandboxRecord record) {
+        MicroVmState vm = record.microvm();
+        if (vm == null) return Status.STOPPED;
+        if (record.status() == Status.CREATING) return Status.CREATING;
+        if (!alive(vm.relayPid()) || !alive(vm.qemuPid())) return Status.STOPPED;
+        if (!vm.started()) return Status.CREATED;
+        try (Qmp qmp = qmp(vm)) {
+            return "paused".equals(qmp.status()) ? Status.PAUSED : Status.RUNNING;
+        } catch (VmmException | RuntimeException e) {
+            return Status.RUNNING;
+        }
+    }
+
+    @Override
+    public OciState state(Context context, SandboxRecord record) {
+        Status status = status(record);
+        java.util.Map<String, String> annotations = new java.util.TreeMap<>(record.annotations());
+        Path api = runDir(record).resolve("api.sock");
+        if (Files.exists(api)) annotations.put("dev.vessel.api-socket", api.toString());
+        annotations.put(Isolation.ANNOTATION, Isolation.MICROVM.label());
+        return new OciState(OciState.SPEC_VERSION, record.id(), status.isAlive() ? record.microvm().relayPid() : 0,
+                status.label(), record.bundle(), record.rootfs(), record.created(), record.owner(), annotations);
+    }
+
+    @Override
+    public Outcome stateOutcome(Context context, SandboxRecord record) {
+        try {
+            return Outcome.print(BundleConfig.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(state(context, record)) + "\n");
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public Outcome ps(Context context, SandboxRecord record, String format, List<String> psArgs, List<String> passThrough) {
+        if (!status(record).isAlive()) throw new OciException("container \"" + record.id() + "\" is not running");
+        MicroVmState vm = record.microvm();
+        // The host's pids of the container's processes are their relays (engines map execs by them).
+        List<Long> pids = new ArrayList<>();
+        pids.add(vm.relayPid());
+        vm.execRelays().stream().filter(MicroVmDriver::alive).forEach(pids::add);
+        if ("json".equals(format)) {
+            return Outcome.print(pids.toString().replace(" ", "") + "\n");
+        }
+        StringBuilder out = new StringBuilder("PID\n");
+        pids.forEach(p -> out.append(p).append('\n'));
+        try (AgentClient agent = agent(vm)) {
+            out.append("# in the guest: ").append(String.join(" ", agent.ps().stream().map(String::valueOf).toList())).append('\n');
+        } catch (VmmException e) {
+            throw failure(record.id(), e);
+        }
+        return Outcome.print(out.toString());
+    }
+
+    // ---- signals, pause, delete ----
+
+    @Override
+    public Outcome kill(Context context, SandboxRecord record, int signal, boolean all, List<String> passThrough) {
+        Status status = status(record);
+        if (!status.canKill()) throw new OciException("container \"" + record.id() + "\" is not running");
+        try (AgentClient agent = agent(record.microvm())) {
+            agent.kill(0, signal, all);
+        } catch (VmmException e) {
+            throw failure(record.id(), e);
+        }
+        return Outcome.ok();
+    }
+
+    @Override
+    public Outcome pause(Context context, SandboxRecord record, List<String> passThrough) {
+        return pause(record, true);
+    }
+
+    @Override
+    public Outcome resume(Context context, SandboxRecord record, List<String> passThrough) {
+        return pause(record, false);
+    }
+
+    private Outcome pause(SandboxRecord record, boolean pause) {
+        Status status = status(record);
+        if (pause ? !status.canPause() : !status.canResume()) {
+            throw new OciException("container \"" + record.id() + "\" is " + status.label() + ", not "
+                    + (pause ? "running" : "paused"));
+        }
+        try (Qmp qmp = qmp(record.microvm())) {
+            qmp.execute(pause ? "stop" : "cont");
+        } catch (VmmException e) {
+            throw failure(record.id(), e);
+        }
+        return Outcome.ok();
+    }
+
+    @Override
+    public Outcome delete(Context context, SandboxRecord record, boolean force, List<String> passThrough) {
+        Status status = status(record);
+        if (!force && !status.canDelete()) {
+            throw new OciException("cannot delete container " + record.id() + " that is not stopped: " + status.label());
+        }
+        MicroVmState vm = record.microvm();
+        if (vm != null) {
+            // a foreground run's relay asks for its own sandbox's removal: it is not to be killed
+            if (vm.relayPid() != context.clientPid()) kill(vm.relayPid());
+            vm.execRelays().forEach(MicroVmDriver::kill);
+            kill(vm.qemuPid());
+        }
+        destroy(context.store(), record.id(), vm == null ? runDir(context.store().root(), record.id()) : runDir(record));
+        return Outcome.ok();
+    }
+
+    // ---- exec ----
+
+    @Override
+    public Outcome exec(Context context, SandboxRecord record, ExecSpec spec) {
+        if (!status(record).canExec()) throw new OciException("container \"" + record.id() + "\" is not running");
+        boolean tty = spec.process().path("terminal").asBoolean(false);
+        int n = record.microvm().execs() + 1;
+        SandboxStore store = context.store();
+        store.save(record.withMicrovm(record.microvm().withExecs(n)));
+        MicroVmState vm = record.microvm();
+        Path port = runDir(record).resolve(QemuCommand.processSocket(n));
+        try (Qmp qmp = qmp(vm); AgentClient agent = agent(vm)) {
+            qmp.addProcessPort(n, port);
+            agent.exec(n, GuestProcess.fromOci(spec.process()));
+        } catch (VmmException e) {
+            throw failure(record.id(), e);
+        }
+        return new Outcome.Relay(port.toString(), nonNull(spec.pidFile()), nonNull(spec.consoleSocket()), tty, spec.detach(),
+                List.of(), relay -> {
+                    if (!spec.detach()) return new Outcome.Go();
+                    try (SandboxStore.Lock lock = store.lock(record.id())) {
+                        store.load(record.id()).ifPresent(now -> store.save(now.withMicrovm(now.microvm().withExecRelay(relay))));
+                    }
+                    return Outcome.ok();
+                });
+    }
+
+    /** The container's own process, as the base of an exec given on the command line (env, user, cwd). */
+    public static ObjectNode defaultProcess(SandboxRecord record) {
+        ObjectNode process = record.microvm().process().deepCopy();
+        process.remove(List.of("args", "terminal", "consoleSize", "capabilities", "rlimits"));
+        return process;
+    }
+
+    @Override
+    public Outcome update(Context context, SandboxRecord record, List<String> passThrough) {
+        throw new OciException("update is not supported for microvm containers yet");
+    }
+
+    @Override
+    public Outcome events(Context context, SandboxRecord record, boolean once, Duration interval) {
+        throw new OciException("events is not supported for microvm containers yet");
+    }
+
+    // ---- after a daemon restart ----
+
+    /** The records of the microVMs with a run dir: what a new daemon serves Firecracker's API for again. */
+    public static List<SandboxRecord> records() {
+        List<SandboxRecord> records = new ArrayList<>();
+        if (!Files.isDirectory(RUN_DIR)) return records;
+        try (var dirs = Files.newDirectoryStream(RUN_DIR)) {
+            for (Path runDir : dirs) {
+                try {
+                    Path file = Path.of(Files.readString(runDir.resolve(RECORD_FILE)).strip());
+                    SandboxRecord record = BundleConfig.JSON.readValue(file.toFile(), SandboxRecord.class);
+                    if (record.microvm() != null && runDir.toString().equals(record.microvm().runDir())) records.add(record);
+                } catch (IOException | RuntimeException e) {
+                    Log.info("microvm in " + runDir + ": no record (" + e.getMessage() + ")");
+                }
+            }
+        } catch (IOException e) {
+            Log.info("cannot list " + RUN_DIR + ": " + e.getMessage());
+        }
+        return records;
+    }
+
+    // ---- helpers ----
+
+    /**
+     * Guest RAM for a memory limit: the limit plus what the guest kernel keeps for itself (its
+     * image, page structures; measured here: about 48 MiB and 1/64 of the RAM), so that MemTotal
+     * in the guest is the limit.
+     */
+    static int guestMemoryMib(long limitBytes) {
+        long limitMib = Math.max(16, (limitBytes + (1 << 20) - 1) >> 20);
+        return (int) Math.min(Integer.MAX_VALUE, limitMib + 48 + limitMib / 64);
+    }
+
+    private static String nonNull(String s) {
+        return s == null ? "" : s;
+    }
+
+    private static OciException failure(String id, VmmException e) {
+        return new OciException("container \"" + id + "\": " + e.getMessage());
+    }
+
+    /** Unix socket paths hold 107 bytes: container roots and 64-character ids do not fit, a hash does. */
+    static Path runDir(Path root, String id) {
+        return RUN_DIR.resolve(SandboxStore.hash(root + "/" + id));
+    }
+
+    private static Path runDir(SandboxRecord record) {
+        return Path.of(record.microvm().runDir());
+    }
+
+    /**
+     * Small host files bind-mounted into the container (podman's /etc/hosts, /etc/resolv.conf,
+     * /etc/hostname, /run/.containerenv): the guest cannot see host paths, so they go by value.
+     */
+    static List<AgentClient.HostFile> hostFiles(JsonNode tree, Path rootfs) {
+        List<AgentClient.HostFile> files = new ArrayList<>();
+        for (JsonNode m : tree.path("mounts")) {
+            boolean bind = m.path("type").asText().equals("bind");
+            for (JsonNode o : m.path("options")) bind |= o.asText().equals("bind") || o.asText().equals("rbind");
+            Path source = Path.of(m.path("source").asText("/"));
+            if (!bind || !source.isAbsolute() || source.startsWith(rootfs)) continue;
+            try {
+                if (Files.isRegularFile(source) && Files.size(source) <= MAX_HOST_FILE) {
+                    files.add(new AgentClient.HostFile(m.path("destination").asText(), Files.readString(source)));
+                }
+            } catch (IOException e) { // unreadable, or not text
+                Log.info("microvm: host file " + source + " left out: " + e.getMessage());
+            }
+        }
+        return files;
+    }
+
+    /** The config's mounts that make sense in a guest; host bind mounts do not (the guest has no host paths). */
+    private static List<AgentClient.Mount> guestMounts(JsonNode tree) {
+        List<AgentClient.Mount> mounts = new ArrayList<>();
+        for (JsonNode m : tree.path("mounts")) {
+            String type = m.path("type").asText();
+            if (GUEST_MOUNT_TYPES.contains(type)) {
+                List<String> options = new ArrayList<>();
+                m.path("options").forEach(o -> options.add(o.asText()));
+                mounts.add(new AgentClient.Mount(m.path("source").asText(type), m.path("destination").asText(), type, options));
+            }
+        }
+        return mounts;
+    }
+
+    private static AgentClient agent(MicroVmState vm) throws VmmException {
+        return AgentClient.attach(Path.of(vm.runDir()).resolve(QemuCommand.AGENT_SOCKET));
+    }
+
+    private static Qmp qmp(MicroVmState vm) throws VmmException {
+        return Qmp.connect(Path.of(vm.runDir()).resolve(QemuCommand.QMP_SOCKET), Duration.ofSeconds(5));
+    }
+
+    static boolean alive(long pid) {
+        return pid > 0 && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+    }
+
+    private static void kill(long pid) {
+        if (pid <= 0) return;
+        ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        for (int i = 0; i < 200 && alive(pid); i++) sleep(10);
+    }
+
+    /** Removes every trace of a microVM: QEMU (if still there), its network redirects, sockets, files and record. */
+    private void destroy(SandboxStore store, String id, Path runDir) {
+        observer.destroyed(runDir);
+        try {
+            Path pidFile = runDir.resolve("qemu.pid");
+            if (Files.exists(pidFile)) kill(Long.parseLong(Files.readString(pidFile).trim()));
+        } catch (IOException | NumberFormatException e) {
+            Log.info("microvm cleanup: " + e.getMessage());
+        }
+        try {
+            store.load(id).map(SandboxRecord::microvm).filter(vm -> vm.netns() != null)
+                    .ifPresent(vm -> GuestNetwork.unplumb(NetNs.at(Path.of(vm.netns())), vm.redirected()));
+        } catch (RuntimeException e) {
+            Log.info("microvm " + id + " cleanup: " + e.getMessage());
+        }
+        deleteTree(runDir);
+        store.remove(id);
+    }
+
+    private static void deleteTree(Path dir) {
+        if (!Files.exists(dir)) return;
+        try (var paths = Files.walk(dir)) {
+            paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+        } catch (IOException | UncheckedIOException e) {
+            Log.info("cannot remove " + dir + ": " + e.getMessage());
+        }
+    }
+
+    private static String consoleTail(Path runDir) {
+        try {
+            List<String> lines = Files.readAllLines(runDir.resolve(QemuCommand.CONSOLE_LOG));
+            return lines.isEmpty() ? "" : " (guest console: " + lines.getLast().strip() + ")";
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
