@@ -3,8 +3,8 @@ package dev.vessel.daemon;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.vessel.vmm.firecracker.Model;
-import dev.vessel.vmm.firecracker.VmConfig;
+import dev.vessel.firecracker.Model;
+import dev.vessel.firecracker.VmConfig;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 

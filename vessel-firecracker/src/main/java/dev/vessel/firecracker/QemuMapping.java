@@ -1,4 +1,4 @@
-package dev.vessel.vmm.firecracker;
+package dev.vessel.firecracker;
 
 import dev.vessel.vmm.Accelerator;
 import dev.vessel.vmm.QemuCommand;

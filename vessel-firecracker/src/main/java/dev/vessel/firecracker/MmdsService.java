@@ -1,4 +1,4 @@
-package dev.vessel.vmm.firecracker;
+package dev.vessel.firecracker;
 
 import com.fasterxml.jackson.databind.JsonNode;
 

@@ -1,4 +1,4 @@
-package dev.vessel.vmm.firecracker;
+package dev.vessel.firecracker;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;

@@ -1,4 +1,4 @@
-package dev.vessel.vmm.firecracker;
+package dev.vessel.firecracker;
 
 /** An API error: the HTTP status and Firecracker's {@code {"fault_message": …}}. */
 public final class ApiException extends Exception {
