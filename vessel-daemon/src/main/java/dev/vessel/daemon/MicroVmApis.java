@@ -103,7 +103,7 @@ final class MicroVmApis {
                 false, "None", false, "None"));
         for (JsonNode nic : state.path("nics")) {
             String id = nic.path("iface_id").asText();
-            config.putNetworkInterface(id, new Model.NetworkInterface(id, nic.path("guest_mac").asText(null),
+            config.putNetworkInterface(new Model.NetworkInterface(id, nic.path("guest_mac").asText(null),
                     nic.path("host_dev_name").asText(), null, null, null));
         }
         return config;

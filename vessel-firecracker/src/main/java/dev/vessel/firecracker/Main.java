@@ -171,8 +171,8 @@ public final class Main {
         Vmm vmm = new Vmm(o.id(), new Vmm.Env(QemuMachine.launcher(qmpSocket), host, VHOST_VSOCK), log, metrics);
         if (o.mmdsLimit() != null) vmm.mmds().limit(o.mmdsLimit());
         try {
-            if (o.logger() != null) vmm.putLogger(o.logger());
-            if (o.metricsPath() != null) vmm.putMetrics(new Model.Metrics(o.metricsPath().toString()));
+            if (o.logger() != null) vmm.handle(new VmmAction.ConfigureLogger(o.logger()));
+            if (o.metricsPath() != null) vmm.handle(new VmmAction.ConfigureMetrics(new Model.Metrics(o.metricsPath().toString())));
         } catch (ApiException e) {
             throw new UsageException(e.getMessage());
         }
@@ -201,8 +201,8 @@ public final class Main {
         try {
             if (file != null) {
                 try {
-                    apply(vmm, file);
-                    vmm.instanceStart();
+                    for (VmmAction action : actions(file)) vmm.handle(action);
+                    vmm.handle(new VmmAction.StartMicroVm());
                 } catch (ApiException e) {
                     throw new UsageException("--config-file " + o.configFile() + ": " + e.getMessage());
                 }
@@ -211,7 +211,7 @@ public final class Main {
                 while (true) {
                     try {
                         Thread.sleep(60_000);
-                        vmm.flushMetrics();
+                        if (vmm.metrics().configured()) vmm.handle(new VmmAction.FlushMetrics());
                     } catch (InterruptedException e) {
                         return;
                     } catch (ApiException ignored) {
@@ -235,21 +235,20 @@ public final class Main {
         return dir == null || dir.isEmpty() ? GuestAssets.DEFAULT_DIR : Path.of(dir);
     }
 
-    /** A --config-file, resource by resource through the same checks as the API. */
-    static void apply(Vmm vmm, Model.FullVmConfiguration f) throws ApiException {
-        if (f.logger() != null) vmm.putLogger(f.logger());
-        if (f.metrics() != null) vmm.putMetrics(f.metrics());
-        if (f.machineConfig() != null) vmm.putMachineConfig(f.machineConfig());
-        if (f.bootSource() != null) vmm.putBootSource(f.bootSource());
-        for (Model.Drive d : f.drives() == null ? List.<Model.Drive>of() : f.drives()) vmm.putDrive(d.driveId(), d);
-        for (Model.NetworkInterface n : f.networkInterfaces() == null ? List.<Model.NetworkInterface>of()
-                : f.networkInterfaces()) {
-            vmm.putNetworkInterface(n.ifaceId(), n);
-        }
-        if (f.vsock() != null) vmm.putVsock(f.vsock());
-        if (f.entropy() != null) vmm.putEntropy(f.entropy());
-        if (f.balloon() != null) vmm.putBalloon(f.balloon());
-        if (f.mmdsConfig() != null) vmm.putMmdsConfig(f.mmdsConfig());
+    /** A --config-file as the API requests it stands for, in an order that satisfies their checks. */
+    static List<VmmAction> actions(Model.FullVmConfiguration f) {
+        List<VmmAction> actions = new java.util.ArrayList<>();
+        if (f.logger() != null) actions.add(new VmmAction.ConfigureLogger(f.logger()));
+        if (f.metrics() != null) actions.add(new VmmAction.ConfigureMetrics(f.metrics()));
+        if (f.machineConfig() != null) actions.add(new VmmAction.SetMachineConfig(f.machineConfig()));
+        if (f.bootSource() != null) actions.add(new VmmAction.ConfigureBootSource(f.bootSource()));
+        if (f.drives() != null) f.drives().forEach(d -> actions.add(new VmmAction.InsertBlockDevice(d)));
+        if (f.networkInterfaces() != null) f.networkInterfaces().forEach(n -> actions.add(new VmmAction.InsertNetworkDevice(n)));
+        if (f.vsock() != null) actions.add(new VmmAction.SetVsockDevice(f.vsock()));
+        if (f.entropy() != null) actions.add(new VmmAction.SetEntropyDevice(f.entropy()));
+        if (f.balloon() != null) actions.add(new VmmAction.SetBalloonDevice(f.balloon()));
+        if (f.mmdsConfig() != null) actions.add(new VmmAction.SetMmdsConfig(f.mmdsConfig()));
+        return actions;
     }
 
     private static <T> T join(CompletableFuture<T> f) {

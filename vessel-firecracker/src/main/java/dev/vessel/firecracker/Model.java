@@ -105,6 +105,7 @@ public final class Model {
         @Override
         public void validate() throws ApiException {
             require(driveId, "drive_id");
+            ParsedRequest.checkId(driveId, "field `drive_id`");
             require(isRootDevice, "is_root_device");
             oneOf(cacheType, "cache_type", "Unsafe", "Writeback");
             oneOf(ioEngine, "io_engine", "Sync", "Async");
@@ -140,6 +141,7 @@ public final class Model {
         @Override
         public void validate() throws ApiException {
             require(ifaceId, "iface_id");
+            ParsedRequest.checkId(ifaceId, "field `iface_id`");
             require(hostDevName, "host_dev_name");
             if (guestMac != null && !guestMac.matches("(?i)[0-9a-f]{2}(:[0-9a-f]{2}){5}")) {
                 throw ApiException.badRequest("field `guest_mac`: not a MAC address: " + guestMac);
@@ -149,8 +151,7 @@ public final class Model {
                 throw ApiException.badRequest("field `host_dev_name`: not a tap device name: " + hostDevName);
             }
             range(mtu == null ? null : mtu.longValue(), 68, 65535, "mtu");
-            if (rxRateLimiter != null) prefixed("rx_rate_limiter", rxRateLimiter);
-            if (txRateLimiter != null) prefixed("tx_rate_limiter", txRateLimiter);
+            netRateLimiters(rxRateLimiter, txRateLimiter);
         }
     }
 
@@ -160,8 +161,22 @@ public final class Model {
         @Override
         public void validate() throws ApiException {
             require(ifaceId, "iface_id");
-            if (rxRateLimiter != null) prefixed("rx_rate_limiter", rxRateLimiter);
-            if (txRateLimiter != null) prefixed("tx_rate_limiter", txRateLimiter);
+            netRateLimiters(rxRateLimiter, txRateLimiter);
+        }
+    }
+
+    /** Well-formed, and limiting nothing: QEMU has no per-NIC throttle (an empty or zero-sized one is accepted). */
+    static void netRateLimiters(RateLimiter rx, RateLimiter tx) throws ApiException {
+        netRateLimiter(rx, "rx_rate_limiter");
+        netRateLimiter(tx, "tx_rate_limiter");
+    }
+
+    private static void netRateLimiter(RateLimiter limiter, String field) throws ApiException {
+        if (limiter == null) return;
+        prefixed(field, limiter);
+        if (limiter.limits()) {
+            throw ApiException.badRequest("field `" + field + "`: network rate limiting is not supported by Vessel"
+                    + " (QEMU has no per-NIC throttle; shape the tap with tc instead)");
         }
     }
 
@@ -247,6 +262,10 @@ public final class Model {
         @Override
         public void validate() throws ApiException {
             if (rateLimiter != null) prefixed("rate_limiter", rateLimiter);
+            if (rateLimiter != null && rateLimiter.ops() != null && rateLimiter.ops().limits()) {
+                throw ApiException.badRequest("field `rate_limiter.ops`: not supported by Vessel (virtio-rng limits bytes"
+                        + " per period only; use `rate_limiter.bandwidth`)");
+            }
         }
     }
 
@@ -259,6 +278,10 @@ public final class Model {
             require(deflateOnOom, "deflate_on_oom");
             range(amountMib, 0, 1L << 20, "amount_mib");
             range(statsPollingIntervalS, 0, 1L << 31, "stats_polling_interval_s");
+            if (Boolean.TRUE.equals(freePageHinting)) {
+                throw ApiException.badRequest("field `free_page_hinting`: not supported by Vessel (QEMU 7.2's"
+                        + " virtio-balloon-device hints only during migration)");
+            }
         }
     }
 

@@ -8,8 +8,7 @@ import java.util.Map;
 /**
  * What the API has configured so far: the pre-boot state of one microVM. Each setter takes a
  * validated {@link Model} value and applies Firecracker's rules between resources (one root
- * drive, a drive's or interface's id in the path equals the one in the body, no two interfaces on
- * one tap or one MAC). Not thread-safe: {@link Vmm} serialises the calls.
+ * drive, no two interfaces on one tap or one MAC, MMDS on known interfaces). Not thread-safe: {@link Vmm} serialises the calls.
  */
 public final class VmConfig {
     private Model.BootSource bootSource;
@@ -48,11 +47,7 @@ public final class VmConfig {
         return drives.get(id);
     }
 
-    public void putDrive(String pathId, Model.Drive d) throws ApiException {
-        if (!pathId.equals(d.driveId())) {
-            throw ApiException.badRequest("The id from the path does not match the id from the body! (`drive_id` is `"
-                    + d.driveId() + "`, the path says `" + pathId + "`)");
-        }
+    public void putDrive(Model.Drive d) throws ApiException {
         if (d.root()) {
             for (Model.Drive other : drives.values()) {
                 if (other.root() && !other.driveId().equals(d.driveId())) {
@@ -72,11 +67,7 @@ public final class VmConfig {
         return nics.get(id);
     }
 
-    public void putNetworkInterface(String pathId, Model.NetworkInterface n) throws ApiException {
-        if (!pathId.equals(n.ifaceId())) {
-            throw ApiException.badRequest("The id from the path does not match the id from the body! (`iface_id` is `"
-                    + n.ifaceId() + "`, the path says `" + pathId + "`)");
-        }
+    public void putNetworkInterface(Model.NetworkInterface n) throws ApiException {
         for (Model.NetworkInterface other : nics.values()) {
             if (other.ifaceId().equals(n.ifaceId())) continue;
             if (other.hostDevName().equals(n.hostDevName())) {
@@ -179,13 +170,13 @@ public final class VmConfig {
         if (f.drives() != null) {
             for (Model.Drive d : f.drives()) {
                 d.validate();
-                c.putDrive(d.driveId(), d);
+                c.putDrive(d);
             }
         }
         if (f.networkInterfaces() != null) {
             for (Model.NetworkInterface n : f.networkInterfaces()) {
                 n.validate();
-                c.putNetworkInterface(n.ifaceId(), n);
+                c.putNetworkInterface(n);
             }
         }
         if (f.logger() != null) {

@@ -72,7 +72,7 @@ class ManagedApiTest {
         config.bootSource(new Model.BootSource("/var/lib/vessel/assets/vmlinux", "console=hvc0 quiet panic=-1 vessel.rootfs=9p",
                 "/var/lib/vessel/assets/initrd.img"));
         config.machine(new Model.MachineConfiguration(2, 308, false, "None", false, "None"));
-        config.putNetworkInterface("eth0", new Model.NetworkInterface("eth0", "0a:58:0a:58:00:05", "vtap0", null, null, null));
+        config.putNetworkInterface(new Model.NetworkInterface("eth0", "0a:58:0a:58:00:05", "vtap0", null, null, null));
         vmm = Vmm.managed("c1", config, running, "Vessel, as a microvm container", quiet, new FcMetrics());
         api = new Api(vmm);
     }

@@ -18,8 +18,8 @@ class QemuMappingTest {
     static VmConfig gettingStarted() throws ApiException {
         VmConfig c = new VmConfig();
         c.bootSource(new Model.BootSource("/k/vmlinux", "console=ttyS0 reboot=k panic=1 pci=off", null));
-        c.putNetworkInterface("eth0", new Model.NetworkInterface("eth0", "AA:FC:00:00:00:01", "tap0", null, null, null));
-        c.putDrive("rootfs", new Model.Drive("rootfs", null, true, null, false, "/d/rootfs.ext4", null, null, null));
+        c.putNetworkInterface(new Model.NetworkInterface("eth0", "AA:FC:00:00:00:01", "tap0", null, null, null));
+        c.putDrive(new Model.Drive("rootfs", null, true, null, false, "/d/rootfs.ext4", null, null, null));
         return c;
     }
 
@@ -52,8 +52,8 @@ class QemuMappingTest {
     void rootDriveIsFirstWhateverTheOrderOfPuts() throws ApiException {
         VmConfig c = new VmConfig();
         c.bootSource(new Model.BootSource("/k/vmlinux", "console=ttyS0", null));
-        c.putDrive("data", new Model.Drive("data", null, false, "Writeback", true, "/d/data.img", null, null, null));
-        c.putDrive("root", new Model.Drive("root", "abcd-01", true, null, true, "/d/root.img", null, null, null));
+        c.putDrive(new Model.Drive("data", null, false, "Writeback", true, "/d/data.img", null, null, null));
+        c.putDrive(new Model.Drive("root", "abcd-01", true, null, true, "/d/root.img", null, null, null));
         List<String> argv = QemuMapping.argv(c, KVM);
         String line = String.join(" ", argv);
         assertThat(line.indexOf("filename=/d/root.img")).isLessThan(line.indexOf("filename=/d/data.img"));
@@ -67,8 +67,8 @@ class QemuMappingTest {
         c.machine(new Model.MachineConfiguration(4, 512, true, "None", false, "None"));
         c.entropy(new Model.EntropyDevice(new Model.RateLimiter(new Model.TokenBucket(1024L, null, 100L), null)));
         c.balloon(new Model.Balloon(64L, true, 0L, null, true));
-        c.putNetworkInterface("eth0", new Model.NetworkInterface("eth0", "AA:FC:00:00:00:01", "tap0", 1400, null, null));
-        c.putDrive("rootfs", new Model.Drive("rootfs", null, true, null, false, "/d/rootfs.ext4",
+        c.putNetworkInterface(new Model.NetworkInterface("eth0", "AA:FC:00:00:00:01", "tap0", 1400, null, null));
+        c.putDrive(new Model.Drive("rootfs", null, true, null, false, "/d/rootfs.ext4",
                 new Model.RateLimiter(new Model.TokenBucket(1048576L, 4096L, 1000L), new Model.TokenBucket(100L, null, 1000L)),
                 null, null));
         List<String> argv = QemuMapping.argv(c, TCG);
