@@ -3,6 +3,7 @@ package dev.vessel.firecracker;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationContext;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.MapperFeature;
@@ -10,10 +11,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.cfg.CoercionAction;
 import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
+import com.fasterxml.jackson.databind.deser.std.StdScalarDeserializer;
+import com.fasterxml.jackson.databind.deser.std.StringDeserializer;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.module.SimpleModule;
 import com.fasterxml.jackson.databind.type.LogicalType;
 
 import java.io.IOException;
@@ -62,7 +66,34 @@ public final class ApiJson {
                             ? CoercionAction.TryConvert : CoercionAction.Fail);
         }
         m.coercionConfigFor(LogicalType.Textual).setAcceptBlankAsEmpty(false);
+        m.registerModule(new SimpleModule("no-nul-strings").addDeserializer(String.class, new NoNulStrings()));
         return m;
+    }
+
+    /** A string field holding U+0000: no path, name or argument can carry one, so it is a 400 naming the field. */
+    static final class NulCharacterException extends JsonMappingException {
+        NulCharacterException(JsonParser p) {
+            super(p, "a NUL character");
+        }
+    }
+
+    /** Jackson's own String reading (with the coercion rules above), refusing NUL characters. */
+    private static final class NoNulStrings extends StdScalarDeserializer<String> {
+        NoNulStrings() {
+            super(String.class);
+        }
+
+        @Override
+        public String deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+            String s = StringDeserializer.instance.deserialize(p, ctxt);
+            if (s != null && s.indexOf('\0') >= 0) throw new NulCharacterException(p);
+            return s;
+        }
+
+        @Override
+        public LogicalType logicalType() {
+            return LogicalType.Textual;
+        }
     }
 
     /** Reads and checks a body: 400 naming the field when it is not a valid {@code type}. */
@@ -108,6 +139,9 @@ public final class ApiJson {
 
     /** One line naming the field and what was wrong with it. */
     static String describe(JsonProcessingException e) {
+        if (e instanceof NulCharacterException n) {
+            return "field `" + path(n) + "`: contains a NUL character (\\u0000)";
+        }
         if (e instanceof UnrecognizedPropertyException u) {
             String known = u.getKnownPropertyIds() == null ? "" : u.getKnownPropertyIds().stream()
                     .map(o -> "`" + o + "`").sorted().collect(Collectors.joining(", "));

@@ -2,6 +2,8 @@ package dev.vessel.firecracker;
 
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.http.UriCompliance;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
@@ -9,6 +11,7 @@ import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.handler.ErrorHandler;
 import org.eclipse.jetty.unixdomain.server.UnixDomainServerConnector;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
@@ -53,6 +56,9 @@ public final class ApiServer implements AutoCloseable {
         HttpConfiguration http = new HttpConfiguration();
         http.setSendServerVersion(false);
         http.setSendXPoweredBy(false);
+        // Jetty refuses ambiguous paths (`..`, `%2e%2e`, `//`, `%2F`) itself, with an HTML page: let
+        // them through to ParsedRequest, which refuses them with Firecracker's error body
+        http.setUriCompliance(UriCompliance.UNSAFE);
         UnixDomainServerConnector metadata = null;
         if (mmdsSocket != null) {
             metadata = new UnixDomainServerConnector(server, 1, 1, new HttpConnectionFactory(http));
@@ -65,6 +71,7 @@ public final class ApiServer implements AutoCloseable {
             connector.setUnixDomainPath(socket);
             server.addConnector(connector);
         }
+        server.setErrorHandler(ApiServer::jettyError);
         server.setHandler(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) {
@@ -97,6 +104,24 @@ public final class ApiServer implements AutoCloseable {
     }
 
     private static final HttpField SERVER = new HttpField(HttpHeader.SERVER, "Firecracker API");
+
+    /**
+     * What Jetty refuses before our handler sees it (a malformed request line, header or
+     * Content-Length, a bad chunk, a URI it cannot parse): Firecracker's JSON error body, not
+     * Jetty's HTML page. The client's mistake, so a 4xx even where Jetty would say 5xx (an
+     * unsupported HTTP version or transfer coding).
+     */
+    private static boolean jettyError(Request request, Response response, Callback callback) {
+        int status = request.getAttribute(ErrorHandler.ERROR_STATUS) instanceof Integer i ? i : response.getStatus();
+        if (status < 400 || status >= 500) status = 400;
+        Object message = request.getAttribute(ErrorHandler.ERROR_MESSAGE);
+        String reason = message != null ? message.toString() : HttpStatus.getMessage(status);
+        response.setStatus(status);
+        response.getHeaders().put(SERVER);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+        response.write(true, ByteBuffer.wrap(ApiJson.fault("Invalid request: " + ParsedRequest.printable(reason) + ".")), callback);
+        return true;
+    }
 
     private static void serve(Api api, Request request, Response response, Callback callback) {
         Api.Response r;

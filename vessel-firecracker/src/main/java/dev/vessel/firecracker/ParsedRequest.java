@@ -184,6 +184,7 @@ public final class ParsedRequest {
         int q = path.indexOf('?');
         if (q >= 0) path = path.substring(0, q);
         if (!path.startsWith("/")) throw ApiException.badRequest("Invalid request: the path must start with `/`.");
+        if (path.contains("//")) throw ApiException.badRequest("Invalid request: the path " + printable(rawPath) + " has an empty segment.");
         if (path.length() > 1 && path.endsWith("/")) path = path.substring(0, path.length() - 1);
         List<String> parts = new ArrayList<>();
         if (path.equals("/")) return parts;
