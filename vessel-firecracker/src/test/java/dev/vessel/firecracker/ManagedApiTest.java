@@ -140,6 +140,29 @@ class ManagedApiTest {
     }
 
     @Test
+    void theContainersNetworkBalloonAndMetadataAreNotTheApisEither() {
+        assertThat(fault("PATCH", "/network-interfaces/eth0", "{\"iface_id\":\"eth0\"}"))
+                .contains("managed by its OCI runtime").contains("PATCH /network-interfaces/eth0");
+        assertThat(fault("GET", "/balloon", "")).contains("managed by its OCI runtime").contains("GET /balloon");
+        assertThat(fault("PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\":1}")).contains("PATCH /balloon/statistics");
+        assertThat(fault("GET", "/mmds", "")).contains("GET /mmds");
+        assertThat(fault("PUT", "/mmds", "{\"latest\":{}}")).contains("PUT /mmds");
+        assertThat(qmp).allMatch(c -> c.equals("query-status"));
+    }
+
+    @Test
+    void thePolicyIsOnePlace() {
+        ApiPolicy policy = ApiPolicy.managedBy("o");
+        assertThat(policy.owner()).isEqualTo("o");
+        assertThat(ApiPolicy.ManagedByOwner.allows(new VmmAction.Pause())).isTrue();
+        assertThat(ApiPolicy.ManagedByOwner.allows(new VmmAction.GetFullVmConfig())).isTrue();
+        assertThat(ApiPolicy.ManagedByOwner.allows(new VmmAction.StartMicroVm())).isFalse();
+        assertThat(ApiPolicy.ManagedByOwner.allows(new VmmAction.SendCtrlAltDel())).isFalse();
+        assertThat(ApiPolicy.UNRESTRICTED.owner()).isNull();
+        assertThat(vmm.owner()).isEqualTo("Vessel, as a microvm container");
+    }
+
+    @Test
     void validationComesFirstAndIsTheSame() {
         assertThat(fault("PUT", "/boot-source", "{\"kernel_image_path\":\"/k\",\"bogus\":1}")).contains("bogus")
                 .doesNotContain("managed");
