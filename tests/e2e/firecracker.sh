@@ -125,6 +125,11 @@ expect_fault "400: missing required field" '`kernel_image_path`' PUT /boot-sourc
 big=$(head -c 60000 /dev/zero | tr '\0' a)
 expect_fault "400: body over 50 KiB" "51200" PUT /boot-source "{\"kernel_image_path\":\"$big\"}"
 expect_fault "400: id mismatch" "does not match" PUT /drives/rootfs '{"drive_id":"other","path_on_host":"/x","is_root_device":true}'
+# the two that were a 500 and Jetty's HTML page: a NUL in a path field, and `..` in the URL (curl sends it as is)
+expect_fault "400: a NUL in path_on_host" '`path_on_host`' PUT /drives/rootfs '{"drive_id":"rootfs","path_on_host":"/x\u0000y","is_root_device":true}'
+OUT=$(curl -s --max-time 60 --path-as-is --unix-socket "$SOCK" -w '\n%{http_code}' "http://localhost/drives/../machine-config")
+assert_eq "400: a path with a .. segment" 400 "${OUT##*$'\n'}"
+assert_contains "400: a path with a .. segment: Firecracker's error body" "$(jq -r .fault_message <<<"${OUT%$'\n'*}" 2>/dev/null)" "segment"
 expect_fault "400: post-boot action before boot" "before starting" PATCH /vm '{"state":"Paused"}'
 expect_fault "400: vsock without /dev/vhost-vsock" "vhost-vsock" PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$T/v.sock\"}"
 api DELETE /boot-source

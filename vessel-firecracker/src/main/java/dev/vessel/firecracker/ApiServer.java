@@ -108,12 +108,14 @@ public final class ApiServer implements AutoCloseable {
     /**
      * What Jetty refuses before our handler sees it (a malformed request line, header or
      * Content-Length, a bad chunk, a URI it cannot parse): Firecracker's JSON error body, not
-     * Jetty's HTML page. The client's mistake, so a 4xx even where Jetty would say 5xx (an
-     * unsupported HTTP version or transfer coding).
+     * Jetty's HTML page. An unsupported HTTP version or transfer coding is the client's mistake
+     * too, so a 400 where Jetty says 505 or 501; any other 5xx stays one (a fault of ours).
      */
     private static boolean jettyError(Request request, Response response, Callback callback) {
         int status = request.getAttribute(ErrorHandler.ERROR_STATUS) instanceof Integer i ? i : response.getStatus();
-        if (status < 400 || status >= 500) status = 400;
+        if (status < 400 || status == HttpStatus.NOT_IMPLEMENTED_501 || status == HttpStatus.HTTP_VERSION_NOT_SUPPORTED_505) {
+            status = 400;
+        }
         Object message = request.getAttribute(ErrorHandler.ERROR_MESSAGE);
         String reason = message != null ? message.toString() : HttpStatus.getMessage(status);
         response.setStatus(status);

@@ -204,17 +204,17 @@ public final class ParsedRequest {
     private static String decode(String raw) throws ApiException {
         if (raw.indexOf('%') < 0) return raw;
         ByteArrayOutputStream out = new ByteArrayOutputStream(raw.length());
-        for (int i = 0; i < raw.length(); i++) {
-            char c = raw.charAt(i);
-            if (c != '%') {
-                out.writeBytes(String.valueOf(c).getBytes(java.nio.charset.StandardCharsets.UTF_8));
-                continue;
-            }
-            int hi = i + 2 < raw.length() ? Character.digit(raw.charAt(i + 1), 16) : -1;
-            int lo = hi >= 0 ? Character.digit(raw.charAt(i + 2), 16) : -1;
+        int i = 0;
+        while (i < raw.length()) {
+            int pct = raw.indexOf('%', i);
+            if (pct < 0) pct = raw.length();
+            out.writeBytes(raw.substring(i, pct).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            if (pct == raw.length()) break;
+            int hi = pct + 2 < raw.length() ? Character.digit(raw.charAt(pct + 1), 16) : -1;
+            int lo = hi >= 0 ? Character.digit(raw.charAt(pct + 2), 16) : -1;
             if (hi < 0 || lo < 0) throw ApiException.badRequest("Invalid request: a malformed %-escape in the path.");
             out.write(hi * 16 + lo);
-            i += 2;
+            i = pct + 3;
         }
         try {
             return java.nio.charset.StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(out.toByteArray())).toString();
