@@ -327,7 +327,8 @@ static struct buf make_request(char *const *args, int count)
     put_list(&req, args, count);
     put_list(&req, environ, envc);
     put_str(&req, cwd);
-    put_u32(&req, (uint32_t)getpid());
+    /* the golden-bytes test (DaemonProtocolTest) dumps a request: its pid is fixed there */
+    put_u32(&req, getenv("VESSEL_DUMP_REQUEST") ? 1u : (uint32_t)getpid());
     return req;
 }
 
@@ -498,6 +499,13 @@ int main(int argc, char **argv)
     saved_argc = argc;
     saved_argv = argv;
     struct buf req = make_request(argv + 1, argc - 1);
+    const char *dump = getenv("VESSEL_DUMP_REQUEST");
+    if (dump) { /* for the protocol's golden-bytes test: the request as it would be sent */
+        int out = open(dump, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (out < 0 || write_all(out, req.data, req.len) != 0)
+            die("cannot write %s: %s", dump, strerror(errno));
+        return 0;
+    }
     signal(SIGPIPE, SIG_IGN);
     /* Asking a daemon that is not running to stop or report must not start one. */
     int query = is_cmd(argc, argv, "daemon", "stop") || is_cmd(argc, argv, "daemon", "status");
