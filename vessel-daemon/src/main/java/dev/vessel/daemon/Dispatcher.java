@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /** Routes a client call to the OCI command line or to Vessel's own commands, and reports failures. */
 final class Dispatcher {
@@ -169,15 +168,11 @@ final class Dispatcher {
         if (runtimeVersion == null) {
             try {
                 LowLevelRuntime runtime = LowLevelRuntime.resolve(settings.lowLevelRuntime());
-                Process p = new ProcessBuilder(runtime.path().toString(), "--version").redirectErrorStream(true).start();
-                String first = new String(p.getInputStream().readAllBytes()).lines().findFirst().orElse("?");
-                p.waitFor(5, TimeUnit.SECONDS);
+                String first = dev.vessel.linux.Command.run(List.of(runtime.path().toString(), "--version"), "",
+                        java.time.Duration.ofSeconds(5)).firstLine();
                 runtimeVersion = runtime.path() + " (" + first + ")";
             } catch (IOException | OciException e) {
                 return "unavailable: " + e.getMessage();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return "unavailable";
             }
         }
         return runtimeVersion;

@@ -1,0 +1,103 @@
+package dev.vessel.runtime;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vessel.oci.BundleConfig;
+import dev.vessel.oci.Isolation;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The container driver's outcomes against a fake low-level runtime: what the client is told to run, and the store. */
+class ContainerDriverTest {
+    @TempDir Path tmp;
+
+    private IsolationDriver.Context context(Path root) {
+        SandboxStore store = SandboxStore.forRoot(tmp.resolve("store"), root);
+        return new IsolationDriver.Context() {
+            public SandboxStore store() { return store; }
+            public List<String> runtimeArgv() { return List.of("/usr/bin/crun", "--root", root.toString()); }
+            public List<String> env() { return List.of("PATH=/bin"); }
+            public long clientPid() { return 4242; }
+            public List<String> globalArgs() { return List.of("--root", root.toString()); }
+        };
+    }
+
+    private SandboxRecord record(String id, Instant created) {
+        return new SandboxRecord(id, Isolation.CONTAINER, "/b", "/b/rootfs", created.toString(), "root",
+                Map.of("a", "b"), Status.CREATING, null);
+    }
+
+    @Test
+    void createWithCrunExecsItWithTheConfigInAMemfdAndRecordsTheSandbox() {
+        Path root = tmp.resolve("root");
+        IsolationDriver.Context ctx = context(root);
+        BundleConfig config = BundleConfig.parse(tmp, "{\"ociVersion\": \"1.0.2\", \"root\": {\"path\": \"rootfs\"}, \"process\": {\"args\": [\"true\"]}}"
+                .getBytes(StandardCharsets.UTF_8));
+        Outcome o = new ContainerDriver(() -> true).create(ctx, record("c1", Instant.now()),
+                new IsolationDriver.CreateSpec("c1", config, null, null, false, List.of("--pid-file=/p")));
+        assertThat(o).isInstanceOf(Outcome.Exec.class);
+        Outcome.Exec exec = (Outcome.Exec) o;
+        assertThat(exec.argv()).containsExactly("/usr/bin/crun", "--root", root.toString(), "create", "--pid-file=/p",
+                "--bundle", tmp.toString(), "--config", "@file:0", "c1");
+        assertThat(exec.files()).hasSize(1);
+        assertThat(ctx.store().load("c1")).isPresent();
+    }
+
+    @Test
+    void createWithRuncSpawnsItOnACopyAndForgetsAFailure() throws Exception {
+        Path root = tmp.resolve("root");
+        Files.createDirectories(root);
+        IsolationDriver.Context ctx = context(root);
+        BundleConfig config = BundleConfig.parse(tmp, "{\"ociVersion\": \"1.0.2\", \"root\": {\"path\": \"rootfs\"}}".getBytes(StandardCharsets.UTF_8));
+        Outcome.Spawn spawn = (Outcome.Spawn) new ContainerDriver(() -> false).create(ctx, record("c2", Instant.now()),
+                new IsolationDriver.CreateSpec("c2", config, null, null, false, List.of()));
+        Path copy = Path.of(spawn.argv().get(spawn.argv().indexOf("--bundle") + 1));
+        assertThat(copy.resolve("config.json")).exists();
+        assertThat(spawn.then().apply(1)).isEqualTo(new Outcome.Exit(1, "", ""));
+        assertThat(copy).doesNotExist();
+        assertThat(ctx.store().load("c2")).isEmpty(); // runc failed: no record left
+    }
+
+    @Test
+    void aRecordTheRuntimeForgotIsStaleOnlyAfterTheCreationWindow() throws Exception {
+        Path root = tmp.resolve("root");
+        IsolationDriver.Context ctx = context(root);
+        assertThat(ContainerDriver.isStale(ctx.store(), record("young", Instant.now()))).isFalse();
+        assertThat(ContainerDriver.isStale(ctx.store(), record("old", Instant.now().minusSeconds(60)))).isTrue();
+        Files.createDirectories(root.resolve("old"));
+        assertThat(ContainerDriver.isStale(ctx.store(), record("old", Instant.now().minusSeconds(60)))).isFalse();
+    }
+
+    @Test
+    void deleteRemovesTheRecordOnlyOnceTheRuntimeHasDeleted() throws Exception {
+        Path root = tmp.resolve("root");
+        Files.createDirectories(root.resolve("c3"));
+        IsolationDriver.Context ctx = context(root);
+        ctx.store().save(record("c3", Instant.now()));
+        Outcome.Spawn spawn = (Outcome.Spawn) new ContainerDriver(() -> true).delete(ctx, ctx.store().load("c3").orElseThrow(),
+                false, List.of());
+        assertThat(spawn.argv()).endsWith("delete", "c3");
+        spawn.then().apply(1); // crun refused (running): the record stays
+        assertThat(ctx.store().load("c3")).isPresent();
+        Files.delete(root.resolve("c3"));
+        spawn.then().apply(0);
+        assertThat(ctx.store().load("c3")).isEmpty();
+    }
+
+    @Test
+    void stateShowsVesselsVersionTheCallersBundleAndTheBundlesAnnotations() throws Exception {
+        var crunState = new ObjectMapper().readTree("""
+                {"ociVersion": "1.0.0", "id": "c4", "pid": 7, "status": "running", "bundle": "/run/copy",
+                 "rootfs": "rootfs", "created": "2026-12-01T00:00:00Z", "owner": "root"}""");
+        OciState state = ContainerDriver.fromRuntime(crunState, record("c4", Instant.now()));
+        assertThat(state).isEqualTo(new OciState(OciState.SPEC_VERSION, "c4", 7, "running", "/b", "/b/rootfs",
+                "2026-12-01T00:00:00Z", "root", Map.of("a", "b")));
+    }
+}
