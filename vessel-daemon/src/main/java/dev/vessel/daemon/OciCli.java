@@ -319,7 +319,7 @@ final class OciCli {
         @Option(names = "--no-new-keyring", description = "passed to the low-level runtime") boolean noNewKeyring;
         @Option(names = "--preserve-fds", paramLabel = "N", description = "passed to the low-level runtime") int preserveFds;
 
-        void launch(Call call, boolean foreground, ParseResult parsed) throws IOException {
+        void launch(Call call, boolean run, boolean detach, ParseResult parsed) throws IOException {
             ContainerId.validate(id);
             BundleConfig config = BundleConfig.load(call.resolve(bundle == null ? "." : bundle));
             Isolation isolation = config.isolation(call.settings.defaultIsolation());
@@ -330,7 +330,7 @@ final class OciCli {
                 config = ConfigRewriter.forContainer(config, isolation, id, call.view);
             }
             IsolationDriver.CreateSpec spec = new IsolationDriver.CreateSpec(id, config, call.resolveOrNull(pidFile),
-                    call.resolveOrNull(consoleSocket), foreground, forward(parsed, Set.of("--bundle")));
+                    call.resolveOrNull(consoleSocket), run, detach, forward(parsed, Set.of("--bundle")));
             IsolationDriver driver = call.drivers.of(isolation);
             Outcome.Stream stream;
             try (SandboxStore.Lock lock = call.store().lock(id)) {
@@ -356,7 +356,7 @@ final class OciCli {
     static final class Create extends CreateOptions {
         @Override
         public void run(Call call, ParseResult parsed) throws IOException {
-            launch(call, false, parsed);
+            launch(call, false, false, parsed);
         }
     }
 
@@ -368,7 +368,7 @@ final class OciCli {
 
         @Override
         public void run(Call call, ParseResult parsed) throws IOException {
-            launch(call, true, parsed);
+            launch(call, true, detach, parsed);
         }
     }
 

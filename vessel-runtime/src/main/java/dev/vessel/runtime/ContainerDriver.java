@@ -60,10 +60,12 @@ public final class ContainerDriver implements IsolationDriver {
 
     @Override
     public Outcome create(Context context, SandboxRecord record, CreateSpec spec) {
-        context.store().save(record);
+        // A foreground run is removed by the runtime itself when it ends: a record would only go
+        // stale. While it runs, the runtime's own state stands for it (see Call#find).
+        if (!spec.foreground()) context.store().save(record);
         BundleConfig config = spec.config();
         List<String> args = new ArrayList<>(context.runtimeArgv());
-        args.add(spec.foreground() ? "run" : "create");
+        args.add(spec.run() ? "run" : "create");
         args.addAll(spec.passThrough());
         if (isCrun.get()) {
             // crun reads the rewritten config from a memfd: nothing of ours to clean up if it fails.

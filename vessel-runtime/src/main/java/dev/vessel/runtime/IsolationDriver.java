@@ -15,9 +15,14 @@ import java.util.List;
 public interface IsolationDriver {
     Isolation isolation();
 
-    /** What create and run are given. {@code foreground}: run, which waits and then removes the sandbox. */
-    record CreateSpec(String id, BundleConfig config, String pidFile, String consoleSocket, boolean foreground,
-            List<String> passThrough) {}
+    /** What create and run are given: {@code run} also starts it; {@code detach}: run -d. */
+    record CreateSpec(String id, BundleConfig config, String pidFile, String consoleSocket, boolean run, boolean detach,
+            List<String> passThrough) {
+        /** run without -d: the caller waits for the process, then the sandbox is removed (as runc's run). */
+        public boolean foreground() {
+            return run && !detach;
+        }
+    }
 
     /** An exec: the OCI process (a JSON tree) and where its stdio goes. */
     record ExecSpec(com.fasterxml.jackson.databind.JsonNode process, List<String> command, boolean detach, String pidFile,

@@ -134,12 +134,13 @@ public final class MicroVmDriver implements IsolationDriver {
         }
         SandboxRecord created = record.withStatus(Status.CREATED);
         Path port = runDir.resolve(QemuCommand.processSocket(0));
-        if (!spec.foreground()) {
+        if (!spec.foreground()) { // create, or run -d: a relay of its own, forked
             return new Outcome.Relay(port.toString(), nonNull(spec.pidFile()), nonNull(spec.consoleSocket()), tty, true,
                     List.of(), relay -> {
-                        store.save(created.withMicrovm(created.microvm().withRelay(relay)));
-                        observer.booted(id, created.microvm().withRelay(relay));
-                        return Outcome.ok();
+                        SandboxRecord relayed = created.withMicrovm(created.microvm().withRelay(relay));
+                        store.save(relayed);
+                        observer.booted(id, relayed.microvm());
+                        return spec.run() ? start(context, relayed) : Outcome.ok();
                     });
         }
         // run: the client is the relay; once the process has exited it has the sandbox removed,

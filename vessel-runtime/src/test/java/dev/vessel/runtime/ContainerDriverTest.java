@@ -41,13 +41,17 @@ class ContainerDriverTest {
         BundleConfig config = BundleConfig.parse(tmp, "{\"ociVersion\": \"1.0.2\", \"root\": {\"path\": \"rootfs\"}, \"process\": {\"args\": [\"true\"]}}"
                 .getBytes(StandardCharsets.UTF_8));
         Outcome o = new ContainerDriver(() -> true).create(ctx, record("c1", Instant.now()),
-                new IsolationDriver.CreateSpec("c1", config, null, null, false, List.of("--pid-file=/p")));
+                new IsolationDriver.CreateSpec("c1", config, null, null, false, false, List.of("--pid-file=/p")));
         assertThat(o).isInstanceOf(Outcome.Exec.class);
         Outcome.Exec exec = (Outcome.Exec) o;
         assertThat(exec.argv()).containsExactly("/usr/bin/crun", "--root", root.toString(), "create", "--pid-file=/p",
                 "--bundle", tmp.toString(), "--config", "@file:0", "c1");
         assertThat(exec.files()).hasSize(1);
         assertThat(ctx.store().load("c1")).isPresent();
+        Outcome.Exec run = (Outcome.Exec) new ContainerDriver(() -> true).create(ctx, record("c9", Instant.now()),
+                new IsolationDriver.CreateSpec("c9", config, null, null, true, false, List.of()));
+        assertThat(run.argv()).contains("run");
+        assertThat(ctx.store().load("c9")).as("a foreground run leaves no record to go stale").isEmpty();
     }
 
     @Test
@@ -57,7 +61,7 @@ class ContainerDriverTest {
         IsolationDriver.Context ctx = context(root);
         BundleConfig config = BundleConfig.parse(tmp, "{\"ociVersion\": \"1.0.2\", \"root\": {\"path\": \"rootfs\"}}".getBytes(StandardCharsets.UTF_8));
         Outcome.Spawn spawn = (Outcome.Spawn) new ContainerDriver(() -> false).create(ctx, record("c2", Instant.now()),
-                new IsolationDriver.CreateSpec("c2", config, null, null, false, List.of()));
+                new IsolationDriver.CreateSpec("c2", config, null, null, false, false, List.of()));
         Path copy = Path.of(spawn.argv().get(spawn.argv().indexOf("--bundle") + 1));
         assertThat(copy.resolve("config.json")).exists();
         assertThat(spawn.then().apply(1)).isEqualTo(new Outcome.Exit(1, "", ""));
