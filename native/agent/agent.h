@@ -1,4 +1,7 @@
 /* vessel-agent: what vessel-agent.c (boot, control port) and proc.c (processes, stream ports) share. */
+
+/* The control protocol's version (docs/microvm.md), said in READY; AgentClient.PROTOCOL must match. */
+#define AGENT_PROTOCOL "1"
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -100,13 +100,13 @@ class Control:
 
     def ready(self, timeout=60):
         line = self.lines.get(timeout=timeout)
-        assert line == "READY", line
+        assert line == "READY 1", line
 
     def request(self, *lines):
         self.sock.sendall(("\n".join(lines) + "\nEND\n").encode())
         while True:
             line = self.lines.get(timeout=30)
-            if line != "READY":  # the agent may repeat it; it is never an answer
+            if not line.startswith("READY"):  # the agent may repeat it; it is never an answer
                 return line
 
     def await_exit(self, n, timeout=20):

@@ -350,7 +350,7 @@ static void ctl_connected(void)
     ctl.connected = 1;
     struct buf answers = ctl.out;
     ctl.out = (struct buf){0};
-    ctl_send("READY");
+    ctl_send("READY " AGENT_PROTOCOL); /* the version of docs/microvm.md's control protocol */
     buf_add(&ctl.out, answers.p, answers.len);
     free(answers.p);
     for (struct proc *p = procs; p; p = p->next)

@@ -74,6 +74,10 @@ public final class AgentClient implements AutoCloseable {
     private final List<BiConsumer<Integer, Integer>> listeners = new CopyOnWriteArrayList<>();
     private final Thread reader;
 
+    /** The control protocol's version (docs/microvm.md), as the agent says it when a host connects. */
+    public static final int PROTOCOL = 1;
+    static final String READY = "READY " + PROTOCOL;
+
     /** {@code attached}: no READY handshake is expected, so every READY is ignored. */
     private AgentClient(SocketChannel channel, boolean attached) {
         this.channel = channel;
@@ -120,11 +124,16 @@ public final class AgentClient implements AutoCloseable {
         AgentClient c = new AgentClient(ch, false);
         try {
             String line = c.answers.poll(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            if (!"READY".equals(line)) {
+            if (line == null || !line.startsWith("READY")) {
                 c.close();
                 throw new VmmException(line == null || line.equals(EOF)
                         ? "the guest agent did not say READY within " + timeout.toMillis() + " ms"
                         : "the guest agent said " + line + " instead of READY");
+            }
+            if (!line.equals(READY)) {
+                c.close();
+                throw new VmmException("the guest agent speaks another protocol (\"" + line + "\", this daemon wants \""
+                        + READY + "\"): rebuild the guest assets (vessel assets build)");
             }
         } catch (InterruptedException e) {
             c.close();
@@ -245,7 +254,7 @@ public final class AgentClient implements AutoCloseable {
                         exits.notifyAll();
                     }
                     for (var l : listeners) l.accept(n, status);
-                } else if (line.equals("READY")) {
+                } else if (line.startsWith("READY")) {
                     if (!ready) answers.add(line); // only the first is the handshake; the agent may repeat it
                     ready = true;
                 } else {

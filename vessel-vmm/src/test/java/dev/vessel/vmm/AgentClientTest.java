@@ -137,7 +137,7 @@ class AgentClientTest {
         try (SocketChannel ch = server.accept()) {
             OutputStream out = Channels.newOutputStream(ch);
             var in = new BufferedReader(new InputStreamReader(Channels.newInputStream(ch), StandardCharsets.UTF_8));
-            send(out, "READY\nREADY\n");
+            send(out, "READY 1\nREADY 1\n");
             List<String> block = new ArrayList<>();
             for (String line; (line = in.readLine()) != null; ) {
                 if (!line.equals("END")) {
