@@ -346,9 +346,7 @@ final class OciCli {
         }
 
         private static java.util.Map<String, String> annotations(BundleConfig config) {
-            java.util.Map<String, String> annotations = new java.util.TreeMap<>();
-            config.tree().path("annotations").properties().forEach(e -> annotations.put(e.getKey(), e.getValue().asText()));
-            return annotations;
+            return new java.util.TreeMap<>(config.spec().annotations());
         }
     }
 

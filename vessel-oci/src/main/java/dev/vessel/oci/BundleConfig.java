@@ -79,6 +79,15 @@ public final class BundleConfig {
         return root;
     }
 
+    /** The parts Vessel reads, typed; a field of the wrong type is one line naming the config. */
+    public OciSpec spec() {
+        try {
+            return JSON.treeToValue(root, OciSpec.class);
+        } catch (JsonProcessingException e) {
+            throw new OciException(bundle.resolve("config.json") + ": " + e.getOriginalMessage().lines().findFirst().orElse(""));
+        }
+    }
+
     public String annotation(String key) {
         JsonNode value = root.path("annotations").get(key);
         return value == null || !value.isTextual() ? null : value.asText();

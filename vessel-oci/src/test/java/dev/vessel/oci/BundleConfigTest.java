@@ -61,4 +61,27 @@ class BundleConfigTest {
         // the caller's tree is not modified
         assertThat(config.tree().at("/root/path").asText()).isEqualTo("rootfs");
     }
+
+    @Test
+    void theTypedSpecReadsWhatVesselUsesAndDefaultsTheRest() {
+        BundleConfig config = BundleConfig.parse(bundle, """
+                {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"terminal": true, "args": ["sh"]},
+                 "mounts": [{"destination": "/etc/hosts", "source": "/h", "options": ["rbind", "ro"]},
+                            {"destination": "/proc", "type": "proc", "source": "proc"}],
+                 "linux": {"resources": {"memory": {"limit": 268435456}, "cpu": {"quota": 50000, "period": 100000}},
+                           "namespaces": [{"type": "pid"}, {"type": "network", "path": "/run/netns/x"}]},
+                 "annotations": {"a": "b"}, "future": {"x": 1}}""".getBytes(StandardCharsets.UTF_8));
+        OciSpec spec = config.spec();
+        assertThat(spec.process().terminal()).isTrue();
+        assertThat(spec.mounts().get(0).isBind()).isTrue();
+        assertThat(spec.mounts().get(1).isBind()).isFalse();
+        assertThat(spec.linux().resources().memory().limit()).isEqualTo(268435456L);
+        assertThat(spec.linux().resources().cpu().quota()).isEqualTo(50000L);
+        assertThat(spec.linux().namespace("network").orElseThrow().path()).isEqualTo("/run/netns/x");
+        assertThat(spec.annotations()).containsEntry("a", "b");
+        OciSpec bare = BundleConfig.parse(bundle, "{\"ociVersion\": \"1.0.2\", \"root\": {\"path\": \"r\"}}"
+                .getBytes(StandardCharsets.UTF_8)).spec();
+        assertThat(bare.linux().resources().memory().limit()).isNull();
+        assertThat(bare.mounts()).isEmpty();
+    }
 }

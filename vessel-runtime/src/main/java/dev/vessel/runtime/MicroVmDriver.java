@@ -9,6 +9,7 @@ import dev.vessel.linux.Tools;
 import dev.vessel.oci.BundleConfig;
 import dev.vessel.oci.Isolation;
 import dev.vessel.oci.OciException;
+import dev.vessel.oci.OciSpec;
 import dev.vessel.vmm.Accelerator;
 import dev.vessel.vmm.AgentClient;
 import dev.vessel.vmm.GuestAssets;
@@ -83,15 +84,17 @@ public final class MicroVmDriver implements IsolationDriver {
                     + " (run: vessel assets build)");
         }
         JsonNode tree = config.tree();
-        boolean tty = tree.at("/process/terminal").asBoolean(false);
+        OciSpec oci = config.spec();
+        boolean tty = oci.process() != null && oci.process().terminal();
         if (tty && (spec.consoleSocket() == null || spec.consoleSocket().isEmpty())) {
             throw new OciException("container \"" + id + "\": process.terminal is true but no --console-socket was given");
         }
         GuestProcess process = GuestProcess.fromOci(tree.path("process"));
-        long memory = tree.at("/linux/resources/memory/limit").asLong(DEFAULT_MEMORY);
+        OciSpec.Resources resources = oci.linux().resources();
+        long memory = resources.memory().limit() == null ? DEFAULT_MEMORY : resources.memory().limit();
         int memoryMib = guestMemoryMib(memory);
-        long quota = tree.at("/linux/resources/cpu/quota").asLong(0);
-        long period = tree.at("/linux/resources/cpu/period").asLong(100_000);
+        long quota = resources.cpu().quota() == null ? 0 : resources.cpu().quota();
+        long period = resources.cpu().period() == null ? 100_000 : resources.cpu().period();
         int vcpus = quota > 0 && period > 0 ? (int) Math.max(1, (quota + period - 1) / period) : 1;
         vcpus = Math.min(vcpus, Runtime.getRuntime().availableProcessors());
 
@@ -102,7 +105,7 @@ public final class MicroVmDriver implements IsolationDriver {
         try {
             Files.createDirectories(runDir);
             Files.writeString(runDir.resolve(RECORD_FILE), store.dir().resolve(id + ".json") + "\n");
-            GuestNetwork network = network(id, tree);
+            GuestNetwork network = network(id, oci);
             if (network != null) {
                 // recorded before QEMU starts, so that a failure from here on removes the redirects
                 List<MicroVmState.Nic> nics = new ArrayList<>();
@@ -122,14 +125,14 @@ public final class MicroVmDriver implements IsolationDriver {
             store.save(record);
             if (network != null) network.plumb();
             try (AgentClient agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout)) {
-                agent.create(tree.path("hostname").asText(id), guestMounts(tree), hostFiles(tree, config.rootfs()),
+                agent.create(oci.hostname() == null ? id : oci.hostname(), guestMounts(oci), hostFiles(oci, config.rootfs()),
                         network == null ? List.of() : network.guestNics(),
                         network == null ? List.of() : network.guestRoutes(), process);
             }
         } catch (IOException | VmmException | RuntimeException e) {
             String console = consoleTail(runDir);
             destroy(store, id, runDir);
-            if (e instanceof OciException oci) throw oci;
+            if (e instanceof OciException known) throw known;
             throw new OciException("container \"" + id + "\": " + e.getMessage() + console);
         }
         SandboxRecord created = record.withStatus(Status.CREATED);
@@ -226,10 +229,10 @@ public final class MicroVmDriver implements IsolationDriver {
      * The network the guest takes over (see {@link GuestNetwork}), or null for loopback only: a
      * new, empty namespace (as for a container) or one with no usable interface (warned).
      */
-    private static GuestNetwork network(String id, JsonNode tree) throws IOException {
-        for (JsonNode ns : tree.at("/linux/namespaces")) {
-            if (ns.path("type").asText().equals("network")) {
-                String path = ns.path("path").asText("");
+    private static GuestNetwork network(String id, OciSpec oci) throws IOException {
+        for (OciSpec.Namespace ns : oci.linux().namespaces()) {
+            if (ns.type().equals("network")) {
+                String path = ns.path() == null ? "" : ns.path();
                 if (path.isEmpty()) return null;
                 if (!Files.exists(Path.of(path))) {
                     throw new OciException("container \"" + id + "\": network namespace " + path + " does not exist");
@@ -459,16 +462,14 @@ public final class MicroVmDriver implements IsolationDriver {
      * Small host files bind-mounted into the container (podman's /etc/hosts, /etc/resolv.conf,
      * /etc/hostname, /run/.containerenv): the guest cannot see host paths, so they go by value.
      */
-    static List<AgentClient.HostFile> hostFiles(JsonNode tree, Path rootfs) {
+    static List<AgentClient.HostFile> hostFiles(OciSpec oci, Path rootfs) {
         List<AgentClient.HostFile> files = new ArrayList<>();
-        for (JsonNode m : tree.path("mounts")) {
-            boolean bind = m.path("type").asText().equals("bind");
-            for (JsonNode o : m.path("options")) bind |= o.asText().equals("bind") || o.asText().equals("rbind");
-            Path source = Path.of(m.path("source").asText("/"));
-            if (!bind || !source.isAbsolute() || source.startsWith(rootfs)) continue;
+        for (OciSpec.Mount m : oci.mounts()) {
+            Path source = Path.of(m.source() == null ? "/" : m.source());
+            if (!m.isBind() || !source.isAbsolute() || source.startsWith(rootfs)) continue;
             try {
                 if (Files.isRegularFile(source) && Files.size(source) <= MAX_HOST_FILE) {
-                    files.add(new AgentClient.HostFile(m.path("destination").asText(), Files.readString(source)));
+                    files.add(new AgentClient.HostFile(m.destination(), Files.readString(source)));
                 }
             } catch (IOException e) { // unreadable, or not text
                 Log.info("microvm: host file " + source + " left out: " + e.getMessage());
@@ -478,14 +479,12 @@ public final class MicroVmDriver implements IsolationDriver {
     }
 
     /** The config's mounts that make sense in a guest; host bind mounts do not (the guest has no host paths). */
-    private static List<AgentClient.Mount> guestMounts(JsonNode tree) {
+    private static List<AgentClient.Mount> guestMounts(OciSpec oci) {
         List<AgentClient.Mount> mounts = new ArrayList<>();
-        for (JsonNode m : tree.path("mounts")) {
-            String type = m.path("type").asText();
-            if (GUEST_MOUNT_TYPES.contains(type)) {
-                List<String> options = new ArrayList<>();
-                m.path("options").forEach(o -> options.add(o.asText()));
-                mounts.add(new AgentClient.Mount(m.path("source").asText(type), m.path("destination").asText(), type, options));
+        for (OciSpec.Mount m : oci.mounts()) {
+            if (m.type() != null && GUEST_MOUNT_TYPES.contains(m.type())) {
+                mounts.add(new AgentClient.Mount(m.source() == null ? m.type() : m.source(), m.destination(), m.type(),
+                        m.options()));
             }
         }
         return mounts;
