@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -373,7 +374,16 @@ static int deliver(const char *sock, const struct buf *req, int start)
             fd = start_daemon(sock);
         }
         unsigned char header[5];
-        if (write_all(fd, req->data, req->len) == 0 && read_all(fd, header, sizeof(header)) == 0) {
+        int sent = write_all(fd, req->data, req->len) == 0;
+        /* a connection waiting in the backlog of a socket the keeper holds is accepted once the
+         * daemon the keeper starts is up: wait as long as a daemon may take to start */
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int ready;
+        while ((ready = poll(&pfd, 1, START_TIMEOUT_MS)) < 0 && errno == EINTR)
+            ;
+        if (sent && ready == 0)
+            die("vesseld on %s did not accept the call within %d s", sock, START_TIMEOUT_MS / 1000);
+        if (sent && read_all(fd, header, sizeof(header)) == 0) {
             if (header[0] != 'A' || header[1] | header[2] | header[3] | header[4])
                 die("unexpected first reply '%c' from vesseld on %s", header[0], sock);
             return fd;

@@ -12,7 +12,9 @@
  * Usage: vessel-keeper SOCKET LAUNCHER. One daemon connection at a time, over SOCK_SEQPACKET:
  *   daemon -> keeper:  "PUT name" with one fd attached | "DEL name" | "GET"
  *   keeper -> daemon:  for GET, "FD name" with the fd, for each one held, then "END"
- * Names starting with "seccomp:" are notify fds; "fuse" is the FUSE connection.
+ * Names starting with "seccomp:" are notify fds; "fuse" is the FUSE connection; "listen:" names
+ * the daemon's listening sockets (the clients', the seccomp receiver's): held here, a connection
+ * made while no daemon runs waits in the backlog, and starts one, instead of being refused.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -147,7 +149,7 @@ static time_t last_launch;
 static void launch_daemon(void)
 {
     last_launch = time(NULL);
-    say("a FUSE request waits and no daemon is attached: starting %s", launcher);
+    say("a request waits and no daemon is attached: starting %s", launcher);
     pid_t pid = fork();
     if (pid == 0) {
         setsid();
@@ -197,7 +199,7 @@ int main(int argc, char **argv)
         } else {
             int launching = time(NULL) - last_launch < LAUNCH_INTERVAL;
             for (int i = 0; i < nheld; i++) {
-                if (launching && strcmp(held[i].name, "fuse") == 0)
+                if (launching && (strcmp(held[i].name, "fuse") == 0 || strncmp(held[i].name, "listen:", 7) == 0))
                     continue; /* a daemon is on its way; don't spin on the request it will serve */
                 fds[n] = (struct pollfd){ .fd = held[i].fd, .events = POLLIN };
                 owner[n++] = i;
@@ -233,7 +235,7 @@ int main(int argc, char **argv)
             int i = owner[k];
             if (strncmp(held[i].name, "seccomp:", 8) == 0)
                 let_through(i, fds[k].revents);
-            else if (strcmp(held[i].name, "fuse") == 0)
+            else if (strcmp(held[i].name, "fuse") == 0 || strncmp(held[i].name, "listen:", 7) == 0)
                 launch_daemon();
         }
     }

@@ -1,5 +1,8 @@
 package dev.vessel.daemon;
 
+import dev.vessel.linux.FdStreams;
+import dev.vessel.linux.Libc;
+import dev.vessel.linux.UnixSockets;
 import dev.vessel.oci.Isolation;
 import dev.vessel.oci.ViewPlan;
 import dev.vessel.runtime.ContainerDriver;
@@ -12,10 +15,8 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
-import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
-import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -39,11 +40,13 @@ public final class Vesseld {
     // Platform threads, reused: a call is a few blocking system calls, and a virtual thread pays
     // a park and an unpark through the poller for each (measured: ~0.2 ms of a ~1 ms call).
     private final ExecutorService clients = Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("client-", 0).factory());
-    private ServerSocketChannel server;
+    private final ViewService view;
+    private int server = -1;
 
-    Vesseld(Path socket, Dispatcher dispatcher) {
+    Vesseld(Path socket, Dispatcher dispatcher, ViewService view) {
         this.socket = socket;
         this.dispatcher = dispatcher;
+        this.view = view;
     }
 
     public static void main(String[] args) throws IOException {
@@ -80,8 +83,12 @@ public final class Vesseld {
                 Isolation.MICROVM, new MicroVmDriver(new GuestAssets(settings.assetsDir()), "qemu-system-x86_64",
                         settings.microvmBootTimeout(), MicroVmApis.OBSERVER)), SandboxStore.DEFAULT_BASE);
         Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile, view == null ? null : view.plan(),
-                drivers, home));
+                drivers, home), view);
         daemon.dispatcher.attach(daemon);
+        if (view != null) {
+            // SIGTERM is a stop too (kill -9 is not: then the keeper keeps the sockets for the next daemon)
+            Runtime.getRuntime().addShutdownHook(new Thread(view::release));
+        }
         ViewPlan plan = view == null ? null : view.plan();
         Thread.ofPlatform().daemon().name("warm-up").start(() -> OciCli.warmUp(plan));
         MicroVmApis.resumeAll();
@@ -108,31 +115,35 @@ public final class Vesseld {
         dev.vessel.linux.Log.info(message);
     }
 
+    /**
+     * Serves the clients' socket. With the resource view on, the keeper holds the listening
+     * socket too: a client that connects while no daemon runs (one was killed) waits in the
+     * backlog, the keeper starts a daemon, and that daemon takes the socket over and answers.
+     */
     void serve() throws IOException {
-        Files.deleteIfExists(socket);
-        server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-        server.bind(UnixDomainSocketAddress.of(socket));
-        Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+        if (view != null) {
+            server = view.listen("vesseld", socket);
+        } else {
+            Files.deleteIfExists(socket);
+            server = UnixSockets.listen(socket);
+            Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+        }
         log("serving " + socket);
         while (!stopping) {
-            SocketChannel client;
-            try {
-                client = server.accept();
-            } catch (IOException e) {
-                if (stopping) {
-                    break;
-                }
-                throw e;
+            int client = UnixSockets.accept(server);
+            if (client < 0) {
+                if (-client == Libc.EINTR || -client == Libc.EAGAIN) continue;
+                if (stopping) break;
+                throw new IOException("accept on " + socket + ": " + Libc.strerror(-client));
             }
             clients.execute(() -> handle(client));
         }
     }
 
-    private void handle(SocketChannel client) {
-        try (client) {
+    private void handle(int client) {
+        try (OutputStream out = FdStreams.output(client)) {
             // Buffered: the request is read in u32-sized pieces, each a system call otherwise.
-            InputStream in = new BufferedInputStream(Channels.newInputStream(client), 64 * 1024);
-            OutputStream out = Channels.newOutputStream(client);
+            InputStream in = new BufferedInputStream(FdStreams.input(client), 64 * 1024);
             Protocol.Request request = Protocol.readRequest(in);
             Protocol.Replier reply = new Protocol.Replier(out, in);
             if (request.version() == 1) {
@@ -165,6 +176,7 @@ public final class Vesseld {
      */
     void closeListener() {
         stopping = true;
+        if (view != null) view.release();
         try {
             Files.deleteIfExists(socket);
         } catch (IOException e) {

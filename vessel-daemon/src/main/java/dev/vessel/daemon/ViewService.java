@@ -37,6 +37,8 @@ final class ViewService {
     private final SyscallView syscalls;
     private FdKeeper keeper;
     private FuseServer fuse;
+    /** Listening sockets a previous daemon left with the keeper, by name, until adopted. */
+    private final Map<String, Integer> heldListeners = new java.util.concurrent.ConcurrentHashMap<>();
 
     private ViewService(Path runDir, ResourceView view) {
         this.fuseRoot = runDir.resolve("view");
@@ -85,14 +87,47 @@ final class ViewService {
         held.forEach((name, fd) -> {
             if (name.startsWith("seccomp:")) {
                 syscalls.serve(name, fd, this::forget);
+            } else if (name.startsWith(LISTEN)) {
+                heldListeners.put(name, fd);
             } else {
                 Libc.close(fd);
             }
         });
-        Files.deleteIfExists(listenerPath);
-        int listener = UnixSockets.listen(listenerPath);
-        Files.setPosixFilePermissions(listenerPath, PosixFilePermissions.fromString("rw-------"));
+        int listener = listen("seccomp", listenerPath);
         Thread.ofPlatform().daemon().name("seccomp listener").start(() -> accept(listener));
+    }
+
+    private static final String LISTEN = "listen:";
+
+    /**
+     * A listening socket at {@code path} that outlives this daemon: the one the keeper holds from
+     * the previous daemon (so connections made while none ran wait in its backlog, and nothing is
+     * refused), or a new one, given to the keeper for the next daemon.
+     */
+    synchronized int listen(String name, Path path) throws IOException {
+        Integer held = heldListeners.remove(LISTEN + name);
+        if (held != null) {
+            if (Files.exists(path) && path.equals(UnixSockets.boundPath(held))) {
+                Vesseld.log("took over the listening socket " + path + " from the keeper");
+                return held;
+            }
+            Libc.close(held); // its path is gone or another's: a new socket
+        }
+        Files.deleteIfExists(path);
+        int fd = UnixSockets.listen(path);
+        Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-------"));
+        keeper.put(LISTEN + name, fd);
+        return fd;
+    }
+
+    /** A deliberate stop: the keeper lets go of the listening sockets, so that no call starts a daemon. */
+    void release() {
+        try {
+            keeper.remove(LISTEN + "vesseld");
+            keeper.remove(LISTEN + "seccomp");
+        } catch (IOException e) {
+            Vesseld.log("keeper: " + e.getMessage());
+        }
     }
 
     /** Which passthrough backing each view file holds: outlives the daemon, like the mount (see Backings). */

@@ -39,6 +39,8 @@ public final class UnixSockets {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle ACCEPT4 = Libc.errnoCall("accept4",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETSOCKNAME = Libc.errnoCall("getsockname",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle SENDMSG = Libc.errnoCall("sendmsg",
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle RECVMSG = Libc.errnoCall("recvmsg",
@@ -86,6 +88,24 @@ public final class UnixSockets {
             return fd;
         } catch (IOException | RuntimeException e) {
             throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** The path a Unix socket is bound to, or null (not a bound Unix socket, or not a socket at all). */
+    public static Path boundPath(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment address = arena.allocate(SOCKADDR_UN_SIZE, 2);
+            MemorySegment length = arena.allocate(JAVA_INT);
+            length.set(JAVA_INT, 0, SOCKADDR_UN_SIZE);
+            int rc = (int) GETSOCKNAME.invokeExact(Libc.CAPTURE.get(), fd, address, length);
+            int n = length.get(JAVA_INT, 0);
+            if (rc < 0 || address.get(JAVA_SHORT, 0) != AF_UNIX || n <= 2) return null;
+            byte[] bytes = address.asSlice(2, Math.min(n, SOCKADDR_UN_SIZE) - 2).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            int end = 0;
+            while (end < bytes.length && bytes[end] != 0) end++;
+            return end == 0 ? null : Path.of(new String(bytes, 0, end, StandardCharsets.UTF_8));
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
