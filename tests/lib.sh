@@ -277,14 +277,26 @@ cgroup_cpu_quota() {
 # ------------------------------------------------------------------ podman
 
 PODMAN_DIR=$T/podman
+# The test podman's network is its own — name, bridge, subnet, IPAM and cache state — never podman's
+# default "podman" / cni-podman0 / 10.88.0.0/16: on a host whose podman already made cni-podman0
+# the suites still work, and afterwards the host's podman finds nothing of ours (podman_stop removes
+# the bridge, the iptables chains and the CNI directories the test podman created).
+PODMAN_NET=vessel-test
+PODMAN_BRIDGE=vessel-tpod0         # (a fixed name: a bridge left by a killed run is reused, not doubled)
+PODMAN_SUBNET=10.213.88.0/24
+PODMAN_GATEWAY=10.213.88.1
 # native overlay when the kernel has it (no fuse-overlayfs needed as root), else vfs
 if [ -z "${PODMAN_DRIVER:-}" ]; then
   if grep -qw overlay /proc/filesystems; then PODMAN_DRIVER=overlay; else PODMAN_DRIVER=vfs; fi
 fi
-export PODMAN_DIR PODMAN_DRIVER
+export PODMAN_DIR PODMAN_DRIVER PODMAN_NET PODMAN_BRIDGE PODMAN_SUBNET PODMAN_GATEWAY
 
 _podman_setup() {
   [ -f "$PODMAN_DIR/containers.conf" ] && return 0
+  # what podman_stop may remove must be told from what was there before us
+  iptables_chains > "$T/.iptables-before"
+  host_sysctls > "$T/.podman-sysctls-before"
+  [ -e /var/lib/cni ] && : > "$T/.cni-cache-existed"
   mkdir -p "$PODMAN_DIR"/{root,runroot,tmp,cni,volumes}
   local nofile nproc
   nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] && nofile=1048576
@@ -305,7 +317,8 @@ pids_limit = 0
 network_backend = "cni"
 cni_plugin_dirs = ["/usr/lib/cni", "/usr/libexec/cni", "/opt/cni/bin"]
 network_config_dir = "$PODMAN_DIR/cni"
-default_subnet = "10.88.213.0/24"
+default_network = "$PODMAN_NET"
+default_subnet = "$PODMAN_SUBNET"
 
 [engine]
 cgroup_manager = "cgroupfs"
@@ -317,6 +330,22 @@ static_dir = "$PODMAN_DIR/root/libpod"
 lock_type = "file"
 num_locks = 256
 runtime = "crun"
+EOF
+  # podman's own default conflist, under our name, bridge, subnet and IPAM directory: podman uses
+  # a file whose network name is default_network instead of making cni-podman0
+  cat > "$PODMAN_DIR/cni/$PODMAN_NET.conflist" <<EOF
+{
+  "cniVersion": "0.4.0",
+  "name": "$PODMAN_NET",
+  "plugins": [
+    {"type": "bridge", "bridge": "$PODMAN_BRIDGE", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+     "ipam": {"type": "host-local", "dataDir": "$PODMAN_DIR/cni-ipam", "routes": [{"dst": "0.0.0.0/0"}],
+              "ranges": [[{"subnet": "$PODMAN_SUBNET", "gateway": "$PODMAN_GATEWAY"}]]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "firewall"},
+    {"type": "tuning"}
+  ]
+}
 EOF
   cat > "$PODMAN_DIR/storage.conf" <<EOF
 [storage]
@@ -353,11 +382,77 @@ podman_start() {
   podman_t image exists "$IMAGE_NAME" || { echo "podman_start: $IMAGE_NAME not present after load: $out" >&2; return 1; }
 }
 
-_podman_cleanup() {
+# podman_stop — removes the test podman's containers and state, and its host networking: the bridge,
+# the iptables chains its CNI plugins made (firewall: CNI-FORWARD/CNI-ADMIN, portmap: CNI-HOSTPORT-*,
+# ipMasq: CNI-<hash>) that were not there before podman_start, and libcni's cache dir /var/lib/cni
+# when podman made it and nothing else is in it. Idempotent; run at exit too.
+podman_stop() {
   [ -n "${PODMAN_STARTED:-}" ] || return 0
   timeout 60 bash -c 'podman_v rm -a -f -t 0' >/dev/null 2>&1
   timeout 60 bash -c 'podman_t rm -a -f -t 0' >/dev/null 2>&1
-  timeout 60 bash -c 'podman_t system reset -f' >/dev/null 2>&1 || true
+  timeout 60 bash -c 'podman_t system reset -f' >/dev/null 2>&1
+  ip link del "$PODMAN_BRIDGE" 2>/dev/null
+  iptables_remove_new_chains "$T/.iptables-before" 'CNI-'
+  host_sysctls_restore "$T/.podman-sysctls-before"
+  if [ ! -e "$T/.cni-cache-existed" ] && [ -d /var/lib/cni ] && [ -z "$(find /var/lib/cni -type f 2>/dev/null)" ]; then
+    rm -rf /var/lib/cni
+  fi
+  PODMAN_STARTED=
+  return 0
+}
+_podman_cleanup() { podman_stop; }
+
+# ------------------------------------------------------------------ host networking
+
+# iptables_chains — every chain of the filter and nat tables, IPv4 and IPv6, as CMD:TABLE:CHAIN
+iptables_chains() {
+  local cmd t
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null || continue
+    for t in filter nat; do
+      "$cmd" -w -t "$t" -S 2>/dev/null | awk -v p="$cmd:$t:" '$1 == "-N" {print p $2}'
+    done
+  done | sort
+}
+
+# iptables_remove_new_chains BEFORE-FILE PREFIX — deletes the chains named PREFIX* that are not in
+# BEFORE-FILE (an iptables_chains listing), and every rule elsewhere that jumps to them
+iptables_remove_new_chains() {
+  local before=$1 prefix=$2 c cmd t chain rule
+  local new; new=$(comm -13 "$before" <(iptables_chains) | awk -F: -v p="$prefix" 'index($3, p) == 1')
+  [ -n "$new" ] || return 0
+  for c in $new; do
+    IFS=: read -r cmd t chain <<<"$c"
+    "$cmd" -w -t "$t" -S 2>/dev/null | awk -v c="$chain" '$1 == "-A" { for (i = 2; i < NF; i++) if ($i == "-j" && $(i+1) == c) { print; next } }' \
+      | while IFS= read -r rule; do eval "\"\$cmd\" -w -t \"\$t\" -D ${rule#-A }"; done
+  done
+  for c in $new; do IFS=: read -r cmd t chain <<<"$c"; "$cmd" -w -t "$t" -F "$chain" 2>/dev/null; done
+  for c in $new; do IFS=: read -r cmd t chain <<<"$c"; "$cmd" -w -t "$t" -X "$chain" 2>/dev/null; done
+  return 0
+}
+
+# host_sysctls — the forwarding switches that CNI's bridge plugin turns on for a gateway bridge
+host_sysctls() {
+  local k
+  for k in net.ipv4.ip_forward net.ipv6.conf.all.forwarding; do echo "$k=$(sysctl -n "$k" 2>/dev/null)"; done
+}
+# host_sysctls_restore FILE — sets them back to a host_sysctls listing
+host_sysctls_restore() {
+  local k v
+  [ -f "$1" ] || return 0
+  while IFS== read -r k v; do
+    [ -n "$v" ] && [ "$(sysctl -n "$k" 2>/dev/null)" != "$v" ] && sysctl -qw "$k=$v"
+  done < "$1"
+  return 0
+}
+
+# host_net_snapshot — the host's links (names, addresses), network namespaces, iptables chains and
+# forwarding switches, for comparing before and after a suite
+host_net_snapshot() {
+  echo "# links"; ip -br addr show 2>&1 | awk '{$2 = ""; print}' | sort
+  echo "# netns"; ip netns list 2>&1 | awk '{print $1}' | sort
+  echo "# iptables"; iptables_chains
+  echo "# sysctl"; host_sysctls
 }
 
 # ------------------------------------------------------------------ containerd
@@ -501,4 +596,4 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 export -f diag _show pass fail run run_sh with_tty with_tty_input wait_for cgroup_version ensure_image \
-  _podman_setup podman_t podman_v ctr_t ctr_run pids_matching cgroup_dirs_named mounts_snapshot
+  _podman_setup podman_t podman_v podman_stop iptables_chains iptables_remove_new_chains host_sysctls host_sysctls_restore host_net_snapshot ctr_t ctr_run pids_matching cgroup_dirs_named mounts_snapshot

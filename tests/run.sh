@@ -43,6 +43,10 @@ fi
 "$REPO/images/busybox.sh" "${IMAGE_DIR:-$BUILD/images/busybox}" >/dev/null \
   || { echo "tests/run.sh: images/busybox.sh failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 
+# the host's networking, as tests/lib.sh's host_net_snapshot sees it (run in a shell of its own: the
+# lib makes a scratch dir and traps EXIT)
+host_net() { bash -c 'source "$1/tests/lib.sh"; host_net_snapshot' _ "$REPO" 2>&1; }
+
 total_pass=0
 total_fail=0
 results=()
@@ -62,9 +66,18 @@ for f in "${files[@]}"; do
   log=$LOGS/$name.log
   echo "=== $name"
   start=$(date +%s)
+  net_before=$(host_net)
   timeout -k 10 "$FILE_TIMEOUT" bash "$f" </dev/null 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   secs=$(( $(date +%s) - start ))
+  # every suite must leave the host's networking as it found it (links, addresses, netns, iptables chains)
+  net_diff=$(diff <(printf '%s\n' "$net_before") <(host_net))
+  if [ -n "$net_diff" ]; then
+    { echo "not ok - $name: the host's networking is as before the suite"; printf '%s\n' "$net_diff" | sed 's/^/#   /'; } | tee -a "$log"
+    host_net_changed=1
+  else
+    host_net_changed=0
+  fi
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1)
   if [ -n "$line" ]; then
     p=${line%% passed*}
@@ -74,6 +87,7 @@ for f in "${files[@]}"; do
     fl=$(( $(grep -c '^not ok - ' "$log") + 1 ))
     echo "not ok - $name: no summary line (exit status $rc$([ "$rc" = 124 ] && echo ", timed out after ${FILE_TIMEOUT}s"))"
   fi
+  fl=$((fl + host_net_changed))
   if [ "$rc" != 0 ] && [ "$fl" = 0 ]; then
     fl=1
     echo "not ok - $name: exit status $rc with no failed check"
