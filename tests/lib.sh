@@ -198,6 +198,57 @@ with_tty_input() {
   /usr/bin/python3 "$REPO/tests/pty.py" --input "$text" -- bash -c '"$@"' _ "$@"
 }
 
+# ------------------------------------------------------------------ helpers the suites share
+
+# pid_alive PID — PID is a live process (not a zombie)
+pid_alive() { [ -n "$1" ] && [ "$1" != 0 ] && [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+
+# field KEY — from $OUT's lines "KEY VALUE", the VALUE (for snippets that print one line per fact)
+field() { printf '%s\n' "$OUT" | sed -n "s/^$1 //p"; }
+
+# vessel_status ROOT ID — the status field of `vessel --root ROOT state ID` (empty when state fails)
+vessel_status() { "$VESSEL" --root "$1" state "$2" 2>/dev/null | jq -r .status 2>/dev/null; }
+
+# bg_run NAME CMD... — runs CMD in the background (bounded by BG_TIMEOUT, default 180 s); its exit
+# status lands in $T/NAME.rc, its output in $T/NAME.out
+bg_run() {
+  local name=$1; shift
+  ( timeout -k 5 "${BG_TIMEOUT:-180}" bash -c '"$@"' _ "$@" >"$T/$name.out" 2>&1 </dev/null; echo $? >"$T/$name.rc" ) &
+}
+# bg_wait NAME SECS — prints the exit status of bg_run NAME once it ended (empty after SECS)
+bg_wait() { wait_for "$2" "[ -s $T/$1.rc ]"; cat "$T/$1.rc" 2>/dev/null; }
+
+# api METHOD PATH [BODY] [SOCKET] — an HTTP request to a Firecracker API socket (default $API_SOCK);
+# sets CODE (the HTTP status) and BODY (the response body)
+api() {
+  local out
+  out=$(curl -s --max-time 60 --unix-socket "${4:-${API_SOCK:?api: no socket}}" -X "$1" \
+    -H 'Content-Type: application/json' ${3:+--data-binary "$3"} -w '\n%{http_code}' "http://localhost$2")
+  CODE=${out##*$'\n'}
+  BODY=${out%$'\n'*}
+  [ "$BODY" = "$out" ] && BODY=
+  return 0
+}
+
+# require_assets — the microVM preamble: the guest assets must be there (make test builds them);
+# sets KERNEL to the guest kernel's path
+require_assets() {
+  run "$VESSEL" assets show
+  [ "$RC" = 0 ] || skip_all "guest assets missing (make assets, or bin/vessel assets build): $ERR"
+  KERNEL=$(printf '%s\n' "$OUT" | sed -n 's/^kernel: //p')
+}
+
+# vm_run_dir ROOT ID — a microVM's run dir, from `vessel state` (the directory of its API socket)
+vm_run_dir() {
+  local s; s=$("$VESSEL" --root "$1" state "$2" 2>/dev/null | jq -r '.annotations["dev.vessel.api-socket"] // empty' 2>/dev/null)
+  [ -n "$s" ] && dirname "$s"
+}
+
+# qemus_of STRING — pids of the QEMUs whose command line contains STRING (a path of theirs:
+# rootfs, drive, run dir); our_qemus — those of this run (a path under $T)
+qemus_of() { pgrep -af '[q]emu-system-' | grep -F -- "$1" | awk '{print $1}'; }
+our_qemus() { qemus_of "$T/"; }
+
 # ------------------------------------------------------------------ host set-up
 
 # host_prepare — idempotent host quirks:
@@ -365,6 +416,15 @@ podman_t() {
 }
 # podman_v ARGS... — podman_t with the runtime under test
 podman_v() { podman_t --runtime "$VESSEL" "$@"; }
+# pstate / pexit / ppid_of NAME — a container's status, exit code and pid, as podman inspect says
+pstate() { podman_t inspect "$1" --format '{{.State.Status}}' 2>/dev/null; }
+pexit() { podman_t inspect "$1" --format '{{.State.ExitCode}}' 2>/dev/null; }
+ppid_of() { podman_t inspect "$1" --format '{{.State.Pid}}' 2>/dev/null; }
+# podman_qemu NAME — the QEMU of a podman microVM container (its 9p root is the container's merged dir)
+podman_qemu() {
+  local d; d=$(podman_t inspect "$1" --format '{{.GraphDriver.Data.MergedDir}}' 2>/dev/null)
+  [ -n "$d" ] && qemus_of "path=$d,"
+}
 
 # podman_start — prepare config and load localhost/bb:latest
 podman_start() {
@@ -453,6 +513,7 @@ host_net_snapshot() {
   echo "# netns"; ip netns list 2>&1 | awk '{print $1}' | sort
   echo "# iptables"; iptables_chains
   echo "# sysctl"; host_sysctls
+  echo "# state dirs"; ls -d /var/lib/cni /run/containerd 2>/dev/null
 }
 
 # ------------------------------------------------------------------ containerd
@@ -465,6 +526,9 @@ export CTRD_DIR CTRD_SOCK CTR_NS
 # containerd_start — containerd with its own config, root, state and socket
 containerd_start() {
   mkdir -p "$CTRD_DIR"/{root,state,opt,runc,fifo}
+  # containerd 1.6 puts its shims' sockets under /run/containerd/s whatever its state dir (named by a
+  # hash of our socket's path, so they never meet the host's containerd's); the dir goes if we made it
+  [ -e /run/containerd ] || : > "$T/.made-run-containerd"
   cat > "$CTRD_DIR/config.toml" <<EOF
 version = 2
 root = "$CTRD_DIR/root"
@@ -505,8 +569,13 @@ EOF
 
 # ctr_t ARGS... — ctr against the test's containerd, namespace vessel-test
 ctr_t() { ctr --address "$CTRD_SOCK" -n "$CTR_NS" "$@"; }
+# task_status / task_pid ID — a task's status (RUNNING, PAUSED, STOPPED) and pid, as `ctr tasks ls` says
+task_status() { ctr_t tasks ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
+task_pid() { ctr_t tasks ls 2>/dev/null | awk -v id="$1" '$1 == id {print $2}'; }
 # ctr_run ARGS... — `ctr run` with the runtime under test and the test's runc root
 ctr_run() { ctr_t run --runc-binary "$VESSEL" --runc-root "$CTRD_DIR/runc" --fifo-dir "$CTRD_DIR/fifo" "$@"; }
+# ctr_exec ARGS... — `ctr tasks exec` with the test's FIFO dir (ctr's default is the host's /run/containerd/fifo)
+ctr_exec() { ctr_t tasks exec --fifo-dir "$CTRD_DIR/fifo" "$@"; }
 
 containerd_import() {
   ensure_image || { echo "containerd_import: image build failed" >&2; return 1; }
@@ -538,6 +607,8 @@ containerd_stop() {
   for p in $(pids_matching "$CTRD_SOCK"); do kill -KILL "$p" 2>/dev/null; done
   # the per-namespace parent cgroups the shim's runtime created (only when empty)
   rmdir /sys/fs/cgroup/*/"$CTR_NS" /sys/fs/cgroup/"$CTR_NS" 2>/dev/null
+  # (made by us and no other containerd running: nothing in it is anyone else's)
+  [ -e "$T/.made-run-containerd" ] && ! pgrep -x containerd >/dev/null && rm -rf /run/containerd
   CTRD_PID=
 }
 
@@ -596,4 +667,5 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 export -f diag _show pass fail run run_sh with_tty with_tty_input wait_for cgroup_version ensure_image \
-  _podman_setup podman_t podman_v podman_stop iptables_chains iptables_remove_new_chains host_sysctls host_sysctls_restore host_net_snapshot ctr_t ctr_run pids_matching cgroup_dirs_named mounts_snapshot
+  pid_alive vessel_status vm_run_dir api qemus_of our_qemus pstate pexit ppid_of podman_qemu task_status task_pid \
+  _podman_setup podman_t podman_v podman_stop iptables_chains iptables_remove_new_chains host_sysctls host_sysctls_restore host_net_snapshot ctr_t ctr_run ctr_exec pids_matching cgroup_dirs_named mounts_snapshot

@@ -13,21 +13,7 @@ containerd_import || skip_all "ctr images import of $IMAGE_NAME failed"
 BB=$IMAGE_NAME
 P=vt$$
 
-task_status() { ctr_t tasks ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
-task_pid() { ctr_t tasks ls 2>/dev/null | awk -v id="$1" '$1 == id {print $2}'; }
-pid_alive() { [ -n "$1" ] && [ "$1" != 0 ] && [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
-export -f task_status
-
-
-# bg_run NAME CMD... — start a foreground `ctr run` in the background; its exit
-# status lands in $T/NAME.rc, its output in $T/NAME.out
-bg_run() {
-  local name=$1; shift
-  ( timeout -k 5 120 bash -c '"$@"' _ "$@" >"$T/$name.out" 2>&1 </dev/null; echo $? >"$T/$name.rc" ) &
-}
-bg_wait() { # NAME SECS -> prints rc (empty on timeout)
-  wait_for "$2" "[ -s $T/$1.rc ]"; cat "$T/$1.rc" 2>/dev/null
-}
+BG_TIMEOUT=120
 
 # ---------------------------------------------------------------- run, exit status
 run ctr_run --rm "$BB" "$P-echo" echo hi
@@ -46,7 +32,7 @@ assert_eq "run --rm leaves no container" "" "$OUT"
 assert_eq "run --rm leaves nothing under the runtime --root" "" "$(ls -A "$CTRD_DIR/runc/$CTR_NS" 2>/dev/null)"
 
 run ctr_run --rm "$BB" "$P-notty" tty
-assert_ne "no tty without -t" "0" "$RC"
+assert_eq "no tty without -t (busybox tty: not a tty, exit 1)" "not a tty 1" "$OUT $RC"
 
 # ---------------------------------------------------------------- -t with a terminal
 run with_tty ctr_run --rm -t "$BB" "$P-tty" sh -c 'tty; echo tty-ok; exit 3'
@@ -63,20 +49,20 @@ run ctr_run -d "$BB" "$P-exec" sleep 1000
 assert_eq "ctr run -d exits 0" "0" "$RC"
 wait_for 20 "[ \"\$(task_status $P-exec)\" = RUNNING ]"
 assert_eq "task is RUNNING" "RUNNING" "$(task_status "$P-exec")"
-run ctr_t tasks exec --exec-id e1 "$P-exec" sh -c 'echo exec-ok; cat /proc/1/cmdline | tr "\0" " "'
+run ctr_exec --exec-id e1 "$P-exec" sh -c 'echo exec-ok; cat /proc/1/cmdline | tr "\0" " "'
 assert_eq "exec: plain" "exec-ok
 sleep 1000 " "$OUT"
-assert_rc "exec: exit status propagates" 5 ctr_t tasks exec --exec-id e2 "$P-exec" sh -c 'exit 5'
-run ctr_t tasks exec --exec-id e3 "$P-exec" /nonexistent-binary
+assert_rc "exec: exit status propagates" 5 ctr_exec --exec-id e2 "$P-exec" sh -c 'exit 5'
+run ctr_exec --exec-id e3 "$P-exec" /nonexistent-binary
 assert_ne "exec of a missing binary fails" "0" "$RC"
 assert_contains "exec of a missing binary: runtime's error reaches ctr (--log json)" "$OUT$ERR" "nonexistent-binary"
-run with_tty ctr_t tasks exec -t --exec-id e4 "$P-exec" sh -c 'tty; echo exec-tty-ok'
+run with_tty ctr_exec -t --exec-id e4 "$P-exec" sh -c 'tty; echo exec-tty-ok'
 assert_match "exec -t: tty is /dev/pts/N" '^/dev/pts/[0-9]+' "$OUT"
 assert_contains "exec -t output" "$OUT" "exec-tty-ok"
-run ctr_t tasks exec --exec-id e5 "$P-exec" tty
-assert_ne "exec without -t has no tty" "0" "$RC"
+run ctr_exec --exec-id e5 "$P-exec" tty
+assert_eq "exec without -t has no tty" "not a tty 1" "$OUT $RC"
 
-run ctr_t tasks exec -d --exec-id e6 "$P-exec" sleep 999
+run ctr_exec -d --exec-id e6 "$P-exec" sleep 999
 assert_eq "exec -d exits 0" "0" "$RC"
 pid=$(task_pid "$P-exec")
 wait_for 10 "ctr_t tasks ps $P-exec | grep -q e6"

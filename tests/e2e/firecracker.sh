@@ -10,13 +10,12 @@ source "$(dirname "$0")/../lib.sh"
 [ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
 host_prepare || skip_all "host_prepare failed"
 for t in curl mkfs.ext4 qemu-system-x86_64 ip ping jq; do command -v $t >/dev/null || skip_all "$t not installed"; done
-run "$VESSEL" assets show
-[ "$RC" = 0 ] || skip_all "guest assets missing (bin/vessel assets build): $ERR"
-KERNEL=$(printf '%s\n' "$OUT" | sed -n 's/^kernel: //p')
+require_assets
 ensure_image || skip_all "busybox image missing (make images)"
 
 NS=vfc$$
 SOCK=$T/fc.sock
+API_SOCK=$SOCK    # lib.sh's api: CODE and BODY of a request to it
 VMM_PID=
 ip netns add "$NS" || skip_all "cannot create netns $NS"
 vmm_stop() { [ -n "$VMM_PID" ] && kill -KILL "$VMM_PID" 2>/dev/null; VMM_PID=; }
@@ -24,14 +23,6 @@ on_cleanup vmm_stop
 on_cleanup "ip netns del $NS"
 on_cleanup 'for p in $(pids_matching "$T/"); do kill -KILL "$p"; done'
 
-# api METHOD PATH [BODY] [SOCKET]: sets CODE (HTTP status) and BODY (response body)
-api() {
-  local out
-  out=$(curl -s --max-time 60 --unix-socket "${4:-$SOCK}" -X "$1" -H 'Content-Type: application/json' \
-    ${3:+--data-binary "$3"} -w '\n%{http_code}' "http://localhost$2")
-  CODE=${out##*$'\n'}
-  BODY=${out%$'\n'*}
-}
 # expect_fault NAME PATTERN METHOD PATH BODY: a 400 whose fault_message contains PATTERN
 expect_fault() {
   local name=$1 pattern=$2; shift 2
@@ -39,7 +30,6 @@ expect_fault() {
   assert_eq "$name: 400" 400 "$CODE"
   assert_contains "$name: fault_message names it" "$(jq -r .fault_message <<<"$BODY" 2>/dev/null)" "$pattern"
 }
-qemus() { pids_matching "$T/" | while read -r p; do grep -q qemu-system "/proc/$p/cmdline" 2>/dev/null && echo "$p"; done; }
 start_vmm() { # [ARGS...]: vessel vmm in the netns, serial console to $T/serial.log
   : > "$T/serial.log"
   ip netns exec "$NS" "$VESSEL" vmm "$@" >"$T/serial.log" 2>"$T/vmm.err" </dev/null &
@@ -105,7 +95,7 @@ run "$VESSEL" vmm --api-sock "$T/bad.sock" --config-file "$T/nokernel.json"
 assert_ne "vmm: a --config-file with a missing kernel fails" 0 "$RC"
 assert_contains "vmm: ... naming the field" "$ERR" "kernel_image_path"
 assert_eq "vmm: bad command lines leave no socket" "" "$(ls -A "$T" | grep -E '^bad\.sock')"
-assert_eq "vmm: bad command lines leave no QEMU" "" "$(qemus)"
+assert_eq "vmm: bad command lines leave no QEMU" "" "$(our_qemus)"
 
 # --- Firecracker's getting-started network flow, verbatim ---
 ip netns exec "$NS" sh -c 'ip tuntap add tap0 mode tap; ip addr add 172.16.0.1/24 dev tap0; ip link set tap0 up'
@@ -172,6 +162,7 @@ api PUT /actions '{"action_type":"InstanceStart"}'
 assert_eq "InstanceStart: 204" 204 "$CODE"
 api GET /
 assert_eq "GET /: Running" Running "$(jq -r .state <<<"$BODY")"
+assert_eq "InstanceStart: one QEMU of this test runs (so the 'no QEMU left' checks can fail)" 1 "$(our_qemus | wc -l)"
 
 if wait_for 60 "ip netns exec $NS ping -c1 -W1 172.16.0.2"; then
   pass "getting started: the host pings the guest at 172.16.0.2"
@@ -250,7 +241,7 @@ wait "$VMM_PID" 2>/dev/null
 assert_eq "vessel vmm: exit status 0 after a clean guest shutdown" 0 "$?"
 VMM_PID=
 assert_eq "vessel vmm: its API and QMP sockets are gone" "" "$(ls -A "$T" | grep -E '^fc\.sock')"
-assert_eq "vessel vmm: no QEMU left" "" "$(qemus)"
+assert_eq "vessel vmm: no QEMU left" "" "$(our_qemus)"
 
 # --- --config-file: Firecracker's JSON layout boots at once; then a snapshot, loaded by a new vessel vmm ---
 jq -n --arg k "$KERNEL" --arg i "${FC_INITRD:-}" --arg d "$T/rootfs.ext4" '{
@@ -278,7 +269,7 @@ assert_ne "snapshot/create: the memory file holds the guest" 0 "$(stat -c %s "$T
 kill -TERM "$VMM_PID"
 if wait_for 15 "! kill -0 $VMM_PID"; then pass "SIGTERM: vessel vmm exits"; else fail "SIGTERM: vessel vmm exits"; fi
 VMM_PID=
-assert_eq "SIGTERM: no socket, no QEMU left" "" "$(ls -A "$T" | grep -E '^fc\.sock')$(qemus)"
+assert_eq "SIGTERM: no socket, no QEMU left" "" "$(ls -A "$T" | grep -E '^fc\.sock')$(our_qemus)"
 
 start_vmm --api-sock "$SOCK"
 wait_for 30 "[ -S '$SOCK' ]"
@@ -297,6 +288,6 @@ expect_fault "snapshot/load: a second load is refused" "pre-boot" PUT /snapshot/
 kill -TERM "$VMM_PID"
 wait_for 15 "! kill -0 $VMM_PID"
 VMM_PID=
-assert_eq "after the restored VM: no socket, no QEMU left" "" "$(ls -A "$T" | grep -E '^fc\.sock')$(qemus)"
+assert_eq "after the restored VM: no socket, no QEMU left" "" "$(ls -A "$T" | grep -E '^fc\.sock')$(our_qemus)"
 
 summary

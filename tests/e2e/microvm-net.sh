@@ -9,8 +9,7 @@ source "$(dirname "$0")/../lib.sh"
 diag "runtime: $VESSEL"
 [ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
 host_prepare || skip_all "host_prepare failed"
-run "$VESSEL" assets show
-[ "$RC" = 0 ] || skip_all "guest assets missing: $ERR"
+require_assets
 [ -x /usr/lib/cni/bridge ] || skip_all "CNI plugins missing (apt-get install containernetworking-plugins)"
 podman_start || skip_all "podman set-up failed"
 
@@ -122,7 +121,7 @@ assert_eq "ctr --with-ns: the guest answers TCP (httpd)" 0 "$RC"
 wait_for 10 "ping -6 -c 1 -W 1 $ctr_ip6 >/dev/null"
 run ping -6 -c 1 -W 3 "$ctr_ip6"
 assert_eq "ctr --with-ns: the guest answers ping -6 on the veth's IPv6 address" 0 "$RC"
-run ctr_t tasks exec --exec-id mtu "$P-ctr" cat /sys/class/net/eth0/mtu
+run ctr_exec --exec-id mtu "$P-ctr" cat /sys/class/net/eth0/mtu
 assert_eq "ctr --with-ns: the guest's MTU is the veth's (1400)" 1400 "$OUT"
 run ip netns exec "$NS" tc filter show dev eth0 ingress
 assert_contains "ctr: the veth's ingress is redirected to the tap" "$OUT" "tap0_vessel"
@@ -140,8 +139,12 @@ mkbundle "$B" "(.linux.namespaces |= map(if .type == \"network\" then .path = \"
   | .annotations[\"dev.vessel.isolation\"] = \"microvm\" | .process.args = [\"sleep\", \"1000\"]"
 R=$T/root
 "$VESSEL" --root "$R" create --bundle "$B" "$P-kill" >/dev/null
-kill -9 "$(jq -r .qemuPid "$R/$P-kill/microvm.json")"
-wait_for 10 "[ \"\$(\"$VESSEL\" --root $R state $P-kill | jq -r .status)\" = stopped ]"
+d=$(vm_run_dir "$R" "$P-kill")
+qpid=$([ -n "$d" ] && qemus_of "$d/")
+assert_match "the container's QEMU is found by its run dir" '^[0-9]+$' "$qpid"
+kill -9 "${qpid:-no-qemu}"
+wait_for 10 "[ \"\$(vessel_status $R $P-kill)\" = stopped ]" && pass "QEMU killed: vessel state says stopped" \
+  || fail "QEMU killed: vessel state says stopped" "status: $(vessel_status "$R" "$P-kill")"
 "$VESSEL" --root "$R" delete --force "$P-kill" >/dev/null 2>&1
 run ip netns exec "$NS" tc qdisc show dev eth0 ingress
 assert_eq "QEMU killed, then delete: no qdisc left on the veth" "" "$OUT"
@@ -168,16 +171,16 @@ assert_eq "a network namespace that does not exist: one line naming it" \
 assert_eq "a network namespace that does not exist: no state left" "" "$(ls "$R" 2>/dev/null | grep "$P-gone" || true)"
 
 links_before=$(ip -n "$NS" -o link show | awk -F': ' '{print $2}' | sort)
-run_dir() { printf '%s/%s' "$R" "$1" | sha256sum | cut -c1-16; }   # MicroVms.runDir
 cycles=${NET_CYCLES:-50}
 ok=0
 left=""
 for i in $(seq "$cycles"); do
-  "$VESSEL" --root "$R" create --bundle "$B" "$P-c$i" >/dev/null 2>&1 \
-    && "$VESSEL" --root "$R" delete --force "$P-c$i" >/dev/null 2>&1 && ok=$((ok + 1))
-  d=/run/vessel/vm/$(run_dir "$P-c$i")
-  [ -e "$d" ] && left="$left $d"
-  pgrep -f "[q]emu-system-x86_64 .*$d/" >/dev/null && left="$left qemu:$d"
+  "$VESSEL" --root "$R" create --bundle "$B" "$P-c$i" >/dev/null 2>&1 || continue
+  d=$(vm_run_dir "$R" "$P-c$i")    # a cycle counts when its QEMU ran and delete removed it
+  running=$([ -n "$d" ] && qemus_of "$d/")
+  "$VESSEL" --root "$R" delete --force "$P-c$i" >/dev/null 2>&1 && [ -n "$running" ] && ok=$((ok + 1))
+  [ -n "$d" ] && [ -e "$d" ] && left="$left $d"
+  [ -n "$d" ] && [ -n "$(qemus_of "$d/")" ] && left="$left qemu:$d"
 done
 assert_eq "$cycles create/delete cycles on a CNI namespace" "$cycles" "$ok"
 assert_eq "after $cycles cycles: the namespace's links are as before" "$links_before" \
