@@ -231,11 +231,12 @@ api() {
 }
 
 # require_assets — the microVM preamble: the guest assets must be there (make test builds them);
-# sets KERNEL to the guest kernel's path
+# sets KERNEL and INITRD to the guest kernel's and initrd's paths
 require_assets() {
   run "$VESSEL" assets show
   [ "$RC" = 0 ] || skip_all "guest assets missing (make assets, or bin/vessel assets build): $ERR"
   KERNEL=$(printf '%s\n' "$OUT" | sed -n 's/^kernel: //p')
+  INITRD=$(printf '%s\n' "$OUT" | sed -n 's/^initrd: //p')
 }
 
 # vm_run_dir ROOT ID — a microVM's run dir, from `vessel state` (the directory of its API socket)
