@@ -121,6 +121,7 @@ assert_contains "invalid signal: the message names the signal" "$ERR" "NOTASIGNA
 assert_eq "invalid signal: container still running" "running" "$(vessel_status "$ROOT" "$P-dup")"
 run "${RT[@]}" kill "$P-dup" 99999
 assert_ne "signal number out of range: exits non-zero" "0" "$RC"
+assert_contains "signal number out of range: the message names it" "$ERR" "99999"
 assert_eq "signal out of range: container still running" "running" "$(vessel_status "$ROOT" "$P-dup")"
 run "${RT[@]}" kill "$P-dup" KILL
 assert_eq "kill KILL exits 0" "0" "$RC"

@@ -69,6 +69,7 @@ check "kill after another restart" "${RT[@]}" kill k9 KILL
 wait_for 10 "! kill -0 $cpid" && pass "container killed" || fail "container killed"
 check "delete after the restart" "${RT[@]}" delete k9
 check_fails "gone after delete" "${RT[@]}" state k9
+assert_contains "gone after delete: state names the id" "$ERR" "k9"
 
 # --- run in the foreground: the client becomes crun, stdout and status pass through ---
 run "${RT[@]}" run --bundle "$B_ECHO" fg1
