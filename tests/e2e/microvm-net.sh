@@ -84,7 +84,7 @@ NS=vessel-$P
 BR=vbr$$
 CNI_CONF=$T/bridge.conf
 cat > "$CNI_CONF" <<EOF
-{"cniVersion": "1.0.0", "name": "vessel-test", "type": "bridge", "bridge": "$BR", "isGateway": true,
+{"cniVersion": "1.0.0", "name": "vessel-ctr-test", "type": "bridge", "bridge": "$BR", "isGateway": true,
  "ipMasq": false, "mtu": 1400,
  "ipam": {"type": "host-local", "dataDir": "$T/cni-ipam",
           "ranges": [[{"subnet": "10.213.77.0/24"}], [{"subnet": "fd00:213:77::/64"}]],
