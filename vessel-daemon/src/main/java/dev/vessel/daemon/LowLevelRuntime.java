@@ -10,7 +10,6 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /** The program that executes {@code container}-isolation containers: crun, or runc. */
 public record LowLevelRuntime(Path path, boolean isCrun) {
-    private static final List<String> SEARCH = List.of("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin");
 
     // Every call needs the runtime: look it up once (up to six stat calls), not on each call.
     private static final Map<String, LowLevelRuntime> RESOLVED = new ConcurrentHashMap<>();
@@ -27,18 +26,7 @@ public record LowLevelRuntime(Path path, boolean isCrun) {
     }
 
     private static LowLevelRuntime find(String configured) {
-        Path path = null;
-        if (configured.contains("/")) {
-            path = Path.of(configured);
-        } else {
-            for (String dir : SEARCH) {
-                Path candidate = Path.of(dir, configured);
-                if (Files.isExecutable(candidate)) {
-                    path = candidate;
-                    break;
-                }
-            }
-        }
+        Path path = configured.contains("/") ? Path.of(configured) : dev.vessel.linux.Tools.lookup(configured).orElse(null);
         if (path == null || !Files.isExecutable(path)) {
             throw new OciException("low-level runtime \"" + configured + "\" not found: install crun (apt-get install crun)"
                     + " or set low_level_runtime in /etc/vessel/config.toml");

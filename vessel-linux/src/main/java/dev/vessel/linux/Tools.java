@@ -14,10 +14,15 @@ public final class Tools {
      * {@code name} itself when it is nowhere, so that running it fails with its name.
      */
     public static String find(String name) {
-        String path = System.getenv().getOrDefault("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin";
+        return lookup(name).map(Path::toString).orElse(name);
+    }
+
+    /** {@code name}'s path as {@link #find} looks for it, or empty when it is nowhere. The one PATH lookup of Vessel. */
+    public static java.util.Optional<Path> lookup(String name) {
+        String path = System.getenv().getOrDefault("PATH", "") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin:/usr/bin:/bin";
         for (String dir : path.split(":")) {
-            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, name))) return Path.of(dir, name).toString();
+            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, name))) return java.util.Optional.of(Path.of(dir, name));
         }
-        return name;
+        return java.util.Optional.empty();
     }
 }

@@ -53,12 +53,6 @@ public final class Doctor {
     }
 
     static Optional<Path> onPath(String name) {
-        String path = System.getenv().getOrDefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        for (String d : path.split(":")) {
-            if (d.isEmpty()) continue;
-            Path p = Path.of(d, name);
-            if (Files.isExecutable(p)) return Optional.of(p);
-        }
-        return Optional.empty();
+        return dev.vessel.linux.Tools.lookup(name);
     }
 }
