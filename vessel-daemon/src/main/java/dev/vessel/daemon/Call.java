@@ -43,6 +43,10 @@ final class Call implements IsolationDriver.Context {
         ContainerDriver container() {
             return (ContainerDriver) of(Isolation.CONTAINER);
         }
+
+        dev.vessel.runtime.MicroVmDriver microVm() {
+            return (dev.vessel.runtime.MicroVmDriver) of(Isolation.MICROVM);
+        }
     }
 
     Call(Protocol.Request request, Protocol.Replier reply, Settings settings, ViewPlan view, Drivers drivers) {

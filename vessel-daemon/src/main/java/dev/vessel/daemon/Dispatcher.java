@@ -2,6 +2,8 @@ package dev.vessel.daemon;
 
 import dev.vessel.oci.OciException;
 import dev.vessel.oci.ViewPlan;
+import dev.vessel.vmm.AcceleratorSelector;
+import dev.vessel.vmm.AcceleratorVerdict;
 import dev.vessel.vmm.Doctor;
 import dev.vessel.vmm.GuestAssets;
 import dev.vessel.vmm.VmmException;
@@ -47,7 +49,7 @@ final class Dispatcher {
             } else if (first.equals("assets")) {
                 assetsCommand(call, args);
             } else if (first.equals("doctor")) {
-                doctor(call);
+                doctor(call, args.subList(1, args.size()));
             } else if (first.equals("vmm")) {
                 vmmCommand(call, args);
             } else if (first.equals("image")) {
@@ -98,7 +100,23 @@ final class Dispatcher {
         String what = args.size() > 1 ? args.get(1) : "";
         try {
             switch (what) {
-                case "build" -> call.print(assets.build(home.resolve("bin/vessel-agent")) + "\n");
+                case "build" -> {
+                    // progress on stderr (the apt look-up alone takes seconds), the result on stdout
+                    java.util.function.Consumer<String> progress = line -> {
+                        try {
+                            call.reply.stderr("vessel: " + line + "\n");
+                        } catch (IOException e) {
+                            throw new UncheckedIOException(e);
+                        }
+                    };
+                    call.print(assets.build(home.resolve("bin/vessel-agent"), progress) + "\n");
+                    // measured now, so that the first microVM does not pay for it
+                    if (drivers.microVm().accelerators().mode() == AcceleratorSelector.Mode.AUTO) {
+                        AcceleratorVerdict v = drivers.microVm().accelerators().current(progress);
+                        call.print("accelerator: " + v.verdict() + " (" + v.bootTimes() + "; cached in "
+                                + drivers.microVm().accelerators().cache() + ")\n");
+                    }
+                }
                 case "show" -> call.print(String.join("\n", assets.show()) + "\n");
                 default -> throw new OciException("assets: unknown command \"" + what + "\" (use build or show)");
             }
@@ -149,13 +167,18 @@ final class Dispatcher {
         call.reply.exit(0);
     }
 
-    /** {@code vessel doctor}: what this host can run, each missing piece with its fix. */
-    private void doctor(Call call) throws IOException {
-        List<String> lines = new java.util.ArrayList<>(Doctor.lines(new GuestAssets(settings.assetsDir())));
+    /** {@code vessel doctor [--json]}: what this host can run, each missing piece with its fix. */
+    private void doctor(Call call, List<String> args) throws IOException {
+        boolean json = args.equals(List.of("--json"));
+        if (!json && !args.isEmpty()) {
+            throw new OciException("doctor: unknown argument \"" + args.getFirst() + "\" (use: vessel doctor [--json])");
+        }
+        List<String> lines = new java.util.ArrayList<>(Doctor.lines(new GuestAssets(settings.assetsDir()),
+                drivers.microVm().qemu(), drivers.microVm().accelerators()));
         lines.add("resource view: " + (view == null ? "off or unavailable (see the daemon's log)" : view.fuseRoot().toString()));
         lines.addAll(MicroVmApis.doctorLines());
         lines.add("daemon: pid " + ProcessHandle.current().pid() + ", config " + configFile);
-        call.print(String.join("\n", lines) + "\n");
+        call.print(json ? Doctor.json(lines) : String.join("\n", lines) + "\n");
         call.reply.exit(0);
     }
 

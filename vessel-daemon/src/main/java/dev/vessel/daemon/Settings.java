@@ -4,11 +4,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.toml.TomlMapper;
 import dev.vessel.oci.Isolation;
 import dev.vessel.oci.OciException;
+import dev.vessel.vmm.AcceleratorSelector;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Iterator;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -22,17 +24,35 @@ import java.util.Set;
  * view_cpus_from_shares = false     # count CPUs from CPU shares instead of cpuset and quota
  * assets_dir = "/var/lib/vessel/assets"   # the microVM guest kernel and initrd
  * microvm_boot_timeout = 60         # seconds a microVM's agent has to come up at create
+ * accelerator = "auto"              # or "kvm" or "tcg"; env VESSEL_ACCELERATOR overrides it
+ * qemu = "qemu-system-x86_64"       # QEMU's binary (a name in PATH or a path); env VESSEL_QEMU overrides it
  * </pre>
  */
 public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
-        boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout) {
+        boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout, AcceleratorSelector.Mode accelerator,
+        String qemu) {
+    public static final String ACCELERATOR_ENV = "VESSEL_ACCELERATOR";
+    public static final String QEMU_ENV = "VESSEL_QEMU";
     public static final Path DEFAULT_FILE = Path.of("/etc/vessel/config.toml");
     private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root",
-            "resource_view", "view_cpus_from_shares", "assets_dir", "microvm_boot_timeout");
+            "resource_view", "view_cpus_from_shares", "assets_dir", "microvm_boot_timeout", "accelerator", "qemu");
 
     public static Settings defaults() {
         return new Settings("crun", Isolation.CONTAINER, Path.of("/run/vessel/containers"), true, false,
-                Path.of("/var/lib/vessel/assets"), Duration.ofSeconds(60));
+                Path.of("/var/lib/vessel/assets"), Duration.ofSeconds(60), AcceleratorSelector.Mode.AUTO,
+                "qemu-system-x86_64");
+    }
+
+    /**
+     * These settings with the environment's overrides ({@code VESSEL_ACCELERATOR}, {@code
+     * VESSEL_QEMU}), each checked as its config key is; an empty variable counts as unset.
+     */
+    public Settings withEnvironment(Map<String, String> env) {
+        String accel = env.getOrDefault(ACCELERATOR_ENV, "");
+        String binary = env.getOrDefault(QEMU_ENV, "");
+        return new Settings(lowLevelRuntime, defaultIsolation, stateRoot, resourceView, viewCpusFromShares, assetsDir,
+                microvmBootTimeout, accel.isEmpty() ? accelerator : accelerator(ACCELERATOR_ENV, accel),
+                binary.isEmpty() ? qemu : qemu(QEMU_ENV, binary));
     }
 
     public static Settings load(Path file) {
@@ -67,7 +87,30 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
         return new Settings(runtime, isolation, root, bool(file, toml, "resource_view", d.resourceView()),
                 bool(file, toml, "view_cpus_from_shares", d.viewCpusFromShares()),
                 toml.has("assets_dir") ? Path.of(toml.get("assets_dir").asText()) : d.assetsDir(),
-                seconds(file, toml, "microvm_boot_timeout", d.microvmBootTimeout()));
+                seconds(file, toml, "microvm_boot_timeout", d.microvmBootTimeout()),
+                toml.has("accelerator") ? accelerator(file + ": accelerator", toml.get("accelerator").asText())
+                        : d.accelerator(),
+                toml.has("qemu") ? qemu(file + ": qemu", toml.get("qemu").asText()) : d.qemu());
+    }
+
+    private static AcceleratorSelector.Mode accelerator(String what, String value) {
+        try {
+            return AcceleratorSelector.Mode.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw new OciException(what + ": " + e.getMessage());
+        }
+    }
+
+    /** A QEMU binary: a name looked up in PATH when used, or a path that must exist. */
+    private static String qemu(String what, String value) {
+        if (value.isBlank()) {
+            throw new OciException(what + ": empty (give QEMU's binary, e.g. qemu-system-x86_64 or a path)");
+        }
+        if (value.contains("/") && !Files.isExecutable(Path.of(value))) {
+            throw new OciException(what + ": " + value + (Files.exists(Path.of(value)) ? " is not executable"
+                    : " does not exist"));
+        }
+        return value;
     }
 
     private static Duration seconds(Path file, JsonNode toml, String key, Duration fallback) {

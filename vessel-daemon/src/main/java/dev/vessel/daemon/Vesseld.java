@@ -8,6 +8,7 @@ import dev.vessel.oci.ViewPlan;
 import dev.vessel.runtime.ContainerDriver;
 import dev.vessel.runtime.MicroVmDriver;
 import dev.vessel.runtime.SandboxStore;
+import dev.vessel.vmm.AcceleratorSelector;
 import dev.vessel.vmm.GuestAssets;
 import java.io.BufferedInputStream;
 import java.io.IOException;
@@ -55,7 +56,7 @@ public final class Vesseld {
         Path configFile = Path.of(System.getenv().getOrDefault("VESSEL_CONFIG", Settings.DEFAULT_FILE.toString()));
         Settings settings;
         try {
-            settings = Settings.load(configFile);
+            settings = Settings.load(configFile).withEnvironment(System.getenv());
         } catch (RuntimeException e) {
             log("cannot start: " + e.getMessage());
             System.exit(1);
@@ -80,8 +81,10 @@ public final class Vesseld {
         ViewService view = settings.resourceView() ? ViewService.start(socket.getParent(), home, settings) : null;
         Call.Drivers drivers = new Call.Drivers(java.util.Map.of(
                 Isolation.CONTAINER, new ContainerDriver(() -> LowLevelRuntime.resolve(settings.lowLevelRuntime()).isCrun()),
-                Isolation.MICROVM, new MicroVmDriver(new GuestAssets(settings.assetsDir()), "qemu-system-x86_64",
-                        settings.microvmBootTimeout(), MicroVmApis.OBSERVER)), SandboxStore.DEFAULT_BASE);
+                Isolation.MICROVM, new MicroVmDriver(new GuestAssets(settings.assetsDir()), settings.qemu(),
+                        settings.microvmBootTimeout(), settings.accelerator(),
+                        "skip".equals(System.getenv(AcceleratorSelector.PROBE_ENV)), MicroVmApis.OBSERVER)),
+                SandboxStore.DEFAULT_BASE);
         Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile, view == null ? null : view.plan(),
                 drivers, home), view);
         daemon.dispatcher.attach(daemon);

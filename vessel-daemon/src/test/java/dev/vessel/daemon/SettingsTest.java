@@ -4,8 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.vessel.oci.Isolation;
+import dev.vessel.vmm.AcceleratorSelector;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -52,5 +55,37 @@ class SettingsTest {
         assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("resource_view must be true or false");
         Files.writeString(file, "this is not toml");
         assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining(file.toString());
+    }
+
+    @Test
+    void acceleratorAndQemuFromTheConfigAndTheEnvironment() throws Exception {
+        assertThat(Settings.defaults().accelerator()).isEqualTo(AcceleratorSelector.Mode.AUTO);
+        assertThat(Settings.defaults().qemu()).isEqualTo("qemu-system-x86_64");
+        Path qemu = Files.createFile(dir.resolve("qemu"));
+        Files.setPosixFilePermissions(qemu, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path file = dir.resolve("config.toml");
+        Files.writeString(file, "accelerator = \"tcg\"\nqemu = \"" + qemu + "\"\n");
+        Settings settings = Settings.load(file);
+        assertThat(settings.accelerator()).isEqualTo(AcceleratorSelector.Mode.TCG);
+        assertThat(settings.qemu()).isEqualTo(qemu.toString());
+
+        Settings env = settings.withEnvironment(Map.of("VESSEL_ACCELERATOR", "kvm", "VESSEL_QEMU", "qemu-other"));
+        assertThat(env.accelerator()).isEqualTo(AcceleratorSelector.Mode.KVM);
+        assertThat(env.qemu()).isEqualTo("qemu-other");
+        assertThat(settings.withEnvironment(Map.of("VESSEL_ACCELERATOR", ""))).isEqualTo(settings);
+    }
+
+    @Test
+    void badAcceleratorOrQemuNamesTheKeyOrPath() throws Exception {
+        Path file = dir.resolve("config.toml");
+        Files.writeString(file, "accelerator = \"hvf\"\n");
+        assertThatThrownBy(() -> Settings.load(file))
+                .hasMessage(file + ": accelerator: unknown value \"hvf\" (use auto, kvm or tcg)");
+        Files.writeString(file, "qemu = \"/no/such/qemu\"\n");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessage(file + ": qemu: /no/such/qemu does not exist");
+        assertThatThrownBy(() -> Settings.defaults().withEnvironment(Map.of("VESSEL_ACCELERATOR", "KVM")))
+                .hasMessage("VESSEL_ACCELERATOR: unknown value \"KVM\" (use auto, kvm or tcg)");
+        assertThatThrownBy(() -> Settings.defaults().withEnvironment(Map.of("VESSEL_QEMU", "/no/such/qemu")))
+                .hasMessage("VESSEL_QEMU: /no/such/qemu does not exist");
     }
 }

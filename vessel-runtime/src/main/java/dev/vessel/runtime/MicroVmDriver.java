@@ -11,6 +11,7 @@ import dev.vessel.oci.Isolation;
 import dev.vessel.oci.OciException;
 import dev.vessel.oci.OciSpec;
 import dev.vessel.vmm.Accelerator;
+import dev.vessel.vmm.AcceleratorSelector;
 import dev.vessel.vmm.AgentClient;
 import dev.vessel.vmm.GuestAssets;
 import dev.vessel.vmm.GuestProcess;
@@ -57,15 +58,32 @@ public final class MicroVmDriver implements IsolationDriver {
     private final String qemu;
     private final Duration bootTimeout;
     private final Observer observer;
-    private volatile Accelerator accelerator;
+    private final AcceleratorSelector accelerators;
     private volatile Long tscKhz;
     private volatile Boolean sandbox;
 
-    public MicroVmDriver(GuestAssets assets, String qemu, Duration bootTimeout, Observer observer) {
+    /** {@code skipQuickProbes}: for tests, see {@link AcceleratorSelector#PROBE_ENV}. */
+    public MicroVmDriver(GuestAssets assets, String qemu, Duration bootTimeout, AcceleratorSelector.Mode accelerator,
+            boolean skipQuickProbes, Observer observer) {
         this.assets = assets;
         this.qemu = Tools.find(qemu); // also run through nsenter, which searches its own PATH
         this.bootTimeout = bootTimeout;
         this.observer = observer;
+        this.accelerators = new AcceleratorSelector(accelerator, this.qemu, assets, AcceleratorSelector.DEFAULT_CACHE,
+                Path.of("/dev/kvm"), skipQuickProbes, bootTimeout);
+    }
+
+    /** Which accelerator microVMs boot under (the verdict, its cache, {@code vessel doctor}'s lines). */
+    public AcceleratorSelector accelerators() {
+        return accelerators;
+    }
+
+    public String qemu() {
+        return qemu;
+    }
+
+    public GuestAssets assets() {
+        return assets;
     }
 
     @Override
@@ -120,11 +138,11 @@ public final class MicroVmDriver implements IsolationDriver {
             }
             record = record.withStatus(Status.CREATING).withMicrovm(vm);
             store.save(record);
-            vm = boot(runDir, config.rootfs(), vm, network);
-            record = record.withMicrovm(vm);
-            store.save(record);
+            AgentClient booted = bootToReady(store, record, config.rootfs(), network);
+            record = store.load(id).orElse(record);
+            // after READY: a KVM boot given up on and done again under TCG has made its taps afresh
             if (network != null) network.plumb();
-            try (AgentClient agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout)) {
+            try (AgentClient agent = booted) {
                 agent.create(oci.hostname() == null ? id : oci.hostname(), guestMounts(oci), hostFiles(oci, config.rootfs()),
                         network == null ? List.of() : network.guestNics(),
                         network == null ? List.of() : network.guestRoutes(), process);
@@ -180,16 +198,69 @@ public final class MicroVmDriver implements IsolationDriver {
         return Outcome.ok();
     }
 
-    /** Starts QEMU detached from us (it must outlive the daemon); returns the state with its pid. */
-    private MicroVmState boot(Path runDir, Path rootfs, MicroVmState vm, GuestNetwork network) throws IOException {
-        if (accelerator == null) {
-            accelerator = Accelerator.detect();
+    /**
+     * Boots the guest under the accelerator the verdict gives (measuring it first, once per host
+     * configuration, with progress lines in the daemon's log) and waits for the agent's READY.
+     * Under KVM with a deadline: a guest that misses it is booted again under TCG, once, and when
+     * it comes up so the verdict flips (said in the daemon's log). Each boot's QEMU is recorded.
+     */
+    private AgentClient bootToReady(SandboxStore store, SandboxRecord record, Path rootfs, GuestNetwork network)
+            throws IOException, VmmException {
+        String id = record.id();
+        Path runDir = runDir(record);
+        // progress to the daemon's log only: an engine's create must print nothing but its one
+        // error line (vessel assets build, which make demo and make test run, shows it on stderr)
+        AcceleratorSelector.Choice choice = accelerators.choose(line -> Log.info("microvm " + id + ": " + line));
+        try {
+            // QEMU's start (bounded by the deadline too), then the deadline for READY, as the boot timeout always was
+            store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, choice.kind(), choice.deadline())));
+            return AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), choice.deadline());
+        } catch (IOException | VmmException e) {
+            if (!choice.fallBack()) throw e;
+            String why = "no READY within " + choice.deadline().toMillis() + " ms: " + e.getMessage();
+            Log.info("microvm " + id + ": under KVM, " + why + "; booting it again under TCG");
+            stopQemu(runDir);
+            AgentClient agent;
+            try {
+                store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, Accelerator.Kind.TCG,
+                        bootTimeout)));
+                agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout);
+            } catch (IOException | VmmException again) {
+                // not KVM's fault, then: the verdict stays
+                Log.info("microvm " + id + ": under TCG too: " + again.getMessage());
+                throw again;
+            }
+            Log.info("microvm " + id + ": " + accelerators.kvmFailed(why));
+            return agent;
+        }
+    }
+
+    /** Kills a QEMU given up on and removes what it made in {@code runDir}, so that another can start there. */
+    private static void stopQemu(Path runDir) {
+        try {
+            Path pidFile = runDir.resolve("qemu.pid");
+            if (Files.exists(pidFile)) kill(Long.parseLong(Files.readString(pidFile).trim()));
+            for (String f : List.of("qemu.pid", QemuCommand.AGENT_SOCKET, QemuCommand.QMP_SOCKET,
+                    QemuCommand.processSocket(0), QemuCommand.CONSOLE_LOG)) {
+                Files.deleteIfExists(runDir.resolve(f));
+            }
+        } catch (IOException | NumberFormatException e) {
+            Log.info("microvm: stopping QEMU in " + runDir + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Starts QEMU detached from us (it must outlive the daemon) under {@code kind}; returns the state
+     * with its pid. QEMU must have set the VM up within {@code deadline}.
+     */
+    private MicroVmState boot(Path runDir, Path rootfs, MicroVmState vm, GuestNetwork network, Accelerator.Kind kind,
+            Duration deadline) throws IOException {
+        if (tscKhz == null) {
             tscKhz = HostProbe.tscKhz();
             sandbox = HostProbe.qemuSupportsSandbox(qemu);
-            if (!accelerator.isKvm()) Log.info("microvm: " + accelerator.describe());
         }
         QemuCommand command = QemuCommand.builder()
-                .binary(qemu).memoryMib(vm.memoryMib()).vcpus(vm.vcpus()).accelerator(accelerator.kind())
+                .binary(qemu).memoryMib(vm.memoryMib()).vcpus(vm.vcpus()).accelerator(kind)
                 .kernel(assets.kernel()).initrd(assets.initrd()).tscKhz(tscKhz)
                 .rootfs(rootfs).stateDir(runDir).sandbox(sandbox);
         List<String> argv = new ArrayList<>();
@@ -206,10 +277,11 @@ public final class MicroVmDriver implements IsolationDriver {
         argv.addAll(List.of("-daemonize", "-pidfile", runDir.resolve("qemu.pid").toString()));
         Path log = runDir.resolve("qemu.log");
         Process process = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        long wait = Math.min(deadline.toMillis(), TimeUnit.SECONDS.toMillis(60));
         try {
-            if (!process.waitFor(60, TimeUnit.SECONDS)) {
+            if (!process.waitFor(wait, TimeUnit.MILLISECONDS)) {
                 process.destroyForcibly();
-                throw new IOException("QEMU did not start within 60 s");
+                throw new IOException("QEMU did not start within " + wait + " ms");
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -222,7 +294,7 @@ public final class MicroVmDriver implements IsolationDriver {
         long pid = Long.parseLong(Files.readString(runDir.resolve("qemu.pid")).trim());
         // what Firecracker's API shows as the boot source
         return vm.withBoot(pid, assets.kernel().toString(), assets.initrd().toString(), command.kernelCmdline(),
-                accelerator.kind().qemuName);
+                kind.qemuName);
     }
 
     /**

@@ -43,16 +43,42 @@ public record Accelerator(Kind kind, String reason) {
 
     private static volatile Accelerator detected;
 
-    /** The accelerator for this host (probed once per process). */
+    /**
+     * The accelerator for this host (probed once per process), for what boots other kernels than
+     * the microVM guest ({@code vessel vmm}, tests): the quick probes, then TCG anyway where the
+     * cached {@link AcceleratorVerdict} of this host, kernel, /dev/kvm and QEMU says that a real
+     * guest did not boot well under KVM.
+     */
     public static Accelerator detect() {
         Accelerator a = detected;
         if (a == null) {
             synchronized (Accelerator.class) {
-                if (detected == null) detected = probe(Path.of("/dev/kvm"), "qemu-system-x86_64");
+                if (detected == null) {
+                    Path device = Path.of("/dev/kvm");
+                    String qemu = "qemu-system-x86_64";
+                    detected = overruled(probe(device, qemu), AcceleratorVerdict.read(AcceleratorSelector.DEFAULT_CACHE)
+                            .orElse(null), device, qemu);
+                }
                 a = detected;
             }
         }
         return a;
+    }
+
+    /** {@code quick}, or TCG when {@code verdict} (if any) booted the guest under KVM on this same host and chose TCG. */
+    static Accelerator overruled(Accelerator quick, AcceleratorVerdict verdict, Path device, String qemu) {
+        if (!quick.isKvm() || verdict == null || verdict.kind() == Kind.KVM || !verdict.kvmBooted()) return quick;
+        AcceleratorVerdict.Key k = verdict.key();
+        String release;
+        try {
+            release = Files.readString(Path.of("/proc/sys/kernel/osrelease")).strip();
+        } catch (IOException e) {
+            return quick;
+        }
+        boolean sameHost = k.hostKernel().equals(release) && k.kvmDevice().equals(describeDevice(device))
+                && k.qemuVersion().equals(HostProbe.qemuVersion(qemu).orElse("not found"));
+        return sameHost ? new Accelerator(Kind.TCG, "the quick probes pass, but the verdict of a real guest boot in "
+                + AcceleratorSelector.DEFAULT_CACHE + " is tcg: " + verdict.reason()) : quick;
     }
 
     public boolean isKvm() {
@@ -91,6 +117,11 @@ public record Accelerator(Kind kind, String reason) {
         if (!Files.exists(device)) {
             return new Accelerator(Kind.TCG, device + " does not exist (no KVM: load kvm_intel/kvm_amd, or enable"
                     + " nested virtualisation)");
+        }
+        String what = describeDevice(device);
+        if (what.startsWith("not a KVM device")) {
+            // e.g. another node bind-mounted over it: no KVM module's quirks apply
+            return new Accelerator(Kind.TCG, device + " is " + what);
         }
         String pvm = Files.isDirectory(Path.of("/sys/module/kvm_pvm")) ? " (kvm_pvm is loaded: it runs only"
                 + " PVM-aware guest kernels)" : "";
@@ -152,6 +183,43 @@ public record Accelerator(Kind kind, String reason) {
                 }
             }
         }
+    }
+
+    /**
+     * What {@code device} is, in words that do not depend on who asks: "absent", "not a KVM device
+     * (…)" when it is some other node (a bind-mounted /dev/null, say: KVM's is the character device
+     * 10:232 and answers KVM_GET_API_VERSION), else the KVM module(s) loaded, e.g. "kvm_pvm (10:232,
+     * KVM API 12)". Part of the accelerator verdict's key, and what {@code vessel doctor} prints.
+     */
+    public static String describeDevice(Path device) {
+        if (!Files.exists(device)) return "absent";
+        int mode;
+        long rdev;
+        try {
+            mode = (Integer) Files.getAttribute(device, "unix:mode");
+            rdev = (Long) Files.getAttribute(device, "unix:rdev");
+        } catch (IOException | UnsupportedOperationException e) {
+            return "not readable (" + e.getMessage() + ")";
+        }
+        boolean charDevice = (mode & 0xF000) == 0x2000; // S_IFCHR
+        long major = ((rdev >>> 8) & 0xfff) | ((rdev >>> 32) & ~0xfffL);
+        long minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xffL);
+        if (!charDevice) return "not a KVM device (not a character device)";
+        String numbers = major + ":" + minor;
+        if (major != 10 || minor != 232) return "not a KVM device (character device " + numbers + ", KVM's is 10:232)";
+        int fd = Libc.open(device.toString(), Libc.O_RDWR | Libc.O_CLOEXEC);
+        if (fd < 0) return "KVM device " + numbers + ", cannot open it: " + Libc.strerror(-fd);
+        int version;
+        try {
+            version = Libc.ioctl(fd, KVM_GET_API_VERSION, MemorySegment.NULL);
+        } finally {
+            Libc.close(fd);
+        }
+        if (version < 0) return "not a KVM device (" + numbers + ", but KVM_GET_API_VERSION: " + Libc.strerror(-version) + ")";
+        String modules = java.util.stream.Stream.of("kvm_intel", "kvm_amd", "kvm_pvm")
+                .filter(m -> Files.isDirectory(Path.of("/sys/module", m)))
+                .collect(java.util.stream.Collectors.joining("+"));
+        return (modules.isEmpty() ? "kvm" : modules) + " (" + numbers + ", KVM API " + version + ")";
     }
 
     /** Fills a flat ring-0 struct kvm_segment {u64 base; u32 limit; u16 selector; u8 type, present,

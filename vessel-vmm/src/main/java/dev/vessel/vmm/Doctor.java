@@ -13,20 +13,44 @@ import java.util.Optional;
 public final class Doctor {
     private Doctor() {}
 
-    public static List<String> lines(GuestAssets assets) {
-        return lines(assets, "qemu-system-x86_64");
+    /** One line of {@code vessel doctor} as data ({@code vessel doctor --json}); {@code fix} is null when nothing is missing. */
+    public record Check(String name, String value, String fix) {
+        private static final String FIX = " — fix: ";
+
+        /** "name: value — fix: fix" → its parts (a line without ": " is all value, named ""). */
+        public static Check parse(String line) {
+            int colon = line.indexOf(": ");
+            String name = colon < 0 ? "" : line.substring(0, colon);
+            String rest = colon < 0 ? line : line.substring(colon + 2);
+            int fix = rest.indexOf(FIX);
+            return fix < 0 ? new Check(name, rest, null)
+                    : new Check(name, rest.substring(0, fix), rest.substring(fix + FIX.length()));
+        }
     }
 
-    public static List<String> lines(GuestAssets assets, String qemu) {
-        List<String> out = new ArrayList<>();
-        Accelerator accel = Accelerator.detect();
-        out.add("accelerator: " + accel.describe()
-                + (accel.isKvm() ? "" : " — fix: run on a host (or a VM with nested virtualisation) whose /dev/kvm"
-                        + " runs ordinary guests"));
+    /** The lines as a JSON array of {@link Check}s. */
+    public static String json(List<String> lines) {
+        try {
+            return new com.fasterxml.jackson.databind.ObjectMapper().writerWithDefaultPrettyPrinter()
+                    .writeValueAsString(lines.stream().map(Check::parse).toList()) + "\n";
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public static List<String> lines(GuestAssets assets) {
+        String qemu = "qemu-system-x86_64";
+        return lines(assets, qemu, new AcceleratorSelector(AcceleratorSelector.Mode.AUTO, qemu, assets,
+                AcceleratorSelector.DEFAULT_CACHE, Path.of("/dev/kvm"), false, java.time.Duration.ofSeconds(60)));
+    }
+
+    /** The lines, the accelerator's from {@code accelerators} (its cached verdict: doctor boots nothing). */
+    public static List<String> lines(GuestAssets assets, String qemu, AcceleratorSelector accelerators) {
+        List<String> out = new ArrayList<>(accelerators.doctorLines());
         out.add(file("kernel", assets.kernel()));
         out.add(file("initrd", assets.initrd()));
         Optional<String> version = HostProbe.qemuVersion(qemu);
-        out.add("qemu: " + version.map(v -> v + (HostProbe.qemuSupportsSandbox(qemu) ? ", -sandbox" : ", no -sandbox"))
+        out.add("qemu: " + version.map(v -> qemu + ", " + v + (HostProbe.qemuSupportsSandbox(qemu) ? ", -sandbox" : ", no -sandbox"))
                 .orElse("not found — fix: apt-get install qemu-system-x86"));
         out.add("fuse: " + (Files.exists(Path.of("/dev/fuse")) ? "/dev/fuse"
                 : "no /dev/fuse — fix: modprobe fuse (the resource view needs it)"));

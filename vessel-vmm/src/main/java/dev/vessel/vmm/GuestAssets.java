@@ -66,6 +66,26 @@ public final class GuestAssets {
         return Files.isRegularFile(kernel()) && Files.isRegularFile(initrd());
     }
 
+    /**
+     * Which kernel and initrd these are, cheaply (no hashing): each file's size and modification
+     * time, e.g. "vmlinux 41234567 2026-12-01T03:55:12Z, initrd.img 2345678 2026-12-01T03:55:13Z";
+     * "absent" before they are built. A rebuild that changes them changes this.
+     */
+    public String identity() {
+        if (!present()) return "absent";
+        StringBuilder id = new StringBuilder();
+        for (Path p : List.of(kernel(), initrd())) {
+            try {
+                if (!id.isEmpty()) id.append(", ");
+                id.append(p.getFileName()).append(' ').append(Files.size(p)).append(' ')
+                        .append(Files.getLastModifiedTime(p).toInstant());
+            } catch (IOException e) {
+                return "unreadable (" + e.getMessage() + ")";
+            }
+        }
+        return id.toString();
+    }
+
     /** {@code kernel: PATH} and {@code initrd: PATH}; an error when they have not been built. */
     public List<String> show() throws VmmException {
         if (!present()) throw new VmmException("no guest kernel and initrd in " + dir + ": run `vessel assets build`");
@@ -77,10 +97,19 @@ public final class GuestAssets {
      * what was done.
      */
     public String build(Path agent) throws VmmException {
+        return build(agent, line -> { });
+    }
+
+    /**
+     * {@link #build(Path)}, saying what it does as it goes ({@code progress} gets one line per
+     * step: the apt look-up alone takes seconds even when nothing is to be built).
+     */
+    public String build(Path agent, java.util.function.Consumer<String> progress) throws VmmException {
         byte[] agentBytes = readAgent(agent);
         mkdirs(dir.resolve("cache"));
         try (FileChannel lockFile = FileChannel.open(dir.resolve(".lock"), StandardOpenOption.CREATE,
                 StandardOpenOption.WRITE); FileLock ignored = lockFile.lock()) {
+            progress.accept("guest assets: asking apt which " + META_PACKAGE + " kernel is current ...");
             Deb deb = kernelPackage();
             // (the .deb itself is fetched only when something must be built)
             String stamp = "format " + STAMP_FORMAT + "\n"
@@ -95,7 +124,10 @@ public final class GuestAssets {
             deleteTree(work);
             try {
                 mkdirs(work);
+                progress.accept("guest assets: building from " + deb.name() + " " + deb.version()
+                        + (Files.isRegularFile(deb.file()) ? " (cached)" : ": downloading it") + " ...");
                 download(deb);
+                progress.accept("guest assets: unpacking the kernel and its modules ...");
                 run(List.of("dpkg-deb", "-x", deb.file().toString(), work.toString()), "dpkg-deb -x " + deb.file());
                 Path vmlinuz;
                 Path moduleTree;
@@ -108,6 +140,7 @@ public final class GuestAssets {
                 }
                 List<KernelModules.Module> order = KernelModules.scan(moduleTree).loadOrder(modules);
                 Vmlinux.extract(vmlinuz, kernel());
+                progress.accept("guest assets: writing " + initrd() + " ...");
                 writeInitrd(agentBytes, order);
                 Files.writeString(stampFile, stamp);
             } finally {
