@@ -125,7 +125,7 @@ assert_eq "doctor --json: the device" "$(printf '%s' "$OUT" | jq -r '.[] | selec
   "$("$VESSEL" doctor | sed -n 's/^kvm device: //p')"
 run "$VESSEL" doctor --yaml
 assert_ne "doctor --yaml: non-zero" 0 "$RC"
-assert_eq "doctor --yaml: one line naming it" 'vessel: doctor: unknown argument "--yaml" (use: vessel doctor [--json])' "$ERR"
+assert_eq "doctor --yaml: one line naming it" "vessel: doctor: Unknown option: '--yaml' (see vessel doctor --help)" "$ERR"
 
 # --- a cached KVM verdict whose KVM no longer boots: TCG at create, once, and the verdict flips ---
 jq '.verdict = "kvm" | .kvmBootMs = 500 | .reason = "test: KVM said to work"' "$CACHE" > "$CACHE.new" && mv "$CACHE.new" "$CACHE"

@@ -28,6 +28,8 @@ final class Call implements IsolationDriver.Context {
     /** What the resource view adds to a container; null when the view is off or unavailable. */
     final ViewPlan view;
     final Drivers drivers;
+    /** Vessel's own commands (daemon, assets, doctor, image) are the dispatcher's. */
+    final Dispatcher dispatcher;
     LowLevelRuntime.GlobalOptions global;
     private LowLevelRuntime runtime;
     private SandboxStore store;
@@ -49,7 +51,9 @@ final class Call implements IsolationDriver.Context {
         }
     }
 
-    Call(Protocol.Request request, Protocol.Replier reply, Settings settings, ViewPlan view, Drivers drivers) {
+    Call(Protocol.Request request, Protocol.Replier reply, Settings settings, ViewPlan view, Drivers drivers,
+            Dispatcher dispatcher) {
+        this.dispatcher = dispatcher;
         this.request = request;
         this.reply = reply;
         this.settings = settings;

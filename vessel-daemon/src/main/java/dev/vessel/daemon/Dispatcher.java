@@ -37,23 +37,13 @@ final class Dispatcher {
     }
 
     void handle(Protocol.Request request, Protocol.Replier reply) throws IOException {
-        Call call = new Call(request, reply, settings, view, drivers);
+        Call call = new Call(request, reply, settings, view, drivers, this);
         try {
             List<String> args = request.args();
             String first = args.isEmpty() ? "" : args.getFirst();
             boolean help = args.size() > 1 && (args.get(1).equals("--help") || args.get(1).equals("-h"));
-            if (help && !first.equals("vmm")) {
-                OciCli.run(call, this); // picocli prints every command's help
-            } else if (first.equals("daemon")) {
-                daemonCommand(call, args);
-            } else if (first.equals("assets")) {
-                assetsCommand(call, args);
-            } else if (first.equals("doctor")) {
-                doctor(call, args.subList(1, args.size()));
-            } else if (first.equals("vmm")) {
-                vmmCommand(call, args);
-            } else if (first.equals("image")) {
-                imageCommand(call, args);
+            if (first.equals("vmm") && !help) {
+                vmmCommand(call, args); // every argument is the VMM's own, parsed by it
             } else {
                 OciCli.run(call, this);
             }
@@ -78,8 +68,7 @@ final class Dispatcher {
         call.reply.exit(1);
     }
 
-    private void daemonCommand(Call call, List<String> args) throws IOException {
-        String what = args.size() > 1 ? args.get(1) : "";
+    void daemonCommand(Call call, String what) throws IOException {
         long pid = ProcessHandle.current().pid();
         switch (what) {
             case "start", "status" -> call.print(pid + "\n");
@@ -95,9 +84,8 @@ final class Dispatcher {
     }
 
     /** {@code vessel assets build|show}: the microVM guest kernel and initrd. */
-    private void assetsCommand(Call call, List<String> args) throws IOException {
+    void assetsCommand(Call call, String what) throws IOException {
         GuestAssets assets = new GuestAssets(settings.assetsDir());
-        String what = args.size() > 1 ? args.get(1) : "";
         try {
             switch (what) {
                 case "build" -> {
@@ -142,24 +130,10 @@ final class Dispatcher {
     }
 
     /** {@code vessel image ext4 ROOTFS_DIR_OR_TAR OUT.img [--size MiB]}: an ext4 image for a Firecracker drive. */
-    private void imageCommand(Call call, List<String> args) throws IOException {
-        String usage = "usage: vessel image ext4 ROOTFS_DIR_OR_TAR OUT.img [--size MiB]";
-        List<String> rest = new java.util.ArrayList<>(args.subList(1, args.size()));
-        Long size = null;
-        int at = rest.indexOf("--size");
-        if (at >= 0) {
-            if (at + 1 >= rest.size()) throw new OciException("image: --size needs a value in MiB (" + usage + ")");
-            try {
-                size = Long.parseLong(rest.get(at + 1));
-            } catch (NumberFormatException e) {
-                throw new OciException("image: --size " + rest.get(at + 1) + " is not a whole number of MiB");
-            }
-            rest.subList(at, at + 2).clear();
-        }
-        if (rest.size() != 3 || !rest.getFirst().equals("ext4")) throw new OciException("image: " + usage);
-        Path out = call.resolve(rest.get(2));
+    void imageCommand(Call call, String source, String output, Long size) throws IOException {
+        Path out = call.resolve(output);
         try {
-            long mib = dev.vessel.vmm.Ext4Image.build(call.resolve(rest.get(1)), out, size);
+            long mib = dev.vessel.vmm.Ext4Image.build(call.resolve(source), out, size);
             call.print(out + " (ext4, " + mib + " MiB)\n");
         } catch (VmmException e) {
             throw new OciException("image: " + e.getMessage());
@@ -168,11 +142,7 @@ final class Dispatcher {
     }
 
     /** {@code vessel doctor [--json]}: what this host can run, each missing piece with its fix. */
-    private void doctor(Call call, List<String> args) throws IOException {
-        boolean json = args.equals(List.of("--json"));
-        if (!json && !args.isEmpty()) {
-            throw new OciException("doctor: unknown argument \"" + args.getFirst() + "\" (use: vessel doctor [--json])");
-        }
+    void doctor(Call call, boolean json) throws IOException {
         List<String> lines = new java.util.ArrayList<>(Doctor.lines(new GuestAssets(settings.assetsDir()),
                 drivers.microVm().qemu(), drivers.microVm().accelerators()));
         lines.add("resource view: " + (view == null ? "off or unavailable (see the daemon's log)" : view.fuseRoot().toString()));

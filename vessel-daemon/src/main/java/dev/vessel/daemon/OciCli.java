@@ -73,32 +73,62 @@ final class OciCli {
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help") boolean help;
     }
 
-    /** Vessel's own commands, which the dispatcher runs; here for their help and the "did you mean". */
+    // ---- Vessel's own commands: parsed here, done by the dispatcher ----
+
     @Command(name = "daemon", description = "Manage vesseld: start (print its pid), stop, status.")
-    static class DaemonHelp implements Handler {
-        @Parameters(paramLabel = "start|stop|status") List<String> action;
+    static final class DaemonCommand implements Handler {
+        @Parameters(paramLabel = "start|stop|status") String action;
 
         @Override
-        public void run(Call call, ParseResult parsed) {
-            throw new OciException("daemon: use start, stop or status");
+        public void run(Call call, ParseResult parsed) throws IOException {
+            call.dispatcher.daemonCommand(call, action);
         }
     }
 
-    @Command(name = "assets", description = "The microVM guest: build (the kernel and initrd, when an input changed), show (their paths).")
-    static final class AssetsHelp extends DaemonHelp {
+    @Command(name = "assets", description = "The microVM guest: build (the kernel and initrd, when an input changed;"
+            + " then the accelerator's verdict), show (their paths).")
+    static final class AssetsCommand implements Handler {
+        @Parameters(paramLabel = "build|show") String action;
+
+        @Override
+        public void run(Call call, ParseResult parsed) throws IOException {
+            call.dispatcher.assetsCommand(call, action);
+        }
     }
 
-    @Command(name = "doctor", description = "What this host can run (accelerator, guest assets, QEMU, cgroups, runtime), each missing piece with its fix.")
-    static final class DoctorHelp extends DaemonHelp {
+    @Command(name = "doctor", description = "What this host can run (accelerator, guest assets, QEMU, cgroups, runtime),"
+            + " each missing piece with its fix.")
+    static final class DoctorCommand implements Handler {
+        @Option(names = "--json", description = "the checks as JSON (name, value, fix)") boolean json;
+
+        @Override
+        public void run(Call call, ParseResult parsed) throws IOException {
+            call.dispatcher.doctor(call, json);
+        }
     }
 
+    @Command(name = "image", description = "Make a disk image for a drive: vessel image ext4 ROOTFS_DIR_OR_TAR OUT.img [--size MiB].")
+    static final class ImageCommand implements Handler {
+        @Parameters(index = "0", paramLabel = "ext4", description = "the file system (ext4)") String format;
+        @Parameters(index = "1", paramLabel = "ROOTFS_DIR_OR_TAR") String source;
+        @Parameters(index = "2", paramLabel = "OUT.img") String output;
+        @Option(names = "--size", paramLabel = "MiB", description = "the image's size (default: what the files need)") Long size;
+
+        @Override
+        public void run(Call call, ParseResult parsed) throws IOException {
+            if (!format.equals("ext4")) throw new OciException("image: unknown format \"" + format + "\" (use ext4)");
+            call.dispatcher.imageCommand(call, source, output, size);
+        }
+    }
+
+    /** Run by the dispatcher before parsing (its arguments are the VMM's own); here for its help. */
     @Command(name = "vmm", description = "A Firecracker-compatible VMM: vessel vmm --api-sock PATH [--config-file FILE] [--no-api]"
             + " (docs/firecracker-api.md; `vessel vmm --help` lists every option).")
-    static final class VmmHelp extends DaemonHelp {
-    }
-
-    @Command(name = "image", description = "vessel image ext4 ROOTFS_DIR_OR_TAR OUT.img [--size MiB]: an ext4 image for a drive.")
-    static final class ImageHelp extends DaemonHelp {
+    static final class VmmHelp implements Handler {
+        @Override
+        public void run(Call call, ParseResult parsed) {
+            throw new OciException("vmm: run as vessel vmm OPTIONS");
+        }
     }
 
     @Command(name = "help", description = "Help on a command: vessel help COMMAND.")
@@ -148,8 +178,8 @@ final class OciCli {
         CommandLine cli = new CommandLine(new OciCli());
         for (Object sub : List.of(new Create(), new Run(), new Start(), new State(), new Kill(), new Delete(),
                 new ListCommand(), new Exec(), new Ps(), new Pause(), new Resume(), new Update(),
-                new Events(), new Features(), new Spec(), new DaemonHelp(), new AssetsHelp(), new DoctorHelp(),
-                new VmmHelp(), new ImageHelp(), new Help())) {
+                new Events(), new Features(), new Spec(), new DaemonCommand(), new AssetsCommand(), new DoctorCommand(),
+                new VmmHelp(), new ImageCommand(), new Help())) {
             cli.addSubcommand(sub);
         }
         cli.getSubcommands().values().forEach(sub -> sub.addMixin("help", new HelpFlag()));
@@ -213,9 +243,9 @@ final class OciCli {
         } catch (CommandLine.UnmatchedArgumentException e) {
             boolean atTop = e.getCommandLine() == cli;
             String first = e.getUnmatched().isEmpty() ? "" : e.getUnmatched().getFirst();
-            throw atTop && !first.startsWith("-") ? unknownCommand(cli, first) : new OciException(firstLine(e.getMessage()));
+            throw atTop && !first.startsWith("-") ? unknownCommand(cli, first) : usageError(cli, e);
         } catch (CommandLine.ParameterException e) {
-            throw new OciException(firstLine(e.getMessage()));
+            throw usageError(cli, e);
         }
         OciCli global = cli.getCommand();
         call.global = new LowLevelRuntime.GlobalOptions(
@@ -272,6 +302,15 @@ final class OciCli {
         if (e instanceof java.nio.file.NoSuchFileException) return "no such directory";
         if (e instanceof java.nio.file.AccessDeniedException) return "permission denied";
         return e.getClass().getSimpleName();
+    }
+
+    /** picocli's complaint as one line, naming the command and where its help is. */
+    static OciException usageError(CommandLine top, CommandLine.ParameterException e) {
+        CommandLine where = e.getCommandLine();
+        String message = firstLine(e.getMessage());
+        if (where == null || where == top) return new OciException(message + " (see vessel --help)");
+        String name = where.getCommandName();
+        return new OciException(name + ": " + message + " (see vessel " + name + " --help)");
     }
 
     static String firstLine(String message) {

@@ -66,6 +66,27 @@ class OciCliTest {
     }
 
     @Test
+    void aBadOptionIsOneLineNamingTheCommandAndItsHelp() {
+        CommandLine cli = OciCli.commandLine();
+        try {
+            cli.parseArgs("doctor", "--yaml");
+        } catch (CommandLine.ParameterException e) {
+            assertThat(OciCli.usageError(cli, e).getMessage())
+                    .isEqualTo("doctor: Unknown option: '--yaml' (see vessel doctor --help)");
+        }
+        try {
+            cli.parseArgs("image", "ext4", "/a", "/b", "--size", "big");
+        } catch (CommandLine.ParameterException e) {
+            assertThat(OciCli.usageError(cli, e).getMessage()).startsWith("image: ").contains("--size");
+        }
+        try {
+            cli.parseArgs("--nope", "list");
+        } catch (CommandLine.ParameterException e) {
+            assertThat(OciCli.usageError(cli, e).getMessage()).endsWith("(see vessel --help)");
+        }
+    }
+
+    @Test
     void listRendersRuncsColumnsAndJson() throws Exception {
         List<OciState> states = List.of(new OciState("1.0.2", "vm1", 42, "running", "/b", "/b/rootfs",
                 "2026-12-01T00:00:00Z", "root", java.util.Map.of()));
