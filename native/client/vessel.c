@@ -314,8 +314,12 @@ static void write_pid_file(const char *path, pid_t pid)
         die("cannot write pid file %s: %s", path, strerror(errno));
 }
 
-/* The request for argv (without argv[0]), with this process's environment, cwd and pid. */
-static struct buf make_request(char *const *args, int count)
+/*
+ * The request for argv (without argv[0]), with this process's environment, cwd and pid, and which
+ * attempt it is: a call whose daemon died after accepting it is sent again (see main), and the
+ * next daemon, told so, finishes what the first may have begun instead of refusing it.
+ */
+static struct buf make_request(char *const *args, int count, uint32_t attempt)
 {
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof(cwd)))
@@ -330,6 +334,7 @@ static struct buf make_request(char *const *args, int count)
     put_str(&req, cwd);
     /* the golden-bytes test (DaemonProtocolTest) dumps a request: its pid is fixed there */
     put_u32(&req, getenv("VESSEL_DUMP_REQUEST") ? 1u : (uint32_t)getpid());
+    put_u32(&req, attempt);
     return req;
 }
 
@@ -403,7 +408,7 @@ static int deliver(const char *sock, const struct buf *req, int start)
 /* Sends a follow-up request (see 'V') and prints what it answers; returns its exit status. */
 static int follow_up(const char *sock, char **args, int count)
 {
-    struct buf req = make_request(args, count);
+    struct buf req = make_request(args, count, 0);
     int fd = deliver(sock, &req, 1);
     for (;;) {
         unsigned char header[5];
@@ -508,7 +513,7 @@ int main(int argc, char **argv)
 
     saved_argc = argc;
     saved_argv = argv;
-    struct buf req = make_request(argv + 1, argc - 1);
+    struct buf req = make_request(argv + 1, argc - 1, 0);
     const char *dump = getenv("VESSEL_DUMP_REQUEST");
     if (dump) { /* for the protocol's golden-bytes test: the request as it would be sent */
         int out = open(dump, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -525,10 +530,21 @@ int main(int argc, char **argv)
         return is_cmd(argc, argv, "daemon", "stop") ? 0 : 3;
     }
 
-    for (;;) {
+    for (uint32_t attempt = 0, frames = 0;; frames++) {
         unsigned char header[5];
-        if (read_all(fd, header, sizeof(header)) != 0)
-            die("vesseld closed the connection before answering");
+        if (read_all(fd, header, sizeof(header)) != 0) {
+            /* The daemon died with our call accepted and nothing answered (kill -9, say): the
+             * next one is asked again, told that this is a retry. Once anything was answered
+             * (output printed, a program run) the call is not repeated. */
+            if (frames > 0 || attempt == 2)
+                die("vesseld closed the connection before answering");
+            close(fd);
+            free(req.data);
+            req = make_request(argv + 1, argc - 1, ++attempt);
+            fd = deliver(sock, &req, 1);
+            frames = (uint32_t)-1; /* the loop's frames++ makes it 0 */
+            continue;
+        }
         const unsigned char *h = header + 1;
         uint32_t len = get_u32(&h, header + 5);
         unsigned char *payload = malloc(len ? len : 1);

@@ -10,11 +10,16 @@
  * calls run for real (SECCOMP_USER_NOTIF_FLAG_CONTINUE), and a pending FUSE request starts a daemon.
  *
  * Usage: vessel-keeper SOCKET LAUNCHER. One daemon connection at a time, over SOCK_SEQPACKET:
- *   daemon -> keeper:  "PUT name" with one fd attached | "DEL name" | "GET"
- *   keeper -> daemon:  for GET, "FD name" with the fd, for each one held, then "END"
+ *   daemon -> keeper:  "PUT name" with one fd attached | "DEL name" | "GET" | "HELLO"
+ *   keeper -> daemon:  for GET, "FD name" with the fd, for each one held, then "END";
+ *                      for HELLO, "HELLO 2" (this protocol; an older keeper says nothing);
+ *                      after HELLO, whenever a container's notify fd arrives (below),
+ *                      "NEW name\nSTATE" with the fd (STATE: the OCI seccomp state, JSON)
  * Names starting with "seccomp:" are notify fds; "fuse" is the FUSE connection; "listen:" names
  * the daemon's listening sockets (the clients', the seccomp receiver's): held here, a connection
  * made while no daemon runs waits in the backlog, and starts one, instead of being refused.
+ * "listen:seccomp" the keeper serves itself: it accepts each container's notify fd (crun's init
+ * sends it there), holds it and hands it to the daemon, so no fd is lost in a daemon's death.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,6 +46,8 @@ struct held { char name[NAME_MAX_LEN]; int fd; };
 static struct held held[MAX_HELD];
 static int nheld;
 static const char *launcher;
+static int hello;      /* the attached daemon said HELLO: it takes NEW records */
+static int accepted;   /* notify fds accepted so far, for their names */
 
 static void say(const char *fmt, const char *arg)
 {
@@ -116,6 +123,10 @@ static int serve(int sock)
             drop(i);
         return 0;
     }
+    if (strcmp(text, "HELLO") == 0) {
+        hello = 1;
+        return send_record(sock, "HELLO 2", -1);
+    }
     if (strcmp(text, "GET") == 0) {
         char line[NAME_MAX_LEN + 8];
         for (int i = 0; i < nheld; i++) {
@@ -142,6 +153,46 @@ static void let_through(int i, short revents)
         return;
     struct seccomp_notif_resp resp = { .id = notif.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
     ioctl(held[i].fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+/*
+ * A connection on the seccomp receiver's socket: the OCI state (JSON) with the container's notify
+ * fd. Held under a name of its own, and handed to the daemon at once if one listens.
+ */
+static void receive_notify_fd(int listener, int daemon)
+{
+    int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+    if (conn < 0)
+        return;
+    static char data[65536];
+    char control[CMSG_SPACE(sizeof(int) * 4)];
+    struct iovec iov = { data, sizeof(data) - 1 };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                          .msg_controllen = sizeof(control) };
+    ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+    close(conn);
+    int fds[4], nfds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) && nfds < 4; i++)
+                memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    for (int i = 1; i < nfds; i++)
+        close(fds[i]);
+    if (n < 0 || nfds == 0)
+        return;
+    if (nheld == MAX_HELD) {
+        say("holding too many fds: dropped a notify fd (%s)", "its container's trapped calls fail");
+        close(fds[0]);
+        return;
+    }
+    data[n] = '\0';
+    snprintf(held[nheld].name, NAME_MAX_LEN, "seccomp:k%d", ++accepted);
+    held[nheld++].fd = fds[0];
+    if (daemon >= 0 && hello) {
+        static char record[NAME_MAX_LEN + sizeof(data) + 8];
+        snprintf(record, sizeof(record), "NEW %s\n%s", held[nheld - 1].name, data);
+        send_record(daemon, record, fds[0]);
+    }
 }
 
 static time_t last_launch;
@@ -193,12 +244,22 @@ int main(int argc, char **argv)
         int n = 0;
         fds[n] = (struct pollfd){ .fd = listener, .events = POLLIN };
         owner[n++] = -1;
+        int seccomp = find("listen:seccomp"), seccomp_at = -1;
+        if (seccomp >= 0) {
+            seccomp_at = n;
+            fds[n] = (struct pollfd){ .fd = held[seccomp].fd, .events = POLLIN };
+            owner[n++] = -1;
+        }
+        int daemon_at = -1;
         if (daemon >= 0) {
+            daemon_at = n;
             fds[n] = (struct pollfd){ .fd = daemon, .events = POLLIN };
             owner[n++] = -1;
         } else {
             int launching = time(NULL) - last_launch < LAUNCH_INTERVAL;
             for (int i = 0; i < nheld; i++) {
+                if (i == seccomp)
+                    continue; /* polled above: the keeper accepts there itself */
                 if (launching && (strcmp(held[i].name, "fuse") == 0 || strncmp(held[i].name, "listen:", 7) == 0))
                     continue; /* a daemon is on its way; don't spin on the request it will serve */
                 fds[n] = (struct pollfd){ .fd = held[i].fd, .events = POLLIN };
@@ -217,20 +278,26 @@ int main(int argc, char **argv)
                 if (daemon >= 0)
                     close(daemon);
                 daemon = conn;
+                hello = 0;
                 continue;
             }
         }
+        if (seccomp_at >= 0 && (fds[seccomp_at].revents & POLLIN)) {
+            receive_notify_fd(held[seccomp].fd, daemon);
+            continue; /* held[] may have changed: poll again */
+        }
         if (daemon >= 0) {
-            if (fds[1].revents && serve(daemon) < 0) {
+            if (fds[daemon_at].revents && serve(daemon) < 0) {
                 close(daemon);
                 daemon = -1;
+                hello = 0;
                 say("daemon detached; %s", "letting trapped calls through until one attaches");
             }
             continue;
         }
         /* Walk backwards: drop() moves the last entry into the freed slot. */
         for (int k = n - 1; k >= 1; k--) {
-            if (!fds[k].revents)
+            if (!fds[k].revents || owner[k] < 0)
                 continue;
             int i = owner[k];
             if (strncmp(held[i].name, "seccomp:", 8) == 0)

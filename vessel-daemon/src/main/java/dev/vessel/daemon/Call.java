@@ -61,6 +61,12 @@ final class Call implements IsolationDriver.Context {
         this.drivers = drivers;
     }
 
+    /** A call sent again because the daemon it was sent to died before answering it: it may have half run. */
+    @Override
+    public boolean retried() {
+        return request.attempt() > 0;
+    }
+
     /** A path from the command line, relative to the client's working directory. */
     Path resolve(String path) {
         return Path.of(request.cwd()).resolve(path).normalize();

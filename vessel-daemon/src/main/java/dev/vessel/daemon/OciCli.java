@@ -374,7 +374,14 @@ final class OciCli {
             Outcome.Stream stream;
             try (SandboxStore.Lock lock = call.store().lock(id)) {
                 if (call.exists(id)) {
-                    throw new OciException("container \"" + id + "\" already exists");
+                    SandboxRecord half = call.store().load(id).orElse(null);
+                    boolean unfinished = half != null && half.status() == Status.CREATING
+                            && !ContainerDriver.runtimeHas(call.store(), id);
+                    if (!call.retried() || !unfinished) {
+                        throw new OciException("container \"" + id + "\" already exists");
+                    }
+                    // this very call, sent again: its first daemon died before finishing it
+                    call.drivers.of(half.isolation()).abandon(call, half);
                 }
                 stream = call.carryOut(driver.create(call, record, spec));
             } catch (OciException | UncheckedIOException e) {
@@ -476,8 +483,10 @@ final class OciCli {
         @Override
         public void run(Call call, ParseResult parsed) throws IOException {
             ContainerId.validate(id);
-            if (force && !call.exists(id)) {
-                done(call); // as runc: deleting a container that is already gone, by force, succeeds
+            if ((force || call.retried()) && !call.exists(id)) {
+                // as runc: deleting a container that is already gone, by force, succeeds; and so does
+                // this call sent again after its first daemon died having deleted it
+                done(call);
                 return;
             }
             super.run(call, parsed);

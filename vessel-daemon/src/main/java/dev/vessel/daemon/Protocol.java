@@ -15,8 +15,9 @@ import java.util.List;
  * The wire protocol between the native client ({@code native/client/vessel.c}) and the daemon.
  *
  * <p>Request, client to daemon: the magic {@code VSL2}, then argv (without argv[0]), the
- * environment, the working directory and the client's pid (u32). A list is a u32 count followed
- * by strings; a string is a u32 length followed by bytes; integers are little-endian.
+ * environment, the working directory, the client's pid (u32) and the attempt (u32: 0, or 1 and 2
+ * when a daemon died after accepting the call and before answering anything). A list is a u32
+ * count followed by strings; a string is a u32 length followed by bytes; integers are little-endian.
  *
  * <p>Reply, daemon to client: frames of one type byte, a u32 length and a payload.
  * <ul>
@@ -44,7 +45,7 @@ public final class Protocol {
     private Protocol() {}
 
     /** What a client asked for. */
-    public record Request(List<String> args, List<String> env, String cwd, long pid, int version) {
+    public record Request(List<String> args, List<String> env, String cwd, long pid, int version, int attempt) {
         public String getenv(String name) {
             String prefix = name + "=";
             for (String entry : env) {
@@ -65,9 +66,10 @@ public final class Protocol {
         List<String> args = readList(in);
         List<String> env = readList(in);
         String cwd = readString(in);
-        if (magic == MAGIC_V1) return new Request(args, env, cwd, 0, 1);
+        if (magic == MAGIC_V1) return new Request(args, env, cwd, 0, 1, 0);
         long pid = Integer.toUnsignedLong(readU32(in));
-        return new Request(args, env, cwd, pid, 2);
+        int attempt = readU32(in);
+        return new Request(args, env, cwd, pid, 2, attempt);
     }
 
     static int readU32(DataInputStream in) throws IOException {

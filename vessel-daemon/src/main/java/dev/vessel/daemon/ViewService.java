@@ -69,6 +69,7 @@ final class ViewService {
     private void startServing(Path home) throws IOException {
         keeper = FdKeeper.attach(listenerPath.resolveSibling("keeper.sock"), home.resolve("bin/vessel-keeper"),
                 home.resolve("bin/vesseld"), listenerPath.resolveSibling("vesseld.log"));
+        boolean keeperReceives = keeper.hello();
         Map<String, Integer> held = keeper.takeAll();
         FuseFileSystem files = new ViewFiles(view);
         Integer fuseFd = held.remove("fuse");
@@ -94,7 +95,15 @@ final class ViewService {
             }
         });
         int listener = listen("seccomp", listenerPath);
-        Thread.ofPlatform().daemon().name("seccomp listener").start(() -> accept(listener));
+        if (keeperReceives) {
+            // the keeper accepts each container's notify fd and passes it on: none is lost if this
+            // daemon dies between accepting and holding it
+            Libc.close(listener);
+            keeper.watch(n -> syscalls.serve(n.name(), n.fd(), this::forget));
+        } else {
+            Vesseld.log("vessel-keeper is of an older build: this daemon receives the notify fds itself");
+            Thread.ofPlatform().daemon().name("seccomp listener").start(() -> accept(listener));
+        }
     }
 
     private static final String LISTEN = "listen:";

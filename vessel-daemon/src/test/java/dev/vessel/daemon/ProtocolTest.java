@@ -25,7 +25,8 @@ class ProtocolTest {
             + "08000000" + hex("--bundle") + "02000000" + hex("/b") + "03000000" + hex("id1")
             + "01000000" + "1f000000" + hex("VESSEL_DUMP_REQUEST=/dev/stdout") // the environment
             + "01000000" + hex("/") // the working directory
-            + "01000000"; // the pid (fixed to 1 when dumping)
+            + "01000000" // the pid (fixed to 1 when dumping)
+            + "00000000"; // the first attempt
 
     private static String hex(String s) {
         return HexFormat.of().formatHex(s.getBytes(java.nio.charset.StandardCharsets.UTF_8));
@@ -46,7 +47,7 @@ class ProtocolTest {
     void theDaemonReadsTheGoldenRequest() throws Exception {
         Protocol.Request r = Protocol.readRequest(new ByteArrayInputStream(HexFormat.of().parseHex(REQUEST)));
         assertThat(r).isEqualTo(new Protocol.Request(List.of("--root", "/r", "create", "--bundle", "/b", "id1"),
-                List.of("VESSEL_DUMP_REQUEST=/dev/stdout"), "/", 1, 2));
+                List.of("VESSEL_DUMP_REQUEST=/dev/stdout"), "/", 1, 2, 0));
     }
 
     @Test

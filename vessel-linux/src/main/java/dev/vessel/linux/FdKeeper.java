@@ -58,18 +58,37 @@ public final class FdKeeper implements AutoCloseable {
         UnixSockets.send(socket, ("DEL " + name).getBytes(StandardCharsets.UTF_8));
     }
 
+    /**
+     * Whether the keeper accepts the containers' notify fds itself ("HELLO 2"): then each new one
+     * comes as a {@link #watch NEW} record. An older keeper answers nothing; the daemon then
+     * accepts them itself.
+     */
+    public synchronized boolean hello() throws IOException {
+        UnixSockets.send(socket, "HELLO".getBytes(StandardCharsets.UTF_8));
+        if (!UnixSockets.readable(socket, 1000)) return false;
+        UnixSockets.Received answer = UnixSockets.receive(socket, RECORD_MAX);
+        for (int fd : answer.fds()) Libc.close(fd);
+        return answer.text().equals("HELLO 2");
+    }
+
+    /** A container's notify fd that the keeper accepted: its name there, the fd, the OCI state. */
+    public record Notify(String name, int fd, String state) {}
+
     /** Every descriptor the keeper holds, as fresh copies in this process, by name. */
     public synchronized Map<String, Integer> takeAll() throws IOException {
         UnixSockets.send(socket, "GET".getBytes(StandardCharsets.UTF_8));
         Map<String, Integer> fds = new LinkedHashMap<>();
         while (true) {
-            UnixSockets.Received record = UnixSockets.receive(socket, 512);
+            UnixSockets.Received record = UnixSockets.receive(socket, RECORD_MAX);
             String text = record.text();
             if (text.equals("END") || text.isEmpty()) {
                 return fds;
             }
-            if (text.startsWith("FD ") && record.fds().length == 1) {
-                fds.put(text.substring(3), record.fds()[0]);
+            String name = text.startsWith("FD ") ? text.substring(3)
+                    : text.startsWith("NEW ") ? text.substring(4).lines().findFirst().orElse("") : null;
+            // a NEW that crossed the GET comes again in its answer: one copy is enough
+            if (name != null && record.fds().length == 1 && !fds.containsKey(name)) {
+                fds.put(name, record.fds()[0]);
             } else {
                 for (int fd : record.fds()) {
                     Libc.close(fd);
@@ -77,6 +96,35 @@ public final class FdKeeper implements AutoCloseable {
             }
         }
     }
+
+    /** After {@link #takeAll}: each NEW record to {@code handler}, on a thread of its own, for as long as the keeper lives. */
+    public void watch(java.util.function.Consumer<Notify> handler) {
+        Thread.ofPlatform().daemon().name("keeper-watch").start(() -> {
+            while (true) {
+                UnixSockets.Received record;
+                try {
+                    record = UnixSockets.receive(socket, RECORD_MAX);
+                } catch (IOException e) {
+                    Log.info("keeper: " + e.getMessage());
+                    return;
+                }
+                String text = record.text();
+                if (text.isEmpty()) {
+                    Log.info("keeper: the connection closed");
+                    return;
+                }
+                if (text.startsWith("NEW ") && record.fds().length == 1) {
+                    int nl = text.indexOf('\n');
+                    handler.accept(new Notify(text.substring(4, nl < 0 ? text.length() : nl), record.fds()[0],
+                            nl < 0 ? "" : text.substring(nl + 1)));
+                } else {
+                    for (int fd : record.fds()) Libc.close(fd);
+                }
+            }
+        });
+    }
+
+    private static final int RECORD_MAX = 70 * 1024;
 
     @Override
     public void close() {

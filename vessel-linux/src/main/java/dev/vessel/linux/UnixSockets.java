@@ -39,6 +39,8 @@ public final class UnixSockets {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle ACCEPT4 = Libc.errnoCall("accept4",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    private static final MethodHandle POLL = Libc.errnoCall("poll",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle GETSOCKNAME = Libc.errnoCall("getsockname",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle SENDMSG = Libc.errnoCall("sendmsg",
@@ -88,6 +90,19 @@ public final class UnixSockets {
             return fd;
         } catch (IOException | RuntimeException e) {
             throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** Whether {@code fd} has something to read within {@code millis} (a hang-up counts). */
+    public static boolean readable(int fd, int millis) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pollfd = arena.allocate(8, 4);
+            pollfd.set(JAVA_INT, 0, fd);
+            pollfd.set(JAVA_SHORT, 4, (short) 1); // POLLIN
+            int rc = (int) POLL.invokeExact(Libc.CAPTURE.get(), pollfd, 1L, millis);
+            return rc > 0;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

@@ -191,17 +191,15 @@ public final class ContainerDriver implements IsolationDriver {
         return runtime(context, "resume", record, passThrough, List.of());
     }
 
-    /** Run as the client's child, so that the record goes only once the runtime has deleted the container. */
+    /**
+     * The record goes first, then the client execs the runtime's delete: nothing is left to do
+     * after it, so a daemon killed meanwhile loses nothing. Should the runtime refuse (a running
+     * container without --force), the container stays and is known from the runtime's own state.
+     */
     @Override
     public Outcome delete(Context context, SandboxRecord record, boolean force, List<String> passThrough) {
-        List<String> args = new ArrayList<>(context.runtimeArgv());
-        args.add("delete");
-        args.addAll(passThrough);
-        args.add(record.id());
-        return new Outcome.Spawn(args, context.env(), status -> {
-            if (status == 0 || !runtimeHas(context.store(), record.id())) context.store().remove(record.id());
-            return new Outcome.Exit(status, "", "");
-        });
+        context.store().remove(record.id());
+        return runtime(context, "delete", record, passThrough, List.of());
     }
 
     @Override

@@ -30,6 +30,14 @@ public interface IsolationDriver {
 
     Outcome create(Context context, SandboxRecord record, CreateSpec spec);
 
+    /**
+     * Removes what a create that never finished left (its daemon died mid-way), before the call
+     * is done again. The record only, unless the isolation started something.
+     */
+    default void abandon(Context context, SandboxRecord record) {
+        context.store().remove(record.id());
+    }
+
     Outcome start(Context context, SandboxRecord record);
 
     /** The current state, refreshed from the running parts (QEMU, the relay, crun). */
@@ -70,5 +78,10 @@ public interface IsolationDriver {
 
         /** The global options as the caller gave them, for a command the client sends later. */
         List<String> globalArgs();
+
+        /** This call was sent again: the daemon it went to first died before answering it. */
+        default boolean retried() {
+            return false;
+        }
     }
 }

@@ -183,9 +183,18 @@ public final class MicroVmDriver implements IsolationDriver {
                 });
     }
 
+    /** A QEMU that a dead daemon's create started, and its network redirects, go with the record. */
+    @Override
+    public void abandon(Context context, SandboxRecord record) {
+        if (record.microvm() != null) kill(record.microvm().qemuPid());
+        destroy(context.store(), record.id(), record.microvm() == null ? runDir(context.store().root(), record.id())
+                : runDir(record));
+    }
+
     @Override
     public Outcome start(Context context, SandboxRecord record) {
         Status status = status(record);
+        if (status == Status.RUNNING && context.retried()) return Outcome.ok(); // this start, done before its daemon died
         if (!status.canStart()) {
             throw new OciException("container \"" + record.id() + "\" is " + status.label() + ", not created: cannot start it");
         }
