@@ -156,23 +156,43 @@ static void let_through(int i, short revents)
 }
 
 /*
- * A connection on the seccomp receiver's socket: the OCI state (JSON) with the container's notify
- * fd. Held under a name of its own, and handed to the daemon at once if one listens.
+ * Connections on the seccomp receiver's socket: crun connects, and sends the OCI state (JSON)
+ * with the container's notify fd only later, so each waits here, polled with the rest, until its
+ * message arrives: the keeper never blocks on one.
  */
-static void receive_notify_fd(int listener, int daemon)
+#define MAX_PENDING 256
+static int pending[MAX_PENDING];
+static int npending;
+
+static void accept_notify_connection(int listener)
 {
-    int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+    int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (conn < 0)
         return;
+    if (npending == MAX_PENDING) {
+        say("too many seccomp connections wait: %s", "one refused");
+        close(conn);
+        return;
+    }
+    pending[npending++] = conn;
+}
+
+/* A pending connection is readable: its notify fd, held under a name of its own and handed to the daemon if one listens. */
+static void receive_notify_fd(int p, int daemon)
+{
+    int conn = pending[p];
     static char data[65536];
     char control[CMSG_SPACE(sizeof(int) * 4)];
     struct iovec iov = { data, sizeof(data) - 1 };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
                           .msg_controllen = sizeof(control) };
-    ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+    ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
     close(conn);
+    pending[p] = pending[--npending];
     int fds[4], nfds = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); n >= 0 && c; c = CMSG_NXTHDR(&msg, c))
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
             for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) && nfds < 4; i++)
                 memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
@@ -238,8 +258,8 @@ int main(int argc, char **argv)
     say("holding file descriptors on %s", argv[1]);
 
     int daemon = -1;
-    struct pollfd fds[MAX_HELD + 2];
-    int owner[MAX_HELD + 2];
+    struct pollfd fds[MAX_HELD + MAX_PENDING + 3];
+    int owner[MAX_HELD + MAX_PENDING + 3];
     for (;;) {
         int n = 0;
         fds[n] = (struct pollfd){ .fd = listener, .events = POLLIN };
@@ -248,6 +268,11 @@ int main(int argc, char **argv)
         if (seccomp >= 0) {
             seccomp_at = n;
             fds[n] = (struct pollfd){ .fd = held[seccomp].fd, .events = POLLIN };
+            owner[n++] = -1;
+        }
+        int pending_at = n;
+        for (int p = 0; p < npending; p++) {
+            fds[n] = (struct pollfd){ .fd = pending[p], .events = POLLIN };
             owner[n++] = -1;
         }
         int daemon_at = -1;
@@ -282,10 +307,18 @@ int main(int argc, char **argv)
                 continue;
             }
         }
+        int changed = 0;
+        for (int p = npending - 1; p >= 0; p--) /* backwards: a received one's slot takes the last */
+            if (fds[pending_at + p].revents) {
+                receive_notify_fd(p, daemon);
+                changed = 1;
+            }
         if (seccomp_at >= 0 && (fds[seccomp_at].revents & POLLIN)) {
-            receive_notify_fd(held[seccomp].fd, daemon);
-            continue; /* held[] may have changed: poll again */
+            accept_notify_connection(held[seccomp].fd);
+            changed = 1;
         }
+        if (changed)
+            continue; /* held[] and pending[] may have changed: poll again */
         if (daemon >= 0) {
             if (fds[daemon_at].revents && serve(daemon) < 0) {
                 close(daemon);
