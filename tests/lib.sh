@@ -646,6 +646,26 @@ mounts_snapshot() { awk '{print $5}' /proc/self/mountinfo | sort; }
 _CLEANUP_HOOKS=()
 on_cleanup() { _CLEANUP_HOOKS+=("$1"); }
 
+# private_daemon — this test's own vesseld: its socket, config ($VESSEL_CONFIG, empty unless the
+# test writes one), resource view and keeper under $T/vessel, so killing it disturbs no other
+# test. At the end: every sandbox of $ROOT (if set) deleted, the daemon stopped, its keeper and
+# view gone.
+private_daemon() {
+  export VESSEL_SOCKET=$T/vessel/vesseld.sock
+  export VESSEL_CONFIG=$T/config.toml
+  [ -e "$VESSEL_CONFIG" ] || : > "$VESSEL_CONFIG"
+  on_cleanup _private_daemon_stop
+}
+_private_daemon_stop() {
+  if [ -n "${ROOT:-}" ]; then
+    "$VESSEL" --root "$ROOT" list -q 2>/dev/null | while read -r id; do "$VESSEL" --root "$ROOT" delete -f "$id"; done
+  fi
+  "$VESSEL" daemon stop
+  for p in $(pids_matching "vessel-keeper $T/"); do kill -KILL "$p"; done
+  umount -l "$T/vessel/view" 2>/dev/null
+  true
+}
+
 _cleanup() {
   local rc=$? h m
   set +e

@@ -10,20 +10,10 @@ source "$(dirname "$0")/../lib.sh"
 host_prepare || skip_all "host_prepare failed"
 ensure_image || skip_all "image build failed"
 
-export VESSEL_SOCKET=$T/vessel/vesseld.sock
-export VESSEL_CONFIG=$T/config.toml
-: > "$VESSEL_CONFIG"
 ROOT=$T/root
+private_daemon
 CYCLES=${RESTART_CYCLES:-300}
 CALLERS=${RESTART_CALLERS:-30}
-cleanup_daemon() {
-  "$VESSEL" --root "$ROOT" list -q 2>/dev/null | while read -r id; do "$VESSEL" --root "$ROOT" delete -f "$id" >/dev/null 2>&1; done
-  "$VESSEL" daemon stop >/dev/null 2>&1
-  for p in $(pids_matching "vessel-keeper $T/"); do kill -KILL "$p"; done
-  umount -l "$T/vessel/view" 2>/dev/null
-  true
-}
-on_cleanup cleanup_daemon
 
 mkdir -p "$T/marks" "$T/logs"
 mkbundle "$T/b" ".process.args = [\"sh\", \"-c\", \"echo ran > /marks/\$(hostname)\"] | .root.readonly = true

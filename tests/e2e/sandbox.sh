@@ -9,19 +9,9 @@ host_prepare || skip_all "host_prepare failed"
 ensure_image || skip_all "image build failed"
 "$VESSEL" assets show >/dev/null 2>&1 || skip_all "guest assets missing (make test builds them: bin/vessel assets build)"
 
-export VESSEL_SOCKET=$T/vessel/vesseld.sock
-export VESSEL_CONFIG=$T/config.toml
-: > "$VESSEL_CONFIG"
 ROOT=$T/root
+private_daemon
 RT=("$VESSEL" --root "$ROOT")
-cleanup_daemon() {
-  "$VESSEL" --root "$ROOT" list -q 2>/dev/null | while read -r id; do "$VESSEL" --root "$ROOT" delete -f "$id" >/dev/null 2>&1; done
-  "$VESSEL" daemon stop >/dev/null 2>&1
-  for p in $(pids_matching "vessel-keeper $T/"); do kill -KILL "$p"; done
-  umount -l "$T/vessel/view" 2>/dev/null
-  true
-}
-on_cleanup cleanup_daemon
 field() { printf '%s' "$1" | jq -r "$2"; }
 state_of() { "${RT[@]}" state "$1" 2>/dev/null | jq -r "${2:-.status}"; }
 export -f state_of
