@@ -12,7 +12,7 @@ ensure_image || skip_all "image build failed"
 ROOT=$T/root
 private_daemon
 RT=("$VESSEL" --root "$ROOT")
-field() { printf '%s' "$1" | jq -r "$2"; }
+jqf() { printf "%s" "$1" | jq -r "$2"; } # jqf JSON FILTER
 state_of() { "${RT[@]}" state "$1" 2>/dev/null | jq -r "${2:-.status}"; }
 export -f state_of
 export ROOT
@@ -28,10 +28,10 @@ check "microvm: create" "${RT[@]}" create --bundle "$B_VM" vm1
 check "container: create" "${RT[@]}" create --bundle "$B_CT" ct1
 assert_eq "microvm: state says created" created "$(state_of vm1)"
 run "${RT[@]}" list --format json
-assert_eq "list --format json shows the microVM" created "$(field "$OUT" '.[] | select(.id == "vm1") | .status')"
-assert_eq "list --format json shows the container" created "$(field "$OUT" '.[] | select(.id == "ct1") | .status')"
-assert_eq "list: the microVM's pid is its state's" "$(state_of vm1 .pid)" "$(field "$OUT" '.[] | select(.id == "vm1") | .pid')"
-assert_eq "list: the microVM's bundle" "$B_VM" "$(field "$OUT" '.[] | select(.id == "vm1") | .bundle')"
+assert_eq "list --format json shows the microVM" created "$(jqf "$OUT" '.[] | select(.id == "vm1") | .status')"
+assert_eq "list --format json shows the container" created "$(jqf "$OUT" '.[] | select(.id == "ct1") | .status')"
+assert_eq "list: the microVM's pid is its state's" "$(state_of vm1 .pid)" "$(jqf "$OUT" '.[] | select(.id == "vm1") | .pid')"
+assert_eq "list: the microVM's bundle" "$B_VM" "$(jqf "$OUT" '.[] | select(.id == "vm1") | .bundle')"
 run "${RT[@]}" list
 assert_match "list (table) has runc's columns" '^ID +PID +STATUS +BUNDLE +CREATED +OWNER' "$(printf '%s\n' "$OUT" | head -n1)"
 assert_match "list (table) has the microVM" '^vm1 +[0-9]+ +created ' "$(printf '%s\n' "$OUT" | grep '^vm1 ')"
