@@ -33,7 +33,16 @@ public final class Command {
      * {@link TimeoutException} when it does not finish in time.
      */
     public static Result run(List<String> argv, String input, Duration timeout) throws IOException {
-        Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
+        return run(argv, input, timeout, null, java.util.Map.of());
+    }
+
+    /** {@link #run(List, String, Duration)} in directory {@code cwd} (null: ours) with {@code env} added to ours. */
+    public static Result run(List<String> argv, String input, Duration timeout, java.nio.file.Path cwd,
+            java.util.Map<String, String> env) throws IOException {
+        ProcessBuilder builder = new ProcessBuilder(argv).redirectErrorStream(true);
+        if (cwd != null) builder.directory(cwd.toFile());
+        builder.environment().putAll(env);
+        Process p = builder.start();
         // read aside: a program that hangs with its output open must still meet the timeout
         ByteArrayOutputStream output = new ByteArrayOutputStream();
         Thread reader = Thread.ofVirtual().start(() -> {

@@ -1,5 +1,6 @@
 package dev.vessel.vmm;
 
+import dev.vessel.linux.Command;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -16,7 +17,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import java.util.zip.GZIPOutputStream;
 
@@ -210,7 +210,7 @@ public final class GuestAssets {
     /** The linux-image-X-amd64 that linux-image-amd64 depends on (after apt-get update if apt knows none). */
     private String dependency() throws VmmException {
         for (int attempt = 0; attempt < 2; attempt++) {
-            Result r = exec(List.of("apt-cache", "depends", META_PACKAGE), null);
+            Command.Result r = exec(List.of("apt-cache", "depends", META_PACKAGE), null);
             if (r.status() == 0) {
                 for (String line : r.output().split("\n")) {
                     String s = line.strip();
@@ -227,7 +227,7 @@ public final class GuestAssets {
     }
 
     private static String candidateVersion(String name) throws VmmException {
-        Result r = exec(List.of("apt-cache", "show", "--no-all-versions", name), null);
+        Command.Result r = exec(List.of("apt-cache", "show", "--no-all-versions", name), null);
         for (String line : r.output().split("\n")) {
             if (line.startsWith("Version: ")) return line.substring("Version: ".length()).strip();
         }
@@ -281,27 +281,14 @@ public final class GuestAssets {
         return false;
     }
 
-    private record Result(int status, String output) {}
-
-    private static Result exec(List<String> command, Path cwd) throws VmmException {
+    private static Command.Result exec(List<String> command, Path cwd) throws VmmException {
         try {
-            ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-            if (cwd != null) pb.directory(cwd.toFile());
-            pb.environment().put("DEBIAN_FRONTEND", "noninteractive");
-            pb.environment().put("LC_ALL", "C");
-            Process p = pb.start();
-            p.getOutputStream().close();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(10, TimeUnit.MINUTES)) {
-                p.destroyForcibly();
-                throw new VmmException(command.getFirst() + " timed out");
-            }
-            return new Result(p.exitValue(), out);
+            return Command.run(command, "", java.time.Duration.ofMinutes(10), cwd,
+                    java.util.Map.of("DEBIAN_FRONTEND", "noninteractive", "LC_ALL", "C"));
+        } catch (Command.TimeoutException e) {
+            throw new VmmException(command.getFirst() + " timed out", e);
         } catch (IOException e) {
             throw new VmmException(command.getFirst() + " cannot run: " + e.getMessage(), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new VmmException(command.getFirst() + " interrupted", e);
         }
     }
 
@@ -310,7 +297,7 @@ public final class GuestAssets {
     }
 
     private static void run(List<String> command, Path cwd, String what) throws VmmException {
-        Result r = exec(command, cwd);
+        Command.Result r = exec(command, cwd);
         if (r.status() != 0) {
             String last = r.output().lines().filter(l -> !l.isBlank() && !l.startsWith("W: Download is performed"))
                     .reduce((a, b) -> b).orElse("exit status " + r.status());

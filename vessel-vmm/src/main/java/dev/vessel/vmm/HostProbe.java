@@ -8,8 +8,8 @@ import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -108,15 +108,9 @@ public final class HostProbe {
 
     private static String output(String binary, String arg) {
         try {
-            Process p = new ProcessBuilder(binary, arg).redirectErrorStream(true).start();
-            p.getOutputStream().close();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(10, TimeUnit.SECONDS)) p.destroyForcibly();
-            return p.exitValue() == 0 ? out : "";
-        } catch (IOException | IllegalThreadStateException e) {
-            return "";
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            dev.vessel.linux.Command.Result r = dev.vessel.linux.Command.run(List.of(binary, arg), "", java.time.Duration.ofSeconds(10));
+            return r.status() == 0 ? r.output() : "";
+        } catch (IOException e) {
             return "";
         }
     }
