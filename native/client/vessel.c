@@ -304,7 +304,43 @@ static int run_child(struct program *prog)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* True when the daemon has answered something (or closed the connection after answering). */
+/*
+ * 'C': runs the program as our child with its stdout captured (stderr stays ours), and returns
+ * its status; *out gets what it printed (for the daemon to read, e.g. the low-level runtime's
+ * state, which it then shows in Vessel's own shape).
+ */
+static int run_captured(struct program *prog, struct buf *out)
+{
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        die("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(pipefd[1], 1);
+        execve(prog->argv[0], prog->argv, prog->env);
+        fprintf(stderr, "vessel: cannot run %s: %s\n", prog->argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(pipefd[1]);
+    char chunk[16384];
+    for (ssize_t n; (n = read(pipefd[0], chunk, sizeof(chunk))) != 0;) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        if (out->len + (size_t)n <= (16u << 20)) /* a runtime's state is small; more is dropped */
+            put(out, chunk, (size_t)n);
+    }
+    close(pipefd[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            die("waitpid: %s", strerror(errno));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 static void write_pid_file(const char *path, pid_t pid)
 {
     char tmp[PATH_MAX];
@@ -572,8 +608,23 @@ int main(int argc, char **argv)
             struct program prog = decode_program(payload, end);
             uint32_t status = (uint32_t)run_child(&prog);
             unsigned char le[4] = { status, status >> 8, status >> 16, status >> 24 };
+            /* a daemon gone meanwhile cannot follow up; the program's own status still stands */
             if (write_all(fd, le, 4) != 0)
+                return (int)status;
+            break;
+        }
+        case 'C': {
+            struct program prog = decode_program(payload, end);
+            struct buf out = { 0 };
+            int status = run_captured(&prog, &out);
+            struct buf answer = { 0 };
+            put_u32(&answer, (uint32_t)status);
+            put_u32(&answer, (uint32_t)out.len);
+            put(&answer, out.data ? out.data : "", out.len);
+            if (write_all(fd, answer.data, answer.len) != 0)
                 die("vesseld went away while %s ran", prog.argv[0]);
+            free(out.data);
+            free(answer.data);
             break;
         }
         case 'V':

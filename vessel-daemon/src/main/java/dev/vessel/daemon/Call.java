@@ -170,6 +170,11 @@ final class Call implements IsolationDriver.Context {
                 }
                 case Outcome.Spawn spawn -> outcome = spawn.then().apply(
                         reply.spawn(new Protocol.Program(spawn.argv(), spawn.env(), List.of())));
+                case Outcome.Capture capture -> {
+                    Protocol.Captured captured = reply.capture(new Protocol.Program(capture.argv(), capture.env(), List.of()));
+                    outcome = capture.then().apply(captured.status(),
+                            new String(captured.output(), java.nio.charset.StandardCharsets.UTF_8));
+                }
                 case Outcome.Relay relay -> outcome = relay.then().apply(reply.relay(relay.port(), relay.pidFile(),
                         relay.consoleSocket(), relay.tty(), relay.detach(), relay.afterExit()));
                 case Outcome.Go go -> {
@@ -182,6 +187,16 @@ final class Call implements IsolationDriver.Context {
             }
         }
         return null;
+    }
+
+    /** Removes a directory tree of our own (a scratch directory); what cannot go stays. */
+    static void deleteQuietly(Path dir) {
+        if (dir == null) return;
+        try (var paths = java.nio.file.Files.walk(dir)) {
+            paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // left in /tmp
+        }
     }
 
     /** Streams the lines of a stream outcome, then exits with its status. */

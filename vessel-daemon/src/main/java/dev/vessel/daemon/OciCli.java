@@ -202,6 +202,12 @@ final class OciCli {
      */
     static void warmUp(ViewPlan view) {
         CommandLine cli = commandLine();
+        Path scratch;
+        try {
+            scratch = Files.createTempDirectory("vessel-warm-up");
+        } catch (IOException e) {
+            scratch = null;
+        }
         byte[] config = """
                 {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "env": ["PATH=/bin"]},
                  "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
@@ -219,8 +225,32 @@ final class OciCli {
             }
             BundleConfig parsed = BundleConfig.parse(Path.of("/b"), config);
             ConfigRewriter.forContainer(parsed, Isolation.CONTAINER, "id", view).toBytes();
+            warmUpStore(scratch, parsed, i);
         }
         PARSERS.offer(cli); // only now: a parser is used by one call at a time
+        Call.deleteQuietly(scratch);
+    }
+
+    /** What every create, state and delete does with the store: records written, read, listed, removed. */
+    private static void warmUpStore(Path scratch, BundleConfig config, int i) {
+        if (scratch == null) return;
+        SandboxStore store = SandboxStore.forRoot(scratch, scratch.resolve("root"));
+        String id = "warm-up-" + i;
+        try (SandboxStore.Lock lock = store.lock(id)) {
+            store.save(new SandboxRecord(id, Isolation.CONTAINER, "/b", "/b/rootfs", java.time.Instant.now().toString(),
+                    "root", new java.util.TreeMap<>(config.spec().annotations()), Status.CREATING, null));
+            store.load(id).ifPresent(r -> {
+                try {
+                    BundleConfig.JSON.writeValueAsBytes(new OciState(OciState.SPEC_VERSION, id, 1, "running", r.bundle(),
+                            r.rootfs(), r.created(), r.owner(), r.annotations()));
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            store.remove(id);
+        } catch (RuntimeException e) {
+            // a warm-up that cannot write its scratch store only warms up less
+        }
     }
 
     /** Parses and runs one call; exits the client unless the call handed it a program to exec. */

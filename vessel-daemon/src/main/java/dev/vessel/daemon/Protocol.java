@@ -29,6 +29,8 @@ import java.util.List;
  *       {@code /proc/self/fd/N} in place of every argument equal to {@code @file:i}, then execs;</li>
  *   <li>{@code S}: spawn: like {@code R}, but the client forks, waits and sends back the child's
  *       exit status as an i32, then reads more frames;</li>
+ *   <li>{@code C}: capture: like {@code S}, but the child's stdout is captured: the client sends
+ *       back the exit status (i32), then the output (u32 length, bytes), and reads more frames;</li>
  *   <li>{@code V}: relay: port path, pid-file path, console-socket path, u32 flags (1 tty, 2
  *       detach), a list (the command line an attached relay sends once its process has exited);
  *       the client answers the relay's pid as a u32; see {@link Replier#relay};</li>
@@ -144,6 +146,21 @@ public final class Protocol {
             }
         }
 
+        /** Runs the program as the client's child and returns its exit status and what it printed on stdout. */
+        public Captured capture(Program program) throws IOException {
+            frame('C', program.encode());
+            try {
+                int status = readU32(in);
+                int length = readU32(in);
+                if (length < 0 || length > 16 << 20) throw new IOException("captured output of " + length + " bytes");
+                byte[] output = new byte[length];
+                in.readFully(output);
+                return new Captured(status, output);
+            } catch (EOFException e) {
+                throw new IOException("client went away while its child ran", e);
+            }
+        }
+
         /**
          * Has the client stand in for a microVM process whose stream port is {@code port}
          * (docs/microvm.md) and returns the relay's pid, which the client also writes to
@@ -177,6 +194,9 @@ public final class Protocol {
             out.flush();
         }
     }
+
+    /** A captured child's exit status and stdout. */
+    public record Captured(int status, byte[] output) {}
 
     /** A program for the client to run: argv (argv[0] is the path), environment, and in-memory files. */
     public record Program(List<String> argv, List<String> env, List<byte[]> files) {

@@ -20,6 +20,13 @@ public sealed interface Outcome {
     /** Run this program as the client's child; {@code then} gets its exit status. */
     record Spawn(List<String> argv, List<String> env, IntFunction<Outcome> then) implements Outcome {}
 
+    /** Run this program as the client's child, its stdout captured; {@code then} gets the status and the output. */
+    record Capture(List<String> argv, List<String> env, Captured then) implements Outcome {}
+
+    interface Captured {
+        Outcome apply(int status, String stdout);
+    }
+
     /**
      * Have the client stand in for a microVM process whose stream port is {@code port}: forked
      * ({@code detach}) or in its own place. {@code then} gets the relay's pid; an attached relay
