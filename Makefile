@@ -45,4 +45,4 @@ bench: deps build images
 
 clean:
 	$(MVN) clean
-	rm -rf build bin/vessel
+	rm -rf build bin/vessel bin/vessel-microvm

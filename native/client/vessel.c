@@ -549,7 +549,20 @@ int main(int argc, char **argv)
 
     saved_argc = argc;
     saved_argv = argv;
-    struct buf req = make_request(argv + 1, argc - 1, 0);
+    /* Called as vessel-microvm (a link), microVMs are the default: as if --isolation=microvm came
+     * first, where runc's global options go. Engines without annotations (Docker) pick it by path. */
+    char **args = argv + 1;
+    int count = argc - 1;
+    const char *name = strrchr(argv[0], '/');
+    if (strcmp(name ? name + 1 : argv[0], "vessel-microvm") == 0) {
+        args = calloc(argc + 1, sizeof(char *));
+        if (!args)
+            die("out of memory");
+        args[0] = "--isolation=microvm";
+        memcpy(args + 1, argv + 1, (argc - 1) * sizeof(char *));
+        count = argc;
+    }
+    struct buf req = make_request(args, count, 0);
     const char *dump = getenv("VESSEL_DUMP_REQUEST");
     if (dump) { /* for the protocol's golden-bytes test: the request as it would be sent */
         int out = open(dump, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -576,7 +589,7 @@ int main(int argc, char **argv)
                 die("vesseld closed the connection before answering");
             close(fd);
             free(req.data);
-            req = make_request(argv + 1, argc - 1, ++attempt);
+            req = make_request(args, count, ++attempt);
             fd = deliver(sock, &req, 1);
             frames = (uint32_t)-1; /* the loop's frames++ makes it 0 */
             continue;

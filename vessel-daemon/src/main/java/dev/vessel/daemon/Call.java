@@ -31,6 +31,8 @@ final class Call implements IsolationDriver.Context {
     /** Vessel's own commands (daemon, assets, doctor, image) are the dispatcher's. */
     final Dispatcher dispatcher;
     LowLevelRuntime.GlobalOptions global;
+    /** What this call creates when the bundle does not say: --isolation, else the daemon's default. */
+    Isolation isolation;
     private LowLevelRuntime runtime;
     private SandboxStore store;
 

@@ -40,6 +40,8 @@ final class Dispatcher {
         Call call = new Call(request, reply, settings, view, drivers, this);
         try {
             List<String> args = request.args();
+            // vessel-microvm puts --isolation=microvm before every command: Vessel's own commands ignore it
+            if (!args.isEmpty() && args.getFirst().startsWith("--isolation=")) args = args.subList(1, args.size());
             String first = args.isEmpty() ? "" : args.getFirst();
             boolean help = args.size() > 1 && (args.get(1).equals("--help") || args.get(1).equals("-h"));
             if (first.equals("vmm") && !help) {

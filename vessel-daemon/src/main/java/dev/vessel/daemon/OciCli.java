@@ -50,6 +50,12 @@ final class OciCli {
     @Option(names = "--cgroup-manager") String cgroupManager;
     @Option(names = "--rootless") String rootless;
     @Option(names = "--criu") String criu;
+    /**
+     * The isolation of the containers this call creates when their bundle does not ask for one
+     * (the {@link Isolation#ANNOTATION} annotation wins: it is the per-container request, this the
+     * runtime's default, as a Docker runtime's runtimeArgs or the vessel-microvm name give it).
+     */
+    @Option(names = "--isolation") String isolation;
     @Option(names = {"-v", "--version"}) boolean version;
     @Option(names = {"-h", "--help"}) boolean help;
 
@@ -64,7 +70,7 @@ final class OciCli {
                                   update, events, features, spec
             Vessel commands:      daemon start|stop|status, assets build|show, doctor, vmm, image ext4, help
             global options: --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup,
-                            --cgroup-manager cgroupfs|systemd, --version
+                            --cgroup-manager cgroupfs|systemd, --isolation container|microvm, --version
             `vessel help COMMAND` or `vessel COMMAND --help` tells more of each.
             """;
 
@@ -268,23 +274,23 @@ final class OciCli {
 
     private static void run(CommandLine cli, Call call, Dispatcher dispatcher) throws IOException {
         ParseResult parsed;
+        OciCli global = cli.getCommand();
         try {
             parsed = cli.parseArgs(call.request.args().toArray(String[]::new));
         } catch (CommandLine.UnmatchedArgumentException e) {
+            call.global = globalOptions(call, global); // the global options parsed so far: --log gets the failure
             boolean atTop = e.getCommandLine() == cli;
             String first = e.getUnmatched().isEmpty() ? "" : e.getUnmatched().getFirst();
             throw atTop && !first.startsWith("-") ? unknownCommand(cli, first) : usageError(cli, e);
         } catch (CommandLine.ParameterException e) {
+            call.global = globalOptions(call, global);
             throw usageError(cli, e);
         }
-        OciCli global = cli.getCommand();
-        call.global = new LowLevelRuntime.GlobalOptions(
-                global.root == null ? call.settings.stateRoot() : call.resolve(global.root),
-                global.log == null ? null : call.resolve(global.log).toString(),
-                global.logFormat, global.debug, global.systemdCgroup, global.cgroupManager);
+        call.global = globalOptions(call, global);
         if (global.logFormat != null && !Set.of("text", "json").contains(global.logFormat)) {
             throw new OciException("invalid --log-format \"" + global.logFormat + "\" (use text or json)");
         }
+        call.isolation = isolation(global, call.settings.defaultIsolation());
         if (global.version) {
             call.print(dispatcher.versionText());
             call.reply.exit(0);
@@ -303,6 +309,18 @@ final class OciCli {
         }
         checkRootAndLog(call);
         ((Handler) sub.commandSpec().userObject()).run(call, sub);
+    }
+
+    /** The --isolation flag's, else {@code fallback}; a value that names none is one line. */
+    static Isolation isolation(OciCli global, Isolation fallback) {
+        return global.isolation == null ? fallback : Isolation.parse(global.isolation, "--isolation");
+    }
+
+    private static LowLevelRuntime.GlobalOptions globalOptions(Call call, OciCli global) {
+        return new LowLevelRuntime.GlobalOptions(
+                global.root == null ? call.settings.stateRoot() : call.resolve(global.root),
+                global.log == null ? null : call.resolve(global.log).toString(),
+                global.logFormat, global.debug, global.systemdCgroup, global.cgroupManager);
     }
 
     /** A --root that cannot be a directory, or a --log that cannot be written: one line, before anything runs. */
@@ -391,7 +409,7 @@ final class OciCli {
         void launch(Call call, boolean run, boolean detach, ParseResult parsed) throws IOException {
             ContainerId.validate(id);
             BundleConfig config = BundleConfig.load(call.resolve(bundle == null ? "." : bundle));
-            Isolation isolation = config.isolation(call.settings.defaultIsolation());
+            Isolation isolation = config.isolation(call.isolation);
             // the record keeps the bundle's own annotations: what hooks and state show
             SandboxRecord record = new SandboxRecord(id, isolation, config.bundle().toString(), config.rootfs().toString(),
                     java.time.Instant.now().toString(), "root", annotations(config), Status.CREATING, null);

@@ -1,7 +1,10 @@
 package dev.vessel.daemon;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.vessel.oci.Isolation;
+import dev.vessel.oci.OciException;
 import dev.vessel.oci.Signals;
 import dev.vessel.runtime.OciState;
 import java.util.List;
@@ -36,6 +39,39 @@ class OciCliTest {
     void createDropsTheBundleWhichVesselPassesItself() {
         CommandLine.ParseResult create = parse("create", "--bundle", "/b", "--console-socket=/s.sock", "--no-pivot", "id");
         assertThat(OciCli.forward(create, Set.of("--bundle"))).containsExactlyInAnyOrder("--console-socket=/s.sock", "--no-pivot");
+    }
+
+    @Test
+    void isolationIsAGlobalFlagInEitherSpelling() {
+        for (String[] args : List.of(
+                new String[] {"--isolation=microvm", "--root", "/r", "--log", "/b/log.json", "--log-format", "json", "create", "--bundle", "/b", "id"},
+                new String[] {"--root", "/r", "--isolation", "MicroVM", "run", "id"})) {
+            CommandLine cli = OciCli.commandLine();
+            cli.parseArgs(args);
+            assertThat(OciCli.isolation(cli.getCommand(), Isolation.CONTAINER)).as(String.join(" ", args)).isEqualTo(Isolation.MICROVM);
+        }
+        CommandLine cli = OciCli.commandLine();
+        cli.parseArgs("--isolation=container", "create", "id");
+        assertThat(OciCli.isolation(cli.getCommand(), Isolation.MICROVM)).isEqualTo(Isolation.CONTAINER);
+    }
+
+    @Test
+    void withoutTheFlagTheDaemonsDefaultHolds() {
+        CommandLine cli = OciCli.commandLine();
+        cli.parseArgs("create", "id");
+        assertThat(OciCli.isolation(cli.getCommand(), Isolation.MICROVM)).isEqualTo(Isolation.MICROVM);
+        assertThat(OciCli.isolation(cli.getCommand(), Isolation.CONTAINER)).isEqualTo(Isolation.CONTAINER);
+    }
+
+    @Test
+    void aBadIsolationIsOneLineNamingTheFlag() {
+        CommandLine cli = OciCli.commandLine();
+        cli.parseArgs("--isolation=kvm", "create", "id");
+        assertThatThrownBy(() -> OciCli.isolation(cli.getCommand(), Isolation.CONTAINER))
+                .isInstanceOf(OciException.class)
+                .hasMessage("--isolation: unknown isolation \"kvm\" (use container or microvm)");
+        assertThatThrownBy(() -> OciCli.commandLine().parseArgs("create", "id", "--isolation"))
+                .isInstanceOf(CommandLine.ParameterException.class); // after the command it is not a global flag
     }
 
     @Test

@@ -10,6 +10,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The client↔daemon protocol in golden bytes, written out by hand from Protocol's description:
@@ -41,6 +42,19 @@ class ProtocolTest {
         byte[] out = p.getInputStream().readAllBytes();
         assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
         assertThat(HexFormat.of().formatHex(out)).isEqualTo(REQUEST);
+    }
+
+    @Test
+    void calledAsVesselMicrovmTheClientAsksForMicroVmsFirst(@TempDir Path dir) throws Exception {
+        Path client = Path.of(System.getProperty("user.dir")).resolveSibling("bin").resolve("vessel");
+        Path link = Files.createSymbolicLink(dir.resolve("vessel-microvm"), client);
+        Process p = new ProcessBuilder("env", "-i", "VESSEL_DUMP_REQUEST=/dev/stdout", link.toString(),
+                "--root", "/r", "create", "--bundle", "/b", "id1").directory(Path.of("/").toFile()).start();
+        byte[] out = p.getInputStream().readAllBytes();
+        assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        String expected = REQUEST.replaceFirst("^56534c32" + "06000000",
+                "56534c32" + "07000000" + "13000000" + hex("--isolation=microvm"));
+        assertThat(HexFormat.of().formatHex(out)).isEqualTo(expected);
     }
 
     @Test
