@@ -75,6 +75,16 @@ class OciCliTest {
     }
 
     @Test
+    void aGlobalFlagVesselDoesNotKnowStillLeavesTheLogKnown() {
+        // the failure goes to --log: containerd's shim (Docker's too) reads the error back from there
+        CommandLine cli = OciCli.commandLine();
+        assertThatThrownBy(() -> cli.parseArgs("--no-such-flag", "--root", "/r", "--log", "/b/log.json", "--log-format", "json",
+                "create", "--bundle", "/b", "id")).isInstanceOf(CommandLine.UnmatchedArgumentException.class);
+        OciCli global = cli.getCommand();
+        assertThat(global.log + " " + global.logFormat).isEqualTo("/b/log.json json");
+    }
+
+    @Test
     void killTurnsTheSignalIntoANumber() {
         OciCli.Kill kill = (OciCli.Kill) parse("kill", "--all", "c", "SIGKILL").commandSpec().userObject();
         assertThat(Signals.parse(kill.signal)).isEqualTo(9);
