@@ -33,6 +33,7 @@ export -f docker_t
 # what dockerd may make outside $D, to tell ours from what was there
 outside_state() { ls -d /run/docker /run/docker.sock /var/run/docker /var/lib/docker /etc/docker /run/containerd \
   /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker 2>/dev/null; }
+export -f outside_state
 outside_state > "$T/.outside-before"
 [ -e /run/containerd ] || : > "$T/.made-run-containerd"
 
@@ -90,8 +91,17 @@ check "a network of our own (bridge $DOCKER_BRIDGE, $DOCKER_SUBNET)" docker_t ne
 # running NAME — waits (60 s at most) for docker to say the container runs
 running() { wait_for 60 "[ \"\$(docker_t inspect -f '{{.State.Running}}' $1)\" = true ]"; }
 
-# the runc root the shim gives a runtime (exec-root/runtime-NAME/moby), for "nothing left"
-vessel_root_of() { echo "$D/exec/runtime-$1/moby"; }
+# vessel_root_of ID — the --root (under the exec root's runtime-*/moby: 20.10 gives every runtime
+# runtime-runc) where Vessel keeps container ID; empty when no root has it
+vessel_root_of() {
+  local r
+  for r in "$D"/exec/runtime-*/moby; do
+    [ -d "$r" ] && "$VESSEL" --root "$r" state "$1" >/dev/null 2>&1 && { echo "$r"; return 0; }
+  done
+  return 0
+}
+# vessel_ids — every container Vessel has under those roots
+vessel_ids() { local r; for r in "$D"/exec/runtime-*/moby; do [ -d "$r" ] && "$VESSEL" --root "$r" list -q; done; }
 
 # todo_check NAME EXPECTED-TO-FAIL-BECAUSE CMD... — for a known gap: reported, never counted as a failure
 todo_result() { # NAME REASON PASSED
@@ -118,15 +128,19 @@ for rt in vessel vessel-microvm vessel-microvm-link; do
   assert_eq "$rt: docker run echo hi exits 0" "0" "$RC"
   assert_rc "$rt: sh -c 'exit 7' exits 7" 7 docker_t run --rm --network none "${R[@]}" "$IMG" sh -c 'exit 7'
 
-  # the isolation asked for is the one it got: a QEMU holds a microVM's rootfs (its path holds the id)
+  # the isolation asked for is the one it got: Vessel's record of it, and a microVM's QEMU
   run docker_t run -d --name "$n-x" --network none "${R[@]}" "$IMG" sh -c 'trap "exit 0" TERM; while :; do sleep 1; done'
   id=$OUT
   assert_eq "$rt: docker run -d" "0" "$RC" || _show stderr "$ERR"
   running "$n-x"
+  root=$(vessel_root_of "$id")
+  assert_ne "$rt: Vessel has the container under a root the shim gave" "" "$root"
+  vmdir=$(vm_run_dir "$root" "$id")
   if [ "$iso" = microvm ]; then
-    assert_ne "$rt: a QEMU runs the container" "" "$(qemus_of "$id")"
+    assert_ne "$rt: a microVM runs the container (vessel state names its API socket)" "" "$vmdir"
+    assert_ne "$rt: its QEMU runs" "" "$([ -n "$vmdir" ] && qemus_of "$vmdir")"
   else
-    assert_eq "$rt: no QEMU for a container" "" "$(qemus_of "$id")"
+    assert_eq "$rt: a container, no microVM (vessel state names no API socket)" "" "$vmdir"
   fi
   run docker_t exec "$n-x" sh -c 'echo exec-ok; exit 4'
   assert_eq "$rt: docker exec output and status" "exec-ok 4" "$OUT $RC"
@@ -150,9 +164,19 @@ for rt in vessel vessel-microvm vessel-microvm-link; do
   port=$((port + 1))
   run docker_t run -d --name "$n-web" --network "$DOCKER_NET" -p "127.0.0.1:$port:80" "${R[@]}" "$IMG" httpd -f -p 80 -h /www
   assert_eq "$rt: docker run -d -p 127.0.0.1:$port:80 httpd" "0" "$RC" || _show stderr "$ERR"
-  wait_for 90 "curl -sf --max-time 5 http://127.0.0.1:$port/ >/dev/null"
-  run curl -sf --max-time 10 "http://127.0.0.1:$port/"
-  assert_eq "$rt: curl through -p gets the container's page" "hello from vessel" "$OUT"
+  if [ "$iso" = container ]; then
+    wait_for 90 "curl -sf --max-time 5 http://127.0.0.1:$port/ >/dev/null"
+    run curl -sf --max-time 10 "http://127.0.0.1:$port/"
+    assert_eq "$rt: curl through -p gets the container's page" "hello from vessel" "$OUT"
+  else
+    # Docker 20.10 moves the veth into the container's namespace from a prestart hook
+    # (libnetwork-setkey), which microVMs do not run yet: the guest sees an empty namespace
+    wait_for 10 "curl -sf --max-time 5 http://127.0.0.1:$port/ >/dev/null"
+    run curl -sf --max-time 10 "http://127.0.0.1:$port/"
+    todo_result "$rt: curl through -p gets the container's page" \
+      "Docker's network comes by a prestart hook, which microVMs do not run yet (issue 12 item 5)" \
+      "$([ "$OUT" = "hello from vessel" ] && echo 1)"
+  fi
   check "$rt: docker rm -f of the web container" docker_t rm -f "$n-web"
 
   # -v: read what the host wrote, write what the host reads
@@ -186,19 +210,22 @@ for rt in vessel vessel-microvm vessel-microvm-link; do
   run docker_t run -d --name "$n-rm" --network none "${R[@]}" "$IMG" sleep 600
   id=$OUT
   running "$n-rm"
-  run "$VESSEL" --root "$(vessel_root_of "$rt")" list -q
-  assert_contains "$rt: Vessel keeps it under the root the shim gave ($(vessel_root_of "$rt"))" "$OUT" "$id"
+  root=$(vessel_root_of "$id")
+  vmdir=$(vm_run_dir "$root" "$id")
+  assert_contains "$rt: Vessel lists it" "$(vessel_ids)" "$id"
   check "$rt: docker rm -f of a running container" docker_t rm -f "$n-rm"
   run docker_t ps -aq --filter "name=$n-rm"
   assert_eq "$rt: rm -f: docker lists it no more" "" "$OUT"
-  run "$VESSEL" --root "$(vessel_root_of "$rt")" list -q
-  assert_not_contains "$rt: rm -f: Vessel has no state of it" "$OUT" "$id"
-  wait_for 20 "[ -z \"\$(qemus_of $id)\" ]"
-  assert_eq "$rt: rm -f: no QEMU of it" "" "$(qemus_of "$id")"
+  assert_not_contains "$rt: rm -f: Vessel has no state of it" "$(vessel_ids)" "$id"
+  if [ "$iso" = microvm ]; then
+    wait_for 20 "[ -z \"\$(qemus_of $vmdir)\" ]"
+    assert_eq "$rt: rm -f: no QEMU of it" "" "$([ -n "$vmdir" ] && qemus_of "$vmdir")"
+    assert_eq "$rt: rm -f: its run dir is gone" "no" "$([ -n "$vmdir" ] && [ -e "$vmdir" ] && echo yes || echo no)"
+  fi
 done
 
 # ---------------------------------------------------------------- nothing left
-docker_stop
+docker_stop >/dev/null 2>&1
 run outside_state
 assert_eq "dockerd left nothing outside its own directories" "$(cat "$T/.outside-before")" "$OUT"
 assert_eq "no process of our dockerd is left" "" "$(pids_matching "$D/")"
