@@ -60,9 +60,21 @@ docker_stop() {
 }
 on_cleanup docker_stop
 
+# ---------------------------------------------------------------- the flag and the name, without Docker
+VESSEL_MICROVM=$(dirname "$VESSEL")/vessel-microvm
+mkbundle "$T/b" '.process.args = ["sleep", "60"]'
+run "$VESSEL" --isolation=kvm --root "$T/r" create --bundle "$T/b" "$P-bad"
+assert_eq "--isolation=kvm: one line, exit 1" '1|vessel: --isolation: unknown isolation "kvm" (use container or microvm)' "$RC|$ERR"
+assert_eq "--isolation=kvm: nothing left" "" "$("$VESSEL" --root "$T/r" list -q 2>&1)"
+# the bundle's annotation is the per-container request: it wins over the runtime's default
+mkbundle "$T/bc" '.process.args = ["sleep", "60"] | .annotations["dev.vessel.isolation"] = "container"'
+check "vessel-microvm create of a bundle annotated container" "$VESSEL_MICROVM" --root "$T/r" create --bundle "$T/bc" "$P-ann"
+assert_eq "the annotation wins: created as a container (no microVM API socket)" "created|" \
+  "$(vessel_status "$T/r" "$P-ann")|$(vm_run_dir "$T/r" "$P-ann")"
+check "vessel-microvm delete --force of it" "$VESSEL_MICROVM" --root "$T/r" delete --force "$P-ann"
+
 # ---------------------------------------------------------------- dockerd of our own
 mkdir -p "$D"
-VESSEL_MICROVM=$(dirname "$VESSEL")/vessel-microvm
 jq -n --arg vessel "$VESSEL" --arg link "$VESSEL_MICROVM" '{
   "runtimes": {
     "vessel": {"path": $vessel},
