@@ -32,6 +32,11 @@
 #include "relay.h"
 
 #define DEFAULT_SOCKET "/run/vessel/vesseld.sock"
+#define DEFAULT_LOG "/var/log/vessel/vesseld.log"
+/* The installed layout's $PREFIX/lib/vessel, set by the build (native/Makefile) */
+#ifndef VESSEL_LIBDIR
+#define VESSEL_LIBDIR "/usr/local/lib/vessel"
+#endif
 #define MAGIC 0x324c5356u /* "VSL2" */
 #define START_TIMEOUT_MS 30000
 
@@ -159,12 +164,17 @@ static void mkdir_parents(char *dir)
     mkdir(dir, 0755);
 }
 
-static void last_line(const char *path, char *out, size_t size)
+/* The last non-empty line of a file, from offset `from` on. */
+static void last_line(const char *path, off_t from, char *out, size_t size)
 {
     out[0] = '\0';
     FILE *f = fopen(path, "r");
     if (!f)
         return;
+    if (from > 0 && fseeko(f, from, SEEK_SET) != 0) {
+        fclose(f);
+        return;
+    }
     char line[1024];
     while (fgets(line, sizeof(line), f))
         if (line[0] != '\n')
@@ -179,29 +189,62 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Starts vesseld detached from us (its own session, stdio to a log) and waits for its socket. */
+/* The daemon's launcher (vesseld, a shell script beside its jars). In order: $VESSEL_DAEMON when set;
+ * vesseld beside this executable (symlinks resolved: an installed $PREFIX/bin/vessel is a link into
+ * $PREFIX/lib/vessel/bin); ../lib/vessel/bin/vesseld from this executable's directory (a client
+ * copied into some $PREFIX/bin); the one under the prefix this client was built for. */
+static void find_launcher(char *out, size_t size)
+{
+    const char *env = getenv("VESSEL_DAEMON");
+    if (env && *env) {
+        if (access(env, X_OK) != 0)
+            die("cannot start vesseld: %s (VESSEL_DAEMON): %s", env, strerror(errno));
+        snprintf(out, size, "%s", env);
+        return;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n < 0)
+        die("cannot start vesseld: readlink /proc/self/exe: %s", strerror(errno));
+    self[n] = '\0';
+    const char *dir = dirname(self);
+    char candidates[3][PATH_MAX];
+    snprintf(candidates[0], PATH_MAX, "%s/vesseld", dir);
+    snprintf(candidates[1], PATH_MAX, "%s/../lib/vessel/bin/vesseld", dir);
+    snprintf(candidates[2], PATH_MAX, "%s/bin/vesseld", VESSEL_LIBDIR);
+    for (int i = 0; i < 3; i++) {
+        if (access(candidates[i], X_OK) == 0) {
+            if (!realpath(candidates[i], out))
+                snprintf(out, size, "%s", candidates[i]);
+            return;
+        }
+    }
+    die("cannot start vesseld: none of %s, %s, %s exists (set VESSEL_DAEMON to its path)",
+        candidates[0], candidates[1], candidates[2]);
+}
+
+/* Where a daemon this client starts writes its output: $VESSEL_LOG, else DEFAULT_LOG. */
+static const char *log_path(void)
+{
+    const char *env = getenv("VESSEL_LOG");
+    return env && *env ? env : DEFAULT_LOG;
+}
+
+/* Starts vesseld detached from us (its own session, stdio to its log) and waits for its socket. */
 static int start_daemon(const char *sock)
 {
-    char launcher[PATH_MAX], log[PATH_MAX + 16], dir[PATH_MAX];
-    const char *env_launcher = getenv("VESSEL_DAEMON");
-    if (env_launcher) {
-        snprintf(launcher, sizeof(launcher), "%s", env_launcher);
-    } else {
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n < 0)
-            die("cannot start vesseld: readlink /proc/self/exe: %s", strerror(errno));
-        self[n] = '\0';
-        snprintf(launcher, sizeof(launcher), "%s/vesseld", dirname(self));
-    }
-    if (access(launcher, X_OK) != 0)
-        die("cannot start vesseld: %s: %s", launcher, strerror(errno));
-
-    char sock_copy[PATH_MAX];
-    snprintf(sock_copy, sizeof(sock_copy), "%s", sock);
-    snprintf(dir, sizeof(dir), "%s", dirname(sock_copy));
+    char launcher[PATH_MAX], log[PATH_MAX], dir[PATH_MAX];
+    find_launcher(launcher, sizeof(launcher));
+    snprintf(log, sizeof(log), "%s", log_path());
+    char log_copy[PATH_MAX];
+    snprintf(log_copy, sizeof(log_copy), "%s", log);
+    snprintf(dir, sizeof(dir), "%s", dirname(log_copy));
     mkdir_parents(dir);
-    snprintf(log, sizeof(log), "%s/vesseld.log", dir);
+    int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (out < 0)
+        die("cannot start vesseld: its log %s: %s (VESSEL_LOG chooses another)", log, strerror(errno));
+    /* the log is appended to: only what this daemon writes explains why it failed */
+    off_t log_start = lseek(out, 0, SEEK_END);
 
     int pidpipe[2];
     if (pipe2(pidpipe, O_CLOEXEC) != 0)
@@ -218,18 +261,24 @@ static int start_daemon(const char *sock)
             _exit(daemon < 0);
         }
         int null = open("/dev/null", O_RDONLY);
-        int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (null < 0 || out < 0)
+        if (null < 0)
             _exit(126);
         dup2(null, 0);
         dup2(out, 1);
         dup2(out, 2);
         closefrom(3);
         setenv("VESSEL_SOCKET", sock, 1);
+        /* The daemon hands its log to the keeper it starts. A caller's systemd identity is not the
+         * daemon's: with INVOCATION_ID it would take itself for a systemd unit and stay in the
+         * caller's cgroup (Vesseld.java). */
+        setenv("VESSEL_LOG", log, 1);
+        unsetenv("INVOCATION_ID");
+        unsetenv("JOURNAL_STREAM");
         execl(launcher, "vesseld", (char *)NULL);
         _exit(127);
     }
     close(pidpipe[1]);
+    close(out);
     pid_t daemon = -1;
     read_all(pidpipe[0], &daemon, sizeof(daemon));
     close(pidpipe[0]);
@@ -242,7 +291,7 @@ static int start_daemon(const char *sock)
         /* Another client may have started a daemon at the same time: ours then exits, theirs serves. */
         if (daemon > 0 && kill(daemon, 0) != 0 && errno == ESRCH && waited > 2000) {
             char why[512];
-            last_line(log, why, sizeof(why));
+            last_line(log, log_start, why, sizeof(why));
             die("vesseld failed to start: %s (log: %s)", why[0] ? why : "no output", log);
         }
         sleep_ms(10);

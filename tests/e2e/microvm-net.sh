@@ -22,7 +22,7 @@ http_get() { podman_t exec "$1" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5
 export -f http_get
 PAGE=$(cat "$IMAGE_DIR/rootfs/www/index.html")
 ip_of() { podman_t inspect -f '{{.NetworkSettings.IPAddress}}' "$1"; }
-DAEMON_LOG=$(dirname "${VESSEL_SOCKET:-/run/vessel/vesseld.sock}")/vesseld.log
+DAEMON_LOG=${VESSEL_LOG:-/var/log/vessel/vesseld.log}
 
 # --- podman, default network: published port, the bridge, other microVMs and containers ---
 web=$(podman_v run -d --name "$P-web" -p "$PORT:80" "${VM[@]}" "$BB" httpd -f -p 80 -h /www)
