@@ -1,5 +1,6 @@
 package dev.vessel.daemon;
 
+import dev.vessel.linux.Cgroup;
 import dev.vessel.linux.FdStreams;
 import dev.vessel.linux.Libc;
 import dev.vessel.linux.UnixSockets;
@@ -24,6 +25,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
@@ -34,6 +36,7 @@ import java.util.concurrent.Executors;
  */
 public final class Vesseld {
     public static final String DEFAULT_SOCKET = "/run/vessel/vesseld.sock";
+    static final String CGROUP = "vessel";
 
     private final Path socket;
     private final Dispatcher dispatcher;
@@ -51,6 +54,7 @@ public final class Vesseld {
     }
 
     public static void main(String[] args) throws IOException {
+        DaemonLog.routeLibraries();
         String env = System.getenv("VESSEL_SOCKET");
         Path socket = Path.of(env == null || env.isEmpty() ? DEFAULT_SOCKET : env);
         Path configFile = Path.of(System.getenv().getOrDefault("VESSEL_CONFIG", Settings.DEFAULT_FILE.toString()));
@@ -77,6 +81,8 @@ public final class Vesseld {
             sleep(50);
             lock = lockFile.tryLock();
         }
+        // before anything it starts (the keeper, QEMUs), which inherit its cgroup
+        leaveCallersCgroup();
         Path home = Path.of(System.getProperty("vessel.home", "."));
         ViewService view = settings.resourceView() ? ViewService.start(socket.getParent(), home, settings) : null;
         Call.Drivers drivers = new Call.Drivers(java.util.Map.of(
@@ -116,6 +122,31 @@ public final class Vesseld {
 
     static void log(String message) {
         dev.vessel.linux.Log.info(message);
+    }
+
+    /**
+     * The daemon and all it starts live in a cgroup of their own, never in that of whoever ran
+     * vessel first (e.g. a podman container's conmon scope, which podman stats would count and whose
+     * stop would take them down): {@value #CGROUP} under the root of every hierarchy. Started as
+     * a systemd service, it stays in the unit's cgroup (the client clears INVOCATION_ID for the
+     * daemons it starts, so a caller that is itself a service is not mistaken for ours).
+     */
+    private static void leaveCallersCgroup() {
+        long pid = ProcessHandle.current().pid();
+        try {
+            List<String> own = Files.readAllLines(Path.of("/proc/self/cgroup"));
+            Optional<String> unit = Cgroup.serviceUnit(own);
+            if (System.getenv("INVOCATION_ID") != null && unit.isPresent()) {
+                log("started by systemd: staying in " + unit.get() + "'s cgroup");
+                return;
+            }
+            List<String> failures = Cgroup.moveToTopLevel(pid, CGROUP);
+            if (!failures.isEmpty()) {
+                log("could not move to cgroup /" + CGROUP + " in every hierarchy: " + String.join("; ", failures));
+            }
+        } catch (IOException e) {
+            log("could not move to cgroup /" + CGROUP + ": " + e.getMessage());
+        }
     }
 
     /**

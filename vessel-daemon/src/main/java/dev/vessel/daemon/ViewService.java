@@ -66,9 +66,15 @@ final class ViewService {
         return new ViewPlan(fuseRoot, List.copyOf(ResourceView.paths()), listenerPath, SYSCALLS);
     }
 
+    /** The keeper writes where this daemon does: the file the client gave it, else (systemd) its stderr. */
+    private static Path logFile() {
+        String file = System.getenv("VESSEL_LOG");
+        return file == null || file.isEmpty() ? null : Path.of(file);
+    }
+
     private void startServing(Path home) throws IOException {
         keeper = FdKeeper.attach(listenerPath.resolveSibling("keeper.sock"), home.resolve("bin/vessel-keeper"),
-                home.resolve("bin/vesseld"), listenerPath.resolveSibling("vesseld.log"));
+                home.resolve("bin/vesseld"), logFile());
         boolean keeperReceives = keeper.hello();
         Map<String, Integer> held = keeper.takeAll();
         FuseFileSystem files = new ViewFiles(view);

@@ -3,7 +3,9 @@ package dev.vessel.linux;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -70,6 +72,68 @@ public final class Cgroup {
             }
         }
         return new Cgroup(dirs, !hasV1);
+    }
+
+    /**
+     * The mount point of every cgroup hierarchy in the mount table (each v1 one, the v2 one), once
+     * each even when a hierarchy is mounted twice; pure, for tests.
+     */
+    public static List<Path> hierarchyRoots(List<String> mountinfo) {
+        Map<String, Path> bySuperblock = new LinkedHashMap<>();
+        for (String line : mountinfo) {
+            String[] halves = line.split(" - ", 2);
+            if (halves.length < 2) {
+                continue;
+            }
+            String[] left = halves[0].split(" ");
+            String type = halves[1].split(" ")[0];
+            if (left.length > 4 && (type.equals("cgroup") || type.equals("cgroup2"))) {
+                bySuperblock.putIfAbsent(left[2], Path.of(left[4]));
+            }
+        }
+        return List.copyOf(bySuperblock.values());
+    }
+
+    /**
+     * The systemd service unit ({@code x.service}) whose cgroup the process is in, by its
+     * /proc/PID/cgroup lines (the name=systemd hierarchy or the unified one); pure, for tests.
+     */
+    public static Optional<String> serviceUnit(List<String> procCgroup) {
+        for (String line : procCgroup) {
+            String[] parts = line.split(":", 3);
+            if (parts.length == 3 && (parts[1].isEmpty() || parts[1].equals("name=systemd"))) {
+                String leaf = Path.of(parts[2]).getFileName() == null ? "" : Path.of(parts[2]).getFileName().toString();
+                if (leaf.endsWith(".service")) {
+                    return Optional.of(leaf);
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Moves process {@code pid}, all its threads, into the cgroup {@code name} right under the root
+     * of every hierarchy, creating it. Returns one line per hierarchy where that failed (empty when
+     * it joined all of them). A new v1 cpuset has no CPUs and no memory nodes and refuses tasks
+     * until it has some: it gets its parent's.
+     */
+    public static List<String> moveToTopLevel(long pid, String name) throws IOException {
+        List<String> failures = new ArrayList<>();
+        for (Path root : hierarchyRoots(Files.readAllLines(Path.of("/proc/self/mountinfo")))) {
+            Path dir = root.resolve(name);
+            try {
+                Files.createDirectories(dir);
+                for (String file : List.of("cpuset.cpus", "cpuset.mems")) {
+                    if (Files.exists(dir.resolve(file)) && readFile(dir.resolve(file)).orElse("").isEmpty()) {
+                        Files.writeString(dir.resolve(file), readFile(root.resolve(file)).orElse(""));
+                    }
+                }
+                Files.writeString(dir.resolve("cgroup.procs"), Long.toString(pid));
+            } catch (IOException | RuntimeException e) {
+                failures.add(dir + ": " + e.getMessage());
+            }
+        }
+        return failures;
     }
 
     public boolean isUnified() {

@@ -22,7 +22,8 @@ public final class FdKeeper implements AutoCloseable {
 
     /**
      * Attaches to the keeper at {@code socketPath}, starting {@code keeper} first when none answers.
-     * {@code launcher} is what the keeper runs to bring a daemon back; its output goes to {@code log}.
+     * {@code launcher} is what the keeper runs to bring a daemon back; its output goes to {@code log}
+     * (appended to), or where this process's goes when that is null.
      */
     public static FdKeeper attach(Path socketPath, Path keeper, Path launcher, Path log) throws IOException {
         try {
@@ -32,7 +33,7 @@ public final class FdKeeper implements AutoCloseable {
             // setsid -f: the keeper must not share the daemon's session or process group, so
             // that nothing aimed at the daemon reaches it.
             new ProcessBuilder(List.of("setsid", "-f", keeper.toString(), socketPath.toString(), launcher.toString()))
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                    .redirectOutput(log == null ? ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.appendTo(log.toFile()))
                     .redirectErrorStream(true)
                     .start();
             IOException last = notRunning;

@@ -49,4 +49,28 @@ class CgroupTest {
         assertThat(cgroup.readLong("memory", "memory.limit_in_bytes", 7)).isEqualTo(7);
         assertThat(cgroup.readKeyed("memory", "memory.stat")).isEmpty();
     }
+
+    @Test
+    void everyHierarchyRootOnceEachWhateverTheLayout() {
+        assertThat(Cgroup.hierarchyRoots(HYBRID_MOUNTS)).containsExactly(Path.of("/sys/fs/cgroup/memory"),
+                Path.of("/sys/fs/cgroup/cpu,cpuacct"), Path.of("/sys/fs/cgroup/unified"), Path.of("/sys/fs/cgroup/systemd"));
+        List<String> v2TwiceAndOthers = List.of(
+                "22 1 8:1 / / rw - ext4 /dev/sda1 rw",
+                "25 20 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate",
+                "90 25 0:22 / /run/other/cgroup rw - cgroup2 cgroup2 rw",
+                "26 20 0:23 / /sys/fs/cgroup/cpuset rw - tmpfs tmpfs rw");
+        assertThat(Cgroup.hierarchyRoots(v2TwiceAndOthers)).containsExactly(Path.of("/sys/fs/cgroup"));
+    }
+
+    @Test
+    void aServiceUnitIsFoundInTheSystemdOrTheUnifiedHierarchy() {
+        assertThat(Cgroup.serviceUnit(List.of("4:memory:/", "1:name=systemd:/vessel.slice/vesseld.service", "0::/")))
+                .contains("vesseld.service");
+        assertThat(Cgroup.serviceUnit(List.of("0::/vessel.slice/vesseld.service"))).contains("vesseld.service");
+        // started by podman: conmon's scope, a libpod cgroup, or the root on a host without systemd
+        assertThat(Cgroup.serviceUnit(List.of("0::/machine.slice/libpod-conmon-abc.scope"))).isEmpty();
+        assertThat(Cgroup.serviceUnit(List.of("4:memory:/libpod_parent/conmon", "1:name=systemd:/", "0::/"))).isEmpty();
+        // a controller's path alone proves nothing
+        assertThat(Cgroup.serviceUnit(List.of("4:memory:/system.slice/x.service", "0::/"))).isEmpty();
+    }
 }

@@ -1,0 +1,50 @@
+package dev.vessel.linux;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** Moving a real process into a top-level cgroup of every hierarchy (root only: cgroupfs writes). */
+class CgroupMoveTest {
+    @Test
+    void aProcessJoinsTheNamedCgroupInEveryHierarchy() throws Exception {
+        boolean root = ((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) == 0;
+        if (!root && "true".equals(System.getenv("CI"))) {
+            fail("runs as root under CI");
+        }
+        assumeTrue(root, "moving a process between cgroups needs root");
+        String name = "vessel-test-" + ProcessHandle.current().pid();
+        Process sleeper = new ProcessBuilder("sleep", "60").start();
+        List<Path> roots = Cgroup.hierarchyRoots(Files.readAllLines(Path.of("/proc/self/mountinfo")));
+        try {
+            assertThat(Cgroup.moveToTopLevel(sleeper.pid(), name)).isEmpty();
+            List<String> lines = Files.readAllLines(Path.of("/proc/" + sleeper.pid() + "/cgroup"));
+            assertThat(lines).isNotEmpty().allSatisfy(line -> assertThat(line).endsWith(":/" + name));
+            // cpuset (v1) took its parent's CPUs rather than refusing the task
+            for (Path r : roots) {
+                if (Files.exists(r.resolve(name).resolve("cpuset.cpus"))) {
+                    assertThat(Files.readString(r.resolve(name).resolve("cpuset.cpus")).trim()).isNotEmpty();
+                }
+            }
+        } finally {
+            sleeper.destroyForcibly();
+            sleeper.waitFor(10, TimeUnit.SECONDS);
+            for (Path r : roots) {
+                Path dir = r.resolve(name);
+                for (int i = 0; i < 50 && Files.exists(dir); i++) {
+                    try {
+                        Files.delete(dir);
+                    } catch (java.io.IOException busy) { // the killed task leaves the cgroup a moment later
+                        Thread.sleep(20);
+                    }
+                }
+            }
+        }
+    }
+}
