@@ -4,7 +4,13 @@ JAVA_HOME := $(shell scripts/find-jdk)
 export JAVA_HOME
 MVN := ./mvnw -q -B
 
-.PHONY: all deps build images assets demo test unit e2e bench clean
+.PHONY: all deps build images assets demo test unit e2e bench clean install uninstall
+
+# `make install` (as root): PREFIX (default /usr/local), DESTDIR, SYSCONFDIR (/etc),
+# SYSTEMD_UNIT_DIR, WITH_SYSTEMD=auto|yes|no; scripts/install says where each part goes.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+export PREFIX DESTDIR SYSCONFDIR SYSTEMD_UNIT_DIR WITH_SYSTEMD
 
 all: build
 
@@ -42,6 +48,12 @@ test: deps build images assets
 
 bench: deps build images
 	@for b in bench/*/run; do $$b || exit 1; done
+
+install: build
+	@scripts/install install
+
+uninstall:
+	@scripts/install uninstall
 
 clean:
 	$(MVN) clean

@@ -12,6 +12,7 @@ ensure_image || skip_all "image build failed"
 # A daemon of our own: its own socket and config, so the host's daemon is not disturbed.
 export VESSEL_SOCKET=$T/vessel/vesseld.sock
 export VESSEL_CONFIG=$T/config.toml
+export VESSEL_LOG=$T/vessel/vesseld.log
 ROOT=$T/root
 RT=("$VESSEL" --root "$ROOT")
 daemon_pid() { "$VESSEL" daemon status 2>/dev/null; }
@@ -104,5 +105,22 @@ check "runc: delete --force" "${RT[@]}" delete --force r1
 assert_eq "runc: the copied bundle is removed" "" "$(ls -A "$ROOT")"
 run "${RT[@]}" run --bundle "$T/b-exit" r2
 assert_eq "runc: run gives the workload's status" 7 "$RC"
+
+# --- the daemon's own cgroup (issue 10, item 4): started by podman, it is not in conmon's cgroup ---
+# (podman passes the runtime none of our VESSEL_* variables: conmon's vessel talks to the default
+# socket; both daemons are stopped first, so whichever serves afterwards is the one podman started)
+if podman_start; then
+  "$VESSEL" daemon stop >/dev/null 2>&1
+  env -u VESSEL_SOCKET "$VESSEL" daemon stop >/dev/null 2>&1
+  run podman_v run --rm "$IMAGE_NAME" true
+  assert_eq "podman run starts a daemon and runs" 0 "$RC"
+  started=$(env -u VESSEL_SOCKET "$VESSEL" daemon status 2>/dev/null || "$VESSEL" daemon status 2>/dev/null)
+  assert_match "the daemon podman started answers" '^[0-9]+$' "$started"
+  assert_eq "its cgroup is /vessel in every hierarchy, not conmon's" "" \
+    "$(grep -v ':/vessel$' "/proc/$started/cgroup" 2>&1)"
+  check "its cgroup lines exist" test -s "/proc/$started/cgroup"
+else
+  fail "podman set-up for the cgroup check"
+fi
 
 summary
