@@ -76,10 +76,12 @@ public final class Cgroup {
 
     /**
      * The mount point of every cgroup hierarchy in the mount table (each v1 one, the v2 one), once
-     * each even when a hierarchy is mounted twice; pure, for tests.
+     * each even when a hierarchy is mounted twice, where its root is mounted rather than one of its
+     * cgroups bind-mounted elsewhere; pure, for tests.
      */
     public static List<Path> hierarchyRoots(List<String> mountinfo) {
         Map<String, Path> bySuperblock = new LinkedHashMap<>();
+        Map<String, Path> subtrees = new LinkedHashMap<>();
         for (String line : mountinfo) {
             String[] halves = line.split(" - ", 2);
             if (halves.length < 2) {
@@ -88,9 +90,10 @@ public final class Cgroup {
             String[] left = halves[0].split(" ");
             String type = halves[1].split(" ")[0];
             if (left.length > 4 && (type.equals("cgroup") || type.equals("cgroup2"))) {
-                bySuperblock.putIfAbsent(left[2], Path.of(left[4]));
+                (left[3].equals("/") ? bySuperblock : subtrees).putIfAbsent(left[2], Path.of(left[4]));
             }
         }
+        subtrees.forEach(bySuperblock::putIfAbsent);
         return List.copyOf(bySuperblock.values());
     }
 

@@ -56,10 +56,14 @@ class CgroupTest {
                 Path.of("/sys/fs/cgroup/cpu,cpuacct"), Path.of("/sys/fs/cgroup/unified"), Path.of("/sys/fs/cgroup/systemd"));
         List<String> v2TwiceAndOthers = List.of(
                 "22 1 8:1 / / rw - ext4 /dev/sda1 rw",
+                "89 25 0:22 /some/cgroup /run/bound rw - cgroup2 cgroup2 rw",
                 "25 20 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate",
                 "90 25 0:22 / /run/other/cgroup rw - cgroup2 cgroup2 rw",
                 "26 20 0:23 / /sys/fs/cgroup/cpuset rw - tmpfs tmpfs rw");
         assertThat(Cgroup.hierarchyRoots(v2TwiceAndOthers)).containsExactly(Path.of("/sys/fs/cgroup"));
+        // only a cgroup of the hierarchy is mounted (a container without a cgroup namespace): that is its root here
+        assertThat(Cgroup.hierarchyRoots(List.of("89 25 0:22 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup2 rw")))
+                .containsExactly(Path.of("/sys/fs/cgroup"));
     }
 
     @Test
