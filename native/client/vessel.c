@@ -164,8 +164,20 @@ static void mkdir_parents(char *dir)
     mkdir(dir, 0755);
 }
 
-/* The last non-empty line of a file, from offset `from` on. */
-static void last_line(const char *path, off_t from, char *out, size_t size)
+/* True for a line another Vessel process wrote to a shared log: a keeper's, or a daemon's but not pid's. */
+static int from_another_process(const char *line, pid_t pid)
+{
+    if (strncmp(line, "vessel-keeper[", 14) == 0)
+        return 1;
+    const char *tag = strstr(line, " vesseld[");
+    char own[32];
+    snprintf(own, sizeof(own), " vesseld[%d]: ", (int)pid);
+    return tag && strncmp(tag, own, strlen(own)) != 0;
+}
+
+/* The last non-empty line that daemon `pid` (or its launcher, or its JVM) wrote to the log from
+ * offset `from` on: the log is shared, and a keeper or another daemon may write to it meanwhile. */
+static void last_line(const char *path, off_t from, pid_t pid, char *out, size_t size)
 {
     out[0] = '\0';
     FILE *f = fopen(path, "r");
@@ -177,7 +189,7 @@ static void last_line(const char *path, off_t from, char *out, size_t size)
     }
     char line[1024];
     while (fgets(line, sizeof(line), f))
-        if (line[0] != '\n')
+        if (line[0] != '\n' && !from_another_process(line, pid))
             snprintf(out, size, "%s", line);
     fclose(f);
     out[strcspn(out, "\n")] = '\0';
@@ -291,7 +303,7 @@ static int start_daemon(const char *sock)
         /* Another client may have started a daemon at the same time: ours then exits, theirs serves. */
         if (daemon > 0 && kill(daemon, 0) != 0 && errno == ESRCH && waited > 2000) {
             char why[512];
-            last_line(log, log_start, why, sizeof(why));
+            last_line(log, log_start, daemon, why, sizeof(why));
             die("vesseld failed to start: %s (log: %s)", why[0] ? why : "no output", log);
         }
         sleep_ms(10);
