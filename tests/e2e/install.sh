@@ -37,6 +37,7 @@ check "installed: the daemon's jars" test -f "$P/lib/vessel/build/lib/vessel-dae
 assert_eq "installed: every jar of the build" "$(cd "$REPO/build/lib" && ls ./*.jar)" "$(cd "$P/lib/vessel/build/lib" && ls ./*.jar)"
 check "installed: the sample config" cmp "$REPO/packaging/config.toml" "$ETC/vessel/config.toml"
 check "installed: README" test -f "$P/share/doc/vessel/README.md"
+assert_contains "installed: the log's rotation" "$(cat "$ETC/logrotate.d/vessel" 2>/dev/null)" "/var/log/vessel/vesseld.log"
 unit=$T/units/vesseld.service
 assert_contains "unit: runs the installed daemon" "$(cat "$unit" 2>/dev/null)" "ExecStart=$P/lib/vessel/bin/vesseld"
 assert_contains "unit: stopping it leaves the workloads" "$(cat "$unit" 2>/dev/null)" "KillMode=process"
