@@ -30,6 +30,7 @@ before=$(files_under "$T")
 run -t 600 make -C "$REPO" --no-print-directory install PREFIX="$P" SYSCONFDIR="$ETC" WITH_SYSTEMD=yes SYSTEMD_UNIT_DIR="$T/units"
 assert_eq "make install: exit 0" 0 "$RC" || _show stderr "$ERR"
 assert_eq "the client is a link into lib/vessel" "../lib/vessel/bin/vessel" "$(readlink "$IV")"
+assert_eq "vessel-microvm is a link to the client" vessel "$(readlink "$P/bin/vessel-microvm")"
 for f in bin/vessel bin/vesseld bin/vessel-keeper bin/vessel-agent bin/vessel-vmm scripts/find-jdk; do
   check "installed: lib/vessel/$f is executable" test -x "$P/lib/vessel/$f"
 done
