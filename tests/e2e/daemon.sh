@@ -116,8 +116,8 @@ if podman_start; then
   assert_eq "podman run starts a daemon and runs" 0 "$RC"
   started=$(env -u VESSEL_SOCKET "$VESSEL" daemon status 2>/dev/null || "$VESSEL" daemon status 2>/dev/null)
   assert_match "the daemon podman started answers" '^[0-9]+$' "$started"
-  assert_eq "its cgroup is /vessel in every hierarchy, not conmon's" "" \
-    "$(grep -v ':/vessel$' "/proc/$started/cgroup" 2>&1)"
+  assert_eq "its cgroup is /vessel/vesseld in every hierarchy, not conmon's" "" \
+    "$(grep -v ':/vessel/vesseld$' "/proc/$started/cgroup" 2>&1)"
   check "its cgroup lines exist" grep -q . "/proc/$started/cgroup"
 else
   fail "podman set-up for the cgroup check"

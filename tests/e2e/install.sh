@@ -56,10 +56,10 @@ pid=$(daemon_pid)
 assert_contains "the daemon is the installed one" "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)" "$P/lib/vessel/build/lib"
 check "the daemon logs to VESSEL_LOG" test -s "$VESSEL_LOG"
 assert_not_contains "the log has no library warnings" "$(cat "$VESSEL_LOG" 2>/dev/null)" "SLF4J"
-assert_eq "the daemon's cgroup is /vessel in every hierarchy" "" "$(grep -v ':/vessel$' "/proc/$pid/cgroup" 2>/dev/null)"
+assert_eq "the daemon's cgroup is /vessel/vesseld in every hierarchy" "" "$(grep -v ':/vessel/vesseld$' "/proc/$pid/cgroup" 2>/dev/null)"
 keeper=$(pids_matching "vessel-keeper $T/run/" | head -n1)
 assert_match "the daemon started its keeper" '^[0-9]+$' "$keeper"
-assert_eq "the keeper is in /vessel too" "" "$(grep -v ':/vessel$' "/proc/$keeper/cgroup" 2>&1)"
+assert_eq "the keeper is in /vessel/vesseld too" "" "$(grep -v ':/vessel/vesseld$' "/proc/$keeper/cgroup" 2>&1)"
 mkbundle "$T/b-echo" '.process.args = ["sh", "-c", "echo installed-ok"]'
 run "$IV" --root "$T/root" run --bundle "$T/b-echo" inst1
 assert_eq "installed vessel runs a container" "installed-ok" "$OUT"

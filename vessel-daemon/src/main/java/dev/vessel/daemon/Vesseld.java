@@ -36,7 +36,11 @@ import java.util.concurrent.Executors;
  */
 public final class Vesseld {
     public static final String DEFAULT_SOCKET = "/run/vessel/vesseld.sock";
-    static final String CGROUP = "vessel";
+    /**
+     * The daemon's cgroup: a leaf under Vessel's own, so that the sandboxes' cgroups can sit beside
+     * it (cgroup v2 allows no process in a cgroup whose children have controllers).
+     */
+    static final String CGROUP = "vessel/vesseld";
 
     private final Path socket;
     private final Dispatcher dispatcher;
@@ -140,7 +144,7 @@ public final class Vesseld {
                 log("started by systemd: staying in " + unit.get() + "'s cgroup");
                 return;
             }
-            List<String> failures = Cgroup.moveToTopLevel(pid, CGROUP);
+            List<String> failures = Cgroup.moveUnderRoots(pid, CGROUP);
             if (!failures.isEmpty()) {
                 log("could not move to cgroup /" + CGROUP + " in every hierarchy: " + String.join("; ", failures));
             }

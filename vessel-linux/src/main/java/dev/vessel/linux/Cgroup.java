@@ -115,21 +115,26 @@ public final class Cgroup {
     }
 
     /**
-     * Moves process {@code pid}, all its threads, into the cgroup {@code name} right under the root
-     * of every hierarchy, creating it. Returns one line per hierarchy where that failed (empty when
+     * Moves process {@code pid}, all its threads, into the cgroup {@code name} (a relative path)
+     * under the root of every hierarchy, creating it. Returns one line per hierarchy where that failed (empty when
      * it joined all of them). A new v1 cpuset has no CPUs and no memory nodes and refuses tasks
      * until it has some: it gets its parent's.
      */
-    public static List<String> moveToTopLevel(long pid, String name) throws IOException {
+    public static List<String> moveUnderRoots(long pid, String name) throws IOException {
         List<String> failures = new ArrayList<>();
         for (Path root : hierarchyRoots(Files.readAllLines(Path.of("/proc/self/mountinfo")))) {
             Path dir = root.resolve(name);
             try {
-                Files.createDirectories(dir);
-                for (String file : List.of("cpuset.cpus", "cpuset.mems")) {
-                    if (Files.exists(dir.resolve(file)) && readFile(dir.resolve(file)).orElse("").isEmpty()) {
-                        Files.writeString(dir.resolve(file), readFile(root.resolve(file)).orElse(""));
+                Path parent = root;
+                for (Path part : root.relativize(dir)) { // each level, so that a v1 cpuset gets CPUs at every one
+                    Path level = parent.resolve(part);
+                    Files.createDirectories(level);
+                    for (String file : List.of("cpuset.cpus", "cpuset.mems")) {
+                        if (Files.exists(level.resolve(file)) && readFile(level.resolve(file)).orElse("").isEmpty()) {
+                            Files.writeString(level.resolve(file), readFile(parent.resolve(file)).orElse(""));
+                        }
                     }
+                    parent = level;
                 }
                 Files.writeString(dir.resolve("cgroup.procs"), Long.toString(pid));
             } catch (IOException | RuntimeException e) {

@@ -15,11 +15,12 @@ class CgroupMoveTest {
     @Test
     void aProcessJoinsTheNamedCgroupInEveryHierarchy() throws Exception {
         require(((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) == 0, "moving a process between cgroups needs root");
-        String name = "vessel-test-" + ProcessHandle.current().pid();
+        String top = "vessel-test-" + ProcessHandle.current().pid();
+        String name = top + "/daemon"; // nested, as the daemon's own (every level gets its cpuset)
         Process sleeper = new ProcessBuilder("sleep", "60").start();
         List<Path> roots = Cgroup.hierarchyRoots(Files.readAllLines(Path.of("/proc/self/mountinfo")));
         try {
-            assertThat(Cgroup.moveToTopLevel(sleeper.pid(), name)).isEmpty();
+            assertThat(Cgroup.moveUnderRoots(sleeper.pid(), name)).isEmpty();
             List<String> lines = Files.readAllLines(Path.of("/proc/" + sleeper.pid() + "/cgroup"));
             assertThat(lines).isNotEmpty().allSatisfy(line -> assertThat(line).endsWith(":/" + name));
             // cpuset (v1) took its parent's CPUs rather than refusing the task
@@ -32,12 +33,13 @@ class CgroupMoveTest {
             sleeper.destroyForcibly();
             sleeper.waitFor(10, TimeUnit.SECONDS);
             for (Path r : roots) {
-                Path dir = r.resolve(name);
-                for (int i = 0; i < 50 && Files.exists(dir); i++) {
-                    try {
-                        Files.delete(dir);
-                    } catch (java.io.IOException busy) { // the killed task leaves the cgroup a moment later
-                        Thread.sleep(20);
+                for (Path dir : List.of(r.resolve(name), r.resolve(top))) {
+                    for (int i = 0; i < 50 && Files.exists(dir); i++) {
+                        try {
+                            Files.delete(dir);
+                        } catch (java.io.IOException busy) { // the killed task leaves the cgroup a moment later
+                            Thread.sleep(20);
+                        }
                     }
                 }
             }
