@@ -86,32 +86,12 @@ final class PrebootApiController implements ApiController {
     private Object anyTime(VmmAction.AnyTime action) throws ApiException {
         VmConfig config = vmm.config;
         switch (action) {
-            case VmmAction.GetInstanceInfo a -> {
-                return vmm.info(Vmm.State.NOT_STARTED);
-            }
-            case VmmAction.GetVersion a -> {
-                return new Model.FirecrackerVersion(Vmm.VERSION);
-            }
-            case VmmAction.GetMachineConfig a -> {
-                return config.machine();
-            }
-            case VmmAction.GetFullVmConfig a -> {
-                return config.export();
-            }
-            case VmmAction.GetBalloonConfig a -> {
-                return vmm.balloon();
-            }
-            case VmmAction.ConfigureLogger a -> vmm.configureLogger(a.logger());
-            case VmmAction.ConfigureMetrics a -> vmm.configureMetrics(a.metrics());
-            case VmmAction.FlushMetrics a -> vmm.flushMetrics();
             // before boot a balloon update only changes what QEMU will be given
             case VmmAction.UpdateBalloon a -> config.balloon(vmm.updatedBalloon(a.update()));
             case VmmAction.UpdateBalloonStatistics a -> config.balloon(vmm.updatedBalloonStats(a.update()));
-            case VmmAction.GetMmds a -> {
-                return vmm.mmds(a);
+            default -> {
+                return vmm.anyTime(action, Vmm.State.NOT_STARTED);
             }
-            case VmmAction.PutMmds a -> vmm.mmds(a);
-            case VmmAction.PatchMmds a -> vmm.mmds(a);
         }
         return null;
     }

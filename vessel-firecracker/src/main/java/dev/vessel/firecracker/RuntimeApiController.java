@@ -94,24 +94,6 @@ final class RuntimeApiController implements ApiController {
     private Object anyTime(VmmAction.AnyTime action) throws ApiException {
         VmConfig config = vmm.config;
         switch (action) {
-            case VmmAction.GetInstanceInfo a -> {
-                return vmm.info(state());
-            }
-            case VmmAction.GetVersion a -> {
-                return new Model.FirecrackerVersion(Vmm.VERSION);
-            }
-            case VmmAction.GetMachineConfig a -> {
-                return config.machine();
-            }
-            case VmmAction.GetFullVmConfig a -> {
-                return config.export();
-            }
-            case VmmAction.GetBalloonConfig a -> {
-                return vmm.balloon();
-            }
-            case VmmAction.ConfigureLogger a -> vmm.configureLogger(a.logger());
-            case VmmAction.ConfigureMetrics a -> vmm.configureMetrics(a.metrics());
-            case VmmAction.FlushMetrics a -> vmm.flushMetrics();
             case VmmAction.UpdateBalloon a -> {
                 Model.Balloon b = vmm.updatedBalloon(a.update());
                 applyBalloon(b.amountMib());
@@ -127,11 +109,9 @@ final class RuntimeApiController implements ApiController {
                 statsInterval(a.update().statsPollingIntervalS());
                 config.balloon(b);
             }
-            case VmmAction.GetMmds a -> {
-                return vmm.mmds(a);
+            default -> {
+                return vmm.anyTime(action, state());
             }
-            case VmmAction.PutMmds a -> vmm.mmds(a);
-            case VmmAction.PatchMmds a -> vmm.mmds(a);
         }
         return null;
     }

@@ -146,6 +146,42 @@ public final class Vmm {
 
     // ------------------------------------------------------------------ what both phases answer alike
 
+    /**
+     * What both controllers answer the same way, before boot and after: the VM's description and
+     * configuration, the logger, metrics and MMDS. Balloon updates differ (after boot they reach
+     * the guest) and stay with each controller.
+     */
+    Object anyTime(VmmAction.AnyTime action, State state) throws ApiException {
+        switch (action) {
+            case VmmAction.GetInstanceInfo a -> {
+                return info(state);
+            }
+            case VmmAction.GetVersion a -> {
+                return new Model.FirecrackerVersion(VERSION);
+            }
+            case VmmAction.GetMachineConfig a -> {
+                return config.machine();
+            }
+            case VmmAction.GetFullVmConfig a -> {
+                return config.export();
+            }
+            case VmmAction.GetBalloonConfig a -> {
+                return balloon();
+            }
+            case VmmAction.ConfigureLogger a -> configureLogger(a.logger());
+            case VmmAction.ConfigureMetrics a -> configureMetrics(a.metrics());
+            case VmmAction.FlushMetrics a -> flushMetrics();
+            case VmmAction.GetMmds a -> {
+                return mmds(a);
+            }
+            case VmmAction.PutMmds a -> mmds(a);
+            case VmmAction.PatchMmds a -> mmds(a);
+            case VmmAction.UpdateBalloon a -> throw new IllegalStateException("a controller's own action: " + a);
+            case VmmAction.UpdateBalloonStatistics a -> throw new IllegalStateException("a controller's own action: " + a);
+        }
+        return null;
+    }
+
     Model.InstanceInfo info(State state) {
         return new Model.InstanceInfo(id, state.api, VERSION, APP_NAME);
     }
