@@ -103,7 +103,7 @@ store=$(ls /run/vessel/sandboxes 2>/dev/null | while read -r d; do [ "$(cat "/ru
 assert_eq "nothing is left in Vessel's store for this root" "" "$store"
 
 # --- help for every command, and bad global options ---
-for c in create run start state kill delete list exec ps pause resume update events features spec daemon assets doctor image; do
+for c in create run start state kill delete list exec ps pause resume update events features spec daemon assets doctor image vmm; do
   run "$VESSEL" "$c" --help
   assert_contains "$c --help" "$OUT" "Usage: vessel $c"
 done

@@ -40,6 +40,9 @@ public final class Main {
         int status;
         try {
             status = run(args);
+        } catch (HelpRequested e) {
+            System.out.println(e.getMessage());
+            status = 0;
         } catch (UsageException e) {
             System.err.println("vessel vmm: " + e.getMessage());
             status = 1;
@@ -48,71 +51,65 @@ public final class Main {
         System.exit(status); // (not halt: a normal exit also writes the class-data archive bin/vessel-vmm names)
     }
 
-    static final class UsageException extends Exception {
+    static class UsageException extends Exception {
         UsageException(String message) {
             super(message);
         }
     }
 
-    static Options parse(String[] args) throws UsageException {
-        Path apiSock = null, configFile = null, metricsPath = null, logPath = null;
-        boolean noApi = false, showLevel = false, showOrigin = false, version = false;
-        String id = "anonymous-instance", level = null;
-        Integer maxPayload = null;
-        Long mmdsLimit = null;
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            String value = null;
-            int eq = a.indexOf('=');
-            if (a.startsWith("--") && eq > 0) {
-                value = a.substring(eq + 1);
-                a = a.substring(0, eq);
-            }
-            switch (a) {
-                case "--api-sock", "--config-file", "--id", "--level", "--log-path", "--metrics-path",
-                     "--http-api-max-payload-size", "--mmds-size-limit", "--seccomp-filter", "--start-time-us",
-                     "--start-time-cpu-us", "--parent-cpu-time-us", "--module" -> {
-                    if (value == null) {
-                        if (i + 1 >= args.length) throw new UsageException(a + " needs a value (" + USAGE + ")");
-                        value = args[++i];
-                    }
-                    if (value.isEmpty()) throw new UsageException(a + " needs a non-empty value");
-                    switch (a) {
-                        case "--api-sock" -> apiSock = Path.of(value);
-                        case "--config-file" -> configFile = Path.of(value);
-                        case "--level" -> level = value;
-                        case "--log-path" -> logPath = Path.of(value);
-                        case "--metrics-path" -> metricsPath = Path.of(value);
-                        case "--http-api-max-payload-size" -> maxPayload = (int) positive(a, value, Integer.MAX_VALUE);
-                        case "--mmds-size-limit" -> mmdsLimit = positive(a, value, Long.MAX_VALUE);
-                        case "--id" -> {
-                            if (!value.matches("[A-Za-z0-9-]{1,64}")) {
-                                throw new UsageException("--id: " + value + " is not valid (1 to 64 letters, digits or dashes)");
-                            }
-                            id = value;
-                        }
-                        default -> {
-                            // --seccomp-filter, --start-time-*, --parent-cpu-time-us, --module: Firecracker's
-                            // own seccomp and timing; nothing to do under QEMU
-                        }
-                    }
-                }
-                case "--no-api" -> noApi = true;
-                case "--show-level" -> showLevel = true;
-                case "--show-log-origin" -> showOrigin = true;
-                case "--version" -> version = true;
-                case "--no-seccomp", "--boot-timer", "--enable-pci" -> {
-                    // Firecracker's own seccomp, boot timer, PCI: nothing to do under QEMU
-                }
-                case "-h", "--help" -> throw new UsageException(USAGE);
-                default -> throw new UsageException("unknown argument " + a + " (" + USAGE + ")");
-            }
+    /** -h/--help: the usage is the message, printed on stdout with status 0. */
+    static final class HelpRequested extends UsageException {
+        HelpRequested(String usage) {
+            super(usage);
         }
-        if (version) return new Options(null, null, false, id, null, null, null, null, true);
-        if (noApi && configFile == null) throw new UsageException("--no-api needs --config-file (nothing could configure the VM)");
-        if (!noApi && apiSock == null) throw new UsageException("--api-sock PATH is required (" + USAGE + ")");
-        Model.Logger logger = level != null || logPath != null || showLevel || showOrigin
-                ? new Model.Logger(logPath == null ? null : logPath.toString(), level, showLevel, showOrigin, null) : null;
+    }
+
+    /** Firecracker's command line, as picocli parses it; {@link #parse} checks what goes together. */
+    @picocli.CommandLine.Command(name = "vessel vmm", description = "A Firecracker-compatible VMM over QEMU"
+            + " (docs/firecracker-api.md).")
+    static final class Flags {
+        @picocli.CommandLine.Option(names = "--api-sock", paramLabel = "PATH", description = "the API's Unix socket") Path apiSock;
+        @picocli.CommandLine.Option(names = "--config-file", paramLabel = "FILE", description = "boot at once from this configuration") Path configFile;
+        @picocli.CommandLine.Option(names = "--no-api", description = "no API socket (needs --config-file)") boolean noApi;
+        @picocli.CommandLine.Option(names = "--id", paramLabel = "ID", description = "the instance's id") String id = "anonymous-instance";
+        @picocli.CommandLine.Option(names = "--level", paramLabel = "L") String level;
+        @picocli.CommandLine.Option(names = "--log-path", paramLabel = "P") Path logPath;
+        @picocli.CommandLine.Option(names = "--show-level") boolean showLevel;
+        @picocli.CommandLine.Option(names = "--show-log-origin") boolean showOrigin;
+        @picocli.CommandLine.Option(names = "--metrics-path", paramLabel = "P") Path metricsPath;
+        @picocli.CommandLine.Option(names = "--http-api-max-payload-size", paramLabel = "N") String maxPayload;
+        @picocli.CommandLine.Option(names = "--mmds-size-limit", paramLabel = "N") String mmdsLimit;
+        @picocli.CommandLine.Option(names = "--version", description = "print the version") boolean version;
+        @picocli.CommandLine.Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help") boolean help;
+        // Firecracker's own seccomp, boot timer, PCI, timing and module flags: nothing to do under QEMU
+        @picocli.CommandLine.Option(names = {"--no-seccomp", "--boot-timer", "--enable-pci"}, hidden = true) boolean[] ignoredFlags;
+        @picocli.CommandLine.Option(names = {"--seccomp-filter", "--start-time-us", "--start-time-cpu-us",
+                "--parent-cpu-time-us", "--module"}, hidden = true) String[] ignoredValues;
+    }
+
+    static Options parse(String[] args) throws UsageException {
+        Flags f = new Flags();
+        picocli.CommandLine cli = new picocli.CommandLine(f);
+        try {
+            cli.parseArgs(args);
+        } catch (picocli.CommandLine.ParameterException e) {
+            String message = e.getMessage() == null ? "invalid arguments" : e.getMessage().lines().findFirst().orElse("");
+            throw new UsageException(message + " (" + USAGE + ")");
+        }
+        if (cli.isUsageHelpRequested()) throw new HelpRequested(cli.getUsageMessage().strip());
+        for (String value : new String[] {f.level, f.id, f.maxPayload, f.mmdsLimit}) {
+            if (value != null && value.isEmpty()) throw new UsageException("an option needs a non-empty value");
+        }
+        if (!f.id.matches("[A-Za-z0-9-]{1,64}")) {
+            throw new UsageException("--id: " + f.id + " is not valid (1 to 64 letters, digits or dashes)");
+        }
+        Integer maxPayload = f.maxPayload == null ? null : (int) positive("--http-api-max-payload-size", f.maxPayload, Integer.MAX_VALUE);
+        Long mmdsLimit = f.mmdsLimit == null ? null : positive("--mmds-size-limit", f.mmdsLimit, Long.MAX_VALUE);
+        if (f.version) return new Options(null, null, false, f.id, null, null, null, null, true);
+        if (f.noApi && f.configFile == null) throw new UsageException("--no-api needs --config-file (nothing could configure the VM)");
+        if (!f.noApi && f.apiSock == null) throw new UsageException("--api-sock PATH is required (" + USAGE + ")");
+        Model.Logger logger = f.level != null || f.logPath != null || f.showLevel || f.showOrigin
+                ? new Model.Logger(f.logPath == null ? null : f.logPath.toString(), f.level, f.showLevel, f.showOrigin, null) : null;
         if (logger != null) {
             try {
                 logger.validate();
@@ -120,7 +117,7 @@ public final class Main {
                 throw new UsageException("--level: " + e.getMessage());
             }
         }
-        return new Options(apiSock, configFile, noApi, id, logger, metricsPath, maxPayload, mmdsLimit, false);
+        return new Options(f.apiSock, f.configFile, f.noApi, f.id, logger, f.metricsPath, maxPayload, mmdsLimit, false);
     }
 
     private static long positive(String flag, String value, long max) throws UsageException {

@@ -19,9 +19,10 @@ class MainTest {
     @Test
     void badCommandLinesAreOneLine() {
         assertThatThrownBy(() -> Main.parse(new String[0])).hasMessageContaining("--api-sock PATH is required");
-        assertThatThrownBy(() -> Main.parse(new String[]{"--api-sock"})).hasMessageContaining("needs a value");
+        assertThatThrownBy(() -> Main.parse(new String[]{"--api-sock"})).hasMessageContaining("Missing required parameter for option '--api-sock'");
         assertThatThrownBy(() -> Main.parse(new String[]{"--no-api"})).hasMessageContaining("--config-file");
-        assertThatThrownBy(() -> Main.parse(new String[]{"--api-sock", "s", "--frobnicate"})).hasMessageContaining("unknown argument");
+        assertThatThrownBy(() -> Main.parse(new String[]{"--api-sock", "s", "--frobnicate"})).hasMessageContaining("Unknown option: '--frobnicate'");
+        assertThatThrownBy(() -> Main.parse(new String[]{"--help"})).hasMessageContaining("--api-sock=PATH");
         assertThatThrownBy(() -> Main.parse(new String[]{"--api-sock", "s", "--id", "a b"})).hasMessageContaining("--id");
     }
 
