@@ -43,9 +43,8 @@ final class Dispatcher {
             // vessel-microvm puts --isolation=microvm before every command: Vessel's own commands ignore it
             if (!args.isEmpty() && args.getFirst().startsWith("--isolation=")) args = args.subList(1, args.size());
             String first = args.isEmpty() ? "" : args.getFirst();
-            boolean help = args.size() > 1 && (args.get(1).equals("--help") || args.get(1).equals("-h"));
-            if (first.equals("vmm") && !help) {
-                vmmCommand(call, args); // every argument is the VMM's own, parsed by it
+            if (first.equals("vmm")) {
+                vmmCommand(call, args); // every argument is the VMM's own, parsed by it (--help too)
             } else {
                 OciCli.run(call, this);
             }
