@@ -16,7 +16,8 @@ REAL_QEMU=$(command -v qemu-system-x86_64) || skip_all "qemu-system-x86_64 not i
 export VESSEL_SOCKET=$T/vessel/vesseld.sock
 export VESSEL_CONFIG=$T/config.toml
 printf 'resource_view = false\n' > "$VESSEL_CONFIG"   # no FUSE mount or keeper for this daemon
-LOG=$T/vessel/vesseld.log
+export VESSEL_LOG=$T/vessel/vesseld.log # the log of the daemon the client starts (default /var/log/vessel)
+LOG=$VESSEL_LOG
 ROOT=$T/root
 CACHE=/var/lib/vessel/accelerator.json
 [ -f "$CACHE" ] && cp -p "$CACHE" "$T/cache.saved"
