@@ -54,6 +54,7 @@ struct proc {
 };
 
 extern struct proc *procs;
+extern int procfd; /* the agent's own /proc (the guest's root pid namespace) */
 
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 long long now_ms(void);

@@ -11,12 +11,16 @@
 #include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <termios.h>
 
 #define OBUF_HIGH (256 * 1024) /* stop reading the process's output above this much queued */
 #define LINGER_MS 200          /* after exit, wait this long for output EOF (background children) */
+#define PROC_MAGIC 0x9fa0      /* statfs's f_type of a procfs */
 
 struct proc *procs;
 void ctl_exit(struct proc *p); /* vessel-agent.c: report EXIT N STATUS */
@@ -114,12 +118,38 @@ static void child_fail(int st, const char *what)
     _exit(127);
 }
 
+/*
+ * The container's namespaces, as Kata's agent makes them: process 0 is PID 1 of a PID namespace
+ * of its own (so the kernel treats it as a container's init: signals it has no handler for are
+ * not delivered from inside, orphans are reparented to it, its end kills the rest) with a mount
+ * namespace of its own, in which /proc is a procfs of that PID namespace. An exec joins both
+ * (`ns` holds process 0's pid namespace, mount namespace and root, opened by the parent).
+ */
+struct nsjoin { int pid, mnt, root; };
+
+static void child_namespaces(int st, const struct nsjoin *ns)
+{
+    if (!ns) { /* process 0: already PID 1 of its namespace (the parent unshared it) */
+        struct statfs fs;
+        if (unshare(CLONE_NEWNS) < 0) child_fail(st, "mount namespace");
+        /* the agent's mounts are private, so nothing made here leaks back, nor the reverse */
+        if (statfs("/proc", &fs) == 0 && fs.f_type == PROC_MAGIC
+            && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            child_fail(st, "proc of the pid namespace");
+        return;
+    }
+    /* setns resets the root to the namespace's, the initramfs under the moved rootfs: process 0's root instead */
+    if (setns(ns->mnt, CLONE_NEWNS) < 0) child_fail(st, "joining the mount namespace");
+    if (fchdir(ns->root) < 0 || chroot(".") < 0) child_fail(st, "joining the container's root");
+}
+
 /* In the child: set everything up, say so on `st`, wait for start (EOF on `go`), exec. */
-static void child(struct spec *s, int go, int st, int fds[3], int tty, const char *pts)
+static void child(struct spec *s, int go, int st, int fds[3], int tty, const char *pts, const struct nsjoin *ns)
 {
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
+    child_namespaces(st, ns);
     setsid();
     if (tty) {
         int t = open(pts, O_RDWR);
@@ -167,14 +197,43 @@ int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen)
     } else if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(er, O_CLOEXEC)) {
         goto fail;
     }
-    pid_t pid = fork();
-    if (pid < 0) goto fail;
+    struct nsjoin join = {-1, -1, -1}, *ns = NULL;
+    int self = -1, why = 0;
+    pid_t pid = -1;
+    /* the pid namespace is chosen for the children of the agent: a new one (process 0) or
+       process 0's (an exec); the agent's own is restored right after the fork */
+    if ((self = openat(procfd, "self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0) goto ns_fail;
+    if (p->n == 0) {
+        if (unshare(CLONE_NEWPID) < 0) goto ns_fail;
+    } else {
+        struct proc *p0 = proc_find(0);
+        char path[64];
+        if (!p0 || p0->state >= P_EXITED) { errno = ESRCH; goto ns_fail; }
+        ns = &join;
+        snprintf(path, sizeof path, "%d/ns/pid", p0->pid);
+        join.pid = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+        snprintf(path, sizeof path, "%d/ns/mnt", p0->pid);
+        join.mnt = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+        snprintf(path, sizeof path, "%d/root", p0->pid);
+        join.root = openat(procfd, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (join.pid < 0 || join.mnt < 0 || join.root < 0 || setns(join.pid, CLONE_NEWPID) < 0) goto ns_fail;
+    }
+    pid = fork();
     if (pid == 0) {
         int fds[3] = {in[0], out[1], er[1]};
         close(go[1]); /* or the start pipe never reads EOF */
         close(st[0]);
-        child(s, go[0], st[1], fds, s->tty, pts);
+        child(s, go[0], st[1], fds, s->tty, pts, ns);
     }
+    why = errno;
+    if (setns(self, CLONE_NEWPID) < 0) logmsg("back to the agent's pid namespace: %m");
+ns_fail:
+    if (pid < 0 && !why) why = errno;
+    if (self >= 0) close(self);
+    if (join.pid >= 0) close(join.pid);
+    if (join.mnt >= 0) close(join.mnt);
+    if (join.root >= 0) close(join.root);
+    if (pid < 0) { errno = why; goto fail; }
     close(go[0]); close(st[1]);
     p->pid = pid;
     p->start_w = go[1];

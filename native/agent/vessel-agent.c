@@ -33,7 +33,8 @@
 #define NINEP_OPTS "trans=virtio,version=9p2000.L,msize=512000,cache=mmap"
 #define ROOT_WAIT_MS 10000 /* how long a disk boot waits for its root device */
 
-static int logfd = -1, devfd = -1, portsfd = -1, procfd = -1, sigfd = -1, created;
+int procfd = -1;
+static int logfd = -1, devfd = -1, portsfd = -1, sigfd = -1, created;
 static struct {
     int fd, connected, busy; /* busy: an EXEC waits for its port */
     struct buf in, out;
@@ -487,17 +488,25 @@ static void mkparents(char *path)
     for (char *p = path + 1; (p = strchr(p, '/')); p++) { *p = 0; mkdir(path, 0755); *p = '/'; }
 }
 
-/* One OCI mount, inside the container's root. Guest /dev is the guest's devtmpfs. */
-static int do_mount(char *src, char *dst, char *type, char *opts, char *err, size_t errlen)
+/* A mount line's options: the kernel's flags, the rest as the file system's data. */
+static unsigned long mount_flags(char *opts, char *data, size_t datalen)
 {
     unsigned long fl = 0;
-    char data[1024] = "";
+    *data = 0;
     for (char *o; (o = strsep(&opts, ","));) {
         unsigned i = 0;
         for (; i < sizeof mflags / sizeof *mflags && strcmp(o, mflags[i].name); i++) {}
         if (i < sizeof mflags / sizeof *mflags) fl = (fl | mflags[i].set) & ~mflags[i].clear;
-        else if (*o) snprintf(data + strlen(data), sizeof data - strlen(data), "%s%s", *data ? "," : "", o);
+        else if (*o) snprintf(data + strlen(data), datalen - strlen(data), "%s%s", *data ? "," : "", o);
     }
+    return fl;
+}
+
+/* One OCI mount, inside the container's root. Guest /dev is the guest's devtmpfs. */
+static int do_mount(char *src, char *dst, char *type, char *opts, char *err, size_t errlen)
+{
+    char data[1024];
+    unsigned long fl = mount_flags(opts, data, sizeof data);
     if (!strcmp(type, "cgroup") || !strcmp(type, "cgroup2")) return 0; /* the VM is the limit */
     if (!strcmp(type, "bind")) fl |= MS_BIND;
     if (!strcmp(dst, "/dev") && !strcmp(type, "tmpfs")) { type = "devtmpfs"; src = "devtmpfs"; *data = 0; }
@@ -583,18 +592,67 @@ static int file_attach(int tree, char *dst, char *err, size_t errlen)
 }
 
 /*
+ * A `9p` mount line: SOURCE is a host directory exported by QEMU with that mount tag, or
+ * TAG/NAME, a file NAME in it (a single host file: its directory is exported). Each tag is
+ * mounted once in the agent's own /run before the agent enters the rootfs, and what the line
+ * names in it taken as a detached bind mount (open_tree), attached at DEST in the mount order.
+ * 9p is live both ways: a write on either side is seen on the other.
+ */
+static int vol_stage(int i, char *err, size_t errlen)
+{
+    char tag[64], dir[128], path[4200];
+    const char *src = blk.m[i][0], *sub = strchrnul(src, '/');
+    snprintf(tag, sizeof tag, "%.*s", (int)(sub - src), src);
+    snprintf(dir, sizeof dir, "/run/vessel/9p/%s", tag);
+    mkdir("/run/vessel", 0700);
+    mkdir("/run/vessel/9p", 0700);
+    if (mkdir(dir, 0700) == 0 && mount(tag, dir, "9p", 0, NINEP_OPTS) < 0) { /* EEXIST: mounted already */
+        snprintf(err, errlen, "mount %s on %s: the host's share %s: %s", src, blk.m[i][1], tag, strerror(errno));
+        rmdir(dir);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s%s", dir, sub);
+    int tree = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0) snprintf(err, errlen, "mount %s on %s: %s", src, blk.m[i][1], strerror(errno));
+    return tree;
+}
+
+static int vol_attach(int tree, char *dst, char *opts, char *err, size_t errlen)
+{
+    char data[1024];
+    unsigned long fl = mount_flags(opts, data, sizeof data) & ~(MS_BIND | MS_REC);
+    struct stat ts, ds;
+    if (fstat(tree, &ts) < 0) goto fail;
+    if (stat(dst, &ds) < 0) { /* mkdir -p, or an empty file to bind a file on */
+        mkparents(dst);
+        if (S_ISDIR(ts.st_mode)) mkdir(dst, 0755);
+        else close(open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+    }
+    if (move_mount(tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0) goto fail;
+    if (fl && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | fl, NULL) < 0) goto fail; /* ro, nosuid… */
+    if (mount(NULL, dst, NULL, MS_PRIVATE, NULL) < 0) goto fail;
+    return 0;
+fail:
+    snprintf(err, errlen, "mount 9p on %s: %s", dst, strerror(errno));
+    return -1;
+}
+
+/*
  * CREATE: the network (before anything can run), the files staged, then into the rootfs
  * (switch_root: the initramfs cannot be pivoted), mounts, files, process 0.
  */
 static int do_create(char *err, size_t errlen)
 {
-    int port = -1, dev = 0, trees[MAXFILES], r = -1;
+    int port = -1, dev = 0, trees[MAXFILES], vols[MAXMOUNTS], r = -1;
     if (created) { snprintf(err, errlen, "already created"); return -1; }
     if ((port = port_open("vessel.proc.0")) < 0) { snprintf(err, errlen, "no port vessel.proc.0"); return -1; }
     for (int i = 0; i < blk.nf; i++) trees[i] = -1;
+    for (int i = 0; i < blk.nm; i++) vols[i] = -1;
     if (do_network(err, errlen) < 0) goto out;
     for (int i = 0; i < blk.nf; i++)
         if ((trees[i] = file_stage(i, err, errlen)) < 0) goto out;
+    for (int i = 0; i < blk.nm; i++)
+        if (!strcmp(blk.m[i][2], "9p") && (vols[i] = vol_stage(i, err, errlen)) < 0) goto out;
     if (chdir("/rootfs") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0) {
         snprintf(err, errlen, "entering the rootfs: %s", strerror(errno));
         goto out;
@@ -607,7 +665,8 @@ static int do_create(char *err, size_t errlen)
         if (!dev && !strncmp(blk.m[i][1], "/dev/", 5)) { char o[] = "nosuid"; do_mount("devtmpfs", "/dev", "devtmpfs", o, err, errlen); dev = 1; }
         char opts[1024];
         snprintf(opts, sizeof opts, "%s", blk.m[i][3]);
-        if (do_mount(blk.m[i][0], blk.m[i][1], blk.m[i][2], opts, err, errlen) < 0) goto out;
+        if (vols[i] >= 0 ? vol_attach(vols[i], blk.m[i][1], opts, err, errlen) < 0
+                         : do_mount(blk.m[i][0], blk.m[i][1], blk.m[i][2], opts, err, errlen) < 0) goto out;
     }
     if (!dev) { char o[] = "nosuid"; do_mount("devtmpfs", "/dev", "devtmpfs", o, err, errlen); }
     for (int i = 0; i < blk.nf; i++)
@@ -618,6 +677,7 @@ static int do_create(char *err, size_t errlen)
     else r = 0;
 out:
     for (int i = 0; i < blk.nf; i++) if (trees[i] >= 0) close(trees[i]);
+    for (int i = 0; i < blk.nm; i++) if (vols[i] >= 0) close(vols[i]);
     if (port >= 0) close(port);
     return r;
 }
