@@ -26,7 +26,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -42,10 +41,7 @@ public final class MicroVmDriver implements IsolationDriver {
     public static final Path RUN_DIR = Path.of("/run/vessel/vm");
     /** In a VM's run dir: the path of its sandbox record, so that a new daemon finds it ({@link #records}). */
     public static final String RECORD_FILE = "record";
-    private static final Set<String> GUEST_MOUNT_TYPES = Set.of("proc", "sysfs", "tmpfs", "devpts", "mqueue");
     private static final long DEFAULT_MEMORY = 256L << 20;
-    /** Host files larger than this are not copied into a guest (see {@link #hostFiles}). */
-    private static final long MAX_HOST_FILE = 64 << 10;
 
     /** Told when a VM is up and when it is gone (the daemon serves Firecracker's API meanwhile). */
     public interface Observer {
@@ -116,6 +112,12 @@ public final class MicroVmDriver implements IsolationDriver {
         int vcpus = quota > 0 && period > 0 ? (int) Math.max(1, (quota + period - 1) / period) : 1;
         vcpus = Math.min(vcpus, Runtime.getRuntime().availableProcessors());
 
+        // before anything is made: a mount that cannot reach the guest fails the create here
+        GuestMounts mounts = GuestMounts.plan(id, oci.mounts(), config.rootfs().toAbsolutePath().normalize());
+        if (!mounts.ignored().isEmpty()) {
+            Log.info("microvm " + id + ": mount options that cannot apply in a guest, ignored: " + String.join("; ", mounts.ignored()));
+        }
+
         SandboxStore store = context.store();
         Path runDir = runDir(store.root(), id);
         MicroVmState vm = new MicroVmState(runDir.toString(), memoryMib, vcpus, null, 0, 0, false, 0, tree.path("process"),
@@ -138,12 +140,12 @@ public final class MicroVmDriver implements IsolationDriver {
             }
             record = record.withStatus(Status.CREATING).withMicrovm(vm);
             store.save(record);
-            AgentClient booted = bootToReady(store, record, config.rootfs(), network);
+            AgentClient booted = bootToReady(store, record, config.rootfs(), network, mounts.shares());
             record = store.load(id).orElse(record);
             // after READY: a KVM boot given up on and done again under TCG has made its taps afresh
             if (network != null) network.plumb();
             try (AgentClient agent = booted) {
-                agent.create(oci.hostname() == null ? id : oci.hostname(), guestMounts(oci), hostFiles(oci, config.rootfs()),
+                agent.create(oci.hostname() == null ? id : oci.hostname(), mounts.mounts(), mounts.files(),
                         network == null ? List.of() : network.guestNics(),
                         network == null ? List.of() : network.guestRoutes(), process);
             }
@@ -213,8 +215,8 @@ public final class MicroVmDriver implements IsolationDriver {
      * Under KVM with a deadline: a guest that misses it is booted again under TCG, once, and when
      * it comes up so the verdict flips (said in the daemon's log). Each boot's QEMU is recorded.
      */
-    private AgentClient bootToReady(SandboxStore store, SandboxRecord record, Path rootfs, GuestNetwork network)
-            throws IOException, VmmException {
+    private AgentClient bootToReady(SandboxStore store, SandboxRecord record, Path rootfs, GuestNetwork network,
+            List<QemuCommand.Share> shares) throws IOException, VmmException {
         String id = record.id();
         Path runDir = runDir(record);
         // progress to the daemon's log only: an engine's create must print nothing but its one
@@ -222,7 +224,7 @@ public final class MicroVmDriver implements IsolationDriver {
         AcceleratorSelector.Choice choice = accelerators.choose(line -> Log.info("microvm " + id + ": " + line));
         try {
             // QEMU's start (bounded by the deadline too), then the deadline for READY, as the boot timeout always was
-            store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, choice.kind(), choice.deadline())));
+            store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, shares, choice.kind(), choice.deadline())));
             return AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), choice.deadline());
         } catch (IOException | VmmException e) {
             if (!choice.fallBack()) throw e;
@@ -231,7 +233,7 @@ public final class MicroVmDriver implements IsolationDriver {
             stopQemu(runDir);
             AgentClient agent;
             try {
-                store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, Accelerator.Kind.TCG,
+                store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, shares, Accelerator.Kind.TCG,
                         bootTimeout)));
                 agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout);
             } catch (IOException | VmmException again) {
@@ -262,8 +264,8 @@ public final class MicroVmDriver implements IsolationDriver {
      * Starts QEMU detached from us (it must outlive the daemon) under {@code kind}; returns the state
      * with its pid. QEMU must have set the VM up within {@code deadline}.
      */
-    private MicroVmState boot(Path runDir, Path rootfs, MicroVmState vm, GuestNetwork network, Accelerator.Kind kind,
-            Duration deadline) throws IOException {
+    private MicroVmState boot(Path runDir, Path rootfs, MicroVmState vm, GuestNetwork network, List<QemuCommand.Share> shares,
+            Accelerator.Kind kind, Duration deadline) throws IOException {
         if (tscKhz == null) {
             tscKhz = HostProbe.tscKhz();
             sandbox = HostProbe.qemuSupportsSandbox(qemu);
@@ -272,6 +274,7 @@ public final class MicroVmDriver implements IsolationDriver {
                 .binary(qemu).memoryMib(vm.memoryMib()).vcpus(vm.vcpus()).accelerator(kind)
                 .kernel(assets.kernel()).initrd(assets.initrd()).tscKhz(tscKhz)
                 .rootfs(rootfs).stateDir(runDir).sandbox(sandbox);
+        shares.forEach(command::share); // the container's volumes
         List<String> argv = new ArrayList<>();
         if (network != null) {
             // QEMU opens (and so creates) its taps in the namespace it runs in: the container's.
@@ -537,38 +540,6 @@ public final class MicroVmDriver implements IsolationDriver {
 
     private static Path runDir(SandboxRecord record) {
         return Path.of(record.microvm().runDir());
-    }
-
-    /**
-     * Small host files bind-mounted into the container (podman's /etc/hosts, /etc/resolv.conf,
-     * /etc/hostname, /run/.containerenv): the guest cannot see host paths, so they go by value.
-     */
-    static List<AgentClient.HostFile> hostFiles(OciSpec oci, Path rootfs) {
-        List<AgentClient.HostFile> files = new ArrayList<>();
-        for (OciSpec.Mount m : oci.mounts()) {
-            Path source = Path.of(m.source() == null ? "/" : m.source());
-            if (!m.isBind() || !source.isAbsolute() || source.startsWith(rootfs)) continue;
-            try {
-                if (Files.isRegularFile(source) && Files.size(source) <= MAX_HOST_FILE) {
-                    files.add(new AgentClient.HostFile(m.destination(), Files.readString(source)));
-                }
-            } catch (IOException e) { // unreadable, or not text
-                Log.info("microvm: host file " + source + " left out: " + e.getMessage());
-            }
-        }
-        return files;
-    }
-
-    /** The config's mounts that make sense in a guest; host bind mounts do not (the guest has no host paths). */
-    private static List<AgentClient.Mount> guestMounts(OciSpec oci) {
-        List<AgentClient.Mount> mounts = new ArrayList<>();
-        for (OciSpec.Mount m : oci.mounts()) {
-            if (m.type() != null && GUEST_MOUNT_TYPES.contains(m.type())) {
-                mounts.add(new AgentClient.Mount(m.source() == null ? m.type() : m.source(), m.destination(), m.type(),
-                        m.options()));
-            }
-        }
-        return mounts;
     }
 
     private static AgentClient agent(MicroVmState vm) throws VmmException {

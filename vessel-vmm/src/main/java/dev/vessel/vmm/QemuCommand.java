@@ -44,6 +44,7 @@ public final class QemuCommand {
     private boolean processZeroPort = true;
     private final List<Nic> nics = new ArrayList<>();
     private final List<Drive> drives = new ArrayList<>();
+    private final List<Share> shares = new ArrayList<>();
     private String kernelArgs;
     private boolean agentChannel = true;
     private boolean serialStdio;
@@ -81,6 +82,20 @@ public final class QemuCommand {
 
         public Drive(String id, Path path, boolean readOnly) {
             this(id, path, readOnly, null, List.of());
+        }
+    }
+
+    /**
+     * A host directory exported to the guest over virtio-9p with the mount tag {@code tag}
+     * (a container's volume; the agent mounts it by that tag), read-only in QEMU itself if asked.
+     */
+    public record Share(String tag, Path path, boolean readOnly) {
+        public Share {
+            if (tag == null || !tag.matches("[A-Za-z][A-Za-z0-9_]{0,30}") || tag.equals(ROOTFS_TAG)) {
+                throw new IllegalArgumentException("not a 9p mount tag for a share (a letter, then up to 30 letters, digits, _; not "
+                        + ROOTFS_TAG + "): " + tag);
+            }
+            Objects.requireNonNull(path, "path");
         }
     }
 
@@ -153,6 +168,12 @@ public final class QemuCommand {
     /** Whether to add process 0's port ({@code vessel.proc.0} at {@code proc-0.sock}); on by default. */
     public QemuCommand processZeroPort(boolean on) {
         this.processZeroPort = on;
+        return this;
+    }
+
+    /** A host directory shared with the guest over virtio-9p, besides the rootfs. */
+    public QemuCommand share(Share share) {
+        shares.add(Objects.requireNonNull(share));
         return this;
     }
 
@@ -268,6 +289,12 @@ public final class QemuCommand {
             a.addAll(List.of(
                     "-fsdev", "local,id=rootfs,path=" + option(rootfs) + ",security_model=passthrough",
                     "-device", "virtio-9p-device,fsdev=rootfs,mount_tag=" + ROOTFS_TAG));
+        }
+        for (Share share : shares) {
+            a.addAll(List.of(
+                    "-fsdev", "local,id=" + share.tag() + ",path=" + option(share.path()) + ",security_model=passthrough"
+                            + (share.readOnly() ? ",readonly=on" : ""),
+                    "-device", "virtio-9p-device,fsdev=" + share.tag() + ",mount_tag=" + share.tag()));
         }
         for (int i = 0; i < nics.size(); i++) {
             Nic nic = nics.get(i);

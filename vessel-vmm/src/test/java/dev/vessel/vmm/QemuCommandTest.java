@@ -57,6 +57,22 @@ class QemuCommandTest {
     }
 
     @Test
+    void sharesAreNineP_exportsWithTheirTagReadOnlyInQemuWhenAsked() {
+        String argv = String.join(" ", base().rootfs(Path.of("/r"))
+                .share(new QemuCommand.Share("vol0", Path.of("/srv/data,1"), false))
+                .share(new QemuCommand.Share("vol1", Path.of("/etc/app"), true)).build());
+        assertThat(argv).contains(
+                " -fsdev local,id=vol0,path=/srv/data,,1,security_model=passthrough"
+                        + " -device virtio-9p-device,fsdev=vol0,mount_tag=vol0"
+                        + " -fsdev local,id=vol1,path=/etc/app,security_model=passthrough,readonly=on"
+                        + " -device virtio-9p-device,fsdev=vol1,mount_tag=vol1");
+        assertThatThrownBy(() -> new QemuCommand.Share("rootfs", Path.of("/x"), false))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("rootfs");
+        assertThatThrownBy(() -> new QemuCommand.Share("a,b", Path.of("/x"), false))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
     void rejectsBadSizesAndLongSocketPaths() {
         assertThatThrownBy(() -> base().memoryMib(32)).hasMessageContaining("64 MiB");
         assertThatThrownBy(() -> base().vcpus(0)).hasMessageContaining("vCPU");
