@@ -39,6 +39,72 @@ run podman_t mount "$P-file"
 assert_eq "microvm: the file is visible on the host" from-the-guest "$(cat "$OUT/written-in-vm" 2>&1)"
 podman_t umount "$P-file" >/dev/null 2>&1; podman_t rm -f "$P-file" >/dev/null 2>&1
 
+# --- volumes (issue 12): directories, single files, :ro, tmpfs, /dev/shm; live both ways ---
+V=$T/vol
+mkdir -p "$V/d" "$V/ro" "$V/files"
+echo from-host > "$V/d/f"; echo ro-data > "$V/ro/r"; echo file-host > "$V/files/single"; echo sibling > "$V/files/other"
+run podman_v run --rm "${VM[@]}" -v "$V/d:/v" -v "$V/files/single:/f" -v "$V/ro:/r:ro" \
+  --mount type=tmpfs,destination=/scratch "$BB" sh -c '
+  echo "dir $(cat /v/f)"; echo "file $(cat /f)"; echo "ro $(cat /r/r)"
+  echo from-guest > /v/g; echo file-guest > /f
+  if echo x > /r/x 2>/dev/null; then echo "rowrite allowed"; else echo "rowrite refused"; fi
+  echo "fro $(awk "\$2 == \"/r\" {print substr(\$4, 1, 2)}" /proc/mounts)"
+  echo "scratch $(awk "\$2 == \"/scratch\" {print \$3}" /proc/mounts)"
+  echo "shm $(awk "\$2 == \"/dev/shm\" {print \$3}" /proc/mounts)"
+  echo "sibling $(ls / | grep -c "^other\$")"'
+assert_eq "microvm -v dir:/v: the host's file is read in the guest" from-host "$(field dir)"
+assert_eq "microvm -v file:/f: a single host file is read in the guest" file-host "$(field file)"
+assert_eq "microvm -v dir:/r:ro: readable" ro-data "$(field ro)"
+assert_eq "microvm -v dir:/r:ro: a write is refused" refused "$(field rowrite)"
+assert_eq "microvm -v dir:/r:ro: mounted ro in the guest" ro "$(field fro)"
+assert_eq "microvm --mount type=tmpfs: a tmpfs in the guest" tmpfs "$(field scratch)"
+assert_eq "microvm: /dev/shm is a tmpfs in the guest" tmpfs "$(field shm)"
+assert_eq "microvm -v file:/f: only the file shows, not its directory's other files" 0 "$(field sibling)"
+assert_eq "microvm -v dir:/v: the guest's write is on the host" from-guest "$(cat "$V/d/g" 2>&1)"
+assert_eq "microvm -v file:/f: the guest's write is in the host's file" file-guest "$(cat "$V/files/single" 2>&1)"
+assert_eq "microvm -v dir:/r:ro: nothing written on the host" "" "$(ls "$V/ro" | grep -v '^r$')"
+
+# live, both ways, while the workload runs; and exec joins its pid namespace
+run podman_v run -d --name "$P-live" "${VM[@]}" -v "$V/d:/v" "$BB" sh -c 'echo up > /v/up
+  while [ ! -f /v/from-host ]; do sleep 0.2; done; cat /v/from-host > /v/echoed; exec sleep 1000'
+wait_for 60 "[ -f '$V/d/up' ]" && pass "microvm volume, live: a guest write is seen on the host while it runs" \
+  || fail "microvm volume, live: a guest write is seen on the host" "$(ls "$V/d")"
+echo later > "$V/d/from-host"
+wait_for 20 "[ \"\$(cat '$V/d/echoed' 2>/dev/null)\" = later ]" && pass "microvm volume, live: a host write is seen in the guest" \
+  || fail "microvm volume, live: a host write is seen in the guest" "$(ls "$V/d")"
+run podman_v exec "$P-live" sh -c 'echo "init $(cat /proc/1/comm)"; echo "visible $(ls -d /proc/[0-9]* | wc -l)"'
+assert_eq "microvm exec: /proc/1 is the workload (its pid namespace)" sleep "$(field init)"
+assert_le "microvm exec: only the container's processes are visible" 5 "$(field visible)"
+podman_v rm -f -t 0 "$P-live" >/dev/null 2>&1
+
+# --- PID 1 of its own pid namespace, as under crun ---
+run podman_t run --rm "$BB" sh -c 'kill -9 $$; echo "pid $$"'
+crun_rc=$RC crun_out=$OUT
+run podman_v run --rm "${VM[@]}" "$BB" sh -c 'kill -9 $$; echo "pid $$"'
+assert_eq "microvm: sh -c 'kill -9 \$\$' exits as under crun ($crun_rc)" "$crun_rc" "$RC"
+assert_eq "microvm: sh -c 'kill -9 \$\$' prints as under crun" "$crun_out" "$OUT"
+assert_eq "microvm: the workload is PID 1" "pid 1" "$OUT"
+zombies='(sleep 0.2 &); sleep 2; echo "zombies $(grep -l "^State:.*Z" /proc/[0-9]*/status 2>/dev/null | wc -l)"; kill -TERM $$; echo after-term'
+run podman_t run --rm "$BB" sh -c "$zombies"
+crun_rc=$RC crun_out=$OUT
+run podman_v run --rm "${VM[@]}" "$BB" sh -c "$zombies"
+assert_eq "microvm: an orphan is reaped, and SIGTERM to itself ignored, as under crun" "$crun_out" "$OUT"
+assert_eq "microvm: the orphan's zombie is gone" 0 "$(field zombies)"
+assert_eq "microvm: exit status as under crun" "$crun_rc" "$RC"
+
+# a few create/start/delete cycles with volumes: no QEMU, run dir or mount left, the volume intact
+vms_before=$(ls /run/vessel/vm 2>/dev/null | sort)
+ok=0
+for i in 1 2 3; do
+  run podman_v run --rm "${VM[@]}" -v "$V/d:/v" -v "$V/files/single:/f:ro" "$BB" sh -c "cat /f >/dev/null && echo c$i > /v/cycle$i"
+  [ "$RC" = 0 ] && [ "$(cat "$V/d/cycle$i" 2>/dev/null)" = "c$i" ] && ok=$((ok + 1))
+done
+assert_eq "microvm: 3 runs with volumes" 3 "$ok"
+wait_for 20 "[ -z \"\$(our_qemus)\" ]" && pass "microvm volume cycles: no QEMU left" || fail "microvm volume cycles: no QEMU left" "$(our_qemus)"
+assert_eq "microvm volume cycles: no VM dir left" "$vms_before" "$(ls /run/vessel/vm 2>/dev/null | sort)"
+assert_eq "microvm volume cycles: no host mount of the volume" "" "$(grep -F "$V" /proc/self/mountinfo)"
+assert_eq "microvm volume cycles: the host file intact" file-guest "$(cat "$V/files/single")"
+
 # --- a terminal ---
 run with_tty podman_v run --rm -it "${VM[@]}" "$BB" sh -c 'tty; echo tty-ok'
 assert_match "microvm -it: the guest process has a terminal" '^/dev/pts/[0-9]+' "$OUT"
@@ -113,6 +179,12 @@ assert_ne "missing kernel: create fails" 0 "$RC"
 assert_contains "missing kernel: says so" "$ERR" "vessel assets build"
 assert_eq "missing kernel: one line" 1 "$(printf '%s\n' "$ERR" | wc -l)"
 assert_eq "missing kernel: nothing left behind" "" "$(ls -A "$T/root" 2>/dev/null)"
+mkbundle "$T/bm" ".annotations[\"dev.vessel.isolation\"] = \"microvm\"
+  | .mounts += [{\"destination\": \"/v\", \"type\": \"bind\", \"source\": \"$T/no-such-dir\", \"options\": [\"rbind\"]}]"
+run "$VESSEL" --root "$T/root" create --bundle "$T/bm" nosource
+assert_eq "a bind mount whose source is missing: one line naming it" \
+  "vessel: container \"nosource\": bind mount $T/no-such-dir on /v: no such file or directory" "$ERR"
+assert_eq "a bind mount whose source is missing: nothing left behind" "" "$(ls -A "$T/root" 2>/dev/null)"
 
 # a guest that never comes up (its initrd is garbage: the kernel panics): a clear error at create
 # within the configured timeout, and nothing left behind

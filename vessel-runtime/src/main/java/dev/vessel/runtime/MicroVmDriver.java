@@ -93,12 +93,17 @@ public final class MicroVmDriver implements IsolationDriver {
     public Outcome create(Context context, SandboxRecord record, CreateSpec spec) {
         String id = spec.id();
         BundleConfig config = spec.config();
+        OciSpec oci = config.spec();
+        // before anything is made: a mount that cannot reach the guest fails the create here
+        GuestMounts mounts = GuestMounts.plan(id, oci.mounts(), config.rootfs().toAbsolutePath().normalize());
+        if (!mounts.ignored().isEmpty()) {
+            Log.info("microvm " + id + ": mount options that cannot apply in a guest, ignored: " + String.join("; ", mounts.ignored()));
+        }
         if (!assets.present()) {
             throw new OciException("container \"" + id + "\": the guest kernel or initrd is missing in " + assets.dir()
                     + " (run: vessel assets build)");
         }
         JsonNode tree = config.tree();
-        OciSpec oci = config.spec();
         boolean tty = oci.process() != null && oci.process().terminal();
         if (tty && (spec.consoleSocket() == null || spec.consoleSocket().isEmpty())) {
             throw new OciException("container \"" + id + "\": process.terminal is true but no --console-socket was given");
@@ -111,12 +116,6 @@ public final class MicroVmDriver implements IsolationDriver {
         long period = resources.cpu().period() == null ? 100_000 : resources.cpu().period();
         int vcpus = quota > 0 && period > 0 ? (int) Math.max(1, (quota + period - 1) / period) : 1;
         vcpus = Math.min(vcpus, Runtime.getRuntime().availableProcessors());
-
-        // before anything is made: a mount that cannot reach the guest fails the create here
-        GuestMounts mounts = GuestMounts.plan(id, oci.mounts(), config.rootfs().toAbsolutePath().normalize());
-        if (!mounts.ignored().isEmpty()) {
-            Log.info("microvm " + id + ": mount options that cannot apply in a guest, ignored: " + String.join("; ", mounts.ignored()));
-        }
 
         SandboxStore store = context.store();
         Path runDir = runDir(store.root(), id);
