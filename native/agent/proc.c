@@ -123,7 +123,8 @@ static void child_fail(int st, const char *what)
  * of its own (so the kernel treats it as a container's init: signals it has no handler for are
  * not delivered from inside, orphans are reparented to it, its end kills the rest) with a mount
  * namespace of its own, in which /proc is a procfs of that PID namespace. An exec joins both
- * (`ns` holds process 0's pid namespace, mount namespace and root, opened by the parent).
+ * (`ns` holds process 0's pid namespace, mount namespace and root, opened by the parent); once
+ * process 0 has ended (its namespaces are gone) an exec runs in the agent's, over the same rootfs.
  */
 struct nsjoin { int pid, mnt, root; };
 
@@ -205,10 +206,9 @@ int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen)
     if ((self = openat(procfd, "self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0) goto ns_fail;
     if (p->n == 0) {
         if (unshare(CLONE_NEWPID) < 0) goto ns_fail;
-    } else {
+    } else if (proc_find(0) && proc_find(0)->state < P_EXITED) {
         struct proc *p0 = proc_find(0);
         char path[64];
-        if (!p0 || p0->state >= P_EXITED) { errno = ESRCH; goto ns_fail; }
         ns = &join;
         snprintf(path, sizeof path, "%d/ns/pid", p0->pid);
         join.pid = openat(procfd, path, O_RDONLY | O_CLOEXEC);

@@ -219,6 +219,9 @@ def main():
 
     d = tempfile.mkdtemp(prefix="vessel-agent-test.")
     shutil.copytree(a.rootfs, f"{d}/rootfs", symlinks=True)
+    os.makedirs(f"{d}/share")  # a volume: shared over 9p, mounted by its tag
+    with open(f"{d}/share/f", "w") as f:
+        f.write("from-host\n")
     if a.modules:
         a.initrd = f"{d}/initrd.img"
         make_initrd(f"{ROOT}/bin/vessel-agent", a.modules, a.initrd)
@@ -235,6 +238,8 @@ def main():
             "-device", "virtserialport,chardev=proc0,name=vessel.proc.0",
             "-fsdev", f"local,id=rootfs,path={d}/rootfs,security_model=passthrough",
             "-device", "virtio-9p-device,fsdev=rootfs,mount_tag=rootfs",
+            "-fsdev", f"local,id=vol0,path={d}/share,security_model=passthrough",
+            "-device", "virtio-9p-device,fsdev=vol0,mount_tag=vol0",
             "-qmp", f"unix:{d}/qmp.sock,server=on,wait=off", *NIC]
     ok, qemu = False, None
     try:
@@ -262,14 +267,15 @@ def main():
                         "mount tmpfs|/dev|tmpfs|nosuid,strictatime,mode=755,size=65536k",
                         "mount devpts|/dev/pts|devpts|nosuid,noexec,newinstance,ptmxmode=0666,mode=0620",
                         "mount sysfs|/sys|sysfs|nosuid,noexec,nodev,ro", "mount cgroup|/sys/fs/cgroup|cgroup|ro",
-                        "PROCESS 0", *process(["sh", "-c", "echo hi; hostname; echo oops >&2; uname -r > /written; read x; echo \"got $x\"; exit 3"]))
+                        "mount vol0|/mnt/vol|9p|ro,nosuid", "mount vol0/f|/etc/vol-file|9p|",
+                        "PROCESS 0", *process(["sh", "-c", "echo hi; echo $$; hostname; echo oops >&2; uname -r > /written; read x; echo \"got $x\"; exit 3"]))
         check("CREATE", r == "OK", r)
         r = ctl.request("START 0")
         check("START 0", r.startswith("OK "), r)
         p0.send("I", b"line\n")
         frames, st = p0.frames()
         out = joined(frames, "O")
-        check("process 0 output", out == b"hi\nvm-test\ngot line\n", out)
+        check("process 0 output, as PID 1 of its pid namespace", out == b"hi\n1\nvm-test\ngot line\n", out)
         check("process 0 stderr", joined(frames, "E") == b"oops\n", frames)
         check("process 0 X 3", st == 3, st)
         check("EXIT 0 3", ctl.await_exit(0) == 3, ctl.exits)
@@ -285,7 +291,9 @@ def main():
                                             "ping -c1 -W3 127.0.0.1 >/dev/null && echo lo-ok;"
                                             "ping -c1 -W3 172.16.99.1 >/dev/null && echo v4-ok;"
                                             "ping -6 -c1 -W3 fd00:99::1 >/dev/null && echo v6-ok;"
-                                            "echo ---; cat /etc/hosts; echo ---; cat /etc/vessel/new"]))
+                                            "echo ---; cat /etc/hosts; echo ---; cat /etc/vessel/new; echo ---;"
+                                            "cat /mnt/vol/f /etc/vol-file; echo guest > /etc/vol-file;"
+                                            "echo x > /mnt/vol/x 2>/dev/null || echo ro-refused"]))
         check("EXEC 7 (network)", r.startswith("OK "), r)
         frames, st = p7.frames(timeout=30)
         out = joined(frames, "O").decode()
@@ -297,6 +305,9 @@ def main():
         check("… and over IPv6", "v6-ok" in out, out)
         check("the guest's /etc/hosts is the file line's", out.split("---\n")[1] == hosts, out)
         check("a file line with a | in it", out.split("---\n")[2] == "a|b", out)
+        check("9p mount lines: a share and a file in it", out.split("---\n")[3] == "from-host\nfrom-host\nro-refused\n", out)
+        check("9p: the guest's write to the file is the host's", open(f"{d}/share/f").read() == "guest\n")
+        check("9p: ro refused the write", not os.path.exists(f"{d}/share/x"))
         check("the host's rootfs /etc/hosts is unchanged", open(f"{d}/rootfs/etc/hosts", "rb").read() == hosts_before)
         check("a missing destination is created empty", os.path.getsize(f"{d}/rootfs/etc/vessel/new") == 0)
 
