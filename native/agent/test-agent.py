@@ -8,8 +8,9 @@ the Debian kernel's .ko files), a test initrd is made from bin/vessel-agent and 
 the agent needs, so that an agent change can be tried without `vessel assets build`.
 The rootfs (default: a copy of build/images/busybox/rootfs) is shared over 9p.
 
-It checks: READY; CREATE + START (output, exit status, EXIT); an EXEC on a port hot-plugged
-over QMP (stdin, C); a relay that connects late (no output lost); a tty (W, I, exit status);
+It checks: READY; CREATE + START (output, exit status, EXIT; process 0 is PID 1 of its own pid
+namespace, and an exec while it runs joins it); 9p mount lines (a share, a file in it, ro); an
+EXEC on a port hot-plugged over QMP (stdin, C); a relay that connects late (no output lost); a tty (W, I, exit status);
 KILL; PS; a control-port reconnect (READY again, EXIT repeated); POWEROFF. The QEMU argv is
 the one in docs/microvm.md, plus a virtio-net NIC on a tap in a network namespace the test
 makes (host side 172.16.9.1/24 and fd00:9::1/64, and 172.16.99.1, fd00:99::1 behind them):
@@ -272,6 +273,15 @@ def main():
         check("CREATE", r == "OK", r)
         r = ctl.request("START 0")
         check("START 0", r.startswith("OK "), r)
+        # while process 0 waits for its input: an exec joins its pid and mount namespaces
+        qmp.add_port(d, 8)
+        p8 = Stream(f"{d}/proc-8.sock")
+        r = ctl.request("EXEC 8", *process(["sh", "-c", "cat /proc/1/comm; echo $$; ls -d /proc/[0-9]* | wc -l"]))
+        check("EXEC 8 (while process 0 runs)", r.startswith("OK "), r)
+        frames, st = p8.frames()
+        out = joined(frames, "O").decode().split()
+        check("exec: in process 0's pid namespace (/proc/1 is process 0; few processes)",
+              len(out) == 3 and out[0] == "sh" and out[1] != "1" and int(out[2]) <= 5, out)
         p0.send("I", b"line\n")
         frames, st = p0.frames()
         out = joined(frames, "O")
