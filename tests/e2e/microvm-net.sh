@@ -170,19 +170,29 @@ assert_eq "a network namespace that does not exist: one line naming it" \
   "vessel: container \"$P-gone\": network namespace /run/netns/vessel-$P-none does not exist" "$ERR"
 assert_eq "a network namespace that does not exist: no state left" "" "$(ls "$R" 2>/dev/null | grep "$P-gone" || true)"
 
+# the cycles' containers have volumes (a directory and a single file, :ro), shared over 9p
+VOL=$T/vol
+mkdir -p "$VOL/d"; echo vol-file > "$VOL/f"
+BV=$T/vbundle
+mkbundle "$BV" "(.linux.namespaces |= map(if .type == \"network\" then .path = \"/run/netns/$NS\" else . end))
+  | .annotations[\"dev.vessel.isolation\"] = \"microvm\" | .process.args = [\"sleep\", \"1000\"]
+  | .mounts += [{\"destination\": \"/v\", \"type\": \"bind\", \"source\": \"$VOL/d\", \"options\": [\"rbind\"]},
+                {\"destination\": \"/f\", \"type\": \"bind\", \"source\": \"$VOL/f\", \"options\": [\"rbind\", \"ro\"]}]"
 links_before=$(ip -n "$NS" -o link show | awk -F': ' '{print $2}' | sort)
 cycles=${NET_CYCLES:-50}
 ok=0
 left=""
 for i in $(seq "$cycles"); do
-  "$VESSEL" --root "$R" create --bundle "$B" "$P-c$i" >/dev/null 2>&1 || continue
+  "$VESSEL" --root "$R" create --bundle "$BV" "$P-c$i" >/dev/null 2>&1 || continue
   d=$(vm_run_dir "$R" "$P-c$i")    # a cycle counts when its QEMU ran and delete removed it
   running=$([ -n "$d" ] && qemus_of "$d/")
   "$VESSEL" --root "$R" delete --force "$P-c$i" >/dev/null 2>&1 && [ -n "$running" ] && ok=$((ok + 1))
   [ -n "$d" ] && [ -e "$d" ] && left="$left $d"
   [ -n "$d" ] && [ -n "$(qemus_of "$d/")" ] && left="$left qemu:$d"
 done
-assert_eq "$cycles create/delete cycles on a CNI namespace" "$cycles" "$ok"
+assert_eq "$cycles create/delete cycles on a CNI namespace, with volumes" "$cycles" "$ok"
+assert_eq "after $cycles cycles: no host mount of the volumes" "" "$(grep -F "$VOL" /proc/self/mountinfo)"
+assert_eq "after $cycles cycles: the volumes as they were" "vol-file" "$(ls -A "$VOL/d")$(cat "$VOL/f")"
 assert_eq "after $cycles cycles: the namespace's links are as before" "$links_before" \
   "$(ip -n "$NS" -o link show | awk -F': ' '{print $2}' | sort)"
 assert_eq "after $cycles cycles: no qdisc or filter on the veth" "" "$(ip netns exec "$NS" tc qdisc show dev eth0 ingress)"
