@@ -41,7 +41,8 @@ public record GuestMounts(List<AgentClient.Mount> mounts, List<QemuCommand.Share
     /** Mount flags a 9p bind in the guest takes. */
     private static final Set<String> BIND_FLAGS = Set.of("ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
             "noatime", "relatime", "norelatime", "strictatime", "nodiratime");
-    private static final Set<String> IMPLIED = Set.of("bind", "rbind");
+    /** Options the guest's bind has anyway: it is a bind, and private (the agent makes every share's mount private). */
+    private static final Set<String> IMPLIED = Set.of("bind", "rbind", "private", "rprivate");
     /** Host files larger than this are not copied into a guest by value. */
     static final long MAX_HOST_FILE = 64 << 10;
     /** virtio-mmio transports are few on QEMU's microvm: leave room for the serial, rootfs and NIC devices. */

@@ -28,7 +28,7 @@ class GuestMountsTest {
         Path file = Files.writeString(vol.resolve("f"), "x");
         Path conf = Files.createDirectories(tmp.resolve("conf"));
         GuestMounts plan = GuestMounts.plan("c1", List.of(
-                bind(vol, "/v", "rbind", "rprivate", "nosuid"),
+                bind(vol, "/v", "rbind", "rprivate", "rshared", "nosuid"),
                 bind(file, "/f", "bind", "ro"),
                 bind(conf, "/etc/app", "ro")), rootfs);
         assertThat(plan.mounts()).containsExactly(
@@ -37,7 +37,7 @@ class GuestMountsTest {
                 new AgentClient.Mount("vol1", "/etc/app", "9p", List.of("ro")));
         assertThat(plan.shares()).containsExactly(
                 new QemuCommand.Share("vol0", vol.toRealPath(), false), new QemuCommand.Share("vol1", conf.toRealPath(), true));
-        assertThat(plan.ignored()).containsExactly("/v (rprivate)");
+        assertThat(plan.ignored()).containsExactly("/v (rshared)"); // private is what the guest's mounts are
         assertThat(plan.files()).isEmpty();
     }
 
