@@ -195,12 +195,7 @@ for rt in vessel vessel-microvm vessel-microvm-link; do
   mkdir -p "$T/vol-$rt"; echo "from-host-$rt" > "$T/vol-$rt/in"
   run docker_t run --rm --network none -v "$T/vol-$rt:/v" "${R[@]}" "$IMG" sh -c "cat /v/in && echo from-$rt > /v/out"
   got="$OUT|$(cat "$T/vol-$rt/out" 2>/dev/null)"
-  if [ "$iso" = container ]; then
-    assert_eq "$rt: -v read and write" "from-host-$rt|from-$rt" "$got"
-  else
-    todo_result "$rt: -v read and write (got: $got)" "volumes do not reach a microVM yet (issue 12 item 1)" \
-      "$([ "$got" = "from-host-$rt|from-$rt" ] && echo 1)"
-  fi
+  assert_eq "$rt: -v read and write" "from-host-$rt|from-$rt" "$got"
 
   # -m 512m --cpus 1, as the workload sees them: a microVM has 512 MiB and one vCPU; a container's
   # resource view shows 512 MiB and one CPU, while sched_getaffinity (nproc) stays the host's unless
