@@ -643,6 +643,7 @@ int main(int argc, char **argv)
     for (uint32_t attempt = 0, frames = 0;; frames++) {
         unsigned char header[5];
         if (read_all(fd, header, sizeof(header)) != 0) {
+        lost:
             /* The daemon died with our call accepted and nothing answered (kill -9, say): the
              * next one is asked again, told that this is a retry. Once anything was answered
              * (output printed, a program run) the call is not repeated. */
@@ -695,10 +696,16 @@ int main(int argc, char **argv)
             put_u32(&answer, (uint32_t)status);
             put_u32(&answer, (uint32_t)out.len);
             put(&answer, out.data ? out.data : "", out.len);
-            if (write_all(fd, answer.data, answer.len) != 0)
-                die("vesseld went away while %s ran", prog.argv[0]);
+            int sent = write_all(fd, answer.data, answer.len) == 0;
             free(out.data);
             free(answer.data);
+            /* What a 'C' runs only reads (the runtime's state) and nothing of it was shown: the
+             * call has not been answered yet, so a daemon lost from here is asked again. */
+            if (!sent) {
+                frames = 0;
+                goto lost;
+            }
+            frames = (uint32_t)-1; /* the loop's frames++ makes it 0 */
             break;
         }
         case 'V':
