@@ -82,3 +82,7 @@ int net_up(int ifindex, int mtu);                            /* mtu 0: unchanged
 int net_addr(int ifindex, const char *cidr);                 /* 10.88.0.5/16, fd00::5/64 */
 int net_route(const char *dest, const char *gw, int ifindex); /* gw NULL: on-link */
 int net_kernel_ip(const char *spec, char *err, size_t errlen); /* the kernel's ip= (static) */
+
+/* stats.c: the answers of STATS and TOP, "OK ..." lines for ctl_send */
+void stats_answer(int procfd, char *b, size_t len);
+void top_answer(int procfd, char *b, size_t len);

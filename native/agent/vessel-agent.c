@@ -747,6 +747,11 @@ static void block_run(void)
         else if (kill(p->pid, blk.sig) < 0) ctl_err(strerror(errno));
         else ctl_send("OK");
     } else if (!strcmp(v, "PS")) ps();
+    else if (!strcmp(v, "STATS") || !strcmp(v, "TOP")) {
+        char out[4000];
+        (!strcmp(v, "STATS") ? stats_answer : top_answer)(procfd, out, sizeof out);
+        ctl_send("%s", out);
+    }
     else if (!strcmp(v, "POWEROFF")) {
         ctl_send("OK");
         sync();
