@@ -183,6 +183,40 @@ public final class AgentClient implements AutoCloseable {
         return pids;
     }
 
+    /** The guest's own memory, CPU, processes, network and disk counters (STATS). */
+    public GuestStats stats() throws VmmException {
+        try {
+            return GuestStats.parse(newerRequest("STATS"));
+        } catch (IllegalArgumentException e) {
+            throw new VmmException(e.getMessage());
+        }
+    }
+
+    /** The guest's processes with their command lines (TOP), as {@link #ps} lists them. */
+    public List<GuestStats.Process> top() throws VmmException {
+        List<GuestStats.Process> processes = new ArrayList<>();
+        try {
+            for (String entry : unescape(newerRequest("TOP")).split("\n")) {
+                if (!entry.isBlank()) processes.add(GuestStats.Process.parse(entry));
+            }
+        } catch (IllegalArgumentException e) {
+            throw new VmmException(e.getMessage());
+        }
+        return processes;
+    }
+
+    /** A request added to protocol 1 after its first agents: theirs answer "unknown request". */
+    private String newerRequest(String verb) throws VmmException {
+        try {
+            return request(List.of(verb));
+        } catch (VmmException e) {
+            if (e.getMessage().endsWith(": unknown request")) {
+                throw new VmmException("the guest agent is older than " + verb + " (rebuild the guest assets: vessel assets build)");
+            }
+            throw e;
+        }
+    }
+
     /** Syncs and powers the guest off; QEMU exits soon after the answer. */
     public void poweroff() throws VmmException {
         request(List.of("POWEROFF"));
