@@ -15,6 +15,7 @@ import dev.vessel.vmm.AcceleratorSelector;
 import dev.vessel.vmm.AgentClient;
 import dev.vessel.vmm.GuestAssets;
 import dev.vessel.vmm.GuestProcess;
+import dev.vessel.vmm.GuestStats;
 import dev.vessel.vmm.HostProbe;
 import dev.vessel.vmm.QemuCommand;
 import dev.vessel.vmm.Qmp;
@@ -42,6 +43,7 @@ public final class MicroVmDriver implements IsolationDriver {
     /** In a VM's run dir: the path of its sandbox record, so that a new daemon finds it ({@link #records}). */
     public static final String RECORD_FILE = "record";
     private static final long DEFAULT_MEMORY = 256L << 20;
+    static final String BALLOON_ID = "balloon0";
 
     /** Told when a VM is up and when it is gone (the daemon serves Firecracker's API meanwhile). */
     public interface Observer {
@@ -139,7 +141,9 @@ public final class MicroVmDriver implements IsolationDriver {
             }
             record = record.withStatus(Status.CREATING).withMicrovm(vm);
             store.save(record);
-            AgentClient booted = bootToReady(store, record, config.rootfs(), network, mounts.shares());
+            List<String> placement = MicroVmCgroups.prepare(runDir, tree, new MicroVmCgroups.OciLimits(
+                    resources.memory().limit(), resources.cpu().quota(), resources.cpu().period(), resources.cpu().shares()));
+            AgentClient booted = bootToReady(store, record, config.rootfs(), network, mounts.shares(), placement);
             record = store.load(id).orElse(record);
             // after READY: a KVM boot given up on and done again under TCG has made its taps afresh
             if (network != null) network.plumb();
@@ -159,6 +163,7 @@ public final class MicroVmDriver implements IsolationDriver {
         if (!spec.foreground()) { // create, or run -d: a relay of its own, forked
             return new Outcome.Relay(port.toString(), nonNull(spec.pidFile()), nonNull(spec.consoleSocket()), tty, true,
                     List.of(), relay -> {
+                        MicroVmCgroups.joinContainer(runDir, tree, relay);
                         SandboxRecord relayed = created.withMicrovm(created.microvm().withRelay(relay));
                         store.save(relayed);
                         observer.booted(id, relayed.microvm());
@@ -171,6 +176,7 @@ public final class MicroVmDriver implements IsolationDriver {
         remove.addAll(List.of("delete", "--force", id));
         return new Outcome.Relay(port.toString(), nonNull(spec.pidFile()), nonNull(spec.consoleSocket()), tty, false,
                 remove, relay -> {
+                    MicroVmCgroups.joinContainer(runDir, tree, relay);
                     MicroVmState running = created.microvm().withRelay(relay).withStarted();
                     try (AgentClient agent = agent(running)) {
                         agent.start(0); // the agent holds the output until the relay is connected
@@ -215,7 +221,7 @@ public final class MicroVmDriver implements IsolationDriver {
      * it comes up so the verdict flips (said in the daemon's log). Each boot's QEMU is recorded.
      */
     private AgentClient bootToReady(SandboxStore store, SandboxRecord record, Path rootfs, GuestNetwork network,
-            List<QemuCommand.Share> shares) throws IOException, VmmException {
+            List<QemuCommand.Share> shares, List<String> placement) throws IOException, VmmException {
         String id = record.id();
         Path runDir = runDir(record);
         // progress to the daemon's log only: an engine's create must print nothing but its one
@@ -223,7 +229,7 @@ public final class MicroVmDriver implements IsolationDriver {
         AcceleratorSelector.Choice choice = accelerators.choose(line -> Log.info("microvm " + id + ": " + line));
         try {
             // QEMU's start (bounded by the deadline too), then the deadline for READY, as the boot timeout always was
-            store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, shares, choice.kind(), choice.deadline())));
+            store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, shares, placement, choice.kind(), choice.deadline())));
             return AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), choice.deadline());
         } catch (IOException | VmmException e) {
             if (!choice.fallBack()) throw e;
@@ -232,8 +238,8 @@ public final class MicroVmDriver implements IsolationDriver {
             stopQemu(runDir);
             AgentClient agent;
             try {
-                store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, shares, Accelerator.Kind.TCG,
-                        bootTimeout)));
+                store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, shares, placement,
+                        Accelerator.Kind.TCG, bootTimeout)));
                 agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout);
             } catch (IOException | VmmException again) {
                 // not KVM's fault, then: the verdict stays
@@ -260,11 +266,13 @@ public final class MicroVmDriver implements IsolationDriver {
     }
 
     /**
-     * Starts QEMU detached from us (it must outlive the daemon) under {@code kind}; returns the state
-     * with its pid. QEMU must have set the VM up within {@code deadline}.
+     * Starts QEMU detached from us (it must outlive the daemon) under {@code kind}, through
+     * {@code placement} (the argv prefix that puts it in its sandbox cgroup first, see
+     * {@link MicroVmCgroups}); returns the state with its pid. QEMU must have set the VM up within
+     * {@code deadline}.
      */
     private MicroVmState boot(Path runDir, Path rootfs, MicroVmState vm, GuestNetwork network, List<QemuCommand.Share> shares,
-            Accelerator.Kind kind, Duration deadline) throws IOException {
+            List<String> placement, Accelerator.Kind kind, Duration deadline) throws IOException {
         if (tscKhz == null) {
             tscKhz = HostProbe.tscKhz();
             sandbox = HostProbe.qemuSupportsSandbox(qemu);
@@ -272,9 +280,12 @@ public final class MicroVmDriver implements IsolationDriver {
         QemuCommand command = QemuCommand.builder()
                 .binary(qemu).memoryMib(vm.memoryMib()).vcpus(vm.vcpus()).accelerator(kind)
                 .kernel(assets.kernel()).initrd(assets.initrd()).tscKhz(tscKhz)
-                .rootfs(rootfs).stateDir(runDir).sandbox(sandbox);
+                .rootfs(rootfs).stateDir(runDir).sandbox(sandbox)
+                // update moves the guest's memory within its boot size; without deflate-on-oom the
+                // ballooned pages leave MemTotal, so the guest sees the new limit as its size
+                .extra("-device", "virtio-balloon-device,id=" + BALLOON_ID);
         shares.forEach(command::share); // the container's volumes
-        List<String> argv = new ArrayList<>();
+        List<String> argv = new ArrayList<>(placement);
         if (network != null) {
             // QEMU opens (and so creates) its taps in the namespace it runs in: the container's.
             network.qemuNics().forEach(command::nic);
@@ -384,11 +395,23 @@ public final class MicroVmDriver implements IsolationDriver {
         StringBuilder out = new StringBuilder("PID\n");
         pids.forEach(p -> out.append(p).append('\n'));
         try (AgentClient agent = agent(vm)) {
-            out.append("# in the guest: ").append(String.join(" ", agent.ps().stream().map(String::valueOf).toList())).append('\n');
+            out.append("# in the guest:\n").append(guestTable(agent.top()));
         } catch (VmmException e) {
             throw failure(record.id(), e);
         }
         return Outcome.print(out.toString());
+    }
+
+    /** The guest's processes as ps shows them: UID PID PPID STAT RSS TIME CMD (RSS in KiB, TIME as m:ss). */
+    static String guestTable(List<GuestStats.Process> processes) {
+        StringBuilder out = new StringBuilder(String.format("%5s %5s %5s %-4s %8s %7s %s%n", "UID", "PID", "PPID", "STAT", "RSS",
+                "TIME", "CMD"));
+        for (GuestStats.Process p : processes) {
+            long seconds = p.cpuNs() / 1_000_000_000L;
+            out.append(String.format("%5d %5d %5d %-4s %8d %4d:%02d %s%n", p.uid(), p.pid(), p.ppid(), p.state(),
+                    p.rssBytes() / 1024, seconds / 60, seconds % 60, p.command()));
+        }
+        return out.toString();
     }
 
     // ---- signals, pause, delete ----
@@ -480,14 +503,109 @@ public final class MicroVmDriver implements IsolationDriver {
         return process;
     }
 
+    /**
+     * CPU quota, period and shares go to the sandbox cgroup (QEMU's vCPU threads) and the
+     * container's; memory moves within the boot size through the balloon (and the container
+     * cgroup's limit follows); anything else is refused, naming it, before anything changes.
+     */
     @Override
     public Outcome update(Context context, SandboxRecord record, List<String> passThrough) {
-        throw new OciException("update is not supported for microvm containers yet");
+        if (!status(record).isAlive()) throw new OciException("container \"" + record.id() + "\" is not running");
+        MicroVmState vm = record.microvm();
+        MicroVmCgroups.OciLimits limits = MicroVmUpdate.parse(record.id(), passThrough);
+        Long balloonBytes = null;
+        if (limits.memory() != null) {
+            long boot = (long) vm.memoryMib() << 20;
+            long target = limits.memory() <= 0 ? boot : (long) guestMemoryMib(limits.memory()) << 20;
+            if (target > boot) {
+                throw new OciException("update of microvm container \"" + record.id() + "\": --memory " + limits.memory()
+                        + " is more than it booted with (" + bootLimitBytes(vm.memoryMib()) + " bytes): a VM's memory only shrinks"
+                        + " and grows back within its boot size");
+            }
+            balloonBytes = target;
+        }
+        Path runDir = runDir(record);
+        try {
+            if (balloonBytes != null) {
+                try (Qmp qmp = qmp(vm)) {
+                    qmp.execute("balloon", java.util.Map.of("value", balloonBytes));
+                }
+            }
+            if (limits.cpuQuota() != null || limits.cpuPeriod() != null || limits.cpuShares() != null) {
+                if (!Files.exists(runDir.resolve(MicroVmCgroups.FILE))) {
+                    throw new OciException("update of microvm container \"" + record.id()
+                            + "\": its QEMU has no cgroup of its own (started by an older vesseld): CPU limits cannot be set");
+                }
+                MicroVmCgroups.applyCpu(MicroVmCgroups.sandbox(runDir), limits.cpuQuota(), limits.cpuPeriod(), limits.cpuShares());
+            }
+            var container = record.bundle() == null ? null : containerCgroup(record);
+            if (container != null && Files.isDirectory(container.dirs().getFirst())) {
+                MicroVmCgroups.applyCpu(container, limits.cpuQuota(), limits.cpuPeriod(), limits.cpuShares());
+                if (limits.memory() != null) MicroVmCgroups.applyMemory(container, limits.memory());
+            }
+        } catch (VmmException e) {
+            throw failure(record.id(), e);
+        } catch (IOException e) {
+            throw new OciException("update of microvm container \"" + record.id() + "\": " + e.getMessage());
+        }
+        return Outcome.ok();
     }
 
+    /** The largest --memory whose guest RAM fits in memoryMib (the inverse of {@link #guestMemoryMib}). */
+    static long bootLimitBytes(int memoryMib) {
+        long mib = (memoryMib - 48) * 64L / 65;
+        while (guestMemoryMib((mib + 1) << 20) <= memoryMib) mib++;
+        return mib << 20;
+    }
+
+    private static dev.vessel.linux.CgroupDir containerCgroup(SandboxRecord record) {
+        try {
+            Path config = Path.of(record.bundle()).resolve("config.json");
+            if (!Files.exists(config)) return null;
+            return MicroVmCgroups.container(BundleConfig.JSON.readTree(config.toFile()));
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** The guest's statistics in runc's event shape ({@link MicroVmEvents}); an "oom" event when the guest kernel OOM-kills. */
     @Override
     public Outcome events(Context context, SandboxRecord record, boolean once, Duration interval) {
-        throw new OciException("events is not supported for microvm containers yet");
+        if (!status(record).isAlive()) throw new OciException("container \"" + record.id() + "\" is not running");
+        MicroVmState vm = record.microvm();
+        String id = record.id();
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        GuestStats first = guestStats(id, vm); // a guest that cannot answer fails here, in one line
+        return new Outcome.Stream(out -> {
+            GuestStats stats = first;
+            long ooms = first.oomKills();
+            while (true) {
+                if (stats.oomKills() > ooms) {
+                    out.line(json.writeValueAsString(json.createObjectNode().put("type", "oom").put("id", id)));
+                    ooms = stats.oomKills();
+                }
+                ObjectNode event = json.createObjectNode().put("type", "stats").put("id", id);
+                event.set("data", MicroVmEvents.stats(stats, MicroVmEvents.QemuCost.of(vm.qemuPid(), runDir(record))));
+                out.line(json.writeValueAsString(event)); // a client gone makes this fail, which ends the loop
+                if (once) return 0;
+                sleep(interval.toMillis());
+                if (!alive(vm.qemuPid()) || Thread.currentThread().isInterrupted()) return 0;
+                try {
+                    stats = guestStats(id, vm);
+                } catch (OciException e) {
+                    if (!alive(vm.qemuPid())) return 0; // the VM ended meanwhile
+                    throw e;
+                }
+            }
+        });
+    }
+
+    private static GuestStats guestStats(String id, MicroVmState vm) {
+        try (AgentClient agent = agent(vm)) {
+            return agent.stats();
+        } catch (VmmException e) {
+            throw failure(id, e);
+        }
     }
 
     // ---- after a daemon restart ----
@@ -568,6 +686,7 @@ public final class MicroVmDriver implements IsolationDriver {
         } catch (IOException | NumberFormatException e) {
             Log.info("microvm cleanup: " + e.getMessage());
         }
+        MicroVmCgroups.remove(runDir);
         try {
             store.load(id).map(SandboxRecord::microvm).filter(vm -> vm.netns() != null)
                     .ifPresent(vm -> GuestNetwork.unplumb(NetNs.at(Path.of(vm.netns())), vm.redirected()));
