@@ -600,6 +600,16 @@ public final class MicroVmDriver implements IsolationDriver {
         });
     }
 
+    /**
+     * One sample of a running microVM's statistics, as {@code events --stats} prints its data
+     * (runc's shape, the guest's numbers, QEMU's cost under {@code vessel}): for the management
+     * API and metrics. A guest that does not answer throws an {@link OciException} saying so.
+     */
+    public static ObjectNode statsData(SandboxRecord record) {
+        MicroVmState vm = record.microvm();
+        return MicroVmEvents.stats(guestStats(record.id(), vm), MicroVmEvents.QemuCost.of(vm.qemuPid(), runDir(record)));
+    }
+
     private static GuestStats guestStats(String id, MicroVmState vm) {
         try (AgentClient agent = agent(vm)) {
             return agent.stats();
