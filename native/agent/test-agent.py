@@ -11,7 +11,7 @@ The rootfs (default: a copy of build/images/busybox/rootfs) is shared over 9p.
 It checks: READY; CREATE + START (output, exit status, EXIT; process 0 is PID 1 of its own pid
 namespace, and an exec while it runs joins it); 9p mount lines (a share, a file in it, ro); an
 EXEC on a port hot-plugged over QMP (stdin, C); a relay that connects late (no output lost); a tty (W, I, exit status);
-KILL; PS; a control-port reconnect (READY again, EXIT repeated); POWEROFF. The QEMU argv is
+KILL; PS; STATS; TOP; a control-port reconnect (READY again, EXIT repeated); POWEROFF. The QEMU argv is
 the one in docs/microvm.md, plus a virtio-net NIC on a tap in a network namespace the test
 makes (host side 172.16.9.1/24 and fd00:9::1/64, and 172.16.99.1, fd00:99::1 behind them):
 CREATE's net/addr/route lines (pings both ways, IPv4 and IPv6, through the default routes;
@@ -364,6 +364,13 @@ def main():
         pid = int(r.split()[1])
         r = ctl.request("PS")
         check("PS lists the sleeper", r.startswith("OK") and str(pid) in r.split(), r)
+        r = ctl.request("STATS")
+        kv = dict(w.split("=", 1) for w in r.split()[1:] if "=" in w)
+        check("STATS: memory, CPU time and pids of the guest",
+              r.startswith("OK ") and int(kv.get("mem_total", 0)) > int(kv.get("mem_available", 0)) > 0
+              and int(kv.get("cpu_system_ns", 0)) > 0 and int(kv.get("pids", 0)) >= 1, r)
+        r = ctl.request("TOP")
+        check("TOP lists the sleeper with its command line", r.startswith("OK ") and f"{pid} " in r and "sleep 100" in r, r)
         r = ctl.request("KILL 4 15")
         check("KILL 4 15", r == "OK", r)
         frames, st = p4.frames()
