@@ -158,6 +158,9 @@ if podman_start; then
   assert_match "podman stats: the usage is not QEMU's or the engine's (under 100 MB)" '^[0-9.]+(B|kB|MB)$' "$musage"
   case "$musage" in *MB) assert_le "podman stats: usage under 100 MB" 100 "${musage%%.*}" ;; esac
   podman_t rm -f -t 0 "$P-pod" >/dev/null 2>&1
+  podman_stop # now, not at exit: the suite's end checks the host's networking is as it was
+  run ip link show "$PODMAN_BRIDGE"
+  assert_ne "podman_stop: no test bridge $PODMAN_BRIDGE left" 0 "$RC"
 else
   fail "podman set-up" "podman_start failed"
 fi
