@@ -19,8 +19,16 @@ R=$T/root
 RT=("$VESSEL" --root "$R")
 P=vs$$
 CG=vessel-test-$P   # the bundles' cgroupsPath parent: this run's own
-on_cleanup '"$VESSEL" --root "$R" delete --force "$P-vm"; "$VESSEL" --root "$R" delete --force "$P-oom"
-  for h in /sys/fs/cgroup/*/; do rmdir "$h'"$CG"'"/* "$h'"$CG"'" 2>/dev/null; done; rmdir /sys/fs/cgroup/'"$CG"'/* /sys/fs/cgroup/'"$CG"' 2>/dev/null'
+# the cgroupsPath parent this run made, in every hierarchy (v1) or the unified one (v2)
+remove_test_cgroups() {
+  local d
+  for d in /sys/fs/cgroup/*/"$CG" /sys/fs/cgroup/"$CG"; do
+    [ -d "$d" ] || continue
+    find "$d" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
+    rmdir "$d"
+  done
+}
+on_cleanup '"$VESSEL" --root "$R" delete --force "$P-vm"; "$VESSEL" --root "$R" delete --force "$P-oom"; remove_test_cgroups'
 
 # cg_dir CONTROLLER PATH — the host directory of a cgroup path in a controller's hierarchy
 cg_dir() { if [ -n "$V1" ]; then echo "/sys/fs/cgroup/$1/$2"; else echo "/sys/fs/cgroup/$2"; fi; }
@@ -145,6 +153,9 @@ fi
 wait_for 30 "grep -q '\"type\":\"oom\"' $T/events.out"
 assert_contains "events: an oom event when the guest OOM-kills" "$(cat "$T/events.out" 2>/dev/null)" '"type":"oom"'
 check "delete --force" "${RT[@]}" delete --force "$ID"
+
+remove_test_cgroups
+assert_eq "the test's cgroupsPath parent is removed (nothing of the VMs left in it)" "" "$(ls -d /sys/fs/cgroup/*/"$CG" /sys/fs/cgroup/"$CG" 2>/dev/null)"
 
 # ---------------------------------------------------------------- engines: podman stats, ctr task metrics
 if podman_start; then
