@@ -659,8 +659,13 @@ int main(int argc, char **argv)
         const unsigned char *h = header + 1;
         uint32_t len = get_u32(&h, header + 5);
         unsigned char *payload = malloc(len ? len : 1);
-        if (!payload || read_all(fd, payload, len) != 0)
-            die("vesseld closed the connection mid-answer");
+        if (!payload)
+            die("out of memory");
+        if (read_all(fd, payload, len) != 0) {
+            /* a frame cut short by the daemon's death was not acted on: like no frame at all */
+            free(payload);
+            goto lost;
+        }
         const unsigned char *end = payload + len;
         switch (header[0]) {
         case 'O':

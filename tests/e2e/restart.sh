@@ -12,6 +12,7 @@ ensure_image || skip_all "image build failed"
 
 ROOT=$T/root
 private_daemon
+export VESSEL_LOG=$T/vesseld.log # this test's daemons only: shown when a check fails
 CYCLES=${RESTART_CYCLES:-300}
 CALLERS=${RESTART_CALLERS:-30}
 
@@ -63,4 +64,6 @@ assert_eq "every cycle's commands succeeded" 0 "$failed"
 assert_eq "every workload ran (a mark each)" "$CYCLES" "$(ls "$T/marks" | wc -l)"
 run "$VESSEL" --root "$ROOT" list -q
 assert_eq "nothing is left" "" "$OUT"
+[ -z "$OUT" ] || diag "$("$VESSEL" --root "$ROOT" list)"
+[ "$FAIL" = 0 ] || diag "the daemons' log: $(grep -v 'no record' "$VESSEL_LOG" | tail -n 30)"
 summary
