@@ -67,9 +67,13 @@ final class MicroVmApis {
         return tree.put("id", id);
     }
 
-    /** At the daemon's start: serve again the API sockets of the microVMs still running (in the background). */
+    /**
+     * At the daemon's start, in the background: remove the run dirs no record names whose QEMU is
+     * gone (a delete cut short), then serve again the API sockets of the microVMs still running.
+     */
     static void resumeAll() {
         Thread.ofPlatform().daemon().name("microvm-apis").start(() -> {
+            MicroVmDriver.removeOrphans(MicroVmDriver.RUN_DIR, MicroVmDriver.ORPHAN_MIN_AGE);
             for (SandboxRecord record : MicroVmDriver.records()) {
                 if (!answers(socket(Path.of(record.microvm().runDir())))) serve(tree(record.id(), record.microvm()));
             }

@@ -465,7 +465,11 @@ public final class MicroVmDriver implements IsolationDriver {
             vm.execRelays().forEach(MicroVmDriver::kill);
             kill(vm.qemuPid());
         }
-        destroy(context.store(), record.id(), vm == null ? runDir(context.store().root(), record.id()) : runDir(record));
+        Path runDir = vm == null ? runDir(context.store().root(), record.id()) : runDir(record);
+        if (!destroy(context.store(), record.id(), runDir)) {
+            throw new OciException("container \"" + record.id() + "\": its run dir " + runDir
+                    + " could not be removed (the daemon's log says why): delete it again");
+        }
         return Outcome.ok();
     }
 
@@ -627,9 +631,7 @@ public final class MicroVmDriver implements IsolationDriver {
         try (var dirs = Files.newDirectoryStream(RUN_DIR)) {
             for (Path runDir : dirs) {
                 try {
-                    Path file = Path.of(Files.readString(runDir.resolve(RECORD_FILE)).strip());
-                    SandboxRecord record = BundleConfig.JSON.readValue(file.toFile(), SandboxRecord.class);
-                    if (record.microvm() != null && runDir.toString().equals(record.microvm().runDir())) records.add(record);
+                    records.add(recordOf(runDir));
                 } catch (IOException | RuntimeException e) {
                     Log.info("microvm in " + runDir + ": no record (" + e.getMessage() + ")");
                 }
@@ -638,6 +640,106 @@ public final class MicroVmDriver implements IsolationDriver {
             Log.info("cannot list " + RUN_DIR + ": " + e.getMessage());
         }
         return records;
+    }
+
+    /** The record that names {@code runDir} as its run dir (through the run dir's record file); throws when none does. */
+    private static SandboxRecord recordOf(Path runDir) throws IOException {
+        Path file = Path.of(Files.readString(runDir.resolve(RECORD_FILE)).strip());
+        SandboxRecord record = BundleConfig.JSON.readValue(file.toFile(), SandboxRecord.class);
+        if (record.microvm() == null || !runDir.toString().equals(record.microvm().runDir())) {
+            throw new IOException(file + " names another run dir");
+        }
+        return record;
+    }
+
+    /** How long a run dir that no record names is left alone: create makes the dir a moment before it saves the record. */
+    public static final Duration ORPHAN_MIN_AGE = Duration.ofMinutes(1);
+
+    /**
+     * At a daemon's start: removes the run dirs in {@code root} that no record names and whose QEMU
+     * is gone (no {@code qemu.pid}, or its pid not alive), with the cgroups they list, one line in
+     * the log for each; returns how many went. A run dir that was written to within
+     * {@code minAge} is left: it may be a create of another daemon's, between making the dir and
+     * saving the record. A dead daemon's sandbox always has a record (saved before QEMU starts),
+     * so what this removes is what a delete cut short left (an older vesseld's foreground run
+     * removed by the daemon as the client exited, a daemon stopped in the middle of it).
+     */
+    public static int removeOrphans(Path root, Duration minAge) {
+        if (!Files.isDirectory(root)) return 0;
+        int removed = 0;
+        List<Path> dirs = new ArrayList<>();
+        try (var stream = Files.newDirectoryStream(root, Files::isDirectory)) {
+            stream.forEach(dirs::add);
+        } catch (IOException e) {
+            Log.info("cannot list " + root + ": " + e.getMessage());
+            return 0;
+        }
+        long now = System.currentTimeMillis();
+        for (Path runDir : dirs) {
+            try {
+                recordOf(runDir);
+                continue; // named: a sandbox of its own, stopped or not, for delete to remove
+            } catch (IOException | RuntimeException noRecord) {
+                // an orphan, unless it is alive or new
+            }
+            try {
+                long pid = qemuPid(runDir);
+                if (alive(pid)) {
+                    Log.info("microvm in " + runDir + ": no record, but its QEMU (pid " + pid + ") runs: left alone");
+                    continue;
+                }
+                long age = now - lastWritten(runDir);
+                if (age < minAge.toMillis()) continue; // maybe a create under way
+                String was = describe(runDir);
+                MicroVmCgroups.remove(runDir);
+                if (deleteTree(runDir)) {
+                    removed++;
+                    Log.info("microvm in " + runDir + ": removed: no record names it and its QEMU is gone"
+                            + (pid > 0 ? " (pid " + pid + ")" : " (no qemu.pid)") + was);
+                }
+            } catch (IOException | RuntimeException e) {
+                Log.info("microvm in " + runDir + ": not removed: " + e.getMessage());
+            }
+        }
+        return removed;
+    }
+
+    /** The pid in the run dir's qemu.pid, 0 when there is none (QEMU removes it as it ends). */
+    private static long qemuPid(Path runDir) throws IOException {
+        Path file = runDir.resolve("qemu.pid");
+        if (!Files.exists(file)) return 0;
+        try {
+            return Long.parseLong(Files.readString(file).strip());
+        } catch (NumberFormatException e) {
+            return 0; // QEMU writes it whole once set up: a partial one is a QEMU that never ran
+        }
+    }
+
+    /** The newest modification time of the dir and its entries, in ms. */
+    private static long lastWritten(Path dir) throws IOException {
+        long last = Files.getLastModifiedTime(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS).toMillis();
+        try (var entries = Files.list(dir)) {
+            for (Path p : entries.toList()) {
+                try {
+                    last = Math.max(last, Files.getLastModifiedTime(p, java.nio.file.LinkOption.NOFOLLOW_LINKS).toMillis());
+                } catch (IOException gone) {
+                    return Long.MAX_VALUE; // changing now: not an orphan's
+                }
+            }
+        }
+        return last;
+    }
+
+    /** What the log says of a removed run dir: whose it was, as far as it says. */
+    private static String describe(Path runDir) {
+        for (String name : List.of(RECORD_FILE, "state-dir")) { // state-dir: an older vesseld's
+            try {
+                return ", " + name + " " + Files.readString(runDir.resolve(name)).strip();
+            } catch (IOException | RuntimeException e) {
+                // not this one
+            }
+        }
+        return "";
     }
 
     // ---- helpers ----
@@ -687,8 +789,11 @@ public final class MicroVmDriver implements IsolationDriver {
         for (int i = 0; i < 200 && alive(pid); i++) sleep(10);
     }
 
-    /** Removes every trace of a microVM: QEMU (if still there), its network redirects, sockets, files and record. */
-    private void destroy(SandboxStore store, String id, Path runDir) {
+    /**
+     * Removes every trace of a microVM: QEMU (if still there), its network redirects, sockets,
+     * files and, once its run dir is gone, its record; false (the record kept) when the run dir is not.
+     */
+    private boolean destroy(SandboxStore store, String id, Path runDir) {
         observer.destroyed(runDir);
         try {
             Path pidFile = runDir.resolve("qemu.pid");
@@ -703,23 +808,32 @@ public final class MicroVmDriver implements IsolationDriver {
         } catch (RuntimeException e) {
             Log.info("microvm " + id + " cleanup: " + e.getMessage());
         }
-        deleteTree(runDir);
+        // a run dir left, the record is kept: it names the run dir, for a delete to try again
+        if (!deleteTree(runDir)) return false;
         store.remove(id);
+        return true;
     }
 
-    private static void deleteTree(Path dir) {
-        if (!Files.exists(dir)) return;
-        try (var paths = Files.walk(dir)) {
-            paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            });
-        } catch (IOException | UncheckedIOException e) {
-            Log.info("cannot remove " + dir + ": " + e.getMessage());
+    /**
+     * Removes {@code dir} and everything in it; true when it is gone. Entries may vanish meanwhile
+     * (QEMU unlinks its sockets and pid file as it ends, the API server its socket), which aborts a
+     * {@link Files#walk}: so a walk that fails is tried again, a few times.
+     */
+    static boolean deleteTree(Path dir) {
+        IOException last = null;
+        for (int attempt = 0; attempt < 5 && Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS); attempt++) {
+            try (var paths = Files.walk(dir)) {
+                for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+            } catch (IOException e) {
+                last = e;
+            } catch (UncheckedIOException e) {
+                last = e.getCause();
+            }
+            if (last != null && Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) sleep(20);
         }
+        if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return true;
+        Log.info("cannot remove " + dir + ": " + (last == null ? "still there" : last.getClass().getSimpleName() + " " + last.getMessage()));
+        return false;
     }
 
     private static String consoleTail(Path runDir) {
