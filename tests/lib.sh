@@ -245,6 +245,14 @@ vm_run_dir() {
   [ -n "$s" ] && dirname "$s"
 }
 
+# vm_run_dir_of ROOT ID — where a microVM's run dir is while it exists: /run/vessel/vm/ and the
+# first 16 hex digits of the SHA-256 of "ROOT/ID" (MicroVmDriver.runDir; ROOT as given to --root),
+# to check that a VM no one can ask `state` about any more (a foreground run's) left none
+vm_run_dir_of() { printf '/run/vessel/vm/%s\n' "$(printf '%s/%s' "$1" "$2" | sha256sum | cut -c1-16)"; }
+
+# vm_run_dirs — the microVM run dirs on this host, one a line (tests/run.sh compares them per suite)
+vm_run_dirs() { ls -1 /run/vessel/vm 2>/dev/null | sed 's|^|/run/vessel/vm/|'; }
+
 # qemus_of STRING — pids of the QEMUs whose command line contains STRING (a path of theirs:
 # rootfs, drive, run dir); our_qemus — those of this run (a path under $T)
 qemus_of() { pgrep -af '[q]emu-system-' | grep -F -- "$1" | awk '{print $1}'; }
@@ -688,5 +696,5 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 export -f diag _show pass fail run run_sh with_tty with_tty_input wait_for cgroup_version ensure_image \
-  pid_alive vessel_status vm_run_dir api qemus_of our_qemus pstate pexit ppid_of podman_qemu task_status task_pid \
+  pid_alive vessel_status vm_run_dir vm_run_dir_of vm_run_dirs api qemus_of our_qemus pstate pexit ppid_of podman_qemu task_status task_pid \
   _podman_setup podman_t podman_v podman_stop iptables_chains iptables_remove_new_chains host_sysctls host_sysctls_restore host_net_snapshot ctr_t ctr_run ctr_exec pids_matching cgroup_dirs_named mounts_snapshot

@@ -46,6 +46,11 @@ fi
 # the host's networking, as tests/lib.sh's host_net_snapshot sees it (run in a shell of its own: the
 # lib makes a scratch dir and traps EXIT)
 host_net() { bash -c 'source "$1/tests/lib.sh"; host_net_snapshot' _ "$REPO" 2>&1; }
+# the microVM run dirs (/run/vessel/vm/*): a suite may remove some (a daemon's start removes dead
+# ones no record names) but must add none
+vm_dirs() { bash -c 'source "$1/tests/lib.sh"; vm_run_dirs' _ "$REPO" 2>&1; }
+# what a run dir says of whose it was, for the failure's lines
+vm_dir_owner() { local f; for f in record state-dir; do [ -f "$1/$f" ] && { echo "$f $(cat "$1/$f")"; return; }; done; echo "no record file"; }
 
 total_pass=0
 total_fail=0
@@ -67,6 +72,7 @@ for f in "${files[@]}"; do
   echo "=== $name"
   start=$(date +%s)
   net_before=$(host_net)
+  vm_before=$(vm_dirs)
   timeout -k 10 "$FILE_TIMEOUT" bash "$f" </dev/null 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   secs=$(( $(date +%s) - start ))
@@ -78,6 +84,15 @@ for f in "${files[@]}"; do
   else
     host_net_changed=0
   fi
+  # every suite must leave no microVM run dir behind (the VMs it ran were deleted)
+  vm_new=$(comm -13 <(printf '%s\n' "$vm_before" | sort) <(vm_dirs | sort) | grep .)
+  if [ -n "$vm_new" ]; then
+    { echo "not ok - $name: no microVM run dir left in /run/vessel/vm"
+      for d in $vm_new; do echo "#   $d: $(vm_dir_owner "$d")"; done; } | tee -a "$log"
+    vm_dirs_left=1
+  else
+    vm_dirs_left=0
+  fi
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1)
   if [ -n "$line" ]; then
     p=${line%% passed*}
@@ -87,7 +102,7 @@ for f in "${files[@]}"; do
     fl=$(( $(grep -c '^not ok - ' "$log") + 1 ))
     echo "not ok - $name: no summary line (exit status $rc$([ "$rc" = 124 ] && echo ", timed out after ${FILE_TIMEOUT}s"))"
   fi
-  fl=$((fl + host_net_changed))
+  fl=$((fl + host_net_changed + vm_dirs_left))
   if [ "$rc" != 0 ] && [ "$fl" = 0 ]; then
     fl=1
     echo "not ok - $name: exit status $rc with no failed check"

@@ -45,6 +45,11 @@ WITH=(env VESSEL_QEMU="$T/qemu" VESSEL_ACCELERATOR=auto VESSEL_ACCELERATOR_PROBE
 B=$T/b-vm; mkbundle "$B" '.process.args = ["sh", "-c", "echo up-in-$(uname -r)"] | .process.terminal = false
   | .annotations["dev.vessel.isolation"] = "microvm"'
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# a foreground run's relay has the sandbox deleted before it exits: its run dir must be gone then
+run_dir_gone() { # ID
+  local d; d=$(vm_run_dir_of "$ROOT" "$1")
+  assert_eq "$1: its run dir $d is gone once run returned" "" "$([ -e "$d" ] && echo "left: $(ls -A "$d" | tr '\n' ' ')")"
+}
 # what this test may leave: a measurement's QEMU, a hanging "KVM" QEMU
 leftovers() {
   pids_matching "/tmp/vessel-accel-"
@@ -75,6 +80,7 @@ rm -f "$CACHE"
 check "daemon with the hanging QEMU" "${WITH[@]}" "$VESSEL" daemon start
 t0=$(now_ms)
 run -t 240 "$VESSEL" --root "$ROOT" run --bundle "$B" vm1
+run_dir_gone vm1
 first=$(( $(now_ms) - t0 ))
 diag "first microVM (with the measurement): $first ms"
 assert_eq "first microVM: exit 0" 0 "$RC"
@@ -98,6 +104,7 @@ assert_le "first microVM within 3 x the TCG time + 20 s" $(( 3 * ${tcg:-0} + 200
 calls=$(kvm_calls)
 t0=$(now_ms)
 run -t 120 "$VESSEL" --root "$ROOT" run --bundle "$B" vm2
+run_dir_gone vm2
 second=$(( $(now_ms) - t0 ))
 diag "second microVM: $second ms (TCG boot measured: $tcg ms)"
 assert_eq "second microVM: exit 0" 0 "$RC"
@@ -110,6 +117,7 @@ assert_le "second microVM: faster than the first by at least the KVM deadline" $
 run "$VESSEL" daemon stop
 check "daemon restarted" "${WITH[@]}" "$VESSEL" daemon start
 run -t 120 "$VESSEL" --root "$ROOT" run --bundle "$B" vm3
+run_dir_gone vm3
 assert_eq "after a restart: exit 0" 0 "$RC"
 assert_not_contains "after a restart: measures nothing" "$(cat "$LOG")" "vm3: accelerator:"
 
@@ -135,6 +143,7 @@ check "daemon restarted on a KVM verdict" "${WITH[@]}" "$VESSEL" daemon start
 calls=$(kvm_calls)
 t0=$(now_ms)
 run -t 180 "$VESSEL" --root "$ROOT" run --bundle "$B" vm4
+run_dir_gone vm4
 fallback=$(( $(now_ms) - t0 ))
 diag "microVM with the KVM fallback: $fallback ms"
 assert_eq "KVM fallback: exit 0" 0 "$RC"
@@ -146,6 +155,7 @@ assert_contains "KVM fallback: the daemon's log says why" "$(cat "$LOG")" "booti
 assert_contains "KVM fallback: the log names the flip" "$(cat "$LOG")" "accelerator verdict flipped to tcg in $CACHE"
 calls=$(kvm_calls)
 run -t 120 "$VESSEL" --root "$ROOT" run --bundle "$B" vm5
+run_dir_gone vm5
 assert_eq "after the flip: exit 0" 0 "$RC"
 assert_eq "after the flip: no KVM attempt" "$calls" "$(kvm_calls)"
 
@@ -171,6 +181,7 @@ assert_contains "bind-mounted /dev/null: doctor names it" "$OUT" \
   "kvm device: /dev/kvm: not a KVM device (character device 1:3, KVM's is 10:232)"
 assert_not_contains "bind-mounted /dev/null: not called kvm_pvm" "$(printf '%s\n' "$OUT" | grep '^kvm device')" "kvm_pvm"
 run -t 120 "$VESSEL" --root "$ROOT" run --bundle "$B" vm-nokvm
+run_dir_gone vm-nokvm
 assert_eq "bind-mounted /dev/null: the microVM runs" 0 "$RC"
 assert_eq "bind-mounted /dev/null: verdict tcg" tcg "$(jq -r .verdict "$CACHE")"
 assert_eq "bind-mounted /dev/null: the verdict's reason" \
@@ -189,6 +200,7 @@ rm -f "$CACHE"
 calls=$(kvm_calls)
 check "daemon with VESSEL_ACCELERATOR=tcg" env VESSEL_QEMU="$T/qemu" VESSEL_ACCELERATOR=tcg "$VESSEL" daemon start
 run -t 120 "$VESSEL" --root "$ROOT" run --bundle "$B" vm6
+run_dir_gone vm6
 assert_eq "forced tcg: exit 0" 0 "$RC"
 assert_not_contains "forced tcg: measures nothing" "$(cat "$LOG")" "vm6: accelerator:"
 assert_eq "forced tcg: no KVM attempt" "$calls" "$(kvm_calls)"

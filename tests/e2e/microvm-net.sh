@@ -159,6 +159,7 @@ mkbundle "$T/empty" "(.linux.namespaces |= map(if .type == \"network\" then .pat
 run "$VESSEL" --root "$R" run --bundle "$T/empty" "$P-empty"
 assert_eq "no usable interface: the VM starts" 0 "$RC"
 assert_eq "no usable interface: loopback only" lo "$OUT"
+check_fails "no usable interface: the run left no run dir" test -e "$(vm_run_dir_of "$R" "$P-empty")"
 assert_contains "no usable interface: a warning in the daemon's log" "$(tail -n 50 "$DAEMON_LOG" 2>/dev/null)" \
   "/run/netns/$EMPTY has no usable interface"
 

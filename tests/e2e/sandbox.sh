@@ -91,12 +91,15 @@ run "${RT[@]}" delete fg1
 assert_eq "foreground run: delete without --force refuses" 1 "$RC"
 fgapi=$(state_of fg1 '.annotations["dev.vessel.api-socket"]')
 fgqemu=$(pgrep -f "[q]emu-system-x86_64 .*$(dirname "$fgapi")/" | head -n1)
+assert_eq "foreground run: vm_run_dir_of names its run dir (what other suites check is gone)" \
+  "$(dirname "${fgapi:-/no-api}")" "$(vm_run_dir_of "$ROOT" fg1)"
 kill -KILL "$("$VESSEL" daemon status)"
 wait "$fg"; rc=$?
 assert_eq "foreground run after kill -9 of vesseld: the workload ran on" still-here "$(tail -n1 "$T/fg.out")"
 assert_eq "...and its exit status reached the caller" 3 "$rc"
 wait_for 30 "! kill -0 ${fgqemu:-1} 2>/dev/null"
 check_fails "...and no QEMU is left once it exited" kill -0 "${fgqemu:-1}"
+check_fails "...and no run dir is left (its relay had it deleted)" test -e "$(vm_run_dir_of "$ROOT" fg1)"
 run "${RT[@]}" list -q
 assert_eq "...and run removed it, as runc does" "" "$OUT"
 store=$(ls /run/vessel/sandboxes 2>/dev/null | while read -r d; do [ "$(cat "/run/vessel/sandboxes/$d/root" 2>/dev/null)" = "$ROOT" ] && echo "$d"; done)
