@@ -26,21 +26,26 @@ import java.util.Set;
  * microvm_boot_timeout = 60         # seconds a microVM's agent has to come up at create
  * accelerator = "auto"              # or "kvm" or "tcg"; env VESSEL_ACCELERATOR overrides it
  * qemu = "qemu-system-x86_64"       # QEMU's binary (a name in PATH or a path); env VESSEL_QEMU overrides it
+ * metrics_address = "127.0.0.1:9464" # Prometheus metrics on this TCP address; off when absent
  * </pre>
+ *
+ * @param metricsAddress HOST:PORT as written (checked when the daemon binds it, so that a bad one
+ *     costs the metrics only), or null: no metrics
  */
 public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
         boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout, AcceleratorSelector.Mode accelerator,
-        String qemu) {
+        String qemu, String metricsAddress) {
     public static final String ACCELERATOR_ENV = "VESSEL_ACCELERATOR";
     public static final String QEMU_ENV = "VESSEL_QEMU";
     public static final Path DEFAULT_FILE = Path.of("/etc/vessel/config.toml");
     private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root",
-            "resource_view", "view_cpus_from_shares", "assets_dir", "microvm_boot_timeout", "accelerator", "qemu");
+            "resource_view", "view_cpus_from_shares", "assets_dir", "microvm_boot_timeout", "accelerator", "qemu",
+            "metrics_address");
 
     public static Settings defaults() {
         return new Settings("crun", Isolation.CONTAINER, Path.of("/run/vessel/containers"), true, false,
                 Path.of("/var/lib/vessel/assets"), Duration.ofSeconds(60), AcceleratorSelector.Mode.AUTO,
-                "qemu-system-x86_64");
+                "qemu-system-x86_64", null);
     }
 
     /**
@@ -52,7 +57,7 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
         String binary = env.getOrDefault(QEMU_ENV, "");
         return new Settings(lowLevelRuntime, defaultIsolation, stateRoot, resourceView, viewCpusFromShares, assetsDir,
                 microvmBootTimeout, accel.isEmpty() ? accelerator : accelerator(ACCELERATOR_ENV, accel),
-                binary.isEmpty() ? qemu : qemu(QEMU_ENV, binary));
+                binary.isEmpty() ? qemu : qemu(QEMU_ENV, binary), metricsAddress);
     }
 
     public static Settings load(Path file) {
@@ -90,7 +95,8 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
                 seconds(file, toml, "microvm_boot_timeout", d.microvmBootTimeout()),
                 toml.has("accelerator") ? accelerator(file + ": accelerator", toml.get("accelerator").asText())
                         : d.accelerator(),
-                toml.has("qemu") ? qemu(file + ": qemu", toml.get("qemu").asText()) : d.qemu());
+                toml.has("qemu") ? qemu(file + ": qemu", toml.get("qemu").asText()) : d.qemu(),
+                metricsAddress(file, toml));
     }
 
     private static AcceleratorSelector.Mode accelerator(String what, String value) {
@@ -111,6 +117,13 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
                     : " does not exist"));
         }
         return value;
+    }
+
+    private static String metricsAddress(Path file, JsonNode toml) {
+        JsonNode value = toml.get("metrics_address");
+        if (value == null) return null;
+        if (!value.isTextual()) throw new OciException(file + ": metrics_address must be a string such as \"127.0.0.1:9464\"");
+        return value.asText();
     }
 
     private static Duration seconds(Path file, JsonNode toml, String key, Duration fallback) {

@@ -93,7 +93,7 @@ public final class Vesseld {
                 Isolation.CONTAINER, new ContainerDriver(() -> LowLevelRuntime.resolve(settings.lowLevelRuntime()).isCrun()),
                 Isolation.MICROVM, new MicroVmDriver(new GuestAssets(settings.assetsDir()), settings.qemu(),
                         settings.microvmBootTimeout(), settings.accelerator(),
-                        "skip".equals(System.getenv(AcceleratorSelector.PROBE_ENV)), MicroVmApis.OBSERVER)),
+                        "skip".equals(System.getenv(AcceleratorSelector.PROBE_ENV)), BootTimes.observing(MicroVmApis.OBSERVER))),
                 SandboxStore.DEFAULT_BASE);
         Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile, view == null ? null : view.plan(),
                 drivers, home), view);
@@ -105,6 +105,7 @@ public final class Vesseld {
         ViewPlan plan = view == null ? null : view.plan();
         Thread.ofPlatform().daemon().name("warm-up").start(() -> OciCli.warmUp(plan));
         MicroVmApis.resumeAll();
+        ManagementPlane.start(socket, settings, drivers);
         daemon.serve();
     }
 

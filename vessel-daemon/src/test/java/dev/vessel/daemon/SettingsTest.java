@@ -30,6 +30,7 @@ class SettingsTest {
                 assets_dir = "/srv/assets"
                 microvm_boot_timeout = 5
                 resource_view = false
+                metrics_address = "127.0.0.1:9464"
                 """);
         Settings settings = Settings.load(file);
         assertThat(settings.lowLevelRuntime()).isEqualTo("runc");
@@ -38,6 +39,8 @@ class SettingsTest {
         assertThat(settings.assetsDir()).isEqualTo(Path.of("/srv/assets"));
         assertThat(settings.microvmBootTimeout()).hasSeconds(5);
         assertThat(settings.resourceView()).isFalse();
+        assertThat(settings.metricsAddress()).isEqualTo("127.0.0.1:9464");
+        assertThat(Settings.defaults().metricsAddress()).as("metrics are off by default").isNull();
     }
 
     @Test
@@ -53,6 +56,8 @@ class SettingsTest {
         assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("microvm_boot_timeout must be");
         Files.writeString(file, "resource_view = \"yes\"\n");
         assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("resource_view must be true or false");
+        Files.writeString(file, "metrics_address = 9464\n");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("metrics_address must be a string");
         Files.writeString(file, "this is not toml");
         assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining(file.toString());
     }

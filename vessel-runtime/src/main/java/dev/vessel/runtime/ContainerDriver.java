@@ -236,4 +236,18 @@ public final class ContainerDriver implements IsolationDriver {
         CgroupEvents events = new CgroupEvents(record.id(), state.pid());
         return new Outcome.Stream(out -> events.run(once, interval, out));
     }
+
+    /** The container's cgroup, found from its process; zeros once it has none. */
+    @Override
+    public SandboxStats stats(Context context, SandboxRecord record) {
+        OciState state = state(context, record);
+        if (state.pid() <= 0 || !java.util.Set.of("created", "running", "paused").contains(state.status())) {
+            return SandboxStats.none(SandboxStats.CGROUP, 0);
+        }
+        try {
+            return SandboxStats.ofCgroup(dev.vessel.linux.Cgroup.ofProcess(state.pid()), state.pid());
+        } catch (IOException e) {
+            return SandboxStats.none(SandboxStats.CGROUP, 0); // it exited meanwhile
+        }
+    }
 }

@@ -62,6 +62,12 @@ public interface IsolationDriver {
     Outcome events(Context context, SandboxRecord record, boolean once, Duration interval);
 
     /**
+     * The sandbox's resource use now (the management API's stats and the metrics). It may take
+     * a while (a guest asked through its agent): callers bound the wait themselves.
+     */
+    SandboxStats stats(Context context, SandboxRecord record);
+
+    /**
      * What every operation of one call shares: the store of the caller's --root, the caller's
      * environment and pid, and how to reach the low-level runtime with the caller's global options.
      */

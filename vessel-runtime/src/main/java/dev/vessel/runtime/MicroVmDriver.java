@@ -852,4 +852,29 @@ public final class MicroVmDriver implements IsolationDriver {
             Thread.currentThread().interrupt();
         }
     }
+
+    /**
+     * For now QEMU's own process as the host sees it, with the bundle's memory limit (what the
+     * guest enforces). TODO(guest stats): the guest's numbers through the agent replace this,
+     * with QEMU's cost kept as separate fields.
+     */
+    @Override
+    public SandboxStats stats(Context context, SandboxRecord record) {
+        long limit = bundleMemoryLimit(record);
+        MicroVmState vm = record.microvm();
+        if (vm == null || !alive(vm.qemuPid())) return SandboxStats.none(SandboxStats.QEMU_PROCESS, limit);
+        return SandboxStats.ofQemuProcess(vm.qemuPid(), alive(vm.relayPid()) ? vm.relayPid() : 0, limit);
+    }
+
+    /** linux.resources.memory.limit of the bundle's config.json; 0 when none or unreadable. */
+    static long bundleMemoryLimit(SandboxRecord record) {
+        if (record.bundle() == null) return 0;
+        try {
+            JsonNode limit = BundleConfig.JSON.readTree(Path.of(record.bundle(), "config.json").toFile())
+                    .path("linux").path("resources").path("memory").path("limit");
+            return limit.canConvertToLong() && limit.asLong() > 0 ? limit.asLong() : 0;
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
 }
