@@ -26,11 +26,11 @@ import java.util.Set;
  * microvm_boot_timeout = 60         # seconds a microVM's agent has to come up at create
  * accelerator = "auto"              # or "kvm" or "tcg"; env VESSEL_ACCELERATOR overrides it
  * qemu = "qemu-system-x86_64"       # QEMU's binary (a name in PATH or a path); env VESSEL_QEMU overrides it
- * metrics_address = "127.0.0.1:9464" # Prometheus metrics on this TCP address; off when absent
+ * metrics_address = ""             # Prometheus metrics on this TCP address, e.g. "127.0.0.1:9464"; off when empty
  * </pre>
  *
  * @param metricsAddress HOST:PORT as written (checked when the daemon binds it, so that a bad one
- *     costs the metrics only), or null: no metrics
+ *     costs the metrics only), or null (absent or empty): no metrics
  */
 public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
         boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout, AcceleratorSelector.Mode accelerator,
@@ -123,7 +123,7 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
         JsonNode value = toml.get("metrics_address");
         if (value == null) return null;
         if (!value.isTextual()) throw new OciException(file + ": metrics_address must be a string such as \"127.0.0.1:9464\"");
-        return value.asText();
+        return value.asText().isEmpty() ? null : value.asText();
     }
 
     private static Duration seconds(Path file, JsonNode toml, String key, Duration fallback) {
