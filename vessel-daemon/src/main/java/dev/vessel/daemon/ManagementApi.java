@@ -118,7 +118,7 @@ final class ManagementApi {
     /** A driver's stats of one sandbox, waited for at most {@code bound}. */
     SandboxStats stats(SandboxCatalog.Entry entry, Duration bound) throws TimeoutException {
         Future<SandboxStats> future = statsThreads.submit(() -> catalog.driver(entry.isolation())
-                .stats(catalog.context(entry.root()), entry.record()));
+                .stats(catalog.context(entry.root()), entry.record(), entry.state()));
         try {
             return future.get(bound.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {

@@ -94,7 +94,7 @@ final class SandboxMetrics implements MultiCollector {
             List<String> key = key(e);
             asked.put(key, pending.computeIfAbsent(key, k -> statsThreads.submit(() -> {
                 try {
-                    return catalog.driver(e.isolation()).stats(catalog.context(e.root()), e.record());
+                    return catalog.driver(e.isolation()).stats(catalog.context(e.root()), e.record(), e.state());
                 } finally {
                     pending.remove(k);
                 }

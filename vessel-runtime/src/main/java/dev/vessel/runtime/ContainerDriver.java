@@ -240,7 +240,11 @@ public final class ContainerDriver implements IsolationDriver {
     /** The container's cgroup, found from its process; zeros once it has none. */
     @Override
     public SandboxStats stats(Context context, SandboxRecord record) {
-        OciState state = state(context, record);
+        return stats(context, record, state(context, record));
+    }
+
+    @Override
+    public SandboxStats stats(Context context, SandboxRecord record, OciState state) {
         if (state.pid() <= 0 || !java.util.Set.of("created", "running", "paused").contains(state.status())) {
             return SandboxStats.none(SandboxStats.CGROUP, 0);
         }

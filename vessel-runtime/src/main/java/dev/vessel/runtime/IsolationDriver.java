@@ -67,6 +67,11 @@ public interface IsolationDriver {
      */
     SandboxStats stats(Context context, SandboxRecord record);
 
+    /** {@link #stats}, for a caller that has just read the sandbox's {@code state}: a driver need not read it again. */
+    default SandboxStats stats(Context context, SandboxRecord record, OciState state) {
+        return stats(context, record);
+    }
+
     /**
      * What every operation of one call shares: the store of the caller's --root, the caller's
      * environment and pid, and how to reach the low-level runtime with the caller's global options.
