@@ -40,7 +40,8 @@ final class SandboxMetrics implements MultiCollector {
 
     private final SandboxCatalog catalog;
     private final long started = System.currentTimeMillis();
-    private final ExecutorService statsThreads = Executors.newFixedThreadPool(4,
+    // at most one request per sandbox at a time (see pending): a guest that hangs holds one thread, not the others' turn
+    private final ExecutorService statsThreads = Executors.newCachedThreadPool(
             Thread.ofPlatform().daemon().name("metrics-stats-", 0).factory());
     /** The last stats each sandbox gave, for a scrape it does not answer in time. */
     private final Map<List<String>, SandboxStats> last = new ConcurrentHashMap<>();
@@ -92,13 +93,9 @@ final class SandboxMetrics implements MultiCollector {
         Map<List<String>, Future<SandboxStats>> asked = new LinkedHashMap<>();
         for (SandboxCatalog.Entry e : entries) {
             List<String> key = key(e);
-            asked.put(key, pending.computeIfAbsent(key, k -> statsThreads.submit(() -> {
-                try {
-                    return catalog.driver(e.isolation()).stats(catalog.context(e.root()), e.record(), e.state());
-                } finally {
-                    pending.remove(k);
-                }
-            })));
+            // a request still running since an earlier scrape is waited for again, not asked anew
+            asked.put(key, pending.computeIfAbsent(key, k -> statsThreads.submit(
+                    () -> catalog.driver(e.isolation()).stats(catalog.context(e.root()), e.record(), e.state()))));
         }
         long deadline = System.nanoTime() + STATS_BOUND.toNanos();
         List<Sample> samples = new ArrayList<>();
@@ -106,10 +103,16 @@ final class SandboxMetrics implements MultiCollector {
             List<String> key = key(e);
             SandboxStats stats = null;
             boolean stale = false;
+            Future<SandboxStats> future = asked.get(key);
             try {
-                stats = asked.get(key).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                stats = future.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
                 last.put(key, stats);
-            } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException ex) {
+                pending.remove(key, future);
+            } catch (java.util.concurrent.TimeoutException ex) {
+                stale = true; // still pending: the next scrape takes its answer if it has come by then
+                stats = last.get(key);
+            } catch (java.util.concurrent.ExecutionException ex) {
+                pending.remove(key, future);
                 stale = true;
                 stats = last.get(key);
             } catch (InterruptedException ex) {
@@ -119,6 +122,7 @@ final class SandboxMetrics implements MultiCollector {
             samples.add(new Sample(SandboxInfo.summary(e), e, stats, stale));
         }
         last.keySet().retainAll(asked.keySet());
+        pending.keySet().retainAll(asked.keySet());
         return snapshots(samples, Accelerator.detect().kind().qemuName, System.currentTimeMillis() - started);
     }
 

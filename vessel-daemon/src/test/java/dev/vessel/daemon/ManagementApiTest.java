@@ -31,7 +31,7 @@ class ManagementApiTest {
     private Path rootB;
 
     /** A microVM driver that needs no VM: the state is the record's, the stats are fixed. */
-    static final class RecordDriver implements IsolationDriver {
+    static class RecordDriver implements IsolationDriver {
         @Override public Isolation isolation() { return Isolation.MICROVM; }
         @Override public OciState state(Context c, SandboxRecord r) {
             return new OciState(OciState.SPEC_VERSION, r.id(), 0, r.status().label(), r.bundle(), r.rootfs(), r.created(), r.owner(), r.annotations());

@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The exposition Prometheus scrapes: cadvisor's names, the labels, the stale gauge, the host's metrics. */
 class SandboxMetricsTest {
@@ -48,6 +49,66 @@ class SandboxMetricsTest {
                 .contains("vessel_accelerator_info{accelerator=\"tcg\"} 1")
                 .contains("vessel_daemon_uptime_seconds 61.5")
                 .contains("vessel_daemon_resident_memory_bytes ");
+    }
+
+    @TempDir java.nio.file.Path dir;
+
+    @Test
+    void aScrapeIsNotHeldUpByAGuestThatDoesNotAnswer() throws Exception {
+        java.nio.file.Path base = dir.resolve("sandboxes");
+        dev.vessel.runtime.SandboxStore.forRoot(base, dir.resolve("root")).save(new dev.vessel.runtime.SandboxRecord("vm1",
+                dev.vessel.oci.Isolation.MICROVM, null, null, "2026-01-01T00:00:00Z", "root", Map.of(),
+                dev.vessel.runtime.Status.RUNNING, null));
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        IsolationDriverStub hanging = new IsolationDriverStub(release);
+        Call.Drivers drivers = new Call.Drivers(Map.of(dev.vessel.oci.Isolation.CONTAINER,
+                new dev.vessel.runtime.ContainerDriver(() -> true), dev.vessel.oci.Isolation.MICROVM, hanging), base);
+        Settings settings = new Settings("crun", dev.vessel.oci.Isolation.CONTAINER, dir.resolve("none"), false, false,
+                dir.resolve("assets"), java.time.Duration.ofSeconds(5), dev.vessel.vmm.AcceleratorSelector.Mode.AUTO,
+                "qemu-system-x86_64", null);
+        SandboxMetrics metrics = new SandboxMetrics(new SandboxCatalog(drivers, settings));
+        long start = System.nanoTime();
+        String first = write(metrics.collect());
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertThat(millis).as("bounded by STATS_BOUND").isLessThan(SandboxMetrics.STATS_BOUND.toMillis() + 1500);
+        String stale = "vessel_sandbox_stats_stale{container=\"\",id=\"vm1\",isolation=\"microvm\",namespace=\"\",pod=\"\",root=\""
+                + dir.resolve("root") + "\"} ";
+        assertThat(first).contains(stale + "1.0");
+        assertThat(first).as("no numbers it never gave").doesNotContain("container_memory_usage_bytes{");
+        String second = write(metrics.collect());
+        assertThat(hanging.calls.get()).as("a request still pending is not made again").isEqualTo(1);
+        release.countDown();
+        Thread.sleep(200);
+        String third = write(metrics.collect());
+        assertThat(second).contains(stale + "1.0");
+        assertThat(third).contains(stale + "0.0").contains("container_spec_memory_limit_bytes{container=\"\",id=\"vm1\"");
+    }
+
+    /** A microVM driver whose stats wait until released, as a guest whose agent does not answer. */
+    static final class IsolationDriverStub extends ManagementApiTest.RecordDriver {
+        final java.util.concurrent.CountDownLatch release;
+        final java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+
+        IsolationDriverStub(java.util.concurrent.CountDownLatch release) {
+            this.release = release;
+        }
+
+        @Override
+        public SandboxStats stats(Context c, dev.vessel.runtime.SandboxRecord r) {
+            calls.incrementAndGet();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return super.stats(c, r);
+        }
+    }
+
+    private static String write(io.prometheus.metrics.model.snapshots.MetricSnapshots snapshots) throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrometheusTextFormatWriter.create().write(out, snapshots, EscapingScheme.ALLOW_UTF8);
+        return out.toString(StandardCharsets.UTF_8);
     }
 
     @Test
