@@ -146,6 +146,7 @@ kill "$EVENTS_PID"; EVENTS_PID=
 printf 'resource_view = false\nmetrics_address = "127.0.0.1:%s"\n' "$PPORT" > "$VESSEL_CONFIG"  # Prometheus holds it
 check "daemon: stop" "$VESSEL" daemon stop
 check "daemon: starts with a busy metrics address" "$VESSEL" daemon start
+wait_for 10 '"$VESSEL" doctor | grep -q "^metrics: metrics_address"'
 run "$VESSEL" doctor
 assert_match "doctor: says the metrics address cannot be bound" "metrics: metrics_address 127.0.0.1:$PPORT cannot be bound" "$OUT"
 assert_eq "log: one line about it" 1 "$(grep -c "metrics_address 127.0.0.1:$PPORT cannot be bound" "$T/vessel/vesseld.log" 2>&1)"
@@ -156,6 +157,7 @@ check "and the client protocol" "${RT[@]}" list
 printf 'resource_view = false\nmetrics_address = "nonsense"\n' > "$VESSEL_CONFIG"
 check "daemon: stop again" "$VESSEL" daemon stop
 check "daemon: starts with a malformed metrics address" "$VESSEL" daemon start
+wait_for 10 '"$VESSEL" doctor | grep -q "^metrics: metrics_address"'
 run "$VESSEL" doctor
 assert_match "doctor: says the address is not HOST:PORT" 'metrics: metrics_address "nonsense" is not HOST:PORT' "$OUT"
 
