@@ -32,7 +32,7 @@ final class SandboxEvents {
     private final List<BlockingQueue<Event>> listeners = new CopyOnWriteArrayList<>();
     private Thread watcher;
     /** The last snapshot: (root, id) → status and OOM kills. */
-    private Map<List<String>, Seen> seen = new HashMap<>();
+    private volatile Map<List<String>, Seen> seen = new HashMap<>();
 
     record Seen(String status, String isolation, long ooms) {}
 
