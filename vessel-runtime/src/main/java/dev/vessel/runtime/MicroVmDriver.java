@@ -863,7 +863,8 @@ public final class MicroVmDriver implements IsolationDriver {
         long limit = bundleMemoryLimit(record);
         MicroVmState vm = record.microvm();
         if (vm == null || !alive(vm.qemuPid())) return SandboxStats.none(SandboxStats.QEMU_PROCESS, limit);
-        return SandboxStats.ofQemuProcess(vm.qemuPid(), alive(vm.relayPid()) ? vm.relayPid() : 0, limit);
+        // no network numbers yet: the relay and QEMU live in the caller's namespace, whose interfaces are not the guest's
+        return SandboxStats.ofQemuProcess(vm.qemuPid(), 0, limit);
     }
 
     /** linux.resources.memory.limit of the bundle's config.json; 0 when none or unreadable. */

@@ -110,9 +110,10 @@ public record SandboxStats(double cpuSeconds, long memoryUsageBytes, long memory
     /**
      * A microVM's numbers as the host sees its QEMU process: CPU time, resident memory and block
      * I/O of QEMU itself, with the limit the bundle gave the guest. An approximation until the
-     * guest's own numbers come through the agent (then {@link #GUEST} replaces it).
+     * guest's own numbers come through the agent (then {@link #GUEST} replaces it). The network
+     * counters are those of {@code netnsPid}'s namespace, or zeros for 0.
      */
-    public static SandboxStats ofQemuProcess(long qemuPid, long relayPid, long memoryLimitBytes) {
+    public static SandboxStats ofQemuProcess(long qemuPid, long netnsPid, long memoryLimitBytes) {
         Path proc = Path.of("/proc", Long.toString(qemuPid));
         double cpu = 0;
         long rss = 0;
@@ -129,7 +130,7 @@ public record SandboxStats(double cpuSeconds, long memoryUsageBytes, long memory
         } catch (IOException | RuntimeException e) {
             // QEMU gone meanwhile: zeros, as for a stopped sandbox
         }
-        long[] net = relayPid > 0 ? netDev(Path.of("/proc", Long.toString(relayPid), "net", "dev")) : new long[2];
+        long[] net = netnsPid > 0 ? netDev(Path.of("/proc", Long.toString(netnsPid), "net", "dev")) : new long[2];
         return new SandboxStats(cpu, rss, rss, memoryLimitBytes, net[0], net[1], io[0], io[1], threads, QEMU_PROCESS);
     }
 
