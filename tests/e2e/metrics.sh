@@ -84,11 +84,20 @@ api GET "/v1/sandboxes/vm1?root=$ROOT" "" "$API_SOCK"
 assert_eq "inspect microvm: isolation" microvm "$(jqf .isolation)"
 assert_eq "inspect microvm: its Firecracker API socket exists" yes "$([ -S "$(jqf .apiSocket)" ] && echo yes)"
 assert_eq "inspect microvm: QEMU's pid is alive" yes "$(pid_alive "$(jqf .vmmPid)" && echo yes)"
+VMM_PID=$(jqf .vmmPid)
 api GET "/v1/sandboxes/ct1/stats?root=$ROOT" "" "$API_SOCK"
 assert_eq "stats container: limit from its cgroup" "$LIMIT cgroup" "$(jqf '"\(.stats.memoryLimitBytes) \(.stats.source)"')"
 assert_eq "stats container: some memory in use" true "$(jqf '.stats.memoryUsageBytes > 0')"
 api GET "/v1/sandboxes/vm1/stats?root=$ROOT" "" "$API_SOCK"
 assert_eq "stats microvm: the bundle's limit" "$LIMIT" "$(jqf .stats.memoryLimitBytes)"
+assert_eq "stats microvm: the guest's numbers" guest "$(jqf .stats.source)"
+assert_eq "stats microvm: QEMU's cost apart, of its QEMU" "$VMM_PID true" "$(jqf '"\(.stats.vmm.pid) \(.stats.vmm.residentBytes > .stats.memoryWorkingSetBytes)"')"
+assert_eq "stats microvm: the guest's processes (sleep, the agent)" true "$(jqf '.stats.pids >= 2')"
+API_WS=$(jqf .stats.memoryWorkingSetBytes)
+run "${RT[@]}" events --stats vm1
+EV_WS=$(printf '%s' "$OUT" | jq -r .data.memory.usage.usage)
+assert_eq "stats microvm: the working set is events --stats' memory usage (within 10 %)" true \
+  "$(awk -v a="$API_WS" -v e="$EV_WS" 'BEGIN { d = a - e; if (d < 0) d = -d; print (e > 0 && d <= e / 10) ? "true" : "false" }')"
 
 # --- bad input: JSON errors, 404 and 400 naming the parameter ---
 api GET "/v1/sandboxes/nope?root=$ROOT" "" "$API_SOCK"
@@ -127,6 +136,8 @@ wait_for 60 "[ -n \"\$(promql 'container_spec_memory_limit_bytes{id=\"vm1\",root
 assert_eq "prometheus: the container's memory limit is 256 MiB" "$LIMIT" "$(promql "container_spec_memory_limit_bytes{id=\"ct1\",root=\"$ROOT\"}")"
 assert_eq "prometheus: the microVM's memory limit is 256 MiB" "$LIMIT" "$(promql "container_spec_memory_limit_bytes{id=\"vm1\",root=\"$ROOT\"}")"
 assert_eq "prometheus: the microVM is running" 1 "$(promql "vessel_sandbox_state{id=\"vm1\",root=\"$ROOT\",state=\"running\"}")"
+assert_eq "prometheus: the microVM's numbers are its guest's" 1 "$(promql "vessel_sandbox_stats_source_info{id=\"vm1\",root=\"$ROOT\",source=\"guest\"}")"
+assert_eq "prometheus: the microVM's QEMU has its own resident memory" true "$(v=$(promql "vessel_sandbox_vmm_resident_memory_bytes{id=\"vm1\",root=\"$ROOT\"}"); [ -n "$v" ] && awk -v v="$v" 'BEGIN {exit !(v > 0)}' && echo true)"
 assert_eq "prometheus: the microVM's stats are not stale" 0 "$(promql "vessel_sandbox_stats_stale{id=\"vm1\",root=\"$ROOT\"}")"
 assert_eq "prometheus: the microVM's boot took some time" true "$(v=$(promql "vessel_sandbox_boot_seconds{id=\"vm1\",root=\"$ROOT\"}"); [ -n "$v" ] && awk -v v="$v" 'BEGIN {exit !(v > 0)}' && echo true)"
 assert_eq "prometheus: the pod label from the CRI annotation" web "$(curl -s "http://127.0.0.1:$PPORT/api/v1/query" \

@@ -2,6 +2,7 @@ package dev.vessel.daemon;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.vessel.oci.OciException;
 import dev.vessel.runtime.SandboxStats;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -112,6 +113,8 @@ final class ManagementApi {
             return Reply.json(200, body);
         } catch (TimeoutException e) {
             return Reply.error(503, "the stats of \"" + entry.record().id() + "\" did not come within " + STATS_BOUND.toSeconds() + " s");
+        } catch (OciException e) {
+            return Reply.error(503, e.getMessage()); // a guest that cannot report (paused, its agent gone)
         }
     }
 

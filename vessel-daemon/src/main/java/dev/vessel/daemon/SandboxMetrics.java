@@ -135,7 +135,7 @@ final class SandboxMetrics implements MultiCollector {
 
     static MetricSnapshots snapshots(List<Sample> samples, String accelerator, long uptimeMillis) {
         List<MetricSnapshot> out = new ArrayList<>();
-        out.add(counter("container_cpu_usage_seconds", "Cumulative CPU time consumed, in seconds (for a microVM: its QEMU's until the guest reports).",
+        out.add(counter("container_cpu_usage_seconds", "Cumulative CPU time consumed, in seconds (for a microVM: the guest's).",
                 samples, SandboxStats::cpuSeconds));
         out.add(gauge("container_memory_usage_bytes", "Current memory usage, page cache included, in bytes.", samples,
                 s -> s.memoryUsageBytes()));
@@ -150,6 +150,15 @@ final class SandboxMetrics implements MultiCollector {
         out.add(counter("container_fs_reads_bytes", "Cumulative bytes read from block devices.", samples, s -> s.fsReadBytes()));
         out.add(counter("container_fs_writes_bytes", "Cumulative bytes written to block devices.", samples, s -> s.fsWriteBytes()));
         out.add(gauge("container_processes", "Number of processes (tasks) of the sandbox.", samples, s -> s.pids()));
+        // a microVM's QEMU: what the VM costs the host beyond the guest's numbers above
+        List<Sample> vms = samples.stream().filter(s -> s.stats() != null && s.stats().vmm() != null).toList();
+        out.add(counter("vessel_sandbox_vmm_cpu_seconds", "CPU time of a microVM's QEMU on the host (vCPU threads included), in seconds.",
+                vms, s -> s.vmm().cpuSeconds()));
+        out.add(gauge("vessel_sandbox_vmm_resident_memory_bytes", "Resident memory of a microVM's QEMU on the host (guest RAM it touched included), in bytes.",
+                vms, s -> s.vmm().residentBytes()));
+        out.add(gauge("vessel_sandbox_vmm_cgroup_memory_bytes", "Memory usage of a microVM's sandbox cgroup (QEMU and its helpers), in bytes.",
+                vms.stream().filter(s -> s.stats().vmm().sandboxCgroupMemoryBytes() >= 0).toList(),
+                s -> s.vmm().sandboxCgroupMemoryBytes()));
 
         GaugeSnapshot.Builder state = GaugeSnapshot.builder().name("vessel_sandbox_state")
                 .help("1 for the sandbox's current state (creating, created, running, paused, stopped).");
@@ -158,7 +167,7 @@ final class SandboxMetrics implements MultiCollector {
         GaugeSnapshot.Builder boot = GaugeSnapshot.builder().name("vessel_sandbox_boot_seconds")
                 .help("How long the microVM took from QEMU's start to its agent answering, in seconds.");
         InfoSnapshot.Builder source = InfoSnapshot.builder().name("vessel_sandbox_stats_source")
-                .help("Where the sandbox's numbers come from: cgroup, qemu-process or guest.");
+                .help("Where the sandbox's numbers come from: cgroup (a container's) or guest (a microVM's, through its agent).");
         Map<List<String>, Integer> byState = new java.util.TreeMap<>(java.util.Comparator.comparing(Object::toString));
         for (Sample sample : samples) {
             Labels labels = labels(sample.info());

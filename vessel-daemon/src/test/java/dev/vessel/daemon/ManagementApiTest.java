@@ -37,7 +37,8 @@ class ManagementApiTest {
             return new OciState(OciState.SPEC_VERSION, r.id(), 0, r.status().label(), r.bundle(), r.rootfs(), r.created(), r.owner(), r.annotations());
         }
         @Override public SandboxStats stats(Context c, SandboxRecord r) {
-            return new SandboxStats(1.5, 300, 200, 268435456L, 10, 20, 30, 40, 3, SandboxStats.QEMU_PROCESS);
+            return new SandboxStats(1.5, 300, 200, 268435456L, 10, 20, 30, 40, 3, SandboxStats.GUEST,
+                    new SandboxStats.VmmCost(77, 4.5, 123456, -1));
         }
         @Override public Outcome create(Context c, SandboxRecord r, CreateSpec s) { throw new UnsupportedOperationException(); }
         @Override public Outcome start(Context c, SandboxRecord r) { throw new UnsupportedOperationException(); }
@@ -122,7 +123,9 @@ class ManagementApiTest {
     void statsComeFromTheDriver() throws Exception {
         JsonNode stats = get("/v1/sandboxes/web/stats", null, 200);
         assertThat(stats.get("stats").get("memoryLimitBytes").asLong()).isEqualTo(268435456L);
-        assertThat(stats.get("stats").get("source").asText()).isEqualTo("qemu-process");
+        assertThat(stats.get("stats").get("source").asText()).isEqualTo("guest");
+        assertThat(stats.get("stats").get("vmm").get("residentBytes").asLong()).isEqualTo(123456);
+        assertThat(stats.get("stats").get("vmm").get("cpuSeconds").asDouble()).isEqualTo(4.5);
         assertThat(stats.get("stats").get("cpuSeconds").asDouble()).isEqualTo(1.5);
     }
 

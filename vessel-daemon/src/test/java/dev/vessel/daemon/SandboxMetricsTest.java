@@ -27,7 +27,7 @@ class SandboxMetricsTest {
 
     @Test
     void cadvisorNamesWithTheSandboxAndKubernetesLabels() throws Exception {
-        SandboxStats stats = new SandboxStats(2.5, 1000, 800, 268435456L, 11, 22, 33, 44, 4, SandboxStats.CGROUP);
+        SandboxStats stats = new SandboxStats(2.5, 1000, 800, 268435456L, 11, 22, 33, 44, 4, SandboxStats.CGROUP, null);
         String text = text(List.of(new SandboxMetrics.Sample(info("ct1", "container", "running",
                 Map.of("io.kubernetes.cri.sandbox-name", "web", "io.kubernetes.cri.sandbox-namespace", "shop",
                         "io.kubernetes.cri.container-name", "nginx")), null, stats, false)));
@@ -109,6 +109,27 @@ class SandboxMetricsTest {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         PrometheusTextFormatWriter.create().write(out, snapshots, EscapingScheme.ALLOW_UTF8);
         return out.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void aMicroVmShowsItsGuestsNumbersAndQemusCostApart() throws Exception {
+        SandboxStats stats = new SandboxStats(1.25, 90_000_000, 60_000_000, 268435456L, 5, 6, 7, 8, 3, SandboxStats.GUEST,
+                new SandboxStats.VmmCost(4242, 9.5, 300_000_000, 310_000_000));
+        String text = text(List.of(new SandboxMetrics.Sample(info("vm1", "microvm", "running", Map.of()), null, stats, false)));
+        String labels = "{container=\"\",id=\"vm1\",isolation=\"microvm\",namespace=\"\",pod=\"\",root=\"/run/r\"}";
+        assertThat(text).contains("container_cpu_usage_seconds_total" + labels + " 1.25")
+                .contains("container_memory_working_set_bytes" + labels + " 6.0E7")
+                .contains("vessel_sandbox_stats_source_info{container=\"\",id=\"vm1\",isolation=\"microvm\",namespace=\"\",pod=\"\",root=\"/run/r\",source=\"guest\"} 1")
+                .contains("vessel_sandbox_vmm_cpu_seconds_total" + labels + " 9.5")
+                .contains("vessel_sandbox_vmm_resident_memory_bytes" + labels + " 3.0E8")
+                .contains("vessel_sandbox_vmm_cgroup_memory_bytes" + labels + " 3.1E8");
+    }
+
+    @Test
+    void aContainerHasNoVmmCost() throws Exception {
+        SandboxStats stats = new SandboxStats(1, 2, 3, 4, 5, 6, 7, 8, 9, SandboxStats.CGROUP, null);
+        String text = text(List.of(new SandboxMetrics.Sample(info("ct1", "container", "running", Map.of()), null, stats, false)));
+        assertThat(text).contains("container_processes{").doesNotContain("vessel_sandbox_vmm_cpu_seconds_total{");
     }
 
     @Test

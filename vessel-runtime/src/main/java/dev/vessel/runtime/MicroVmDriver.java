@@ -27,6 +27,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -854,17 +855,31 @@ public final class MicroVmDriver implements IsolationDriver {
     }
 
     /**
-     * For now QEMU's own process as the host sees it, with the bundle's memory limit (what the
-     * guest enforces). TODO(guest stats): the guest's numbers through the agent replace this,
-     * with QEMU's cost kept as separate fields.
+     * The guest's own numbers through its agent, the source of {@code events --stats}, with
+     * QEMU's cost apart ({@link SandboxStats#ofGuest}). A VM that is not running gives zeros and
+     * the bundle's limit; a paused one, or a guest that cannot answer, throws an {@link
+     * OciException} that says so (the metrics then keep its last numbers and mark them stale).
      */
     @Override
     public SandboxStats stats(Context context, SandboxRecord record) {
+        return stats(context, record, null);
+    }
+
+    @Override
+    public SandboxStats stats(Context context, SandboxRecord record, OciState state) {
         long limit = bundleMemoryLimit(record);
         MicroVmState vm = record.microvm();
-        if (vm == null || !alive(vm.qemuPid())) return SandboxStats.none(SandboxStats.QEMU_PROCESS, limit);
-        // no network numbers yet: the relay and QEMU live in the caller's namespace, whose interfaces are not the guest's
-        return SandboxStats.ofQemuProcess(vm.qemuPid(), 0, limit);
+        String status = state != null ? state.status() : status(record).label();
+        if (vm == null || !alive(vm.qemuPid()) || !Set.of("created", "running", "paused").contains(status)) {
+            return SandboxStats.none(SandboxStats.GUEST, limit);
+        }
+        if (status.equals("paused")) {
+            // a paused guest's vCPUs do not run: its agent would answer only once resumed
+            throw new OciException("container \"" + record.id() + "\" is paused: its guest cannot report until resumed");
+        }
+        GuestStats guest = guestStats(record.id(), vm);
+        return SandboxStats.ofGuest(guest, limit,
+                SandboxStats.VmmCost.of(MicroVmEvents.QemuCost.of(vm.qemuPid(), runDir(record))));
     }
 
     /** linux.resources.memory.limit of the bundle's config.json; 0 when none or unreadable. */

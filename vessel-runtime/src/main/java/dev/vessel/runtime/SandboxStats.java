@@ -1,6 +1,7 @@
 package dev.vessel.runtime;
 
 import dev.vessel.linux.Cgroup;
+import dev.vessel.vmm.GuestStats;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,15 +22,15 @@ import java.util.Map;
  * @param fsReadBytes bytes read from block devices
  * @param fsWriteBytes bytes written to block devices
  * @param pids the number of processes (tasks)
- * @param source {@link #CGROUP}, {@link #QEMU_PROCESS} or {@link #GUEST}
+ * @param source {@link #CGROUP} or {@link #GUEST}
+ * @param vmm a microVM's QEMU, what it costs the host apart from the guest's numbers; null for a container
  */
 public record SandboxStats(double cpuSeconds, long memoryUsageBytes, long memoryWorkingSetBytes, long memoryLimitBytes,
-        long networkRxBytes, long networkTxBytes, long fsReadBytes, long fsWriteBytes, long pids, String source) {
+        long networkRxBytes, long networkTxBytes, long fsReadBytes, long fsWriteBytes, long pids, String source,
+        VmmCost vmm) {
     /** The container's own cgroup: the workload's numbers. */
     public static final String CGROUP = "cgroup";
-    /** QEMU's process on the host: the VM's cost, not the guest's view (until the agent reports it). */
-    public static final String QEMU_PROCESS = "qemu-process";
-    /** The guest's own numbers, through the agent. */
+    /** The guest's own numbers, through the agent (as {@code events --stats}). */
     public static final String GUEST = "guest";
 
     /** A container's numbers from its cgroup, and its network from the namespace of {@code pid}. */
@@ -54,7 +55,7 @@ public record SandboxStats(double cpuSeconds, long memoryUsageBytes, long memory
         long[] io = blockIo(cgroup);
         long[] net = netDev(Path.of("/proc", Long.toString(pid), "net", "dev"));
         return new SandboxStats(cpu, usage, Math.max(0, usage - inactiveFile), noLimit(limit), net[0], net[1], io[0], io[1],
-                cgroup.readLong("pids", "pids.current", 0), CGROUP);
+                cgroup.readLong("pids", "pids.current", 0), CGROUP, null);
     }
 
     /** cgroup v1 says "no limit" with a huge page-rounded number, v2 with "max": both are 0 here, as cadvisor. */
@@ -108,53 +109,46 @@ public record SandboxStats(double cpuSeconds, long memoryUsageBytes, long memory
     }
 
     /**
-     * A microVM's numbers as the host sees its QEMU process: CPU time, resident memory and block
-     * I/O of QEMU itself, with the limit the bundle gave the guest. An approximation until the
-     * guest's own numbers come through the agent (then {@link #GUEST} replaces it). The network
-     * counters are those of {@code netnsPid}'s namespace, or zeros for 0.
+     * A microVM's numbers from its guest (the agent's STATS, what {@code events --stats} shows):
+     * CPU time, memory (usage page cache included: MemTotal − MemFree; working set: MemTotal −
+     * MemAvailable, {@code events}' memory usage), processes, NICs and disks, all the guest's own.
+     * The limit is the bundle's when it gives one (cadvisor's {@code spec} limit; the guest's
+     * MemTotal is made to match it), else the guest's MemTotal. QEMU's own cost goes in {@code vmm}.
      */
-    public static SandboxStats ofQemuProcess(long qemuPid, long netnsPid, long memoryLimitBytes) {
-        Path proc = Path.of("/proc", Long.toString(qemuPid));
-        double cpu = 0;
-        long rss = 0;
-        long threads = 0;
-        long[] io = new long[2];
-        try {
-            cpu = cpuSecondsOfStat(Files.readString(proc.resolve("stat")));
-            Map<String, Long> status = keyed(Files.readString(proc.resolve("status")));
-            rss = status.getOrDefault("VmRSS", 0L) * 1024;
-            threads = status.getOrDefault("Threads", 0L);
-            Map<String, Long> ioStat = keyed(Files.readString(proc.resolve("io")));
-            io[0] = ioStat.getOrDefault("read_bytes", 0L);
-            io[1] = ioStat.getOrDefault("write_bytes", 0L);
-        } catch (IOException | RuntimeException e) {
-            // QEMU gone meanwhile: zeros, as for a stopped sandbox
+    public static SandboxStats ofGuest(GuestStats guest, long bundleLimitBytes, VmmCost vmm) {
+        long total = guest.memoryTotal();
+        long usage = Math.max(0, total - guest.memory().getOrDefault("free", 0L));
+        long rx = 0, tx = 0, read = 0, written = 0;
+        for (GuestStats.Interface i : guest.interfaces()) {
+            if (i.name().equals("lo")) continue;
+            rx += i.rxBytes();
+            tx += i.txBytes();
         }
-        long[] net = netnsPid > 0 ? netDev(Path.of("/proc", Long.toString(netnsPid), "net", "dev")) : new long[2];
-        return new SandboxStats(cpu, rss, rss, memoryLimitBytes, net[0], net[1], io[0], io[1], threads, QEMU_PROCESS);
+        for (GuestStats.Disk d : guest.disks()) {
+            read += d.readBytes();
+            written += d.writeBytes();
+        }
+        return new SandboxStats(guest.cpuTotalNs() / 1e9, usage, guest.memoryUsed(), bundleLimitBytes > 0 ? bundleLimitBytes : total,
+                rx, tx, read, written, guest.pids(), GUEST, vmm);
     }
 
-    /** utime + stime of /proc/PID/stat, in seconds (USER_HZ is 100). */
-    static double cpuSecondsOfStat(String stat) {
-        String[] f = stat.substring(stat.lastIndexOf(')') + 2).trim().split("\\s+");
-        // after the name: state is field 3, utime field 14, stime field 15 (1-based)
-        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0;
-    }
-
-    /** "Key: 123 kB" or "key: 123" lines; the first number of each. */
-    static Map<String, Long> keyed(String text) {
-        Map<String, Long> values = new java.util.HashMap<>();
-        for (String line : text.lines().toList()) {
-            int colon = line.indexOf(':');
-            if (colon < 0) continue;
-            String[] f = line.substring(colon + 1).trim().split("\\s+");
-            if (f.length > 0) Cgroup.parseLong(f[0]).ifPresent(v -> values.put(line.substring(0, colon).trim(), v));
+    /**
+     * What a microVM costs the host beyond its guest's numbers: QEMU's process and the sandbox
+     * cgroup it runs in ({@link MicroVmCgroups}).
+     *
+     * @param pid QEMU's pid
+     * @param cpuSeconds QEMU's CPU time, user and system (its vCPU threads included)
+     * @param residentBytes QEMU's resident memory (the guest's RAM it has touched included)
+     * @param sandboxCgroupMemoryBytes the memory usage of the sandbox cgroup (QEMU and its helpers); -1 when unknown
+     */
+    public record VmmCost(long pid, double cpuSeconds, long residentBytes, long sandboxCgroupMemoryBytes) {
+        static VmmCost of(MicroVmEvents.QemuCost cost) {
+            return new VmmCost(cost.pid(), cost.cpuNs() / 1e9, cost.rssBytes(), cost.cgroupMemoryBytes());
         }
-        return values;
     }
 
     /** A sandbox with nothing running. */
     public static SandboxStats none(String source, long memoryLimitBytes) {
-        return new SandboxStats(0, 0, 0, memoryLimitBytes, 0, 0, 0, 0, 0, source);
+        return new SandboxStats(0, 0, 0, memoryLimitBytes, 0, 0, 0, 0, 0, source, null);
     }
 }
