@@ -84,6 +84,52 @@ class SandboxMetricsTest {
         assertThat(third).contains(stale + "0.0").contains("container_spec_memory_limit_bytes{container=\"\",id=\"vm1\"");
     }
 
+    /**
+     * The real microVM driver, its agent a socket that takes the connection and never answers
+     * (a guest hung, or busy under TCG): the scrape still ends within the bound, the VM stale.
+     */
+    @Test
+    void aRealMicroVmWhoseAgentDoesNotAnswerIsStaleAndTheScrapeIsNotHeldUp() throws Exception {
+        java.nio.file.Path runDir = java.nio.file.Files.createDirectories(dir.resolve("vm"));
+        try (java.nio.channels.ServerSocketChannel agent = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            agent.bind(java.net.UnixDomainSocketAddress.of(runDir.resolve(dev.vessel.vmm.QemuCommand.AGENT_SOCKET)));
+            long self = ProcessHandle.current().pid(); // a live "QEMU" and "relay"
+            // not started: its status is the record's (created), no QMP is asked
+            dev.vessel.runtime.MicroVmState vm = new dev.vessel.runtime.MicroVmState(runDir.toString(), 320, 1, "tcg", self, self,
+                    false, 0, null, null, null, null, null, null, null, null);
+            java.nio.file.Path base = dir.resolve("sandboxes");
+            dev.vessel.runtime.SandboxStore.forRoot(base, dir.resolve("root")).save(new dev.vessel.runtime.SandboxRecord("vm1",
+                    dev.vessel.oci.Isolation.MICROVM, null, null, "2026-01-01T00:00:00Z", "root", Map.of(),
+                    dev.vessel.runtime.Status.CREATED, vm));
+            dev.vessel.runtime.MicroVmDriver driver = new dev.vessel.runtime.MicroVmDriver(
+                    new dev.vessel.vmm.GuestAssets(dir.resolve("assets")), "sh", java.time.Duration.ofSeconds(5),
+                    dev.vessel.vmm.AcceleratorSelector.Mode.TCG, true, new dev.vessel.runtime.MicroVmDriver.Observer() {
+                        @Override public void booted(String id, dev.vessel.runtime.MicroVmState v) {}
+                        @Override public void destroyed(java.nio.file.Path d) {}
+                    });
+            Call.Drivers drivers = new Call.Drivers(Map.of(dev.vessel.oci.Isolation.CONTAINER,
+                    new dev.vessel.runtime.ContainerDriver(() -> true), dev.vessel.oci.Isolation.MICROVM, driver), base);
+            Settings settings = new Settings("crun", dev.vessel.oci.Isolation.CONTAINER, dir.resolve("none"), false, false,
+                    dir.resolve("assets"), java.time.Duration.ofSeconds(5), dev.vessel.vmm.AcceleratorSelector.Mode.AUTO,
+                    "qemu-system-x86_64", null);
+            SandboxMetrics metrics = new SandboxMetrics(new SandboxCatalog(drivers, settings));
+            for (int scrape = 0; scrape < 2; scrape++) {
+                long start = System.nanoTime();
+                String text = write(metrics.collect());
+                long millis = (System.nanoTime() - start) / 1_000_000;
+                assertThat(millis).as("scrape %d bounded by STATS_BOUND", scrape).isLessThan(SandboxMetrics.STATS_BOUND.toMillis() + 1500);
+                assertThat(text).contains("vessel_sandbox_stats_stale{container=\"\",id=\"vm1\",isolation=\"microvm\",namespace=\"\",pod=\"\",root=\""
+                        + dir.resolve("root") + "\"} 1.0");
+                assertThat(text).contains("vessel_sandbox_state{container=\"\",id=\"vm1\"").doesNotContain("container_memory_usage_bytes{");
+            }
+            agent.configureBlocking(false);
+            try (var asked = agent.accept()) {
+                assertThat(asked).as("the driver did ask the agent (stale for the silence, not a quick failure)").isNotNull();
+            }
+            assertThat(agent.accept()).as("one request, still pending, not made again by the second scrape").isNull();
+        }
+    }
+
     /** A microVM driver whose stats wait until released, as a guest whose agent does not answer. */
     static final class IsolationDriverStub extends ManagementApiTest.RecordDriver {
         final java.util.concurrent.CountDownLatch release;
