@@ -37,6 +37,7 @@ class ManagementApiTest {
             return new OciState(OciState.SPEC_VERSION, r.id(), 0, r.status().label(), r.bundle(), r.rootfs(), r.created(), r.owner(), r.annotations());
         }
         @Override public SandboxStats stats(Context c, SandboxRecord r) {
+            if (r.status() == Status.PAUSED) throw new dev.vessel.oci.OciException("container \"" + r.id() + "\" is paused: its guest cannot report until resumed");
             return new SandboxStats(1.5, 300, 200, 268435456L, 10, 20, 30, 40, 3, SandboxStats.GUEST,
                     new SandboxStats.VmmCost(77, 4.5, 123456, -1));
         }
@@ -73,6 +74,8 @@ class ManagementApiTest {
                 Status.CREATED, vm));
         b.save(new SandboxRecord("db", Isolation.MICROVM, null, null, "2026-01-01T00:00:03Z", "root", Map.of(),
                 Status.STOPPED, vm));
+        b.save(new SandboxRecord("frozen", Isolation.MICROVM, null, null, "2026-01-01T00:00:04Z", "root", Map.of(),
+                Status.PAUSED, vm));
         Call.Drivers drivers = new Call.Drivers(Map.of(Isolation.CONTAINER, new ContainerDriver(() -> true),
                 Isolation.MICROVM, new RecordDriver()), base);
         Settings settings = new Settings("crun", Isolation.CONTAINER, dir.resolve("no-state-root"), false, false,
@@ -90,7 +93,7 @@ class ManagementApiTest {
     @Test
     void listsEverySandboxOfEveryRoot() throws Exception {
         JsonNode list = get("/v1/sandboxes", null, 200).get("sandboxes");
-        assertThat(list).hasSize(3);
+        assertThat(list).hasSize(4);
         assertThat(list.get(0).get("id").asText()).isEqualTo("web");
         assertThat(list.get(0).get("root").asText()).isEqualTo(rootA.toString());
         assertThat(list.get(0).get("isolation").asText()).isEqualTo("microvm");
@@ -102,7 +105,7 @@ class ManagementApiTest {
     void filtersByStatusAnnotationAndRoot() throws Exception {
         assertThat(get("/v1/sandboxes", "status=created", 200).get("sandboxes")).hasSize(1);
         assertThat(get("/v1/sandboxes", "annotation=team=data", 200).get("sandboxes").get(0).get("id").asText()).isEqualTo("db");
-        assertThat(get("/v1/sandboxes", "root=" + rootB, 200).get("sandboxes")).hasSize(1);
+        assertThat(get("/v1/sandboxes", "root=" + rootB, 200).get("sandboxes")).hasSize(2);
         assertThat(get("/v1/sandboxes", "isolation=container", 200).get("sandboxes")).isEmpty();
     }
 
@@ -127,6 +130,12 @@ class ManagementApiTest {
         assertThat(stats.get("stats").get("vmm").get("residentBytes").asLong()).isEqualTo(123456);
         assertThat(stats.get("stats").get("vmm").get("cpuSeconds").asDouble()).isEqualTo(4.5);
         assertThat(stats.get("stats").get("cpuSeconds").asDouble()).isEqualTo(1.5);
+    }
+
+    @Test
+    void aGuestThatCannotReportIsA503SayingWhy() throws Exception {
+        JsonNode error = get("/v1/sandboxes/frozen/stats", null, 503);
+        assertThat(error.get("error").asText()).isEqualTo("container \"frozen\" is paused: its guest cannot report until resumed");
     }
 
     @Test
