@@ -1,7 +1,7 @@
 /* vessel-agent: what vessel-agent.c (boot, control port) and proc.c (processes, stream ports) share. */
 
 /* The control protocol's version (docs/microvm.md), said in READY; AgentClient.PROTOCOL must match. */
-#define AGENT_PROTOCOL "1"
+#define AGENT_PROTOCOL "2"
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -32,6 +33,13 @@ struct spec {
     struct rlimit rl[MAXRL];
     int nrl;
     int tty, nnp;
+    int caps;              /* a caps line came: apply the five sets below (else leave the agent's) */
+    uint64_t bounding, effective, permitted, inheritable, ambient; /* bit N: capability N */
+    int oom, has_oom;      /* oomScoreAdj */
+    /* process 0 only (CREATE's lines), applied in its own mount namespace, after its /proc */
+    char **masked, **ro;   /* maskedPaths, readonlyPaths */
+    int nmasked, nro, rootro;
+    struct sock_fprog *seccomp; /* installed right before exec (NULL: none) */
 };
 
 enum pstate { P_PREPARED, P_RUNNING, P_EXITED, P_DONE };

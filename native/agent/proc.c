@@ -9,11 +9,15 @@
  */
 #include "agent.h"
 #include <grp.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -144,13 +148,82 @@ static void child_namespaces(int st, const struct nsjoin *ns)
     if (fchdir(ns->root) < 0 || chroot(".") < 0) child_fail(st, "joining the container's root");
 }
 
-/* In the child: set everything up, say so on `st`, wait for start (EOF on `go`), exec. */
-static void child(struct spec *s, int go, int st, int fds[3], int tty, const char *pts, const struct nsjoin *ns)
+/* A mount's flags that a bind remount must keep (it sets them all at once). */
+static unsigned long kept_flags(const char *path)
+{
+    struct statvfs v;
+    if (statvfs(path, &v) < 0) return 0;
+    return (v.f_flag & ST_NOSUID ? MS_NOSUID : 0) | (v.f_flag & ST_NODEV ? MS_NODEV : 0)
+         | (v.f_flag & ST_NOEXEC ? MS_NOEXEC : 0) | (v.f_flag & ST_RDONLY ? MS_RDONLY : 0);
+}
+
+/*
+ * Process 0, in its own mount namespace once its /proc is there (the masks on /proc must be on
+ * that procfs): its terminal at /dev/console, maskedPaths (a directory under an empty read-only
+ * tmpfs, anything else under /dev/null), readonlyPaths (read-only binds of themselves) and
+ * root.readonly, as runc does them. A path that does not exist is skipped, as runc does.
+ */
+static void child_rootfs(int st, struct spec *s, const char *console)
+{
+    struct stat sb;
+    if (console) {
+        int fd = open("/dev/console", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) close(fd);
+        if (mount(console, "/dev/console", NULL, MS_BIND, NULL) < 0) child_fail(st, "/dev/console");
+    }
+    for (int i = 0; i < s->nro; i++) {
+        if (stat(s->ro[i], &sb) < 0 && errno == ENOENT) continue;
+        if (mount(s->ro[i], s->ro[i], NULL, MS_BIND | MS_REC, NULL) < 0
+            || mount(NULL, s->ro[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | kept_flags(s->ro[i]), NULL) < 0)
+            child_fail(st, s->ro[i]);
+    }
+    for (int i = 0; i < s->nmasked; i++) {
+        if (stat(s->masked[i], &sb) < 0 && errno == ENOENT) continue;
+        if (S_ISDIR(sb.st_mode) ? mount("tmpfs", s->masked[i], "tmpfs", MS_RDONLY, "size=0") < 0
+                                : mount("/dev/null", s->masked[i], NULL, MS_BIND, NULL) < 0)
+            child_fail(st, s->masked[i]);
+    }
+    if (s->rootro && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | kept_flags("/"), NULL) < 0)
+        child_fail(st, "root.readonly");
+}
+
+static int capset3(uint64_t eff, uint64_t perm, uint64_t inh)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2] = {{eff, perm, inh}, {eff >> 32, perm >> 32, inh >> 32}};
+    return syscall(SYS_capset, &h, d);
+}
+
+static uint64_t permitted_now(void)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) < 0) return 0;
+    return d[0].permitted | (uint64_t)d[1].permitted << 32;
+}
+
+static void child_seccomp(int st, struct spec *s)
+{
+    if (s->seccomp && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, s->seccomp, 0, 0) < 0) child_fail(st, "seccomp");
+}
+
+/*
+ * In the child: set everything up, say so on `st`, wait for start (EOF on `go`), then become
+ * what the spec says, as runc's init does: the bounding set dropped while the child is still
+ * root, the user taken with the capabilities kept (PR_SET_KEEPCAPS), and after start the
+ * effective, permitted and inheritable sets, the ambient ones, noNewPrivileges and the seccomp
+ * filter (before the capabilities go without noNewPrivileges, since installing it then needs
+ * CAP_SYS_ADMIN; as late as possible with it), then exec. A failure after start is reported on
+ * `st` too: START answers it.
+ */
+static void child(struct spec *s, int go, int st, int fds[3], int tty, const char *pts, const struct nsjoin *ns,
+                  int first)
 {
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
     child_namespaces(st, ns);
+    if (first) child_rootfs(st, s, tty ? pts : NULL);
     setsid();
     if (tty) {
         int t = open(pts, O_RDWR);
@@ -161,16 +234,40 @@ static void child(struct spec *s, int go, int st, int fds[3], int tty, const cha
         if (dup2(fds[i], i) < 0) child_fail(st, "stdio");
     for (int i = 0; i < s->nrl; i++)
         if (setrlimit(s->rlres[i], &s->rl[i]) < 0) child_fail(st, "setrlimit");
+    if (s->has_oom) {
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || dprintf(fd, "%d", s->oom) < 0) child_fail(st, "oomScoreAdj");
+        close(fd);
+    }
     if (chdir(s->cwd ? s->cwd : "/") < 0) child_fail(st, "cwd");
+    if (s->caps)
+        for (int c = 0; c < 64; c++)
+            if (!(s->bounding >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+                child_fail(st, "capabilities: bounding set");
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) child_fail(st, "keepcaps");
     if (setgroups(s->ngids, s->gids) < 0 || setgid(s->gid) < 0) child_fail(st, "groups");
     if (setuid(s->uid) < 0) child_fail(st, "user");
-    if (s->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(st, "noNewPrivileges");
+    uint64_t perm = permitted_now(); /* a new uid clears the effective set: back, until start */
+    if (capset3(perm, perm, 0) < 0) child_fail(st, "capabilities");
     char path[4096];
     if (s->argc == 0) { errno = EINVAL; child_fail(st, "no args"); }
     if (find_exec(s->argv[0], s->env, path, sizeof path) < 0) child_fail(st, s->argv[0]);
     if (write(st, "R", 1) < 0) _exit(127);
     char c;
     while (read(go, &c, 1) < 0 && errno == EINTR) {}
+    if (!s->nnp) child_seccomp(st, s);
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) child_fail(st, "keepcaps");
+    if (s->caps) {
+        if (capset3(s->effective, s->permitted, s->inheritable) < 0) child_fail(st, "capabilities");
+        /* as runc: an ambient capability needs it permitted and inheritable; one that is not is left out */
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        for (int c = 0; c < 64; c++)
+            if (s->ambient >> c & 1) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0);
+    } else if (s->uid != 0 && capset3(0, 0, 0) < 0) {
+        child_fail(st, "capabilities"); /* no capabilities given: what setuid alone leaves */
+    }
+    if (s->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(st, "noNewPrivileges");
+    if (s->nnp) child_seccomp(st, s);
     execve(path, s->argv, s->env);
     child_fail(st, s->argv[0]);
 }
@@ -223,7 +320,7 @@ int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen)
         int fds[3] = {in[0], out[1], er[1]};
         close(go[1]); /* or the start pipe never reads EOF */
         close(st[0]);
-        child(s, go[0], st[1], fds, s->tty, pts, ns);
+        child(s, go[0], st[1], fds, s->tty, pts, ns, p->n == 0);
     }
     why = errno;
     if (setns(self, CLONE_NEWPID) < 0) logmsg("back to the agent's pid namespace: %m");

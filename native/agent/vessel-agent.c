@@ -24,6 +24,7 @@
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -375,6 +376,10 @@ static void ctl_disconnected(void)
 #define MAXMOUNTS 64
 #define MAXNET 64
 #define MAXFILES 32
+#define MAXPATHS 64   /* masked and readonly */
+#define MAXSYSCTL 64
+#define MAXDEVICES 64
+#define MAXSECCOMP 4096 /* BPF instructions: the kernel's own limit */
 enum { NET, ADDR, ROUTE }; /* the order they are applied in: a route's gateway needs its subnet */
 static const char *netkeys[] = {"net", "addr", "route"};
 static struct block {
@@ -383,6 +388,11 @@ static struct block {
     char *hostname, *m[MAXMOUNTS][4]; /* mount source, dest, type, options */
     struct { int kind; char *args; } net[MAXNET]; /* net, addr and route lines: their arguments */
     char *f[MAXFILES][2];             /* file dest, content */
+    char *sysctl[MAXSYSCTL][2];       /* key, value */
+    char *dev[MAXDEVICES][7];         /* path, type, major, minor, mode, uid, gid */
+    int nsysctl, ndev;
+    struct sock_filter *seccomp;      /* the container's filter (CREATE), NULL for none */
+    int nseccomp;
     struct spec s;
     char err[256];
     long long deadline; /* EXEC: until when to wait for the port */
@@ -410,7 +420,11 @@ static void block_free(void)
     for (int i = 0; i < blk.nf; i++) { free(blk.f[i][0]); free(blk.f[i][1]); }
     for (int i = 0; i < blk.s.argc; i++) free(blk.s.argv[i]);
     for (int i = 0; i < blk.s.envc; i++) free(blk.s.env[i]);
-    free(blk.s.argv); free(blk.s.env); free(blk.s.cwd);
+    for (int i = 0; i < blk.s.nmasked; i++) free(blk.s.masked[i]);
+    for (int i = 0; i < blk.s.nro; i++) free(blk.s.ro[i]);
+    for (int i = 0; i < blk.nsysctl; i++) { free(blk.sysctl[i][0]); free(blk.sysctl[i][1]); }
+    for (int i = 0; i < blk.ndev; i++) for (int j = 0; j < 7; j++) free(blk.dev[i][j]);
+    free(blk.s.argv); free(blk.s.env); free(blk.s.cwd); free(blk.s.masked); free(blk.s.ro); free(blk.seccomp);
     memset(&blk, 0, sizeof blk);
 }
 
@@ -452,6 +466,33 @@ static void block_line(char *line)
     else if (!strcmp(key, "gid") && s->ngids < MAXGIDS) s->gids[s->ngids++] = strtoul(val, NULL, 10);
     else if (!strcmp(key, "tty")) s->tty = atoi(val);
     else if (!strcmp(key, "noNewPrivileges")) s->nnp = atoi(val);
+    else if (!strcmp(key, "caps")) {
+        unsigned long long c[5];
+        if (sscanf(val, "%llx %llx %llx %llx %llx", &c[0], &c[1], &c[2], &c[3], &c[4]) != 5) goto bad;
+        s->caps = 1;
+        s->bounding = c[0]; s->effective = c[1]; s->permitted = c[2]; s->inheritable = c[3]; s->ambient = c[4];
+    }
+    else if (!strcmp(key, "oomScoreAdj")) { s->oom = atoi(val); s->has_oom = 1; }
+    else if (!strcmp(key, "masked")) push(&s->masked, &s->nmasked, field(&val, 0));
+    else if (!strcmp(key, "readonly")) push(&s->ro, &s->nro, field(&val, 0));
+    else if (!strcmp(key, "rootReadonly")) s->rootro = atoi(val);
+    else if (!strcmp(key, "sysctl") && blk.nsysctl < MAXSYSCTL) {
+        blk.sysctl[blk.nsysctl][0] = strdup(field(&val, ' '));
+        blk.sysctl[blk.nsysctl++][1] = strdup(field(&val, 0));
+    }
+    else if (!strcmp(key, "device") && blk.ndev < MAXDEVICES) {
+        for (int j = 0; j < 7; j++) blk.dev[blk.ndev][j] = strdup(field(&val, '|'));
+        blk.ndev++;
+    }
+    else if (!strcmp(key, "seccomp")) { /* the BPF program: 8 bytes an instruction, in hex, as in memory */
+        size_t len = strlen(val);
+        if (blk.seccomp || len % 16 || len == 0 || len / 16 > MAXSECCOMP) goto bad;
+        blk.nseccomp = len / 16;
+        blk.seccomp = calloc(blk.nseccomp, sizeof *blk.seccomp);
+        unsigned char *b = (unsigned char *)blk.seccomp;
+        for (size_t i = 0; i < len / 2; i++)
+            if (sscanf(val + 2 * i, "%2hhx", &b[i]) != 1) goto bad;
+    }
     else if (!strcmp(key, "rlimit") && s->nrl < MAXRL) {
         char type[32];
         unsigned long long soft, hard;
@@ -502,14 +543,13 @@ static unsigned long mount_flags(char *opts, char *data, size_t datalen)
     return fl;
 }
 
-/* One OCI mount, inside the container's root. Guest /dev is the guest's devtmpfs. */
+/* One OCI mount, inside the container's root. */
 static int do_mount(char *src, char *dst, char *type, char *opts, char *err, size_t errlen)
 {
     char data[1024];
     unsigned long fl = mount_flags(opts, data, sizeof data);
     if (!strcmp(type, "cgroup") || !strcmp(type, "cgroup2")) return 0; /* the VM is the limit */
     if (!strcmp(type, "bind")) fl |= MS_BIND;
-    if (!strcmp(dst, "/dev") && !strcmp(type, "tmpfs")) { type = "devtmpfs"; src = "devtmpfs"; *data = 0; }
     struct stat ss, ds;
     if ((fl & MS_BIND) && stat(src, &ss) < 0) {
         snprintf(err, errlen, "bind source %s: %s", src, strerror(errno));
@@ -638,17 +678,99 @@ fail:
 }
 
 /*
+ * The container's /dev as the OCI spec lays it out (and runc makes it): a tmpfs with null, zero,
+ * full, random, urandom and tty, the /dev/fd, stdin, stdout, stderr and ptmx links (to the
+ * devpts of /dev/pts, which the bundle mounts, or dev_finish does), then linux.devices. Never
+ * the guest's devtmpfs: the guest's own devices (its disks, virtio ports, hvc0, kmsg) are not
+ * the container's. The agent keeps its own /dev (devfd) for its ports.
+ */
+static const struct { const char *name; unsigned major, minor; } dev_defaults[] = {
+    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+};
+static const char *dev_links[][2] = {
+    {"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"},
+    {"/proc/self/fd/2", "/dev/stderr"}, {"pts/ptmx", "/dev/ptmx"},
+};
+
+static int dev_node(char *path, const char *type, unsigned major, unsigned minor, mode_t mode, uid_t uid, gid_t gid)
+{
+    mode_t t = *type == 'b' ? S_IFBLK : *type == 'p' ? S_IFIFO : S_IFCHR; /* c and u: a character device */
+    mkparents(path);
+    unlink(path); /* a default device the bundle lists again is made its way */
+    if (mknod(path, t | (mode & 07777), *type == 'p' ? 0 : makedev(major, minor)) < 0) return -1;
+    return chmod(path, mode & 07777) < 0 || chown(path, uid, gid) < 0 ? -1 : 0; /* chmod: the umask */
+}
+
+static int dev_populate(char *err, size_t errlen)
+{
+    char path[64];
+    for (unsigned i = 0; i < sizeof dev_defaults / sizeof *dev_defaults; i++) {
+        snprintf(path, sizeof path, "/dev/%s", dev_defaults[i].name);
+        if (dev_node(path, "c", dev_defaults[i].major, dev_defaults[i].minor, 0666, 0, 0) < 0) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    for (unsigned i = 0; i < sizeof dev_links / sizeof *dev_links; i++)
+        if (symlink(dev_links[i][0], dev_links[i][1]) < 0 && errno != EEXIST) {
+            snprintf(err, errlen, "%s: %s", dev_links[i][1], strerror(errno));
+            return -1;
+        }
+    return 0;
+}
+
+/* After the mounts: a devpts of the container's own unless the bundle mounted one, then linux.devices. */
+static int dev_finish(int pts, char *err, size_t errlen)
+{
+    if (!pts) {
+        char o[] = "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620";
+        if (do_mount("devpts", "/dev/pts", "devpts", o, err, errlen) < 0) return -1;
+    }
+    for (int i = 0; i < blk.ndev; i++) {
+        char **d = blk.dev[i];
+        if (dev_node(d[0], d[1], strtoul(d[2], NULL, 10), strtoul(d[3], NULL, 10), strtoul(d[4], NULL, 8),
+                     strtoul(d[5], NULL, 10), strtoul(d[6], NULL, 10)) < 0) {
+            snprintf(err, errlen, "device %s: %s", d[0], strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A CREATE's sysctl lines, written in the guest's /proc/sys (the guest is the container's kernel). */
+static int do_sysctls(char *err, size_t errlen)
+{
+    for (int i = 0; i < blk.nsysctl; i++) {
+        char path[300];
+        snprintf(path, sizeof path, "sys/%s", blk.sysctl[i][0]);
+        for (char *c = path + 4; *c; c++) if (*c == '.') *c = '/';
+        int fd = strstr(path, "..") ? (errno = EINVAL, -1) : openat(procfd, path, O_WRONLY | O_CLOEXEC);
+        size_t len = strlen(blk.sysctl[i][1]);
+        if (fd < 0 || write(fd, blk.sysctl[i][1], len) != (ssize_t)len) {
+            snprintf(err, errlen, "sysctl %s: %s", blk.sysctl[i][0], strerror(errno));
+            if (fd >= 0) close(fd);
+            return -1;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+/* The container's seccomp filter (CREATE's), for process 0 and every exec. */
+static struct sock_fprog seccomp_prog;
+
+/*
  * CREATE: the network (before anything can run), the files staged, then into the rootfs
  * (switch_root: the initramfs cannot be pivoted), mounts, files, process 0.
  */
 static int do_create(char *err, size_t errlen)
 {
-    int port = -1, dev = 0, trees[MAXFILES], vols[MAXMOUNTS], r = -1;
+    int port = -1, dev = 0, pts = 0, trees[MAXFILES], vols[MAXMOUNTS], r = -1;
     if (created) { snprintf(err, errlen, "already created"); return -1; }
     if ((port = port_open("vessel.proc.0")) < 0) { snprintf(err, errlen, "no port vessel.proc.0"); return -1; }
     for (int i = 0; i < blk.nf; i++) trees[i] = -1;
     for (int i = 0; i < blk.nm; i++) vols[i] = -1;
-    if (do_network(err, errlen) < 0) goto out;
+    if (do_network(err, errlen) < 0 || do_sysctls(err, errlen) < 0) goto out;
     for (int i = 0; i < blk.nf; i++)
         if ((trees[i] = file_stage(i, err, errlen)) < 0) goto out;
     for (int i = 0; i < blk.nm; i++)
@@ -660,17 +782,31 @@ static int do_create(char *err, size_t errlen)
     created = 1;
     if (blk.hostname && sethostname(blk.hostname, strlen(blk.hostname)) < 0)
         logmsg("hostname: %m");
-    for (int i = 0; i < blk.nm; i++) {
-        dev |= !strcmp(blk.m[i][1], "/dev");
-        if (!dev && !strncmp(blk.m[i][1], "/dev/", 5)) { char o[] = "nosuid"; do_mount("devtmpfs", "/dev", "devtmpfs", o, err, errlen); dev = 1; }
+    for (int i = 0; i <= blk.nm; i++) {
+        /* /dev first: the bundle's, or (none, before a mount under /dev or at the end) a tmpfs as runc's */
+        int here = i < blk.nm && !strcmp(blk.m[i][1], "/dev");
+        if (!dev && !here && (i == blk.nm || !strncmp(blk.m[i][1], "/dev/", 5))) {
+            char o[] = "nosuid,strictatime,mode=755,size=65536k";
+            if (do_mount("tmpfs", "/dev", "tmpfs", o, err, errlen) < 0 || dev_populate(err, errlen) < 0) goto out;
+            dev = 1;
+        }
+        if (i == blk.nm) break;
+        pts |= !strcmp(blk.m[i][1], "/dev/pts");
         char opts[1024];
         snprintf(opts, sizeof opts, "%s", blk.m[i][3]);
         if (vols[i] >= 0 ? vol_attach(vols[i], blk.m[i][1], opts, err, errlen) < 0
                          : do_mount(blk.m[i][0], blk.m[i][1], blk.m[i][2], opts, err, errlen) < 0) goto out;
+        if (here && !strcmp(blk.m[i][2], "tmpfs") && dev_populate(err, errlen) < 0) goto out;
+        dev |= here;
     }
-    if (!dev) { char o[] = "nosuid"; do_mount("devtmpfs", "/dev", "devtmpfs", o, err, errlen); }
+    if (dev_finish(pts, err, errlen) < 0) goto out;
     for (int i = 0; i < blk.nf; i++)
         if (file_attach(trees[i], blk.f[i][0], err, errlen) < 0) goto out;
+    if (blk.seccomp) {
+        seccomp_prog = (struct sock_fprog){blk.nseccomp, blk.seccomp};
+        blk.seccomp = NULL; /* kept for the execs */
+    }
+    blk.s.seccomp = seccomp_prog.len ? &seccomp_prog : NULL;
     struct proc *p = proc_new(0, port);
     port = -1; /* the process owns it now */
     if (proc_prepare(p, &blk.s, err, errlen) < 0) proc_free(p);
@@ -717,6 +853,7 @@ static void exec_attempt(void)
     if (port < 0) { snprintf(err, sizeof err, "port %s did not appear", name); ctl_err(err); }
     else {
         struct proc *p = proc_new(blk.n, port);
+        blk.s.seccomp = seccomp_prog.len ? &seccomp_prog : NULL;
         if (proc_prepare(p, &blk.s, err, sizeof err) < 0) { proc_free(p); ctl_err(err); }
         else if (proc_start(p, err, sizeof err) < 0) ctl_err(err);
         else ctl_send("OK %d", p->pid);

@@ -611,6 +611,18 @@ final class OciCli {
                 if (u.home() != null) envs.add("HOME=" + u.home());
             }
             p.put("terminal", tty);
+            if (noNewPrivs) p.put("noNewPrivileges", true);
+            if (caps != null && !caps.isEmpty()) {
+                // as runc's exec: each --cap joins the bounding, effective and permitted sets, and the
+                // ambient one when the process has an inheritable set (ambient needs it)
+                ObjectNode c = p.has("capabilities") ? (ObjectNode) p.get("capabilities") : p.putObject("capabilities");
+                List<String> sets = new ArrayList<>(List.of("bounding", "effective", "permitted"));
+                if (c.has("inheritable")) sets.add("ambient");
+                for (String set : sets) {
+                    ArrayNode names = c.has(set) ? (ArrayNode) c.get(set) : c.putArray(set);
+                    caps.forEach(names::add);
+                }
+            }
             return p;
         }
     }

@@ -14,6 +14,8 @@ import dev.vessel.vmm.Accelerator;
 import dev.vessel.vmm.AcceleratorSelector;
 import dev.vessel.vmm.AgentClient;
 import dev.vessel.vmm.GuestAssets;
+import dev.vessel.vmm.GuestLinux;
+import dev.vessel.vmm.SeccompBpf;
 import dev.vessel.vmm.GuestProcess;
 import dev.vessel.vmm.GuestStats;
 import dev.vessel.vmm.HostProbe;
@@ -112,6 +114,7 @@ public final class MicroVmDriver implements IsolationDriver {
             throw new OciException("container \"" + id + "\": process.terminal is true but no --console-socket was given");
         }
         GuestProcess process = GuestProcess.fromOci(tree.path("process"));
+        GuestLinux linux = guestLinux(id, tree);
         OciSpec.Resources resources = oci.linux().resources();
         long memory = resources.memory().limit() == null ? DEFAULT_MEMORY : resources.memory().limit();
         int memoryMib = guestMemoryMib(memory);
@@ -151,7 +154,7 @@ public final class MicroVmDriver implements IsolationDriver {
             try (AgentClient agent = booted) {
                 agent.create(oci.hostname() == null ? id : oci.hostname(), mounts.mounts(), mounts.files(),
                         network == null ? List.of() : network.guestNics(),
-                        network == null ? List.of() : network.guestRoutes(), process);
+                        network == null ? List.of() : network.guestRoutes(), linux, process);
             }
         } catch (IOException | VmmException | RuntimeException e) {
             String console = consoleTail(runDir);
@@ -189,6 +192,24 @@ public final class MicroVmDriver implements IsolationDriver {
                     observer.booted(id, running);
                     return new Outcome.Go();
                 });
+    }
+
+    /**
+     * What the guest applies of the config beyond the process and the mounts, checked before
+     * anything is made: a value that cannot apply fails the create in one line naming it.
+     * Capability names the guest does not know are ignored with a line in the log, as runc warns.
+     */
+    static GuestLinux guestLinux(String id, JsonNode tree) {
+        List<String> unknown = dev.vessel.vmm.Capabilities.unknown(tree.path("process").get("capabilities"));
+        if (!unknown.isEmpty()) Log.info("microvm " + id + ": unknown capabilities, ignored: " + String.join(", ", unknown));
+        try {
+            byte[] filter = tree.path("linux").hasNonNull("seccomp") ? SeccompBpf.compile(tree.path("linux").path("seccomp")) : null;
+            GuestLinux linux = GuestLinux.fromOci(tree, filter);
+            linux.lines();
+            return linux;
+        } catch (IllegalArgumentException e) {
+            throw new OciException("container \"" + id + "\": " + e.getMessage());
+        }
     }
 
     /** A QEMU that a dead daemon's create started, and its network redirects, go with the record. */
@@ -504,7 +525,8 @@ public final class MicroVmDriver implements IsolationDriver {
     /** The container's own process, as the base of an exec given on the command line (env, user, cwd). */
     public static ObjectNode defaultProcess(SandboxRecord record) {
         ObjectNode process = record.microvm().process().deepCopy();
-        process.remove(List.of("args", "terminal", "consoleSize", "capabilities", "rlimits"));
+        // its capabilities stay, as runc's exec keeps them (--cap adds to them)
+        process.remove(List.of("args", "terminal", "consoleSize", "rlimits"));
         return process;
     }
 

@@ -75,7 +75,7 @@ public final class AgentClient implements AutoCloseable {
     private final Thread reader;
 
     /** The control protocol's version (docs/microvm.md), as the agent says it when a host connects. */
-    public static final int PROTOCOL = 1;
+    public static final int PROTOCOL = 2;
     static final String READY = "READY " + PROTOCOL;
 
     /** {@code attached}: no READY handshake is expected, so every READY is ignored. */
@@ -154,7 +154,13 @@ public final class AgentClient implements AutoCloseable {
      */
     public void create(String hostname, List<Mount> mounts, List<HostFile> files, List<Nic> nics, List<Route> routes,
                        GuestProcess process) throws VmmException {
-        request(encodeCreate(hostname, mounts, files, nics, routes, process));
+        create(hostname, mounts, files, nics, routes, GuestLinux.NONE, process);
+    }
+
+    /** As above, with what the guest applies of the config's linux section ({@link GuestLinux}). */
+    public void create(String hostname, List<Mount> mounts, List<HostFile> files, List<Nic> nics, List<Route> routes,
+                       GuestLinux linux, GuestProcess process) throws VmmException {
+        request(encodeCreate(hostname, mounts, files, nics, routes, linux, process));
     }
 
     /** Starts the prepared process n (0: the container's); returns its guest pid. */
@@ -328,7 +334,7 @@ public final class AgentClient implements AutoCloseable {
                 + field(String.join(",", m.options()));
     }
 
-    private static String field(String v) {
+    static String field(String v) {
         return escape(v).replace("|", "\\|");
     }
 
@@ -347,6 +353,11 @@ public final class AgentClient implements AutoCloseable {
     /** {@code net MAC MTU}, {@code addr MAC CIDR}, {@code route CIDR GATEWAY|- MAC}, {@code file DEST|CONTENT}. */
     static List<String> encodeCreate(String hostname, List<Mount> mounts, List<HostFile> files, List<Nic> nics,
                                      List<Route> routes, GuestProcess p) {
+        return encodeCreate(hostname, mounts, files, nics, routes, GuestLinux.NONE, p);
+    }
+
+    static List<String> encodeCreate(String hostname, List<Mount> mounts, List<HostFile> files, List<Nic> nics,
+                                     List<Route> routes, GuestLinux linux, GuestProcess p) {
         List<String> lines = new ArrayList<>();
         lines.add("CREATE");
         if (hostname != null && !hostname.isEmpty()) lines.add("hostname " + escape(hostname));
@@ -360,6 +371,7 @@ public final class AgentClient implements AutoCloseable {
         }
         for (Mount m : mounts) lines.add(mountLine(m));
         for (HostFile f : files) lines.add("file " + field(f.destination()) + "|" + field(f.content()));
+        lines.addAll(linux.lines());
         lines.add("PROCESS 0");
         lines.addAll(processLines(p));
         return lines;
@@ -377,6 +389,8 @@ public final class AgentClient implements AutoCloseable {
         }
         if (p.tty()) lines.add("tty 1");
         if (p.noNewPrivileges()) lines.add("noNewPrivileges 1");
+        if (p.capabilities() != null) lines.add(p.capabilities().line());
+        if (p.oomScoreAdj() != null) lines.add("oomScoreAdj " + p.oomScoreAdj());
         return lines;
     }
 

@@ -6,13 +6,16 @@ import java.util.List;
 
 /**
  * A process for the guest agent to run: what it needs of an OCI {@code process} object. The agent
- * applies it inside the guest (docs/microvm.md, "Process lines"); capabilities, seccomp and
- * AppArmor are left out: the VM is the boundary.
+ * applies it inside the guest (docs/microvm.md, "Process lines"), as runc does; AppArmor and
+ * SELinux labels are left out (the guest kernel has neither).
  *
  * @param rlimits OCI types ({@code RLIMIT_NOFILE} …); values are unsigned 64-bit, -1 is unlimited
+ * @param capabilities null: none given, the process keeps what the agent's child has (all, as root)
+ * @param oomScoreAdj null: left as inherited
  */
 public record GuestProcess(List<String> args, List<String> env, String cwd, long uid, long gid, List<Long> gids,
-                           List<Rlimit> rlimits, boolean tty, boolean noNewPrivileges) {
+                           List<Rlimit> rlimits, boolean tty, boolean noNewPrivileges, Capabilities capabilities,
+                           Integer oomScoreAdj) {
 
     public record Rlimit(String type, long soft, long hard) {}
 
@@ -22,6 +25,11 @@ public record GuestProcess(List<String> args, List<String> env, String cwd, long
         cwd = cwd == null || cwd.isEmpty() ? "/" : cwd;
         gids = List.copyOf(gids);
         rlimits = List.copyOf(rlimits);
+    }
+
+    public GuestProcess(List<String> args, List<String> env, String cwd, long uid, long gid, List<Long> gids,
+                        List<Rlimit> rlimits, boolean tty, boolean noNewPrivileges) {
+        this(args, env, cwd, uid, gid, gids, rlimits, tty, noNewPrivileges, null, null);
     }
 
     /** A process with the given args, as root in "/", with a default PATH. */
@@ -42,7 +50,8 @@ public record GuestProcess(List<String> args, List<String> env, String cwd, long
                 unsigned(r.path("soft")), unsigned(r.path("hard")))));
         return new GuestProcess(args, env, process.path("cwd").asText("/"), user.path("uid").asLong(0),
                 user.path("gid").asLong(0), gids, rlimits, process.path("terminal").asBoolean(false),
-                process.path("noNewPrivileges").asBoolean(false));
+                process.path("noNewPrivileges").asBoolean(false), Capabilities.fromOci(process.get("capabilities")),
+                process.hasNonNull("oomScoreAdj") ? process.get("oomScoreAdj").asInt() : null);
     }
 
     private static List<String> strings(JsonNode array) {

@@ -92,7 +92,8 @@ class AgentClientTest {
                  "noNewPrivileges": true, "capabilities": {"bounding": ["CAP_KILL"]}}""");
         var p = GuestProcess.fromOci(json);
         assertThat(p).isEqualTo(new GuestProcess(List.of("sh"), List.of("PATH=/bin", "TERM=xterm"), "/", 1, 2,
-                List.of(3L, 4L), List.of(new GuestProcess.Rlimit("RLIMIT_NOFILE", 1024, -1)), true, true));
+                List.of(3L, 4L), List.of(new GuestProcess.Rlimit("RLIMIT_NOFILE", 1024, -1)), true, true,
+                new Capabilities(1L << 5, 0, 0, 0, 0), null)); // CAP_KILL; the sets it leaves out are empty
         var bare = GuestProcess.fromOci(new ObjectMapper().readTree("{\"args\": [\"true\"]}"));
         assertThat(bare.cwd()).isEqualTo("/");
         assertThat(bare.tty()).isFalse();
@@ -137,7 +138,7 @@ class AgentClientTest {
         try (SocketChannel ch = server.accept()) {
             OutputStream out = Channels.newOutputStream(ch);
             var in = new BufferedReader(new InputStreamReader(Channels.newInputStream(ch), StandardCharsets.UTF_8));
-            send(out, "READY 1\nREADY 1\n");
+            send(out, "READY 2\nREADY 2\n");
             List<String> block = new ArrayList<>();
             for (String line; (line = in.readLine()) != null; ) {
                 if (!line.equals("END")) {

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The OCI config inside a microVM's guest (issue 12, item 5): the same podman command under crun
+# and in a microVM must show the same capabilities, noNewPrivileges, seccomp mode and filter,
+# /dev layout, masked and read-only paths, read-only root, sysctl, oomScoreAdj, rlimit,
+# hostname and devices. Each check compares the microVM's line with crun's.
+source "$(dirname "$0")/../lib.sh"
+
+[ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
+command -v crun >/dev/null || skip_all "crun not installed"
+host_prepare || skip_all "host_prepare failed"
+require_assets
+podman_start || skip_all "podman set-up failed"
+
+BB=$IMAGE_NAME
+VM=(--annotation dev.vessel.isolation=microvm)
+
+# what the workload sees, one "key value" line each
+probe='
+  grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):" /proc/self/status | tr -s "\t " " "
+  echo "dev $(ls -A /dev | sort | tr "\n" " ")"
+  for l in fd stdin stdout stderr ptmx; do echo "link-$l $(readlink /dev/$l)"; done
+  for d in null zero full random urandom tty; do echo "node-$d $(stat -c "%F %t:%T %a" /dev/$d)"; done
+  echo "fuse $(stat -c "%F %t:%T %a %u:%g" /dev/fuse 2>&1)"
+  echo "pts $(awk "\$2 == \"/dev/pts\" {print \$3}" /proc/mounts)"
+  echo "devfs $(awk "\$2 == \"/dev\" {print \$3}" /proc/mounts)"
+  echo "kcore $(head -c 16 /proc/kcore 2>/dev/null | wc -c)"
+  echo "masked-dir $(ls -A /proc/acpi 2>/dev/null | wc -l)"
+  if echo x > /proc/sys/kernel/domainname 2>/dev/null; then echo "sys writable"; else echo "sys read-only"; fi
+  if touch /rootfile 2>/dev/null; then echo "root writable"; else echo "root read-only"; fi
+  echo "sysctl $(cat /proc/sys/kernel/shm_rmid_forced)"
+  echo "oom $(cat /proc/self/oom_score_adj)"
+  echo "nofile $(ulimit -n)"
+  echo "hostname $(hostname)"
+  if mkdir /tmp/m 2>/dev/null; then echo "mkdir allowed"; else echo "mkdir refused"; fi
+'
+# a profile of our own: everything allowed but mkdir/mkdirat (EPERM)
+cat > "$T/seccomp.json" <<'JSON'
+{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+ "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+JSON
+[ -c /dev/fuse ] || mknod /dev/fuse c 10 229
+compare() { # NAME PODMAN-RUN-ARGS... -- (runs $probe under both)
+  local name=$1; shift
+  run podman_t run --rm "$@" "$BB" sh -c "$probe"; local crun_out=$OUT crun_rc=$RC
+  run podman_v run --rm "${VM[@]}" "$@" "$BB" sh -c "$probe"; local vm_out=$OUT vm_rc=$RC
+  assert_eq "$name: crun ran the probe" 0 "$crun_rc"
+  assert_eq "$name: the microVM ran the probe" 0 "$vm_rc"
+  local key
+  for key in $(printf '%s\n' "$crun_out" | awk '{print $1}'); do
+    assert_eq "$name: $key as under crun" "$(printf '%s\n' "$crun_out" | grep -m1 "^$key ")" \
+      "$(printf '%s\n' "$vm_out" | grep -m1 "^$key ")"
+  done
+}
+
+# podman's defaults: its capability list, its seccomp profile, masked and read-only paths, /dev
+compare "defaults" --tmpfs /tmp
+# the knobs: capabilities added and dropped, no-new-privileges, our seccomp filter, read-only root,
+# a sysctl, oomScoreAdj, an rlimit, a hostname, a device
+compare "options" --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-drop CHOWN --cap-drop KILL \
+  --security-opt no-new-privileges --security-opt seccomp="$T/seccomp.json" --read-only --tmpfs /tmp \
+  --sysctl kernel.shm_rmid_forced=1 --oom-score-adj 321 --ulimit nofile=777:888 --hostname oci-guest \
+  --device /dev/fuse
+# every capability and no filter (--privileged would also give the host's devices: not compared)
+compare "all caps, unconfined" --cap-add ALL --security-opt seccomp=unconfined --tmpfs /tmp
+# a non-root user: its capability sets are empty after exec, as the kernel makes them
+compare "user nobody" --user 65534:65534 --tmpfs /tmp
+
+# exec: the same sets as process 0 (podman passes them in its process.json), and --cap-add
+for rt in crun vm; do
+  if [ $rt = crun ]; then run podman_t run -d --name "oci-$rt-$$" --cap-drop ALL --cap-add NET_RAW "$BB" sleep 600
+  else run podman_v run -d --name "oci-$rt-$$" "${VM[@]}" --cap-drop ALL --cap-add NET_RAW "$BB" sleep 600; fi
+done
+wait_for 60 "[ \"\$(pstate oci-vm-$$)\" = running ]"
+caps='grep -E "^Cap(Prm|Eff|Bnd)" /proc/self/status | tr -s "\t " " " | tr "\n" " "'
+run podman_t exec "oci-crun-$$" sh -c "$caps"; crun_exec=$OUT
+run podman_v exec "oci-vm-$$" sh -c "$caps"; vm_exec=$OUT
+assert_eq "exec: the container's capabilities, as under crun" "$crun_exec" "$vm_exec"
+assert_ne "exec: not every capability" "" "$(printf '%s' "$vm_exec" | grep -v 000001ffffffffff)"
+run podman_t exec --privileged "oci-crun-$$" sh -c "$caps"; crun_exec=$OUT
+run podman_v exec --privileged "oci-vm-$$" sh -c "$caps"; vm_exec=$OUT
+assert_eq "exec --privileged: the capabilities as under crun" "$crun_exec" "$vm_exec"
+podman_t rm -f -t 0 "oci-crun-$$" >/dev/null 2>&1
+podman_v rm -f -t 0 "oci-vm-$$" >/dev/null 2>&1
+
+# bad input: a seccomp action that cannot apply in a guest fails the create in one line
+printf '{"defaultAction": "SCMP_ACT_NOTIFY"}' > "$T/notify.json"
+run podman_v run --rm "${VM[@]}" --security-opt seccomp="$T/notify.json" "$BB" true
+assert_ne "SCMP_ACT_NOTIFY: refused" 0 "$RC"
+assert_contains "SCMP_ACT_NOTIFY: says why" "$ERR" "SCMP_ACT_NOTIFY cannot reach a host listener"
+summary
