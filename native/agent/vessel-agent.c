@@ -679,7 +679,7 @@ fail:
 
 /*
  * The container's /dev as the OCI spec lays it out (and runc makes it): a tmpfs with null, zero,
- * full, random, urandom and tty, the /dev/fd, stdin, stdout, stderr and ptmx links (to the
+ * full, random, urandom and tty, the /dev/fd, stdin, stdout, stderr, ptmx and core links (to the
  * devpts of /dev/pts, which the bundle mounts, or dev_finish does), then linux.devices. Never
  * the guest's devtmpfs: the guest's own devices (its disks, virtio ports, hvc0, kmsg) are not
  * the container's. The agent keeps its own /dev (devfd) for its ports.
@@ -689,7 +689,7 @@ static const struct { const char *name; unsigned major, minor; } dev_defaults[] 
 };
 static const char *dev_links[][2] = {
     {"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"},
-    {"/proc/self/fd/2", "/dev/stderr"}, {"pts/ptmx", "/dev/ptmx"},
+    {"/proc/self/fd/2", "/dev/stderr"}, {"pts/ptmx", "/dev/ptmx"}, {"/proc/kcore", "/dev/core"}, /* core: as runc, crun */
 };
 
 static int dev_node(char *path, const char *type, unsigned major, unsigned minor, mode_t mode, uid_t uid, gid_t gid)

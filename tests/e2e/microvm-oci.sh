@@ -18,7 +18,7 @@ VM=(--annotation dev.vessel.isolation=microvm)
 probe='
   grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):" /proc/self/status | tr -s "\t " " "
   echo "dev $(ls -A /dev | sort | tr "\n" " ")"
-  for l in fd stdin stdout stderr ptmx; do echo "link-$l $(readlink /dev/$l)"; done
+  for l in fd stdin stdout stderr ptmx core; do echo "link-$l $(readlink /dev/$l)"; done
   for d in null zero full random urandom tty; do echo "node-$d $(stat -c "%F %t:%T %a" /dev/$d)"; done
   echo "fuse $(stat -c "%F %t:%T %a %u:%g" /dev/fuse 2>&1)"
   echo "pts $(awk "\$2 == \"/dev/pts\" {print \$3}" /proc/mounts)"
@@ -45,8 +45,12 @@ compare() { # NAME PODMAN-RUN-ARGS... -- (runs $probe under both)
   run podman_v run --rm "${VM[@]}" "$@" "$BB" sh -c "$probe"; local vm_out=$OUT vm_rc=$RC
   assert_eq "$name: crun ran the probe" 0 "$crun_rc"
   assert_eq "$name: the microVM ran the probe" 0 "$vm_rc"
+  [ "$crun_rc" = 0 ] || diag "crun: $ERR"
+  assert_ge "$name: crun's probe printed every line" 24 "$(printf '%s\n' "$crun_out" | grep -c .)"
   local key
   for key in $(printf '%s\n' "$crun_out" | awk '{print $1}'); do
+    # a hostname of its own only where the command gives one (else each is its container's id)
+    [ "$key" = hostname ] && [[ " $* " != *" --hostname "* ]] && continue
     assert_eq "$name: $key as under crun" "$(printf '%s\n' "$crun_out" | grep -m1 "^$key ")" \
       "$(printf '%s\n' "$vm_out" | grep -m1 "^$key ")"
   done
@@ -58,12 +62,19 @@ compare "defaults" --tmpfs /tmp
 # a sysctl, oomScoreAdj, an rlimit, a hostname, a device
 compare "options" --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-drop CHOWN --cap-drop KILL \
   --security-opt no-new-privileges --security-opt seccomp="$T/seccomp.json" --read-only --tmpfs /tmp \
-  --sysctl kernel.shm_rmid_forced=1 --oom-score-adj 321 --ulimit nofile=777:888 --hostname oci-guest \
+  --sysctl kernel.shm_rmid_forced=1 --oom-score-adj 321 --ulimit nofile=777:888 --ulimit nproc=1024:1024 --hostname oci-guest \
   --device /dev/fuse
 # every capability and no filter (--privileged would also give the host's devices: not compared)
 compare "all caps, unconfined" --cap-add ALL --security-opt seccomp=unconfined --tmpfs /tmp
 # a non-root user: its capability sets are empty after exec, as the kernel makes them
 compare "user nobody" --user 65534:65534 --tmpfs /tmp
+
+# a terminal: /dev/console is the process's pty, as crun makes it
+console='stat -c "console %F %t" /dev/console; stat -c "tty %t" "$(tty)"'
+run with_tty podman_t run --rm -it "$BB" sh -c "$console"; crun_out=$(printf '%s' "$OUT" | tr -d '\r')
+run with_tty podman_v run --rm -it "${VM[@]}" "$BB" sh -c "$console"; vm_out=$(printf '%s' "$OUT" | tr -d '\r')
+assert_contains "-it: crun's /dev/console is a pty" "$crun_out" "console character special file 88"
+assert_eq "-it: /dev/console as under crun" "$crun_out" "$vm_out"
 
 # exec: the same sets as process 0 (podman passes them in its process.json), and --cap-add
 for rt in crun vm; do
