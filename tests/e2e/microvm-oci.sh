@@ -93,6 +93,42 @@ assert_eq "exec --privileged: the capabilities as under crun" "$crun_exec" "$vm_
 podman_t rm -f -t 0 "oci-crun-$$" >/dev/null 2>&1
 podman_v rm -f -t 0 "oci-vm-$$" >/dev/null 2>&1
 
+# hooks: createRuntime and prestart on the host during create (with the state on stdin, their
+# own env, their args[0] as argv[0], a pid in the container's new network namespace), poststart
+# after start, poststop after delete; a failing createRuntime fails the create, naming it
+H=$T/hooks; mkdir -p "$H"
+hook() { # NAME — a hook that records its stdin, argv[0], env and the net namespace of the state's pid
+  printf '{"path": "/bin/sh", "args": ["hook-%s", "-c", "cat > %s/%s.json; echo $0 > %s/%s.argv0; env | grep -v ^PWD= | sort | tr \\"\\\\n\\" \\" \\" > %s/%s.env; readlink /proc/$(jq .pid %s/%s.json)/ns/net > %s/%s.netns 2>/dev/null; true"], "env": ["HOOK=%s", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}' \
+    "$1" "$H" "$1" "$H" "$1" "$H" "$1" "$H" "$1" "$H" "$1" "$1"
+}
+mkbundle "$T/bh" ".annotations[\"dev.vessel.isolation\"] = \"microvm\" | .process.terminal = false
+  | .process.args = [\"sh\", \"-c\", \"echo in-guest\"]
+  | .hooks = {createRuntime: [$(hook createRuntime)], prestart: [$(hook prestart)],
+              poststart: [$(hook poststart)], poststop: [$(hook poststop)]}"
+run -t 180 "$VESSEL" --root "$T/hroot" run --bundle "$T/bh" hooked
+assert_eq "hooks: the container ran" in-guest "$OUT"
+for k in createRuntime prestart poststart poststop; do
+  assert_eq "hooks: $k ran, given the state (id)" hooked "$(jq -r .id "$H/$k.json" 2>/dev/null)"
+  assert_eq "hooks: $k's argv[0] is its args[0]" "hook-$k" "$(cat "$H/$k.argv0" 2>/dev/null)"
+  assert_not_contains "hooks: $k has its own env only" "$(cat "$H/$k.env" 2>/dev/null)" "VESSEL_"
+  assert_contains "hooks: $k has its env" "$(cat "$H/$k.env" 2>/dev/null)" "HOOK=$k"
+done
+assert_eq "hooks: createRuntime sees status creating" creating "$(jq -r .status "$H/createRuntime.json" 2>/dev/null)"
+assert_eq "hooks: poststart sees status running" running "$(jq -r .status "$H/poststart.json" 2>/dev/null)"
+assert_eq "hooks: poststop sees status stopped" stopped "$(jq -r .status "$H/poststop.json" 2>/dev/null)"
+assert_match "hooks: createRuntime's pid is in a network namespace" '^net:\[[0-9]+\]$' "$(cat "$H/createRuntime.netns" 2>/dev/null)"
+assert_ne "hooks: … a new one, not the host's" "$(readlink /proc/self/ns/net)" "$(cat "$H/createRuntime.netns" 2>/dev/null)"
+mkbundle "$T/bhf" '.annotations["dev.vessel.isolation"] = "microvm" | .process.terminal = false
+  | .hooks = {createRuntime: [{"path": "/bin/sh", "args": ["sh", "-c", "echo no network for you; exit 3"]}]}'
+vms_before=$(ls /run/vessel/vm 2>/dev/null | sort)
+run -t 120 "$VESSEL" --root "$T/hroot" create --bundle "$T/bhf" hookfail
+assert_ne "a failing createRuntime hook: create fails" 0 "$RC"
+assert_eq "a failing createRuntime hook: one line naming it" \
+  'vessel: container "hookfail": createRuntime hook /bin/sh failed: no network for you' "$ERR"
+assert_eq "a failing createRuntime hook: nothing left behind" "" "$("$VESSEL" --root "$T/hroot" list -q)"
+assert_eq "a failing createRuntime hook: no VM dir left" "$vms_before" "$(ls /run/vessel/vm 2>/dev/null | sort)"
+assert_eq "hooks: no holder process left" "" "$(pgrep -x sleep -a | grep infinity | awk '{print $1}' | while read p; do [ "$(readlink /proc/$p/ns/net)" = "$(cat "$H/createRuntime.netns")" ] && echo $p; done)"
+
 # bad input: a seccomp action that cannot apply in a guest fails the create in one line
 printf '{"defaultAction": "SCMP_ACT_NOTIFY"}' > "$T/notify.json"
 run podman_v run --rm "${VM[@]}" --security-opt seccomp="$T/notify.json" "$BB" true

@@ -53,8 +53,12 @@ public final class Command {
             }
         });
         try {
-            p.getOutputStream().write(input.getBytes(StandardCharsets.UTF_8));
-            p.getOutputStream().close();
+            try {
+                p.getOutputStream().write(input.getBytes(StandardCharsets.UTF_8));
+                p.getOutputStream().close();
+            } catch (IOException e) {
+                // it exited (or closed its stdin) without reading it all: its status says how it went
+            }
             if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                 throw new TimeoutException(argv.getFirst() + " did not finish within " + timeout.toMillis() + " ms");
             }

@@ -115,6 +115,7 @@ public final class MicroVmDriver implements IsolationDriver {
         }
         GuestProcess process = GuestProcess.fromOci(tree.path("process"));
         GuestLinux linux = guestLinux(id, tree);
+        OciHooks.logUnsupported(id, tree);
         OciSpec.Resources resources = oci.linux().resources();
         long memory = resources.memory().limit() == null ? DEFAULT_MEMORY : resources.memory().limit();
         int memoryMib = guestMemoryMib(memory);
@@ -127,10 +128,19 @@ public final class MicroVmDriver implements IsolationDriver {
         Path runDir = runDir(store.root(), id);
         MicroVmState vm = new MicroVmState(runDir.toString(), memoryMib, vcpus, null, 0, 0, false, 0, tree.path("process"),
                 null, null, null, null, null, null, null);
+        Process holder = null;
         try {
             Files.createDirectories(runDir);
             Files.writeString(runDir.resolve(RECORD_FILE), store.dir().resolve(id + ".json") + "\n");
-            GuestNetwork network = network(id, oci);
+            String netns = null;
+            if (OciHooks.any(tree, "prestart", "createRuntime")) {
+                // the hooks are given a pid in the container's network namespace (Docker's
+                // libnetwork-setkey moves the veth into /proc/PID/ns/net): a holder, until QEMU is in it
+                holder = netnsHolder(id, oci);
+                if (newNetns(oci)) netns = "/proc/" + holder.pid() + "/ns/net";
+                OciHooks.runOrFail(id, tree, hookState(record, holder.pid(), "creating"), "prestart", "createRuntime");
+            }
+            GuestNetwork network = network(id, oci, netns);
             if (network != null) {
                 // recorded before QEMU starts, so that a failure from here on removes the redirects
                 List<MicroVmState.Nic> nics = new ArrayList<>();
@@ -141,7 +151,10 @@ public final class MicroVmDriver implements IsolationDriver {
                             qemuNics.get(i).tap()));
                 }
                 vm = new MicroVmState(vm.runDir(), memoryMib, vcpus, null, 0, 0, false, 0, vm.process(),
-                        network.ns().path().toString(), devices, nics, null, null, null, null);
+                        // a namespace made for the hooks is named by its holder's pid, which dies at the
+                        // end of create and may be reused: nothing to unplumb later (it ends with QEMU,
+                        // or with the engine that bind-mounted it, its redirects with it)
+                        netns != null ? null : network.ns().path().toString(), devices, nics, null, null, null, null);
             }
             record = record.withStatus(Status.CREATING).withMicrovm(vm);
             store.save(record);
@@ -161,6 +174,8 @@ public final class MicroVmDriver implements IsolationDriver {
             destroy(store, id, runDir);
             if (e instanceof OciException known) throw known;
             throw new OciException("container \"" + id + "\": " + e.getMessage() + console);
+        } finally {
+            if (holder != null) holder.destroyForcibly(); // QEMU holds the namespace now
         }
         SandboxRecord created = record.withStatus(Status.CREATED);
         Path port = runDir.resolve(QemuCommand.processSocket(0));
@@ -190,6 +205,7 @@ public final class MicroVmDriver implements IsolationDriver {
                     }
                     store.save(created.withStatus(Status.RUNNING).withMicrovm(running));
                     observer.booted(id, running);
+                    poststart(created, relay);
                     return new Outcome.Go();
                 });
     }
@@ -233,6 +249,7 @@ public final class MicroVmDriver implements IsolationDriver {
             throw failure(record.id(), e);
         }
         context.store().save(record.withStatus(Status.RUNNING).withMicrovm(record.microvm().withStarted()));
+        poststart(record, record.microvm().relayPid());
         return Outcome.ok();
     }
 
@@ -345,10 +362,10 @@ public final class MicroVmDriver implements IsolationDriver {
      * The network the guest takes over (see {@link GuestNetwork}), or null for loopback only: a
      * new, empty namespace (as for a container) or one with no usable interface (warned).
      */
-    private static GuestNetwork network(String id, OciSpec oci) throws IOException {
+    private static GuestNetwork network(String id, OciSpec oci, String made) throws IOException {
         for (OciSpec.Namespace ns : oci.linux().namespaces()) {
             if (ns.type().equals("network")) {
-                String path = ns.path() == null ? "" : ns.path();
+                String path = made != null ? made : ns.path() == null ? "" : ns.path();
                 if (path.isEmpty()) return null;
                 if (!Files.exists(Path.of(path))) {
                     throw new OciException("container \"" + id + "\": network namespace " + path + " does not exist");
@@ -365,6 +382,60 @@ public final class MicroVmDriver implements IsolationDriver {
         Log.info("microvm " + id + ": warning: no network namespace (the host's network): a VM cannot share it, "
                 + "the guest has loopback only");
         return null;
+    }
+
+    /** Whether the bundle asks for a new network namespace (no path): Docker's, whose hooks fill it. */
+    private static boolean newNetns(OciSpec oci) {
+        return oci.linux().namespaces().stream().anyMatch(n -> n.type().equals("network") && (n.path() == null || n.path().isEmpty()));
+    }
+
+    /**
+     * A process that stands for the container during its create hooks, in its network namespace:
+     * a new one (unshare), the bundle's (nsenter), or the host's when it names none.
+     */
+    private static Process netnsHolder(String id, OciSpec oci) throws IOException {
+        String path = oci.linux().namespaces().stream().filter(n -> n.type().equals("network") && n.path() != null
+                && !n.path().isEmpty()).map(OciSpec.Namespace::path).findFirst().orElse(null);
+        boolean any = oci.linux().namespaces().stream().anyMatch(n -> n.type().equals("network"));
+        List<String> argv = new ArrayList<>();
+        if (path != null) argv.addAll(List.of(Tools.find("nsenter"), "--net=" + path, "--"));
+        else if (any) argv.addAll(List.of(Tools.find("unshare"), "--net", "--"));
+        argv.addAll(List.of(Tools.find("sleep"), "infinity"));
+        Process p = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        // unshare and nsenter (without --pid) exec sleep: once /proc/PID is sleep, it is in the namespace
+        for (int i = 0; i < 400 && p.isAlive(); i++) {
+            try {
+                if (Files.readString(Path.of("/proc/" + p.pid() + "/comm")).strip().equals("sleep")) return p;
+            } catch (IOException e) {
+                // gone: isAlive says so
+            }
+            sleep(5);
+        }
+        p.destroyForcibly();
+        throw new OciException("container \"" + id + "\": could not make a process in its network namespace for its hooks");
+    }
+
+    /** The state a hook reads on its stdin. */
+    private static OciState hookState(SandboxRecord record, long pid, String status) {
+        return new OciState(OciState.SPEC_VERSION, record.id(), pid, status, record.bundle(), record.rootfs(), record.created(),
+                record.owner(), record.annotations());
+    }
+
+    /** The bundle's config.json as it is now (poststart, poststop), or null when it cannot be read. */
+    private static JsonNode bundleConfig(SandboxRecord record) {
+        try {
+            Path config = record.bundle() == null ? null : Path.of(record.bundle()).resolve("config.json");
+            return config != null && Files.exists(config) ? BundleConfig.JSON.readTree(config.toFile()) : null;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static void poststart(SandboxRecord record, long pid) {
+        JsonNode config = bundleConfig(record);
+        if (config != null && OciHooks.any(config, "poststart")) {
+            OciHooks.runAndLog(record.id(), config, hookState(record, pid, "running"), "poststart");
+        }
     }
 
     // ---- inspection ----
@@ -491,6 +562,10 @@ public final class MicroVmDriver implements IsolationDriver {
         if (!destroy(context.store(), record.id(), runDir)) {
             throw new OciException("container \"" + record.id() + "\": its run dir " + runDir
                     + " could not be removed (the daemon's log says why): delete it again");
+        }
+        JsonNode config = bundleConfig(record);
+        if (config != null && OciHooks.any(config, "poststop")) {
+            OciHooks.runAndLog(record.id(), config, hookState(record, 0, "stopped"), "poststop");
         }
         return Outcome.ok();
     }
