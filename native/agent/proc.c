@@ -1,7 +1,7 @@
 /*
- * vessel-agent, processes: start a container process with its user, groups, rlimits, cwd and
- * stdio (pipes or a pty), and carry its stdio over its port "vessel.proc.N" in frames (see
- * docs/microvm.md, "Stream protocol"): type byte, u32 LE length, payload.
+ * vessel-agent, processes: start a container process with its user, groups, capabilities, rlimits,
+ * oom_score_adj, seccomp filter, cwd and stdio (pipes or a pty), and carry its stdio over its port
+ * "vessel.proc.N" in frames (see docs/microvm.md, "Stream protocol"): type byte, u32 LE length, payload.
  *
  * Output is read from the process only while the relay is connected and the frames already
  * queued are few, so nothing is lost when the relay connects late: the process blocks on a full
