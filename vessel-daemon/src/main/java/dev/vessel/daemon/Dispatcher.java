@@ -86,7 +86,7 @@ final class Dispatcher {
 
     /** {@code vessel assets build|show}: the microVM guest kernel and initrd. */
     void assetsCommand(Call call, String what) throws IOException {
-        GuestAssets assets = new GuestAssets(settings.assetsDir());
+        GuestAssets assets = new GuestAssets(settings.assetsDir(), settings.guestKernel());
         try {
             switch (what) {
                 case "build" -> {
@@ -144,7 +144,7 @@ final class Dispatcher {
 
     /** {@code vessel doctor [--json]}: what this host can run, each missing piece with its fix. */
     void doctor(Call call, boolean json) throws IOException {
-        List<String> lines = new java.util.ArrayList<>(Doctor.lines(new GuestAssets(settings.assetsDir()),
+        List<String> lines = new java.util.ArrayList<>(Doctor.lines(new GuestAssets(settings.assetsDir(), settings.guestKernel()),
                 drivers.microVm().qemu(), drivers.microVm().accelerators()));
         lines.add("resource view: " + (view == null ? "off or unavailable (see the daemon's log)" : view.fuseRoot().toString()));
         lines.addAll(MicroVmApis.doctorLines());

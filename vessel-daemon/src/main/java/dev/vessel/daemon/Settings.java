@@ -5,6 +5,7 @@ import com.fasterxml.jackson.dataformat.toml.TomlMapper;
 import dev.vessel.oci.Isolation;
 import dev.vessel.oci.OciException;
 import dev.vessel.vmm.AcceleratorSelector;
+import dev.vessel.vmm.GuestKernel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,6 +28,7 @@ import java.util.Set;
  * accelerator = "auto"              # or "kvm" or "tcg"; env VESSEL_ACCELERATOR overrides it
  * qemu = "qemu-system-x86_64"       # QEMU's binary (a name in PATH or a path); env VESSEL_QEMU overrides it
  * metrics_address = ""             # Prometheus metrics on this TCP address, e.g. "127.0.0.1:9464"; off when empty
+ * guest_kernel = "debian"           # or "vessel" (built from linux-source-6.1); env VESSEL_GUEST_KERNEL overrides it
  * </pre>
  *
  * @param metricsAddress HOST:PORT as written (checked when the daemon binds it, so that a bad one
@@ -34,30 +36,34 @@ import java.util.Set;
  */
 public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
         boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout, AcceleratorSelector.Mode accelerator,
-        String qemu, String metricsAddress) {
+        String qemu, GuestKernel guestKernel, String metricsAddress) {
     public static final String ACCELERATOR_ENV = "VESSEL_ACCELERATOR";
     public static final String QEMU_ENV = "VESSEL_QEMU";
+    public static final String GUEST_KERNEL_ENV = "VESSEL_GUEST_KERNEL";
     public static final Path DEFAULT_FILE = Path.of("/etc/vessel/config.toml");
     private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root",
             "resource_view", "view_cpus_from_shares", "assets_dir", "microvm_boot_timeout", "accelerator", "qemu",
-            "metrics_address");
+            "guest_kernel", "metrics_address");
 
     public static Settings defaults() {
         return new Settings("crun", Isolation.CONTAINER, Path.of("/run/vessel/containers"), true, false,
                 Path.of("/var/lib/vessel/assets"), Duration.ofSeconds(60), AcceleratorSelector.Mode.AUTO,
-                "qemu-system-x86_64", null);
+                "qemu-system-x86_64", GuestKernel.DEBIAN, null);
     }
 
     /**
      * These settings with the environment's overrides ({@code VESSEL_ACCELERATOR}, {@code
-     * VESSEL_QEMU}), each checked as its config key is; an empty variable counts as unset.
+     * VESSEL_QEMU}, {@code VESSEL_GUEST_KERNEL}), each checked as its config key is; an empty
+     * variable counts as unset.
      */
     public Settings withEnvironment(Map<String, String> env) {
         String accel = env.getOrDefault(ACCELERATOR_ENV, "");
         String binary = env.getOrDefault(QEMU_ENV, "");
+        String kernel = env.getOrDefault(GUEST_KERNEL_ENV, "");
         return new Settings(lowLevelRuntime, defaultIsolation, stateRoot, resourceView, viewCpusFromShares, assetsDir,
                 microvmBootTimeout, accel.isEmpty() ? accelerator : accelerator(ACCELERATOR_ENV, accel),
-                binary.isEmpty() ? qemu : qemu(QEMU_ENV, binary), metricsAddress);
+                binary.isEmpty() ? qemu : qemu(QEMU_ENV, binary),
+                kernel.isEmpty() ? guestKernel : guestKernel(GUEST_KERNEL_ENV, kernel), metricsAddress);
     }
 
     public static Settings load(Path file) {
@@ -96,7 +102,17 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
                 toml.has("accelerator") ? accelerator(file + ": accelerator", toml.get("accelerator").asText())
                         : d.accelerator(),
                 toml.has("qemu") ? qemu(file + ": qemu", toml.get("qemu").asText()) : d.qemu(),
+                toml.has("guest_kernel") ? guestKernel(file + ": guest_kernel", toml.get("guest_kernel").asText())
+                        : d.guestKernel(),
                 metricsAddress(file, toml));
+    }
+
+    private static GuestKernel guestKernel(String what, String value) {
+        try {
+            return GuestKernel.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw new OciException(what + ": " + e.getMessage());
+        }
     }
 
     private static AcceleratorSelector.Mode accelerator(String what, String value) {

@@ -91,7 +91,7 @@ public final class Vesseld {
         ViewService view = settings.resourceView() ? ViewService.start(socket.getParent(), home, settings) : null;
         Call.Drivers drivers = new Call.Drivers(java.util.Map.of(
                 Isolation.CONTAINER, new ContainerDriver(() -> LowLevelRuntime.resolve(settings.lowLevelRuntime()).isCrun()),
-                Isolation.MICROVM, new MicroVmDriver(new GuestAssets(settings.assetsDir()), settings.qemu(),
+                Isolation.MICROVM, new MicroVmDriver(new GuestAssets(settings.assetsDir(), settings.guestKernel()), settings.qemu(),
                         settings.microvmBootTimeout(), settings.accelerator(),
                         "skip".equals(System.getenv(AcceleratorSelector.PROBE_ENV)), BootTimes.observing(MicroVmApis.OBSERVER))),
                 SandboxStore.DEFAULT_BASE);

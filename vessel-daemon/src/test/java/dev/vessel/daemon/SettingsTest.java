@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.vessel.oci.Isolation;
 import dev.vessel.vmm.AcceleratorSelector;
+import dev.vessel.vmm.GuestKernel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -78,6 +79,23 @@ class SettingsTest {
         assertThat(env.accelerator()).isEqualTo(AcceleratorSelector.Mode.KVM);
         assertThat(env.qemu()).isEqualTo("qemu-other");
         assertThat(settings.withEnvironment(Map.of("VESSEL_ACCELERATOR", ""))).isEqualTo(settings);
+    }
+
+    @Test
+    void guestKernelFromTheConfigAndTheEnvironment() throws Exception {
+        assertThat(Settings.defaults().guestKernel()).isEqualTo(GuestKernel.DEBIAN);
+        Path file = dir.resolve("config.toml");
+        Files.writeString(file, "guest_kernel = \"vessel\"\n");
+        Settings settings = Settings.load(file);
+        assertThat(settings.guestKernel()).isEqualTo(GuestKernel.VESSEL);
+        assertThat(settings.withEnvironment(Map.of("VESSEL_GUEST_KERNEL", "debian")).guestKernel())
+                .isEqualTo(GuestKernel.DEBIAN);
+        assertThat(settings.withEnvironment(Map.of("VESSEL_GUEST_KERNEL", ""))).isEqualTo(settings);
+        Files.writeString(file, "guest_kernel = \"custom\"\n");
+        assertThatThrownBy(() -> Settings.load(file))
+                .hasMessage(file + ": guest_kernel: \"custom\" is not a guest kernel (use vessel or debian)");
+        assertThatThrownBy(() -> Settings.defaults().withEnvironment(Map.of("VESSEL_GUEST_KERNEL", "Vessel")))
+                .hasMessage("VESSEL_GUEST_KERNEL: \"Vessel\" is not a guest kernel (use vessel or debian)");
     }
 
     @Test

@@ -31,6 +31,11 @@ import java.util.zip.GZIPOutputStream;
  * </ul>
  * The .deb is cached under {@code cache/}; {@code stamp} records the inputs (package and version,
  * the agent's SHA-256, the module list), and {@link #build} does nothing while they are unchanged.
+ * <p>With {@link GuestKernel#VESSEL} the guest boots Vessel's own kernel instead
+ * ({@link KernelBuild}, cached under {@code kernel/}): {@code vessel/vmlinux} (a link to the cached
+ * build), {@code vessel/initrd.img} (the same cpio without modules: that kernel has none) and
+ * {@code vessel/stamp} (the build's key and the agent's SHA-256). The Debian files are built either
+ * way (the kernel to compare with, and {@code guest_kernel = "debian"} at any time).
  * Builds are serialised by a lock on {@code .lock}.
  */
 public final class GuestAssets {
@@ -38,28 +43,50 @@ public final class GuestAssets {
     public static final String META_PACKAGE = "linux-image-amd64";
     private static final int STAMP_FORMAT = 1;
 
+    private static final int VESSEL_STAMP_FORMAT = 1;
+
     private final Path dir;
     private final List<String> modules;
+    private final GuestKernel guestKernel;
 
+    /** Debian's kernel (what {@code vessel vmm} pairs with a boot source's own kernel). */
     public GuestAssets(Path dir) {
-        this(dir, KernelModules.GUEST_MODULES);
+        this(dir, GuestKernel.DEBIAN);
+    }
+
+    public GuestAssets(Path dir, GuestKernel guestKernel) {
+        this(dir, KernelModules.GUEST_MODULES, guestKernel);
     }
 
     public GuestAssets(Path dir, List<String> modules) {
+        this(dir, modules, GuestKernel.DEBIAN);
+    }
+
+    public GuestAssets(Path dir, List<String> modules, GuestKernel guestKernel) {
         this.dir = dir.toAbsolutePath();
         this.modules = List.copyOf(modules);
+        this.guestKernel = guestKernel;
     }
 
     public Path dir() {
         return dir;
     }
 
+    public GuestKernel guestKernel() {
+        return guestKernel;
+    }
+
+    /** The selected kernel's files: {@code vmlinux}, or {@code vessel/vmlinux}. */
+    private Path files() {
+        return guestKernel == GuestKernel.VESSEL ? dir.resolve("vessel") : dir;
+    }
+
     public Path kernel() {
-        return dir.resolve("vmlinux");
+        return files().resolve("vmlinux");
     }
 
     public Path initrd() {
-        return dir.resolve("initrd.img");
+        return files().resolve("initrd.img");
     }
 
     public boolean present() {
@@ -67,9 +94,10 @@ public final class GuestAssets {
     }
 
     /**
-     * Which kernel and initrd these are, cheaply (no hashing): each file's size and modification
-     * time, e.g. "vmlinux 41234567 2026-12-01T03:55:12Z, initrd.img 2345678 2026-12-01T03:55:13Z";
-     * "absent" before they are built. A rebuild that changes them changes this.
+     * Which kernel and initrd these are, cheaply (no hashing): each file's name under the assets
+     * dir, size and modification time, e.g. "vmlinux 41234567 2026-12-01T03:55:12Z, initrd.img
+     * 2345678 2026-12-01T03:55:13Z" (Vessel's kernel: "vessel/vmlinux …, vessel/initrd.img …");
+     * "absent" before they are built. A rebuild, or choosing the other kernel, changes this.
      */
     public String identity() {
         if (!present()) return "absent";
@@ -77,7 +105,7 @@ public final class GuestAssets {
         for (Path p : List.of(kernel(), initrd())) {
             try {
                 if (!id.isEmpty()) id.append(", ");
-                id.append(p.getFileName()).append(' ').append(Files.size(p)).append(' ')
+                id.append(dir.relativize(p)).append(' ').append(Files.size(p)).append(' ')
                         .append(Files.getLastModifiedTime(p).toInstant());
             } catch (IOException e) {
                 return "unreadable (" + e.getMessage() + ")";
@@ -88,8 +116,11 @@ public final class GuestAssets {
 
     /** {@code kernel: PATH} and {@code initrd: PATH}; an error when they have not been built. */
     public List<String> show() throws VmmException {
-        if (!present()) throw new VmmException("no guest kernel and initrd in " + dir + ": run `vessel assets build`");
-        return List.of("kernel: " + kernel(), "initrd: " + initrd());
+        if (!present()) {
+            throw new VmmException("no " + guestKernel.configName() + " guest kernel and initrd in " + dir
+                    + ": run `vessel assets build`");
+        }
+        return List.of("kernel: " + kernel(), "initrd: " + initrd(), "guest kernel: " + guestKernel.configName());
     }
 
     /**
@@ -117,8 +148,10 @@ public final class GuestAssets {
                     + "agent " + sha256(agentBytes) + "\n"
                     + "modules " + String.join(",", modules) + "\n";
             Path stampFile = dir.resolve("stamp");
-            if (present() && Files.exists(stampFile) && Files.readString(stampFile).equals(stamp)) {
-                return "guest assets up to date (" + deb.name() + " " + deb.version() + ")";
+            String debian = "debian kernel " + deb.name() + " " + deb.version();
+            if (Files.isRegularFile(dir.resolve("vmlinux")) && Files.isRegularFile(dir.resolve("initrd.img"))
+                    && Files.exists(stampFile) && Files.readString(stampFile).equals(stamp)) {
+                return vesselKernel(agentBytes, progress, "guest assets up to date (" + debian + ")");
             }
             Path work = dir.resolve(".work-" + ProcessHandle.current().pid());
             deleteTree(work);
@@ -139,21 +172,57 @@ public final class GuestAssets {
                             .orElseThrow(() -> new VmmException(deb.file() + " holds no lib/modules/<release>"));
                 }
                 List<KernelModules.Module> order = KernelModules.scan(moduleTree).loadOrder(modules);
-                Vmlinux.extract(vmlinuz, kernel());
-                progress.accept("guest assets: writing " + initrd() + " ...");
-                writeInitrd(agentBytes, order);
+                Vmlinux.extract(vmlinuz, dir.resolve("vmlinux"));
+                progress.accept("guest assets: writing " + dir.resolve("initrd.img") + " ...");
+                writeInitrd(dir.resolve("initrd.img"), agentBytes, order);
                 Files.writeString(stampFile, stamp);
             } finally {
                 deleteTree(work);
             }
-            return "built guest assets from " + deb.name() + " " + deb.version();
+            return vesselKernel(agentBytes, progress, "built guest assets (" + debian + ")");
         } catch (IOException e) {
             throw new VmmException("cannot build guest assets in " + dir + ": " + e.getMessage(), e);
         }
     }
 
-    private void writeInitrd(byte[] agent, List<KernelModules.Module> order) throws IOException {
-        Path tmp = dir.resolve("initrd.img.tmp");
+    /**
+     * With {@link GuestKernel#VESSEL}: Vessel's kernel built (or found in its cache) and
+     * {@code vessel/} made to match it and the agent; {@code done} (the Debian part's line) with
+     * what was done appended. With Debian's kernel: {@code done} as it is.
+     */
+    private String vesselKernel(byte[] agent, java.util.function.Consumer<String> progress, String done)
+            throws VmmException, IOException {
+        if (guestKernel != GuestKernel.VESSEL) return done;
+        KernelBuild.Built built = new KernelBuild(dir.resolve("kernel")).ensure(progress);
+        String what = built.fresh()
+                ? "vessel kernel " + built.key() + " built in " + KernelBuild.describe(built.took()) + " (make -j"
+                        + Runtime.getRuntime().availableProcessors() + ")"
+                : "vessel kernel " + built.key() + " (cached)";
+        String stamp = "format " + VESSEL_STAMP_FORMAT + "\n" + "kernel " + built.key() + "\n" + "agent " + sha256(agent) + "\n";
+        Path files = dir.resolve("vessel");
+        Path stampFile = files.resolve("stamp");
+        if (present() && Files.exists(stampFile) && Files.readString(stampFile).equals(stamp)) {
+            return done + "; " + what;
+        }
+        Files.createDirectories(files);
+        Files.deleteIfExists(stampFile);
+        // a hard link: the cache's copy stays the one file, and replacing it here is atomic
+        Path tmp = files.resolve("vmlinux.tmp");
+        Files.deleteIfExists(tmp);
+        try {
+            Files.createLink(tmp, built.vmlinux());
+        } catch (IOException | UnsupportedOperationException e) {
+            Files.copy(built.vmlinux(), tmp);
+        }
+        Files.move(tmp, kernel(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        progress.accept("guest assets: writing " + initrd() + " (no modules) ...");
+        writeInitrd(initrd(), agent, List.of());
+        Files.writeString(stampFile, stamp);
+        return done + "; " + what;
+    }
+
+    private void writeInitrd(Path target, byte[] agent, List<KernelModules.Module> order) throws IOException {
+        Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
         try (OutputStream out = new BufferedOutputStream(new GZIPOutputStream(Files.newOutputStream(tmp), 1 << 16))) {
             Cpio cpio = new Cpio(out);
             for (String d : List.of("dev", "proc", "sys", "run", "tmp", "mnt", "lib", "lib/modules")) {
@@ -171,7 +240,7 @@ public final class GuestAssets {
             cpio.file("lib/modules/load-order", 0644, loadOrder.toString().getBytes(StandardCharsets.UTF_8));
             cpio.finish();
         }
-        Files.move(tmp, initrd(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
     /** The kernel package, resolved through apt (or the newest in the cache when apt cannot say). */
