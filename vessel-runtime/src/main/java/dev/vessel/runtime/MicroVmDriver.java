@@ -14,6 +14,7 @@ import dev.vessel.vmm.Accelerator;
 import dev.vessel.vmm.AcceleratorSelector;
 import dev.vessel.vmm.AgentClient;
 import dev.vessel.vmm.GuestAssets;
+import dev.vessel.vmm.GuestKernel;
 import dev.vessel.vmm.GuestLinux;
 import dev.vessel.vmm.SeccompBpf;
 import dev.vessel.vmm.GuestProcess;
@@ -118,7 +119,7 @@ public final class MicroVmDriver implements IsolationDriver {
         OciHooks.logUnsupported(id, tree);
         OciSpec.Resources resources = oci.linux().resources();
         long memory = resources.memory().limit() == null ? DEFAULT_MEMORY : resources.memory().limit();
-        int memoryMib = guestMemoryMib(memory);
+        int memoryMib = guestMemoryMib(memory, assets.guestKernel());
         long quota = resources.cpu().quota() == null ? 0 : resources.cpu().quota();
         long period = resources.cpu().period() == null ? 100_000 : resources.cpu().period();
         int vcpus = quota > 0 && period > 0 ? (int) Math.max(1, (quota + period - 1) / period) : 1;
@@ -618,10 +619,11 @@ public final class MicroVmDriver implements IsolationDriver {
         Long balloonBytes = null;
         if (limits.memory() != null) {
             long boot = (long) vm.memoryMib() << 20;
-            long target = limits.memory() <= 0 ? boot : (long) guestMemoryMib(limits.memory()) << 20;
+            GuestKernel kernel = assets.guestKernel();
+            long target = limits.memory() <= 0 ? boot : (long) guestMemoryMib(limits.memory(), kernel) << 20;
             if (target > boot) {
                 throw new OciException("update of microvm container \"" + record.id() + "\": --memory " + limits.memory()
-                        + " is more than it booted with (" + bootLimitBytes(vm.memoryMib()) + " bytes): a VM's memory only shrinks"
+                        + " is more than it booted with (" + bootLimitBytes(vm.memoryMib(), kernel) + " bytes): a VM's memory only shrinks"
                         + " and grows back within its boot size");
             }
             balloonBytes = target;
@@ -654,9 +656,9 @@ public final class MicroVmDriver implements IsolationDriver {
     }
 
     /** The largest --memory whose guest RAM fits in memoryMib (the inverse of {@link #guestMemoryMib}). */
-    static long bootLimitBytes(int memoryMib) {
-        long mib = (memoryMib - 48) * 64L / 65;
-        while (guestMemoryMib((mib + 1) << 20) <= memoryMib) mib++;
+    static long bootLimitBytes(int memoryMib, GuestKernel kernel) {
+        long mib = (memoryMib - kernel.reservedMib()) * 64L / 65;
+        while (guestMemoryMib((mib + 1) << 20, kernel) <= memoryMib) mib++;
         return mib << 20;
     }
 
@@ -844,12 +846,12 @@ public final class MicroVmDriver implements IsolationDriver {
 
     /**
      * Guest RAM for a memory limit: the limit plus what the guest kernel keeps for itself (its
-     * image, page structures; measured here: about 48 MiB and 1/64 of the RAM), so that MemTotal
-     * in the guest is the limit.
+     * image, page structures: {@link GuestKernel#reservedMib} and 1/64 of the RAM), so that
+     * MemTotal in the guest is the limit.
      */
-    static int guestMemoryMib(long limitBytes) {
+    static int guestMemoryMib(long limitBytes, GuestKernel kernel) {
         long limitMib = Math.max(16, (limitBytes + (1 << 20) - 1) >> 20);
-        return (int) Math.min(Integer.MAX_VALUE, limitMib + 48 + limitMib / 64);
+        return (int) Math.min(Integer.MAX_VALUE, limitMib + kernel.reservedMib() + limitMib / 64);
     }
 
     private static String nonNull(String s) {

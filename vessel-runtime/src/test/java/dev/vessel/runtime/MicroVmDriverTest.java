@@ -3,6 +3,7 @@ package dev.vessel.runtime;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.vessel.vmm.GuestKernel;
 import org.junit.jupiter.api.Test;
 
 class MicroVmDriverTest {
@@ -25,9 +26,11 @@ class MicroVmDriverTest {
 
     @Test
     void guestMemoryIsTheLimitPlusWhatTheGuestKernelKeeps() {
-        assertThat(MicroVmDriver.guestMemoryMib(512L << 20)).isEqualTo(512 + 48 + 8);
-        assertThat(MicroVmDriver.guestMemoryMib(256L << 20)).isEqualTo(256 + 48 + 4);
-        assertThat(MicroVmDriver.guestMemoryMib((512L << 20) + 1)).isEqualTo(513 + 48 + 8); // rounds up to whole MiB
-        assertThat(MicroVmDriver.guestMemoryMib(1)).isEqualTo(16 + 48); // a tiny limit still boots
+        assertThat(MicroVmDriver.guestMemoryMib(512L << 20, GuestKernel.DEBIAN)).isEqualTo(512 + 48 + 8);
+        assertThat(MicroVmDriver.guestMemoryMib(256L << 20, GuestKernel.DEBIAN)).isEqualTo(256 + 48 + 4);
+        assertThat(MicroVmDriver.guestMemoryMib((512L << 20) + 1, GuestKernel.DEBIAN)).isEqualTo(513 + 48 + 8); // rounds up to whole MiB
+        assertThat(MicroVmDriver.guestMemoryMib(1, GuestKernel.DEBIAN)).isEqualTo(16 + 48); // a tiny limit still boots
+        // Vessel's kernel keeps less for itself
+        assertThat(MicroVmDriver.guestMemoryMib(256L << 20, GuestKernel.VESSEL)).isEqualTo(256 + 16 + 4);
     }
 }

@@ -65,9 +65,11 @@ class MicroVmStatsTest {
 
     @Test
     void bootLimitInvertsGuestMemory() {
-        for (long mib : List.of(64L, 256L, 512L, 1000L)) {
-            int ram = MicroVmDriver.guestMemoryMib(mib << 20);
-            assertEquals(mib << 20, MicroVmDriver.bootLimitBytes(ram));
+        for (dev.vessel.vmm.GuestKernel kernel : dev.vessel.vmm.GuestKernel.values()) {
+            for (long mib : List.of(64L, 256L, 512L, 1000L)) {
+                int ram = MicroVmDriver.guestMemoryMib(mib << 20, kernel);
+                assertEquals(mib << 20, MicroVmDriver.bootLimitBytes(ram, kernel));
+            }
         }
     }
 
