@@ -5,7 +5,8 @@ import java.util.List;
 
 /**
  * A small command line over this module, for scripts and debugging without the daemon:
- * {@code assets build [--dir D] AGENT}, {@code assets show [--dir D]}, {@code accel}, {@code doctor}.
+ * {@code assets build [--dir D] AGENT}, {@code assets show [--dir D]}, {@code kernel build [--dir D]}
+ * (Vessel's guest kernel alone, into D/kernel), {@code accel}, {@code doctor}.
  * Exits 1 with one line on stderr on failure.
  */
 public final class VmmTool {
@@ -36,12 +37,15 @@ public final class VmmTool {
             assets.show().forEach(System.out::println);
         } else if (command.equals("assets show")) {
             new GuestAssets(dir).show().forEach(System.out::println);
+        } else if (command.equals("kernel build")) {
+            KernelBuild.Built built = new KernelBuild(dir.resolve("kernel")).ensure(System.err::println);
+            System.out.println(built.vmlinux() + (built.fresh() ? " (built in " + KernelBuild.describe(built.took()) + ")" : " (cached)"));
         } else if (command.equals("accel")) {
             System.out.println(Accelerator.detect().describe());
         } else if (command.equals("doctor")) {
             Doctor.lines(new GuestAssets(dir)).forEach(System.out::println);
         } else {
-            System.err.println("usage: VmmTool [--dir D] assets build AGENT | assets show | accel | doctor");
+            System.err.println("usage: VmmTool [--dir D] assets build AGENT | assets show | kernel build | accel | doctor");
             return 2;
         }
         return 0;
