@@ -188,12 +188,15 @@ assert_eq "a bind mount whose source is missing: nothing left behind" "" "$(ls -
 
 # a guest that never comes up (its initrd is garbage: the kernel panics): a clear error at create
 # within the configured timeout, and nothing left behind
-mkdir -p "$T/bad-assets"
 "$VESSEL" daemon stop >/dev/null 2>&1
 printf 'resource_view = false\n' > "$T/plain.toml"
-ln -s "$(VESSEL_CONFIG=$T/plain.toml "$VESSEL" assets show | sed -n 's/^kernel: //p')" "$T/bad-assets/vmlinux"
+good_kernel=$(VESSEL_CONFIG=$T/plain.toml "$VESSEL" assets show | sed -n 's/^kernel: //p')
+# where the chosen kernel's files live in an assets dir: "." (Debian's) or "vessel" (Vessel's kernel)
+kdir=$(dirname "${good_kernel#/var/lib/vessel/assets/}")
+mkdir -p "$T/bad-assets/$kdir"
+ln -s "$good_kernel" "$T/bad-assets/$kdir/vmlinux"
 "$VESSEL" daemon stop >/dev/null 2>&1
-head -c 65536 /dev/urandom > "$T/bad-assets/initrd.img"
+head -c 65536 /dev/urandom > "$T/bad-assets/$kdir/initrd.img"
 printf 'assets_dir = "%s"\nresource_view = false\nmicrovm_boot_timeout = 15\n' "$T/bad-assets" > "$VESSEL_CONFIG"
 vms_before=$(ls /run/vessel/vm 2>/dev/null | sort)
 t0=$(date +%s)
@@ -206,6 +209,27 @@ assert_eq "guest never up: no state left" "" "$(ls -A "$T/root" 2>/dev/null)"
 assert_eq "guest never up: no VM dir left" "$vms_before" "$(ls /run/vessel/vm 2>/dev/null | sort)"
 assert_eq "guest never up: no QEMU left" "" "$(our_qemus)"
 "$VESSEL" daemon stop >/dev/null 2>&1
+
+# --- each guest kernel boots (guest_kernel = "debian" | "vessel"; VESSEL_GUEST_KERNEL, which
+# overrides the config, picks it here): a daemon of each, whose guest runs that kernel ---
+mkbundle "$T/bk" '.annotations["dev.vessel.isolation"] = "microvm" | .process.terminal = false
+  | .process.args = ["cat", "/proc/version"]'
+printf 'resource_view = false\n' > "$VESSEL_CONFIG"
+for k in debian vessel; do
+  export VESSEL_SOCKET=$T/k-$k/vesseld.sock
+  run env VESSEL_GUEST_KERNEL=$k "$VESSEL" assets show
+  if [ "$RC" != 0 ] && [ "$k" = vessel ] && [ ! -d /var/lib/vessel/assets/kernel ]; then
+    diag "guest_kernel=vessel: not built here (VESSEL_GUEST_KERNEL=vessel bin/vessel assets build): not booted"
+  else
+    assert_eq "guest_kernel=$k: its assets are there" 0 "$RC"
+    run -t 120 env VESSEL_GUEST_KERNEL=$k "$VESSEL" --root "$T/root" run --bundle "$T/bk" "$P-k$k"
+    assert_eq "guest_kernel=$k: the guest runs" 0 "$RC"
+    # Debian's: "Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org) …"; Vessel's: "Linux version 6.1.192 (…"
+    [ "$k" = debian ] && want='^Linux version [^ ]+-amd64 \(debian-kernel@' || want='^Linux version 6\.1\.[0-9]+ \('
+    assert_match "guest_kernel=$k: the guest boots $k's kernel" "$want" "$OUT"
+  fi
+  "$VESSEL" daemon stop >/dev/null 2>&1
+done
 unset VESSEL_SOCKET VESSEL_CONFIG
 
 wait_for 30 "[ -z \"\$(our_qemus)\" ]" \
