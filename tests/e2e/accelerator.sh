@@ -68,6 +68,8 @@ run env VESSEL_ACCELERATOR=fast "$VESSEL" --root "$ROOT" list
 one_line_no_daemon "VESSEL_ACCELERATOR=fast" 'VESSEL_ACCELERATOR: unknown value "fast" (use auto, kvm or tcg)'
 run env VESSEL_QEMU="$T/no-such-qemu" "$VESSEL" --root "$ROOT" list
 one_line_no_daemon "VESSEL_QEMU of a missing file" "VESSEL_QEMU: $T/no-such-qemu does not exist"
+run env VESSEL_GUEST_KERNEL=bogus "$VESSEL" --root "$ROOT" list
+one_line_no_daemon "VESSEL_GUEST_KERNEL=bogus" 'VESSEL_GUEST_KERNEL: "bogus" is not a guest kernel (use vessel or debian)'
 printf 'accelerator = "hvf"\n' > "$T/bad.toml"
 run env VESSEL_CONFIG="$T/bad.toml" "$VESSEL" --root "$ROOT" list
 one_line_no_daemon "config accelerator = \"hvf\"" "$T/bad.toml: accelerator: unknown value \"hvf\""
