@@ -86,6 +86,7 @@ void proc_flush(struct proc *p);
 /* net.c: 0, or -1 with errno set */
 int net_ifindex_name(const char *name);
 int net_ifindex_mac(const char *mac);
+int net_hwaddr(int ifindex, const char *mac);                /* aa:bb:cc:dd:ee:ff */
 int net_up(int ifindex, int mtu);                            /* mtu 0: unchanged */
 int net_addr(int ifindex, const char *cidr);                 /* 10.88.0.5/16, fd00::5/64 */
 int net_route(const char *dest, const char *gw, int ifindex); /* gw NULL: on-link */

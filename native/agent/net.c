@@ -106,6 +106,20 @@ int net_ifindex_mac(const char *mac)
     return found;
 }
 
+/* Give the NIC the MAC `mac` (aa:bb:cc:dd:ee:ff): a template's clone takes its container's. */
+int net_hwaddr(int ifindex, const char *mac)
+{
+    unsigned char a[6];
+    if (sscanf(mac, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", a, a + 1, a + 2, a + 3, a + 4, a + 5) != 6) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof q.i), .nlmsg_type = RTM_NEWLINK}};
+    q.i = (struct ifinfomsg){.ifi_family = AF_UNSPEC, .ifi_index = ifindex};
+    attr(&q, IFLA_ADDRESS, a, sizeof a);
+    return talk(&q);
+}
+
 /* Bring the link up, with this MTU unless mtu is 0. */
 int net_up(int ifindex, int mtu)
 {

@@ -20,6 +20,8 @@
 #include "agent.h"
 #include <dirent.h>
 #include <stdarg.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
@@ -170,12 +172,23 @@ static void boot_modules(void)
     if (lo < 0 || net_up(lo, 0) < 0) logmsg("lo up: %m");
 }
 
-/* The container's guest: its rootfs over 9p, the control port. */
-static void boot_9p(void)
+/* The 9p share "rootfs" at /rootfs; 9p probes synchronously at module load, but give it a moment anyway. */
+static int mount_rootfs(void)
 {
-    /* 9p probes synchronously at module load, but give it a moment anyway */
     mkdir("/rootfs", 0755);
-    for (int i = 0; i < 100 && mount("rootfs", "/rootfs", "9p", 0, NINEP_OPTS) < 0; i++) usleep(20000);
+    int r = -1;
+    for (int i = 0; i < 100 && (r = mount("rootfs", "/rootfs", "9p", 0, NINEP_OPTS)) < 0; i++) usleep(20000);
+    return r;
+}
+
+/*
+ * The container's guest: its rootfs over 9p, the control port. A template's guest
+ * (vessel.template) mounts nothing: QEMU cannot migrate a guest that has a 9p share mounted,
+ * and each clone gets its own rootfs, mounted at its CLONE request.
+ */
+static void boot_9p(int template)
+{
+    if (!template) mount_rootfs();
     devfd = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
     procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     portsfd = open("/sys/class/virtio-ports", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -380,8 +393,9 @@ static void ctl_disconnected(void)
 #define MAXSYSCTL 64
 #define MAXDEVICES 64
 #define MAXSECCOMP 4096 /* BPF instructions: the kernel's own limit */
-enum { NET, ADDR, ROUTE }; /* the order they are applied in: a route's gateway needs its subnet */
-static const char *netkeys[] = {"net", "addr", "route"};
+/* the order they are applied in: a NIC takes its MAC while down, a route's gateway needs its subnet */
+enum { HWADDR, NET, ADDR, ROUTE };
+static const char *netkeys[] = {"hwaddr", "net", "addr", "route"};
 static struct block {
     char verb[16];
     int n, sig, all, nm, nnet, nf;
@@ -396,6 +410,8 @@ static struct block {
     struct spec s;
     char err[256];
     long long deadline; /* EXEC: until when to wait for the port */
+    long long sec, nsec; /* CLONE: the host's clock */
+    char *entropy;       /* CLONE: the host's random bytes, in hex */
 } blk;
 static int in_block;
 
@@ -415,6 +431,7 @@ static char *field(char **s, char sep)
 static void block_free(void)
 {
     free(blk.hostname);
+    free(blk.entropy);
     for (int i = 0; i < blk.nm; i++) for (int j = 0; j < 4; j++) free(blk.m[i][j]);
     for (int i = 0; i < blk.nnet; i++) free(blk.net[i].args);
     for (int i = 0; i < blk.nf; i++) { free(blk.f[i][0]); free(blk.f[i][1]); }
@@ -454,8 +471,11 @@ static void block_line(char *line)
         blk.f[blk.nf][1] = strdup(field(&val, 0));
         blk.nf++;
     }
-    else if ((!strcmp(key, "net") || !strcmp(key, "addr") || !strcmp(key, "route")) && blk.nnet < MAXNET) {
-        blk.net[blk.nnet].kind = *key == 'n' ? NET : *key == 'a' ? ADDR : ROUTE;
+    else if (!strcmp(key, "time")) { if (sscanf(val, "%lld %lld", &blk.sec, &blk.nsec) != 2) goto bad; }
+    else if (!strcmp(key, "entropy")) { free(blk.entropy); blk.entropy = strdup(val); }
+    else if ((!strcmp(key, "net") || !strcmp(key, "addr") || !strcmp(key, "route") || !strcmp(key, "hwaddr"))
+             && blk.nnet < MAXNET) {
+        blk.net[blk.nnet].kind = *key == 'h' ? HWADDR : *key == 'n' ? NET : *key == 'a' ? ADDR : ROUTE;
         blk.net[blk.nnet++].args = strdup(val);
     }
     else if (!strcmp(key, "PROCESS")) {}
@@ -576,12 +596,13 @@ static int do_mount(char *src, char *dst, char *type, char *opts, char *err, siz
 /* The CREATE's net, addr and route lines, kind by kind (NICs up, then addresses, then routes). */
 static int do_network(char *err, size_t errlen)
 {
-    for (int kind = NET; kind <= ROUTE; kind++)
+    for (int kind = HWADDR; kind <= ROUTE; kind++)
         for (int i = 0; i < blk.nnet; i++) {
             if (blk.net[i].kind != kind) continue;
             char a[64], b[64], c[64];
             int n = sscanf(blk.net[i].args, "%63s %63s %63s", a, b, c), nic = -1, r = -1;
             errno = EINVAL;
+            if (kind == HWADDR && n == 2 && (nic = net_ifindex_mac(a)) >= 0) r = net_hwaddr(nic, b);
             if (kind == NET && n == 2 && (nic = net_ifindex_mac(a)) >= 0) r = net_up(nic, atoi(b));
             if (kind == ADDR && n == 2 && (nic = net_ifindex_mac(a)) >= 0) r = net_addr(nic, b);
             if (kind == ROUTE && n == 3 && (nic = net_ifindex_mac(c)) >= 0)
@@ -818,6 +839,45 @@ out:
     return r;
 }
 
+/*
+ * CLONE: this guest was restored from a template that other clones share, so it takes what makes
+ * it a machine of its own before anything runs: the host's clock (the template's stopped when it
+ * was saved), fresh entropy from the host mixed into the pool and the CRNG reseeded at once (every
+ * clone starts from the template's CRNG state: without it they would draw the same bytes), then
+ * its rootfs. Its MAC and addresses come with CREATE (hwaddr, net, addr lines), its hostname too.
+ */
+static int do_clone(char *err, size_t errlen)
+{
+    struct timespec t = {blk.sec, blk.nsec};
+    if (blk.sec > 0 && clock_settime(CLOCK_REALTIME, &t) < 0) {
+        snprintf(err, errlen, "time: %s", strerror(errno));
+        return -1;
+    }
+    size_t hex = blk.entropy ? strlen(blk.entropy) : 0, n = hex / 2;
+    if (n) {
+        struct rand_pool_info *pool = calloc(1, sizeof *pool + n + 4);
+        for (size_t i = 0; i < n; i++) sscanf(blk.entropy + 2 * i, "%2hhx", (unsigned char *)pool->buf + i);
+        pool->entropy_count = n * 8;
+        pool->buf_size = n;
+        int fd = open("/dev/urandom", O_RDWR | O_CLOEXEC), r = -1;
+        if (fd >= 0 && ioctl(fd, RNDADDENTROPY, pool) == 0) r = ioctl(fd, RNDRESEEDCRNG);
+        int e = errno;
+        if (fd >= 0) close(fd);
+        free(pool);
+        if (r < 0) {
+            snprintf(err, errlen, "entropy: %s", strerror(e));
+            return -1;
+        }
+    }
+    struct stat root, top;
+    if (stat("/rootfs", &root) == 0 && stat("/", &top) == 0 && root.st_dev != top.st_dev) return 0; /* a retried CLONE */
+    if (mount_rootfs() < 0) {
+        snprintf(err, errlen, "mount rootfs: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static void ps(void)
 {
     char out[4096] = "OK";
@@ -868,7 +928,11 @@ static void block_run(void)
     struct proc *p = proc_find(blk.n);
     const char *v = blk.verb;
     if (*blk.err) ctl_err(blk.err);
-    else if (!strcmp(v, "CREATE")) {
+    else if (!strcmp(v, "CLONE")) {
+        if (created) ctl_err("already created");
+        else if (do_clone(err, sizeof err) < 0) ctl_err(err);
+        else ctl_send("OK");
+    } else if (!strcmp(v, "CREATE")) {
         if (do_create(err, sizeof err) < 0) ctl_err(err); else ctl_send("OK");
     } else if (!strcmp(v, "START")) {
         if (!p) ctl_err("no such process");
@@ -989,7 +1053,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGPIPE);
     sigprocmask(SIG_BLOCK, &set, NULL);
     sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    boot_9p();
+    boot_9p(has_word("vessel.template"));
     logmsg("vessel-agent: up");
     if (ctl.fd >= 0 && port_connected(ctl.fd)) ctl_connected();
     for (;;) {
