@@ -163,6 +163,25 @@ public final class AgentClient implements AutoCloseable {
         request(encodeCreate(hostname, mounts, files, nics, routes, linux, process));
     }
 
+    /**
+     * CLONE: a guest restored from a template (which its other clones share) becomes a machine of
+     * its own before CREATE: the host's clock {@code now}, {@code entropy} mixed into its pool and
+     * its CRNG reseeded, each NIC's template MAC replaced (key: the template's, value: this one's),
+     * then its rootfs mounted. An agent older than CLONE answers ERR.
+     */
+    public void cloned(java.time.Instant now, byte[] entropy, Map<String, String> macs) throws VmmException {
+        request(encodeClone(now, entropy, macs));
+    }
+
+    static List<String> encodeClone(java.time.Instant now, byte[] entropy, Map<String, String> macs) {
+        List<String> lines = new ArrayList<>();
+        lines.add("CLONE");
+        lines.add("time " + now.getEpochSecond() + " " + now.getNano());
+        if (entropy.length > 0) lines.add("entropy " + java.util.HexFormat.of().formatHex(entropy));
+        macs.forEach((from, to) -> lines.add("hwaddr " + word(from) + " " + word(to)));
+        return lines;
+    }
+
     /** Starts the prepared process n (0: the container's); returns its guest pid. */
     public int start(int n) throws VmmException {
         return Integer.parseInt(request(List.of("START " + n)));

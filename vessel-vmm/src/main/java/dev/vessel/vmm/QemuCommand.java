@@ -50,14 +50,26 @@ public final class QemuCommand {
     private boolean serialStdio;
     private Path qmpSocket;
     private final List<List<String>> extra = new ArrayList<>();
+    private Path memoryFile;
+    private boolean memoryShared;
+    private boolean incomingDefer;
+    private boolean template;
+    /** The kernel command-line word that tells the agent it boots a template: it mounts nothing (see {@link VmTemplates}). */
+    public static final String TEMPLATE_WORD = "vessel.template";
 
     /**
      * A virtio-net NIC on the tap device {@code tap} (opened by name in QEMU's network namespace,
      * created by QEMU if it does not exist) with the MAC {@code mac}, e.g. "aa:fc:00:00:00:01".
+     * A null tap: a NIC on a hub of its own, connected to nothing (a template's: the device is
+     * what is saved, each clone plugs its own tap in).
      */
     public record Nic(String tap, String mac) {
+        public static Nic unplugged(String mac) {
+            return new Nic(null, mac);
+        }
+
         public Nic {
-            if (tap == null || tap.isEmpty() || tap.length() > 15 || tap.contains(",") || tap.contains("/")) {
+            if (tap != null && (tap.isEmpty() || tap.length() > 15 || tap.contains(",") || tap.contains("/"))) {
                 throw new IllegalArgumentException("not a tap device name: " + tap);
             }
             if (mac == null || !mac.matches("(?i)[0-9a-f]{2}(:[0-9a-f]{2}){5}")) {
@@ -229,12 +241,36 @@ public final class QemuCommand {
         return this;
     }
 
+    /**
+     * Guest RAM in the file {@code file} (a memory-backend-file) instead of anonymous memory:
+     * {@code shared}, QEMU writes the RAM into it (a template being made); not, the file is mapped
+     * copy-on-write (MAP_PRIVATE: a template's clone, sharing every page it has not written).
+     */
+    public QemuCommand memoryFile(Path file, boolean shared) {
+        this.memoryFile = file;
+        this.memoryShared = shared;
+        return this;
+    }
+
+    /** {@code -incoming defer}: QEMU waits for {@code migrate-incoming} over QMP (a template's clone). */
+    public QemuCommand incomingDefer(boolean on) {
+        this.incomingDefer = on;
+        return this;
+    }
+
+    /** Boots (or restores) a template's guest: the kernel command line has {@value #TEMPLATE_WORD}. */
+    public QemuCommand template(boolean on) {
+        this.template = on;
+        return this;
+    }
+
     public String kernelCmdline() {
         List<String> words = new ArrayList<>();
         if (kernelArgs == null) words.addAll(List.of("console=hvc0", "quiet", "panic=-1"));
         else if (!kernelArgs.isBlank()) words.add(kernelArgs.strip());
         if (tscKhz > 0) words.add("tsc_early_khz=" + tscKhz);
         if (rootfs != null) words.add("vessel.rootfs=9p");
+        if (template) words.add(TEMPLATE_WORD);
         words.addAll(cmdline);
         return String.join(" ", words);
     }
@@ -246,6 +282,10 @@ public final class QemuCommand {
         List<String> a = new ArrayList<>(List.of(binary,
                 "-M", "microvm", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"));
         if (sandbox) a.addAll(List.of("-sandbox", "on"));
+        if (memoryFile != null) {
+            a.addAll(List.of("-object", "memory-backend-file,id=ram,size=" + memoryMib + "M,mem-path=" + option(memoryFile)
+                    + ",share=" + (memoryShared ? "on" : "off"), "-machine", "memory-backend=ram"));
+        }
         a.addAll(List.of(
                 "-accel", accelerator == Accelerator.Kind.TCG ? TCG_ACCEL : accelerator.qemuName, "-cpu", accelerator.cpu,
                 "-m", Integer.toString(memoryMib), "-smp", Integer.toString(vcpus),
@@ -299,12 +339,14 @@ public final class QemuCommand {
         for (int i = 0; i < nics.size(); i++) {
             Nic nic = nics.get(i);
             a.addAll(List.of(
-                    "-netdev", "tap,id=net" + i + ",ifname=" + nic.tap() + ",script=no,downscript=no",
+                    "-netdev", nic.tap() == null ? "hubport,id=net" + i + ",hubid=" + i
+                            : "tap,id=net" + i + ",ifname=" + nic.tap() + ",script=no,downscript=no",
                     "-device", "virtio-net-device,netdev=net" + i + ",mac=" + nic.mac()));
         }
         Path qmp = qmpSocket != null ? checkedSocket(qmpSocket) : socket(QMP_SOCKET);
         a.addAll(List.of("-qmp", "unix:" + option(qmp) + ",server=on,wait=off"));
         for (List<String> e : extra) a.addAll(e);
+        if (incomingDefer) a.addAll(List.of("-incoming", "defer"));
         return a;
     }
 

@@ -165,4 +165,12 @@ class AgentClientTest {
         out.write(s.getBytes(StandardCharsets.UTF_8));
         out.flush();
     }
+
+    @Test
+    void encodesClone() {
+        var lines = AgentClient.encodeClone(java.time.Instant.ofEpochSecond(1796129479, 530336000), new byte[] {1, (byte) 0xab},
+                java.util.Map.of("02:76:73:74:00:00", "aa:bb:cc:dd:ee:ff"));
+        assertThat(lines).containsExactly("CLONE", "time 1796129479 530336000", "entropy 01ab",
+                "hwaddr 02:76:73:74:00:00 aa:bb:cc:dd:ee:ff");
+    }
 }

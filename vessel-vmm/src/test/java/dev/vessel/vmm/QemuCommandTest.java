@@ -119,4 +119,22 @@ class QemuCommandTest {
         assertThatThrownBy(() -> QemuCommand.builder().kernel(Path.of("/k")).initrd(Path.of("/i")).agentChannel(false).build())
                 .isInstanceOf(NullPointerException.class);
     }
+
+    @Test
+    void aTemplateAndItsClone() {
+        List<String> template = base().memoryMib(308).rootfs(Path.of("/t/rootfs")).template(true)
+                .memoryFile(Path.of("/run/vessel/templates/k,1"), true).nic(QemuCommand.Nic.unplugged("02:76:73:74:00:00")).build();
+        assertThat(template).containsSequence("-object", "memory-backend-file,id=ram,size=308M,mem-path=/run/vessel/templates/k,,1,share=on",
+                "-machine", "memory-backend=ram");
+        assertThat(template).containsSequence("-netdev", "hubport,id=net0,hubid=0", "-device",
+                "virtio-net-device,netdev=net0,mac=02:76:73:74:00:00");
+        assertThat(String.join(" ", template)).contains("vessel.rootfs=9p vessel.template").doesNotContain("-incoming");
+        List<String> clone = base().memoryMib(308).rootfs(Path.of("/c/rootfs")).template(true)
+                .memoryFile(Path.of("/run/vessel/templates/k"), false).incomingDefer(true)
+                .nic(new QemuCommand.Nic("tap0_vessel", "aa:00:00:00:00:01")).build();
+        assertThat(clone).contains("memory-backend-file,id=ram,size=308M,mem-path=/run/vessel/templates/k,share=off");
+        assertThat(clone.subList(clone.size() - 2, clone.size())).containsExactly("-incoming", "defer");
+        assertThat(clone).contains("tap,id=net0,ifname=tap0_vessel,script=no,downscript=no");
+        assertThat(base().build()).doesNotContain("-object", "-incoming");
+    }
 }

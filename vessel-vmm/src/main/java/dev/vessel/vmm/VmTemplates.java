@@ -1,0 +1,397 @@
+package dev.vessel.vmm;
+
+import dev.vessel.linux.Command;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * MicroVM templates (Kata's VM factory, Firecracker's snapshots; docs/microvm.md, "Templates"): a
+ * guest booted to its agent's READY with nothing mounted, paused and saved once per {@link Inputs};
+ * a clone restores it instead of booting.
+ *
+ * <p>The template's RAM is a memory-backend-file with {@code share=on} and the migration
+ * capability {@code x-ignore-shared}, so QEMU leaves the RAM in that file and writes only the
+ * device state ({@code state}, tens of KiB) through {@code migrate "exec:cat > state"} (QEMU 7.2
+ * has no {@code file:} URI). A clone maps the same file with {@code share=off}: copy-on-write, so
+ * clones share every page none of them has written.
+ *
+ * <p>Where the files live: {@code <assets>/templates/<key>/} holds {@code memory}, {@code state}
+ * and {@code inputs} (what the key hashes, readable); clones map a copy of {@code memory} on a
+ * ramfs, {@code /run/vessel/templates/<key>} ({@link #stage}), never the assets dir's: QEMU 7.2
+ * discards a balloon-inflated page of a file-backed RAM by punching a hole in the file even when it
+ * maps it privately, which would zero that page under every other clone; ramfs has no hole punching
+ * (the discard fails, harmlessly) and tmpfs or ext4 would. A template file is never changed once
+ * made (a running clone maps it): a new one is made beside it and the old one removed.
+ */
+public final class VmTemplates {
+    public static final String DIR = "templates";
+    public static final Path DEFAULT_STAGE = Path.of("/run/vessel/templates");
+    /** Bumped when what a template holds changes meaning (its inputs then give another key). */
+    static final int FORMAT = 1;
+    static final String MEMORY = "memory";
+    static final String STATE = "state";
+    static final String INPUTS = "inputs";
+
+    /**
+     * What a template is made for, besides the guest assets and QEMU: the guest's RAM and vCPUs,
+     * the accelerator and the device layout (NICs and volume shares: the devices a clone needs are
+     * the template's, only their back ends differ).
+     */
+    public record Layout(int memoryMib, int vcpus, Accelerator.Kind accelerator, int nics, int shares) {
+        public String describe() {
+            return memoryMib + " MiB, " + vcpus + " vCPU" + (vcpus == 1 ? "" : "s") + ", " + accelerator.qemuName + ", "
+                    + nics + " NIC" + (nics == 1 ? "" : "s") + ", " + shares + " share" + (shares == 1 ? "" : "s");
+        }
+    }
+
+    /** A saved template: its RAM (the staged copy clones map) and its device state. */
+    public record Template(String key, Layout layout, Path memory, Path state) {}
+
+    private final GuestAssets assets;
+    private final String qemu;
+    /** The ramfs. */
+    private final Path stageRoot;
+    /** This assets dir's part of it (another daemon, on other assets, has its own). */
+    private final Path stage;
+
+    public VmTemplates(GuestAssets assets, String qemu, Path stageRoot) {
+        this.assets = assets;
+        this.qemu = qemu;
+        this.stageRoot = stageRoot;
+        this.stage = stageRoot.resolve(key(assets.dir().toAbsolutePath().normalize().toString()).substring(0, 12));
+    }
+
+    public Path dir() {
+        return assets.dir().resolve(DIR);
+    }
+
+    /** The MAC a template's NIC {@code i} has; each clone gives it its own (AgentClient#cloned). */
+    public static String mac(int i) {
+        return String.format("02:76:73:74:00:%02x", i);
+    }
+
+    /** Template NIC i's MAC → the clone's, for {@link AgentClient#cloned}. */
+    public static Map<String, String> macs(List<String> cloneMacs) {
+        Map<String, String> m = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < cloneMacs.size(); i++) m.put(mac(i), cloneMacs.get(i));
+        return m;
+    }
+
+    /**
+     * Every input a template depends on, one per line: its format, the guest kernel and initrd
+     * (their identity: a rebuilt kernel, Debian's or Vessel's own, is another one), QEMU (path, size,
+     * mtime: its migration format is its own), the kernel command line's host values and the layout.
+     */
+    public String inputs(Layout layout, long tscKhz, boolean sandbox) {
+        return "format " + FORMAT + "\n"
+                + "assets " + assets.identity() + "\n"
+                + "qemu " + fileIdentity(Path.of(qemu)) + "\n"
+                + "tsc_khz " + tscKhz + "\n"
+                + "sandbox " + sandbox + "\n"
+                + "layout " + layout.memoryMib() + " " + layout.vcpus() + " " + layout.accelerator().qemuName + " "
+                + layout.nics() + " " + layout.shares() + "\n";
+    }
+
+    /** The template's key: the SHA-256 of its inputs (the first 32 hex digits). */
+    public static String key(String inputs) {
+        try {
+            byte[] d = MessageDigest.getInstance("SHA-256").digest(inputs.getBytes(StandardCharsets.UTF_8));
+            return HexFormat.of().formatHex(d).substring(0, 32);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The saved template for these inputs, staged for clones to map; empty when there is none (or it cannot be staged). */
+    public Optional<Template> find(Layout layout, String inputs) throws IOException {
+        String key = key(inputs);
+        Path saved = dir().resolve(key);
+        if (!Files.isRegularFile(saved.resolve(STATE)) || !Files.isRegularFile(saved.resolve(MEMORY))) return Optional.empty();
+        return Optional.of(new Template(key, layout, stage(key, saved.resolve(MEMORY)), saved.resolve(STATE)));
+    }
+
+    /** Where a template being made keeps its RAM (on the ramfs: QEMU writes it there, share=on). */
+    public Path building(String key) throws IOException {
+        ensureStage();
+        return stage.resolve(key + ".building-" + ProcessHandle.current().pid());
+    }
+
+    /**
+     * Pauses a guest that is at READY with nothing mounted and saves its device state to
+     * {@code state} (its RAM stays in its memory file): QMP {@code stop}, {@code x-ignore-shared},
+     * {@code migrate "exec:cat > state"}, waiting up to {@code timeout} for it to complete.
+     */
+    public static void save(Qmp qmp, Path state, Duration timeout) throws VmmException {
+        qmp.execute("stop");
+        ignoreShared(qmp);
+        qmp.execute("migrate", Map.of("uri", "exec:cat > " + shellQuote(state)));
+        long end = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            var m = qmp.execute("query-migrate");
+            String status = m.path("status").asText();
+            if (status.equals("completed")) return;
+            if (status.equals("failed") || status.equals("cancelled")) {
+                throw new VmmException("saving the template: migration " + status + ": " + m.path("error-desc").asText("no reason given"));
+            }
+            if (System.nanoTime() > end) throw new VmmException("saving the template: not done within " + timeout.toMillis() + " ms");
+            sleep(20);
+        }
+    }
+
+    /**
+     * Restores a template into a QEMU started with {@code -incoming defer} and its memory file
+     * (share=off), then lets the guest run: {@code x-ignore-shared}, {@code migrate-incoming "exec:cat
+     * state"}, waiting up to {@code timeout}, {@code cont}.
+     */
+    public static void restore(Qmp qmp, Path state, Duration timeout) throws VmmException {
+        ignoreShared(qmp);
+        qmp.execute("migrate-incoming", Map.of("uri", "exec:cat " + shellQuote(state)));
+        long end = System.nanoTime() + timeout.toNanos();
+        while (qmp.status().equals("inmigrate")) {
+            if (System.nanoTime() > end) throw new VmmException("restoring the template: not done within " + timeout.toMillis() + " ms");
+            sleep(5);
+        }
+        var m = qmp.execute("query-migrate");
+        String status = m.path("status").asText();
+        if (!status.equals("completed")) {
+            throw new VmmException("restoring the template: migration " + status + ": " + m.path("error-desc").asText("no reason given"));
+        }
+        qmp.execute("cont");
+    }
+
+    private static void ignoreShared(Qmp qmp) throws VmmException {
+        qmp.execute("migrate-set-capabilities", Map.of("capabilities",
+                List.of(Map.of("capability", "x-ignore-shared", "state", true))));
+    }
+
+    /**
+     * Keeps a template made in {@code work} (its {@code state}) with the RAM QEMU wrote to
+     * {@code memory}: the RAM copied (sparsely) under the assets dir, the staged copy moved into
+     * place, the directory renamed into place last, so that a half-made template is never found.
+     */
+    public Path commit(String inputs, Path work, Path memory) throws IOException {
+        String key = key(inputs);
+        Files.writeString(work.resolve(INPUTS), inputs);
+        copySparse(memory, work.resolve(MEMORY));
+        Files.createDirectories(dir());
+        Path saved = dir().resolve(key);
+        if (Files.exists(saved)) deleteTree(saved); // an unusable one (a clone of it failed)
+        Files.move(work, saved, StandardCopyOption.ATOMIC_MOVE);
+        Files.move(memory, stage.resolve(key), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        return saved;
+    }
+
+    /** A directory under the assets dir to make a template in (renamed into place by {@link #commit}). */
+    public Path workDir() throws IOException {
+        Files.createDirectories(dir());
+        Path work = dir().resolve(".work-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+        Files.createDirectories(work);
+        return work;
+    }
+
+    /** Removes one template (a clone of it failed: the next use makes it again). Running clones keep their mapping. */
+    public void remove(String key) {
+        deleteTree(dir().resolve(key));
+        try {
+            Files.deleteIfExists(stage.resolve(key));
+        } catch (IOException ignored) {
+            // gone with the next prune
+        }
+    }
+
+    /**
+     * Removes every template whose guest assets or QEMU are not the current ones (what
+     * {@code vessel assets build} and each new template do), their staged copies, and what a dead
+     * daemon left half-made. Returns how many templates went.
+     */
+    public int prune(long tscKhz, boolean sandbox) {
+        String current = identityLines(inputs(new Layout(64, 1, Accelerator.Kind.TCG, 0, 0), tscKhz, sandbox));
+        int removed = 0;
+        List<String> keep = new ArrayList<>();
+        if (Files.isDirectory(dir())) {
+            try (Stream<Path> dirs = Files.list(dir())) {
+                for (Path d : dirs.toList()) {
+                    String name = d.getFileName().toString();
+                    boolean stale;
+                    if (name.startsWith(".work-")) {
+                        stale = !alive(name.substring(6).split("-")[0]);
+                    } else {
+                        String inputs = Files.isRegularFile(d.resolve(INPUTS)) ? Files.readString(d.resolve(INPUTS)) : "";
+                        stale = !identityLines(inputs).equals(current);
+                        if (stale) removed++;
+                        else keep.add(name);
+                    }
+                    if (stale) deleteTree(d);
+                }
+            } catch (IOException e) {
+                dev.vessel.linux.Log.info("templates: cannot list " + dir() + ": " + e.getMessage());
+            }
+        }
+        if (Files.isDirectory(stage)) {
+            try (Stream<Path> files = Files.list(stage)) {
+                for (Path f : files.toList()) {
+                    String name = f.getFileName().toString();
+                    boolean building = name.contains(".building-") && alive(name.substring(name.indexOf(".building-") + 10));
+                    if (!keep.contains(name) && !building) Files.deleteIfExists(f);
+                }
+            } catch (IOException e) {
+                dev.vessel.linux.Log.info("templates: cannot list " + stage + ": " + e.getMessage());
+            }
+        }
+        return removed;
+    }
+
+    /** The saved templates, one line each: key and layout. */
+    public List<String> list() throws IOException {
+        List<String> lines = new ArrayList<>();
+        if (!Files.isDirectory(dir())) return lines;
+        try (Stream<Path> dirs = Files.list(dir())) {
+            for (Path d : dirs.sorted().toList()) {
+                if (!Files.isRegularFile(d.resolve(INPUTS))) continue;
+                String layout = Files.readAllLines(d.resolve(INPUTS)).stream().filter(l -> l.startsWith("layout "))
+                        .findFirst().orElse("layout ?");
+                lines.add(d.getFileName() + " " + layout);
+            }
+        }
+        return lines;
+    }
+
+    // ---- the ramfs ----
+
+    /** The staged copy of a template's RAM, made from the saved one if needed (after a host reboot). */
+    private Path stage(String key, Path saved) throws IOException {
+        ensureStage();
+        Path staged = stage.resolve(key);
+        if (Files.isRegularFile(staged) && Files.size(staged) == Files.size(saved)) return staged;
+        Path tmp = stage.resolve(key + ".copy-" + ProcessHandle.current().pid() + "-" + Thread.currentThread().threadId());
+        try {
+            copySparse(saved, tmp);
+            Files.move(tmp, staged, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+        return staged;
+    }
+
+    /** The stage directory, a ramfs of its own (mounted here if it is not one yet). */
+    private synchronized void ensureStage() throws IOException {
+        if (!isRamfs(stageRoot)) {
+            Files.createDirectories(stageRoot);
+            Command.Result r = Command.run(List.of("mount", "-t", "ramfs", "-o", "mode=0700", "vessel-templates",
+                    stageRoot.toString()), null, Duration.ofSeconds(10));
+            if (r.status() != 0 || !isRamfs(stageRoot)) {
+                throw new IOException("cannot mount a ramfs on " + stageRoot + " for templates: " + r.firstLine());
+            }
+        }
+        Files.createDirectories(stage);
+    }
+
+    static boolean isRamfs(Path dir) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+                String[] f = line.split(" ");
+                int dash = List.of(f).indexOf("-");
+                if (f.length > 4 && dash > 0 && dash + 1 < f.length && f[4].equals(dir.toString()) && f[dash + 1].equals("ramfs")) {
+                    return true;
+                }
+            }
+        } catch (IOException e) {
+            return false;
+        }
+        return false;
+    }
+
+    /** Copies a file leaving its all-zero pages out (holes): a guest's RAM is mostly pages it never touched. */
+    static void copySparse(Path from, Path to) throws IOException {
+        try (FileChannel in = FileChannel.open(from, StandardOpenOption.READ);
+             FileChannel out = FileChannel.open(to, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                     StandardOpenOption.TRUNCATE_EXISTING)) {
+            long size = in.size();
+            ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
+            long pos = 0;
+            while (pos < size) {
+                buf.clear();
+                int n = in.read(buf, pos);
+                if (n <= 0) break;
+                for (int off = 0; off < n; off += 4096) {
+                    int len = Math.min(4096, n - off);
+                    if (!zero(buf, off, len)) {
+                        ByteBuffer page = buf.duplicate().position(off).limit(off + len);
+                        while (page.hasRemaining()) out.write(page, pos + page.position());
+                    }
+                }
+                pos += n;
+            }
+            if (out.size() < size) {
+                // the length, without writing the last (zero) page: a write of one zero byte at the end
+                out.write(ByteBuffer.allocate(1), size - 1);
+            }
+        }
+    }
+
+    private static boolean zero(ByteBuffer b, int off, int len) {
+        for (int i = off; i + 8 <= off + len; i += 8) if (b.getLong(i) != 0) return false;
+        return true;
+    }
+
+    // ---- helpers ----
+
+    private static String identityLines(String inputs) {
+        return inputs.lines().filter(l -> l.startsWith("format ") || l.startsWith("assets ") || l.startsWith("qemu "))
+                .reduce("", (a, b) -> a + b + "\n");
+    }
+
+    private static String fileIdentity(Path p) {
+        try {
+            return p + " " + Files.size(p) + " " + Files.getLastModifiedTime(p).toInstant();
+        } catch (IOException e) {
+            return p + " unreadable";
+        }
+    }
+
+    private static boolean alive(String pid) {
+        try {
+            return ProcessHandle.of(Long.parseLong(pid)).map(ProcessHandle::isAlive).orElse(false);
+        } catch (NumberFormatException e) {
+            return false;
+        }
+    }
+
+    /** A path for {@code sh -c}: QEMU runs an exec: URI through /bin/sh. */
+    static String shellQuote(Path p) {
+        return "'" + p.toString().replace("'", "'\\''") + "'";
+    }
+
+    static void deleteTree(Path dir) {
+        if (!Files.exists(dir)) return;
+        try (Stream<Path> paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        } catch (IOException e) {
+            dev.vessel.linux.Log.info("templates: cannot remove " + dir + ": " + e.getMessage());
+        }
+    }
+
+    private static void sleep(long ms) throws VmmException {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmmException("interrupted");
+        }
+    }
+}

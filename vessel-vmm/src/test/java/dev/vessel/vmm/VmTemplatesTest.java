@@ -1,0 +1,93 @@
+package dev.vessel.vmm;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class VmTemplatesTest {
+    @TempDir
+    Path dir;
+
+    private VmTemplates templates(Path assets) throws Exception {
+        Files.createDirectories(assets);
+        if (!Files.exists(assets.resolve("vmlinux"))) Files.writeString(assets.resolve("vmlinux"), "kernel");
+        if (!Files.exists(assets.resolve("initrd.img"))) Files.writeString(assets.resolve("initrd.img"), "initrd");
+        Path qemu = dir.resolve("qemu");
+        if (!Files.exists(qemu)) Files.writeString(qemu, "qemu");
+        return new VmTemplates(new GuestAssets(assets), qemu.toString(), dir.resolve("stage"));
+    }
+
+    private static final VmTemplates.Layout DEFAULT = new VmTemplates.Layout(308, 1, Accelerator.Kind.TCG, 1, 0);
+
+    @Test
+    void theKeyFollowsEveryInput() throws Exception {
+        VmTemplates t = templates(dir.resolve("assets"));
+        String inputs = t.inputs(DEFAULT, 2_600_000, true);
+        assertThat(VmTemplates.key(inputs)).matches("[0-9a-f]{32}").isEqualTo(VmTemplates.key(t.inputs(DEFAULT, 2_600_000, true)));
+        assertThat(inputs).contains("layout 308 1 tcg 1 0", "assets vmlinux 6 ", "qemu " + dir.resolve("qemu"));
+        List<String> others = List.of(
+                t.inputs(new VmTemplates.Layout(309, 1, Accelerator.Kind.TCG, 1, 0), 2_600_000, true),
+                t.inputs(new VmTemplates.Layout(308, 2, Accelerator.Kind.TCG, 1, 0), 2_600_000, true),
+                t.inputs(new VmTemplates.Layout(308, 1, Accelerator.Kind.KVM, 1, 0), 2_600_000, true),
+                t.inputs(new VmTemplates.Layout(308, 1, Accelerator.Kind.TCG, 0, 0), 2_600_000, true),
+                t.inputs(new VmTemplates.Layout(308, 1, Accelerator.Kind.TCG, 1, 1), 2_600_000, true),
+                t.inputs(DEFAULT, 2_500_000, true),
+                t.inputs(DEFAULT, 2_600_000, false));
+        for (String other : others) assertThat(VmTemplates.key(other)).isNotEqualTo(VmTemplates.key(inputs));
+        // a rebuilt kernel (another size or time) is another template
+        Files.writeString(dir.resolve("assets/vmlinux"), "another kernel");
+        assertThat(VmTemplates.key(t.inputs(DEFAULT, 2_600_000, true))).isNotEqualTo(VmTemplates.key(inputs));
+        Files.setLastModifiedTime(dir.resolve("qemu"), FileTime.from(Instant.parse("2020-01-01T00:00:00Z")));
+        String before = t.inputs(DEFAULT, 2_600_000, true);
+        Files.setLastModifiedTime(dir.resolve("qemu"), FileTime.from(Instant.parse("2021-01-01T00:00:00Z")));
+        assertThat(t.inputs(DEFAULT, 2_600_000, true)).isNotEqualTo(before);
+    }
+
+    @Test
+    void noTemplateUntilOneIsSaved() throws Exception {
+        VmTemplates t = templates(dir.resolve("assets"));
+        assertThat(t.find(DEFAULT, t.inputs(DEFAULT, 1, false))).isEmpty();
+        assertThat(t.list()).isEmpty();
+    }
+
+    @Test
+    void templateMacsAreMappedInOrder() {
+        assertThat(VmTemplates.mac(0)).isEqualTo("02:76:73:74:00:00");
+        assertThat(VmTemplates.macs(List.of("aa:00:00:00:00:01", "aa:00:00:00:00:02"))).containsExactly(
+                Map.entry("02:76:73:74:00:00", "aa:00:00:00:00:01"), Map.entry("02:76:73:74:00:01", "aa:00:00:00:00:02"));
+    }
+
+    @Test
+    void aSparseCopyKeepsTheContentAndLeavesZeroPagesOut() throws Exception {
+        Path from = dir.resolve("ram");
+        long size = 8L << 20;
+        try (FileChannel c = FileChannel.open(from, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+            c.write(ByteBuffer.wrap("page one".getBytes()), 4096);
+            c.write(ByteBuffer.wrap("near the end".getBytes()), size - 4096 - 100);
+            c.write(ByteBuffer.allocate(1), size - 1);
+        }
+        Path to = dir.resolve("copy");
+        VmTemplates.copySparse(from, to);
+        assertThat(Files.size(to)).isEqualTo(size);
+        assertThat(Files.readAllBytes(to)).isEqualTo(Files.readAllBytes(from));
+        Process stat = new ProcessBuilder("stat", "-c", "%b", to.toString()).start(); // 512-byte blocks allocated
+        long blocks = Long.parseLong(new String(stat.getInputStream().readAllBytes()).strip());
+        assertThat(blocks * 512).isLessThan(1L << 20);
+    }
+
+    @Test
+    void theShellSeesOnePath() {
+        assertThat(VmTemplates.shellQuote(Path.of("/a b/it's"))).isEqualTo("'/a b/it'\\''s'");
+    }
+}
