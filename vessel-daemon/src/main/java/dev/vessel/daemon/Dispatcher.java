@@ -105,6 +105,12 @@ final class Dispatcher {
                         call.print("accelerator: " + v.verdict() + " (" + v.bootTimes() + "; cached in "
                                 + drivers.microVm().accelerators().cache() + ")\n");
                     }
+                    // the default layouts' templates (templates = false: none); others are made on first use
+                    try {
+                        for (String line : drivers.microVm().makeDefaultTemplates(progress)) call.print(line + "\n");
+                    } catch (IOException e) {
+                        throw new OciException("assets: templates: " + e.getMessage());
+                    }
                 }
                 case "show" -> call.print(String.join("\n", assets.show()) + "\n");
                 default -> throw new OciException("assets: unknown command \"" + what + "\" (use build or show)");

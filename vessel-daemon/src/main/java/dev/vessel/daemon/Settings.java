@@ -29,6 +29,7 @@ import java.util.Set;
  * qemu = "qemu-system-x86_64"       # QEMU's binary (a name in PATH or a path); env VESSEL_QEMU overrides it
  * metrics_address = ""             # Prometheus metrics on this TCP address, e.g. "127.0.0.1:9464"; off when empty
  * guest_kernel = "debian"           # or "vessel" (built from linux-source-6.1); env VESSEL_GUEST_KERNEL overrides it
+ * templates = true                  # microVMs start from pre-booted templates; env VESSEL_TEMPLATES=0|1 overrides it
  * </pre>
  *
  * @param metricsAddress HOST:PORT as written (checked when the daemon binds it, so that a bad one
@@ -36,19 +37,20 @@ import java.util.Set;
  */
 public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
         boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout, AcceleratorSelector.Mode accelerator,
-        String qemu, GuestKernel guestKernel, String metricsAddress) {
+        String qemu, GuestKernel guestKernel, String metricsAddress, boolean templates) {
     public static final String ACCELERATOR_ENV = "VESSEL_ACCELERATOR";
     public static final String QEMU_ENV = "VESSEL_QEMU";
+    public static final String TEMPLATES_ENV = "VESSEL_TEMPLATES";
     public static final String GUEST_KERNEL_ENV = "VESSEL_GUEST_KERNEL";
     public static final Path DEFAULT_FILE = Path.of("/etc/vessel/config.toml");
     private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root",
             "resource_view", "view_cpus_from_shares", "assets_dir", "microvm_boot_timeout", "accelerator", "qemu",
-            "guest_kernel", "metrics_address");
+            "guest_kernel", "metrics_address", "templates");
 
     public static Settings defaults() {
         return new Settings("crun", Isolation.CONTAINER, Path.of("/run/vessel/containers"), true, false,
                 Path.of("/var/lib/vessel/assets"), Duration.ofSeconds(60), AcceleratorSelector.Mode.AUTO,
-                "qemu-system-x86_64", GuestKernel.DEBIAN, null);
+                "qemu-system-x86_64", GuestKernel.DEBIAN, null, true);
     }
 
     /**
@@ -60,10 +62,15 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
         String accel = env.getOrDefault(ACCELERATOR_ENV, "");
         String binary = env.getOrDefault(QEMU_ENV, "");
         String kernel = env.getOrDefault(GUEST_KERNEL_ENV, "");
+        String tmpl = env.getOrDefault(TEMPLATES_ENV, "");
+        if (!tmpl.isEmpty() && !tmpl.equals("0") && !tmpl.equals("1")) {
+            throw new OciException(TEMPLATES_ENV + ": must be 0 or 1, not \"" + tmpl + "\"");
+        }
         return new Settings(lowLevelRuntime, defaultIsolation, stateRoot, resourceView, viewCpusFromShares, assetsDir,
                 microvmBootTimeout, accel.isEmpty() ? accelerator : accelerator(ACCELERATOR_ENV, accel),
                 binary.isEmpty() ? qemu : qemu(QEMU_ENV, binary),
-                kernel.isEmpty() ? guestKernel : guestKernel(GUEST_KERNEL_ENV, kernel), metricsAddress);
+                kernel.isEmpty() ? guestKernel : guestKernel(GUEST_KERNEL_ENV, kernel), metricsAddress,
+                tmpl.isEmpty() ? templates : tmpl.equals("1"));
     }
 
     public static Settings load(Path file) {
@@ -104,7 +111,7 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
                 toml.has("qemu") ? qemu(file + ": qemu", toml.get("qemu").asText()) : d.qemu(),
                 toml.has("guest_kernel") ? guestKernel(file + ": guest_kernel", toml.get("guest_kernel").asText())
                         : d.guestKernel(),
-                metricsAddress(file, toml));
+                metricsAddress(file, toml), bool(file, toml, "templates", d.templates()));
     }
 
     private static GuestKernel guestKernel(String what, String value) {

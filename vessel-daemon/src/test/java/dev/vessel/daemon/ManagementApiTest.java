@@ -79,7 +79,7 @@ class ManagementApiTest {
         Call.Drivers drivers = new Call.Drivers(Map.of(Isolation.CONTAINER, new ContainerDriver(() -> true),
                 Isolation.MICROVM, new RecordDriver()), base);
         Settings settings = new Settings("crun", Isolation.CONTAINER, dir.resolve("no-state-root"), false, false,
-                dir.resolve("assets"), Duration.ofSeconds(5), AcceleratorSelector.Mode.AUTO, "qemu-system-x86_64", dev.vessel.vmm.GuestKernel.DEBIAN, null);
+                dir.resolve("assets"), Duration.ofSeconds(5), AcceleratorSelector.Mode.AUTO, "qemu-system-x86_64", dev.vessel.vmm.GuestKernel.DEBIAN, null, false);
         api = new ManagementApi(new SandboxCatalog(drivers, settings));
     }
 

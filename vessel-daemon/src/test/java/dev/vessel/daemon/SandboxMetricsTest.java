@@ -65,7 +65,7 @@ class SandboxMetricsTest {
                 new dev.vessel.runtime.ContainerDriver(() -> true), dev.vessel.oci.Isolation.MICROVM, hanging), base);
         Settings settings = new Settings("crun", dev.vessel.oci.Isolation.CONTAINER, dir.resolve("none"), false, false,
                 dir.resolve("assets"), java.time.Duration.ofSeconds(5), dev.vessel.vmm.AcceleratorSelector.Mode.AUTO,
-                "qemu-system-x86_64", dev.vessel.vmm.GuestKernel.DEBIAN, null);
+                "qemu-system-x86_64", dev.vessel.vmm.GuestKernel.DEBIAN, null, false);
         SandboxMetrics metrics = new SandboxMetrics(new SandboxCatalog(drivers, settings));
         long start = System.nanoTime();
         String first = write(metrics.collect());
@@ -111,7 +111,7 @@ class SandboxMetricsTest {
                     new dev.vessel.runtime.ContainerDriver(() -> true), dev.vessel.oci.Isolation.MICROVM, driver), base);
             Settings settings = new Settings("crun", dev.vessel.oci.Isolation.CONTAINER, dir.resolve("none"), false, false,
                     dir.resolve("assets"), java.time.Duration.ofSeconds(5), dev.vessel.vmm.AcceleratorSelector.Mode.AUTO,
-                    "qemu-system-x86_64", dev.vessel.vmm.GuestKernel.DEBIAN, null);
+                    "qemu-system-x86_64", dev.vessel.vmm.GuestKernel.DEBIAN, null, false);
             SandboxMetrics metrics = new SandboxMetrics(new SandboxCatalog(drivers, settings));
             for (int scrape = 0; scrape < 2; scrape++) {
                 long start = System.nanoTime();

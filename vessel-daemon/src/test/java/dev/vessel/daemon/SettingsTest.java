@@ -99,6 +99,22 @@ class SettingsTest {
     }
 
     @Test
+    void templatesFromTheConfigAndTheEnvironment() throws Exception {
+        assertThat(Settings.defaults().templates()).isTrue();
+        Path file = dir.resolve("config.toml");
+        Files.writeString(file, "templates = false\n");
+        Settings off = Settings.load(file);
+        assertThat(off.templates()).isFalse();
+        assertThat(off.withEnvironment(Map.of("VESSEL_TEMPLATES", "1")).templates()).isTrue();
+        assertThat(Settings.defaults().withEnvironment(Map.of("VESSEL_TEMPLATES", "0")).templates()).isFalse();
+        assertThat(off.withEnvironment(Map.of("VESSEL_TEMPLATES", ""))).isEqualTo(off);
+        assertThatThrownBy(() -> Settings.defaults().withEnvironment(Map.of("VESSEL_TEMPLATES", "yes")))
+                .hasMessage("VESSEL_TEMPLATES: must be 0 or 1, not \"yes\"");
+        Files.writeString(file, "templates = \"yes\"\n");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("templates must be true or false");
+    }
+
+    @Test
     void badAcceleratorOrQemuNamesTheKeyOrPath() throws Exception {
         Path file = dir.resolve("config.toml");
         Files.writeString(file, "accelerator = \"hvf\"\n");

@@ -22,6 +22,7 @@ import dev.vessel.vmm.GuestStats;
 import dev.vessel.vmm.HostProbe;
 import dev.vessel.vmm.QemuCommand;
 import dev.vessel.vmm.Qmp;
+import dev.vessel.vmm.VmTemplates;
 import dev.vessel.vmm.VmmException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -46,6 +47,8 @@ public final class MicroVmDriver implements IsolationDriver {
     public static final Path RUN_DIR = Path.of("/run/vessel/vm");
     /** In a VM's run dir: the path of its sandbox record, so that a new daemon finds it ({@link #records}). */
     public static final String RECORD_FILE = "record";
+    /** Where a template being made has its QEMU's sockets (not among the VMs': it is no container's). */
+    static final Path TEMPLATE_RUN_DIR = Path.of("/run/vessel/tpl");
     private static final long DEFAULT_MEMORY = 256L << 20;
     static final String BALLOON_ID = "balloon0";
 
@@ -63,16 +66,44 @@ public final class MicroVmDriver implements IsolationDriver {
     private final AcceleratorSelector accelerators;
     private volatile Long tscKhz;
     private volatile Boolean sandbox;
+    /** Null: templates are off ({@code templates = false}, VESSEL_TEMPLATES=0): every microVM boots cold. */
+    private final VmTemplates templates;
+    /** Templates made on first use, one at a time, in the background (the create that found none boots cold). */
+    private final java.util.concurrent.ExecutorService templateMaker;
+    private final java.util.Set<String> templatesMaking = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** The QEMU of the template being made (0: none), killed if the daemon exits meanwhile. */
+    private volatile long makingPid;
 
-    /** {@code skipQuickProbes}: for tests, see {@link AcceleratorSelector#PROBE_ENV}. */
+    /** {@code skipQuickProbes}: for tests, see {@link AcceleratorSelector#PROBE_ENV}. Templates off. */
     public MicroVmDriver(GuestAssets assets, String qemu, Duration bootTimeout, AcceleratorSelector.Mode accelerator,
             boolean skipQuickProbes, Observer observer) {
+        this(assets, qemu, bootTimeout, accelerator, skipQuickProbes, false, observer);
+    }
+
+    /** {@code templates}: whether microVMs start from templates where one fits (see {@link VmTemplates}). */
+    public MicroVmDriver(GuestAssets assets, String qemu, Duration bootTimeout, AcceleratorSelector.Mode accelerator,
+            boolean skipQuickProbes, boolean templates, Observer observer) {
         this.assets = assets;
         this.qemu = Tools.find(qemu); // also run through nsenter, which searches its own PATH
         this.bootTimeout = bootTimeout;
         this.observer = observer;
         this.accelerators = new AcceleratorSelector(accelerator, this.qemu, assets, AcceleratorSelector.DEFAULT_CACHE,
                 Path.of("/dev/kvm"), skipQuickProbes, bootTimeout);
+        this.templates = templates ? new VmTemplates(assets, this.qemu, VmTemplates.DEFAULT_STAGE) : null;
+        this.templateMaker = templates ? java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "template-maker");
+            t.setDaemon(true);
+            return t;
+        }) : null;
+        if (templates) {
+            // a template half made is no one's: its QEMU goes with the daemon (the next one makes it again)
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> kill(makingPid)));
+        }
+    }
+
+    /** The templates, or null when they are off. */
+    public VmTemplates templates() {
+        return templates;
     }
 
     /** Which accelerator microVMs boot under (the verdict, its cache, {@code vessel doctor}'s lines). */
@@ -267,10 +298,21 @@ public final class MicroVmDriver implements IsolationDriver {
         // progress to the daemon's log only: an engine's create must print nothing but its one
         // error line (vessel assets build, which make demo and make test run, shows it on stderr)
         AcceleratorSelector.Choice choice = accelerators.choose(line -> Log.info("microvm " + id + ": " + line));
+        if (templates != null) {
+            AgentClient cloned = fromTemplate(store, record, rootfs, network, shares, placement, choice.kind());
+            if (cloned != null) return cloned;
+        }
         try {
             // QEMU's start (bounded by the deadline too), then the deadline for READY, as the boot timeout always was
-            store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, shares, placement, choice.kind(), choice.deadline())));
-            return AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), choice.deadline());
+            store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, shares, placement, choice.kind(),
+                    choice.deadline(), null)));
+            AgentClient agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), choice.deadline());
+            if (templates != null) {
+                VmTemplates.Layout layout = new VmTemplates.Layout(record.microvm().memoryMib(), record.microvm().vcpus(),
+                        choice.kind(), network == null ? 0 : network.qemuNics().size(), shares.size());
+                makeTemplateLater(layout, templates.inputs(layout, tscKhz, sandbox));
+            }
+            return agent;
         } catch (IOException | VmmException e) {
             if (!choice.fallBack()) throw e;
             String why = "no READY within " + choice.deadline().toMillis() + " ms: " + e.getMessage();
@@ -279,7 +321,7 @@ public final class MicroVmDriver implements IsolationDriver {
             AgentClient agent;
             try {
                 store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, shares, placement,
-                        Accelerator.Kind.TCG, bootTimeout)));
+                        Accelerator.Kind.TCG, bootTimeout, null)));
                 agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout);
             } catch (IOException | VmmException again) {
                 // not KVM's fault, then: the verdict stays
@@ -288,6 +330,171 @@ public final class MicroVmDriver implements IsolationDriver {
             }
             Log.info("microvm " + id + ": " + accelerators.kvmFailed(why));
             return agent;
+        }
+    }
+
+    /**
+     * The guest restored from the template for its layout, its agent told it is a clone (clock,
+     * entropy, MACs, its rootfs mounted), or null: no template fits (one is then made in the
+     * background for the next create), or restoring failed (said in the daemon's log; the template
+     * is dropped, to be made again) and the caller boots cold.
+     */
+    private AgentClient fromTemplate(SandboxStore store, SandboxRecord record, Path rootfs, GuestNetwork network,
+            List<QemuCommand.Share> shares, List<String> placement, Accelerator.Kind kind) {
+        String id = record.id();
+        Path runDir = runDir(record);
+        MicroVmState vm = record.microvm();
+        probeHost();
+        List<QemuCommand.Nic> nics = network == null ? List.of() : network.qemuNics();
+        VmTemplates.Layout layout = new VmTemplates.Layout(vm.memoryMib(), vm.vcpus(), kind, nics.size(), shares.size());
+        String inputs = templates.inputs(layout, tscKhz, sandbox);
+        java.util.Optional<VmTemplates.Template> template;
+        try {
+            template = templates.find(layout, inputs);
+        } catch (IOException | RuntimeException e) {
+            Log.info("microvm " + id + ": no template (" + e.getMessage() + "); booting cold");
+            return null;
+        }
+        if (template.isEmpty()) return null; // made once this cold boot has shown that these assets boot
+        long start = System.nanoTime();
+        try {
+            VmTemplates.Template t = template.get();
+            store.save(record.withMicrovm(boot(runDir, rootfs, vm, network, shares, placement, kind, bootTimeout, t)));
+            try (Qmp qmp = Qmp.connect(runDir.resolve(QemuCommand.QMP_SOCKET), Duration.ofSeconds(10))) {
+                VmTemplates.restore(qmp, t.state(), Duration.ofSeconds(30));
+            }
+            AgentClient agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), Duration.ofSeconds(20));
+            try {
+                byte[] entropy = new byte[64];
+                new java.security.SecureRandom().nextBytes(entropy);
+                agent.cloned(java.time.Instant.now(), entropy,
+                        VmTemplates.macs(nics.stream().map(QemuCommand.Nic::mac).toList()));
+            } catch (VmmException e) {
+                agent.close();
+                throw e;
+            }
+            Log.info("microvm " + id + ": restored from template " + t.key() + " (" + layout.describe() + ") in "
+                    + (System.nanoTime() - start) / 1_000_000 + " ms");
+            return agent;
+        } catch (IOException | VmmException | RuntimeException e) {
+            Log.info("microvm " + id + ": template " + template.get().key() + " (" + layout.describe() + ") did not restore: "
+                    + e.getMessage() + "; dropped it, booting cold");
+            stopQemu(runDir);
+            templates.remove(template.get().key());
+            return null;
+        }
+    }
+
+    private void makeTemplateLater(VmTemplates.Layout layout, String inputs) {
+        String key = VmTemplates.key(inputs);
+        if (!templatesMaking.add(key)) return;
+        templateMaker.execute(() -> {
+            try {
+                makeTemplate(layout, line -> Log.info("templates: " + line));
+            } catch (IOException | VmmException | RuntimeException e) {
+                Log.info("templates: making one for " + layout.describe() + " failed: " + e.getMessage());
+            } finally {
+                templatesMaking.remove(key);
+            }
+        });
+    }
+
+    /**
+     * The default layouts {@code vessel assets build} makes templates for: a container with no
+     * memory or CPU limit, on loopback or with one NIC, without volumes, under the accelerator the
+     * verdict gives. Others are made on first use.
+     */
+    public List<VmTemplates.Layout> defaultLayouts() {
+        Accelerator.Kind kind = accelerators.choose(line -> { }).kind();
+        int mib = guestMemoryMib(DEFAULT_MEMORY);
+        return List.of(new VmTemplates.Layout(mib, 1, kind, 0, 0), new VmTemplates.Layout(mib, 1, kind, 1, 0));
+    }
+
+    /** Templates for {@link #defaultLayouts} (those missing), stale ones removed; one line per template. Off: nothing. */
+    public List<String> makeDefaultTemplates(java.util.function.Consumer<String> progress) throws IOException, VmmException {
+        List<String> lines = new ArrayList<>();
+        if (templates == null) return lines;
+        probeHost();
+        int pruned = templates.prune(tscKhz, sandbox);
+        if (pruned > 0) lines.add("templates: removed " + pruned + " made for other guest assets or another QEMU");
+        for (VmTemplates.Layout layout : defaultLayouts()) {
+            String inputs = templates.inputs(layout, tscKhz, sandbox);
+            if (templates.find(layout, inputs).isPresent()) {
+                lines.add("template " + VmTemplates.key(inputs) + " (" + layout.describe() + "): up to date");
+                continue;
+            }
+            long start = System.nanoTime();
+            makeTemplate(layout, progress);
+            lines.add("template " + VmTemplates.key(inputs) + " (" + layout.describe() + "): made in "
+                    + (System.nanoTime() - start) / 1_000_000 + " ms");
+        }
+        return lines;
+    }
+
+    /**
+     * Makes the template for {@code layout}: a guest booted with {@value QemuCommand#TEMPLATE_WORD}
+     * (its agent mounts nothing) on an empty rootfs, NICs on no network and empty shares (the
+     * devices are what counts), its RAM in a file on the ramfs (share=on); at READY, paused and its
+     * device state saved; QEMU quit; kept by {@link VmTemplates#commit}.
+     */
+    private void makeTemplate(VmTemplates.Layout layout, java.util.function.Consumer<String> progress)
+            throws IOException, VmmException {
+        probeHost();
+        String inputs = templates.inputs(layout, tscKhz, sandbox);
+        String key = VmTemplates.key(inputs);
+        synchronized (templates) {
+            if (templates.find(layout, inputs).isPresent()) return;
+            progress.accept("making the template " + key + " for " + layout.describe() + " ...");
+            Path runDir = TEMPLATE_RUN_DIR.resolve(key.substring(0, 16));
+            Path work = templates.workDir();
+            Path memory = templates.building(key);
+            try {
+                deleteTree(runDir);
+                Files.createDirectories(runDir);
+                Path rootfs = Files.createDirectories(work.resolve("rootfs"));
+                List<QemuCommand.Share> shares = new ArrayList<>();
+                for (int i = 0; i < layout.shares(); i++) {
+                    shares.add(new QemuCommand.Share(GuestMounts.SHARE_TAG + i, Files.createDirectories(work.resolve("share" + i)),
+                            false));
+                }
+                List<QemuCommand.Nic> nics = new ArrayList<>();
+                for (int i = 0; i < layout.nics(); i++) nics.add(QemuCommand.Nic.unplugged(VmTemplates.mac(i)));
+                MicroVmState vm = new MicroVmState(runDir.toString(), layout.memoryMib(), layout.vcpus(), null, 0, 0, false, 0,
+                        null, null, null, null, null, null, null, null);
+                MicroVmState booted = boot(runDir, rootfs, vm, nics, List.of(), shares, List.of(), layout.accelerator(), bootTimeout,
+                        command -> command.memoryFile(memory, true).template(true));
+                makingPid = booted.qemuPid();
+                try (AgentClient ready = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout)) {
+                    ready.ps(); // answers: the agent serves requests
+                }
+                try (Qmp qmp = Qmp.connect(runDir.resolve(QemuCommand.QMP_SOCKET), Duration.ofSeconds(10))) {
+                    VmTemplates.save(qmp, work.resolve("state"), Duration.ofSeconds(60));
+                    try {
+                        qmp.execute("quit");
+                    } catch (VmmException gone) {
+                        // QEMU may close QMP before it answers
+                    }
+                }
+                for (int i = 0; i < 500 && alive(booted.qemuPid()); i++) sleep(10);
+                kill(booted.qemuPid());
+                sleep(200); // the `cat` writing the state file is QEMU's child, not waited for: let it finish
+                templates.commit(inputs, work, memory);
+                templates.prune(tscKhz, sandbox);
+                progress.accept("template " + key + " made");
+            } finally {
+                makingPid = 0;
+                stopQemu(runDir);
+                deleteTree(runDir);
+                deleteTree(work);
+                Files.deleteIfExists(memory);
+            }
+        }
+    }
+
+    private void probeHost() {
+        if (tscKhz == null) {
+            sandbox = HostProbe.qemuSupportsSandbox(qemu);
+            tscKhz = HostProbe.tscKhz();
         }
     }
 
@@ -312,11 +519,23 @@ public final class MicroVmDriver implements IsolationDriver {
      * {@code deadline}.
      */
     private MicroVmState boot(Path runDir, Path rootfs, MicroVmState vm, GuestNetwork network, List<QemuCommand.Share> shares,
-            List<String> placement, Accelerator.Kind kind, Duration deadline) throws IOException {
-        if (tscKhz == null) {
-            tscKhz = HostProbe.tscKhz();
-            sandbox = HostProbe.qemuSupportsSandbox(qemu);
-        }
+            List<String> placement, Accelerator.Kind kind, Duration deadline, VmTemplates.Template template) throws IOException {
+        // QEMU opens (and so creates) its taps in the namespace it runs in: the container's.
+        return boot(runDir, rootfs, vm, network == null ? List.of() : network.qemuNics(),
+                network == null ? List.of() : network.ns().enter(), shares, placement, kind, deadline,
+                template == null ? command -> { }
+                        : command -> command.memoryFile(template.memory(), false).incomingDefer(true).template(true));
+    }
+
+    /**
+     * As above with the NICs and the namespace prefix given, and {@code variant} applied to the
+     * command last (a template's RAM file and kernel word, a clone's {@code -incoming}): the device
+     * layout of a template and of its clones comes from this one place.
+     */
+    private MicroVmState boot(Path runDir, Path rootfs, MicroVmState vm, List<QemuCommand.Nic> nics, List<String> nsEnter,
+            List<QemuCommand.Share> shares, List<String> placement, Accelerator.Kind kind, Duration deadline,
+            java.util.function.Consumer<QemuCommand> variant) throws IOException {
+        probeHost();
         QemuCommand command = QemuCommand.builder()
                 .binary(qemu).memoryMib(vm.memoryMib()).vcpus(vm.vcpus()).accelerator(kind)
                 .kernel(assets.kernel()).initrd(assets.initrd()).tscKhz(tscKhz)
@@ -325,12 +544,10 @@ public final class MicroVmDriver implements IsolationDriver {
                 // ballooned pages leave MemTotal, so the guest sees the new limit as its size
                 .extra("-device", "virtio-balloon-device,id=" + BALLOON_ID);
         shares.forEach(command::share); // the container's volumes
+        nics.forEach(command::nic);
+        variant.accept(command);
         List<String> argv = new ArrayList<>(placement);
-        if (network != null) {
-            // QEMU opens (and so creates) its taps in the namespace it runs in: the container's.
-            network.qemuNics().forEach(command::nic);
-            argv.addAll(network.ns().enter());
-        }
+        argv.addAll(nsEnter);
         argv.addAll(command.build());
         // -daemonize: QEMU returns once the VM is set up (so errors come back to create) and then
         // lives on in a session of its own. It does not go with -nographic.
