@@ -848,6 +848,7 @@ out:
  */
 static int do_clone(char *err, size_t errlen)
 {
+    if (do_network(err, errlen) < 0) return -1; /* its hwaddr lines */
     struct timespec t = {blk.sec, blk.nsec};
     if (blk.sec > 0 && clock_settime(CLOCK_REALTIME, &t) < 0) {
         snprintf(err, errlen, "time: %s", strerror(errno));
