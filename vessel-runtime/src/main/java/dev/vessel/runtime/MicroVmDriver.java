@@ -467,6 +467,14 @@ public final class MicroVmDriver implements IsolationDriver {
                 try (AgentClient ready = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout)) {
                     ready.ps(); // answers: the agent serves requests
                 }
+                // Saved before the agent has seen us go, it would think its host still connected,
+                // and say no READY to a clone's: wait for its console line.
+                Path console = runDir.resolve(QemuCommand.CONSOLE_LOG);
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (!Files.readString(console).contains("control: host disconnected")) {
+                    if (System.nanoTime() > end) throw new VmmException("the template's agent did not notice its host had gone");
+                    sleep(10);
+                }
                 try (Qmp qmp = Qmp.connect(runDir.resolve(QemuCommand.QMP_SOCKET), Duration.ofSeconds(10))) {
                     VmTemplates.save(qmp, work.resolve("state"), Duration.ofSeconds(60));
                     try {
