@@ -447,7 +447,7 @@ public final class MicroVmDriver implements IsolationDriver {
             progress.accept("making the template " + key + " for " + layout.describe() + " ...");
             Path runDir = TEMPLATE_RUN_DIR.resolve(key.substring(0, 16));
             Path work = templates.workDir();
-            Path memory = templates.building(key);
+            Path memory = VmTemplates.memoryFile(work);
             try {
                 deleteTree(runDir);
                 Files.createDirectories(runDir);
@@ -486,7 +486,7 @@ public final class MicroVmDriver implements IsolationDriver {
                 for (int i = 0; i < 500 && alive(booted.qemuPid()); i++) sleep(10);
                 kill(booted.qemuPid());
                 sleep(200); // the `cat` writing the state file is QEMU's child, not waited for: let it finish
-                templates.commit(inputs, work, memory);
+                templates.commit(inputs, work);
                 templates.prune(tscKhz, sandbox);
                 progress.accept("template " + key + " made");
             } finally {
@@ -494,7 +494,6 @@ public final class MicroVmDriver implements IsolationDriver {
                 stopQemu(runDir);
                 deleteTree(runDir);
                 deleteTree(work);
-                Files.deleteIfExists(memory);
             }
         }
     }

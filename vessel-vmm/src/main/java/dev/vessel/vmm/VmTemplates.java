@@ -46,6 +46,8 @@ public final class VmTemplates {
     static final String MEMORY = "memory";
     static final String STATE = "state";
     static final String INPUTS = "inputs";
+    /** Templates kept staged on the ramfs at once, per assets dir. */
+    static final int MAX_STAGED = 6;
 
     /**
      * What a template is made for, besides the guest assets and QEMU: the guest's RAM and vCPUs,
@@ -125,10 +127,13 @@ public final class VmTemplates {
         return Optional.of(new Template(key, layout, stage(key, saved.resolve(MEMORY)), saved.resolve(STATE)));
     }
 
-    /** Where a template being made keeps its RAM (on the ramfs: QEMU writes it there, share=on). */
-    public Path building(String key) throws IOException {
-        ensureStage();
-        return stage.resolve(key + ".building-" + ProcessHandle.current().pid());
+    /**
+     * Where a template being made in {@code work} has its RAM (QEMU writes it there, share=on): a
+     * sparse file on the assets dir's disk. Not on the ramfs: any read of a ramfs file's hole
+     * (the sparse copy's) allocates the page, so the whole guest RAM would become resident there.
+     */
+    public static Path memoryFile(Path work) {
+        return work.resolve(MEMORY);
     }
 
     /**
@@ -180,19 +185,19 @@ public final class VmTemplates {
     }
 
     /**
-     * Keeps a template made in {@code work} (its {@code state}) with the RAM QEMU wrote to
-     * {@code memory}: the RAM copied (sparsely) under the assets dir, the staged copy moved into
-     * place, the directory renamed into place last, so that a half-made template is never found.
+     * Keeps a template made in {@code work} (its {@code state} and {@link #memoryFile}): the
+     * directory renamed into place (so that a half-made template is never found), then its RAM
+     * staged on the ramfs for the clones, leaving out the pages the guest never touched.
      */
-    public Path commit(String inputs, Path work, Path memory) throws IOException {
+    public Path commit(String inputs, Path work) throws IOException {
         String key = key(inputs);
         Files.writeString(work.resolve(INPUTS), inputs);
-        copySparse(memory, work.resolve(MEMORY));
         Files.createDirectories(dir());
         Path saved = dir().resolve(key);
         if (Files.exists(saved)) deleteTree(saved); // an unusable one (a clone of it failed)
         Files.move(work, saved, StandardCopyOption.ATOMIC_MOVE);
-        Files.move(memory, stage.resolve(key), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        Files.deleteIfExists(stage.resolve(key)); // (a stale copy of a template made again)
+        stage(key, saved.resolve(MEMORY));
         return saved;
     }
 
@@ -246,8 +251,8 @@ public final class VmTemplates {
             try (Stream<Path> files = Files.list(stage)) {
                 for (Path f : files.toList()) {
                     String name = f.getFileName().toString();
-                    boolean building = name.contains(".building-") && alive(name.substring(name.indexOf(".building-") + 10));
-                    if (!keep.contains(name) && !building) Files.deleteIfExists(f);
+                    boolean copying = name.contains(".copy-") && alive(name.substring(name.indexOf(".copy-") + 6).split("-")[0]);
+                    if (!keep.contains(name) && !copying) Files.deleteIfExists(f);
                 }
             } catch (IOException e) {
                 dev.vessel.linux.Log.info("templates: cannot list " + stage + ": " + e.getMessage());
@@ -277,7 +282,11 @@ public final class VmTemplates {
     private Path stage(String key, Path saved) throws IOException {
         ensureStage();
         Path staged = stage.resolve(key);
-        if (Files.isRegularFile(staged) && Files.size(staged) == Files.size(saved)) return staged;
+        if (Files.isRegularFile(staged) && Files.size(staged) == Files.size(saved)) {
+            Files.setLastModifiedTime(staged, java.nio.file.attribute.FileTime.from(java.time.Instant.now())); // used: kept longest
+            return staged;
+        }
+        evict(key);
         Path tmp = stage.resolve(key + ".copy-" + ProcessHandle.current().pid() + "-" + Thread.currentThread().threadId());
         try {
             copySparse(saved, tmp);
@@ -288,12 +297,31 @@ public final class VmTemplates {
         return staged;
     }
 
+    /**
+     * At most {@value #MAX_STAGED} templates on the ramfs (its pages cannot be reclaimed): the least
+     * recently used ones go (running clones keep their mapping; the next use stages it again).
+     */
+    private void evict(String keep) throws IOException {
+        try (Stream<Path> files = Files.list(stage)) {
+            List<Path> staged = files.filter(f -> f.getFileName().toString().matches("[0-9a-f]{32}"))
+                    .filter(f -> !f.getFileName().toString().equals(keep))
+                    .sorted(java.util.Comparator.comparing((Path f) -> {
+                        try {
+                            return Files.getLastModifiedTime(f);
+                        } catch (IOException e) {
+                            return java.nio.file.attribute.FileTime.fromMillis(0);
+                        }
+                    }).reversed()).toList();
+            for (int i = MAX_STAGED - 1; i < staged.size(); i++) Files.deleteIfExists(staged.get(i));
+        }
+    }
+
     /** The stage directory, a ramfs of its own (mounted here if it is not one yet). */
     private synchronized void ensureStage() throws IOException {
         if (!isRamfs(stageRoot)) {
             Files.createDirectories(stageRoot);
             Command.Result r = Command.run(List.of("mount", "-t", "ramfs", "-o", "mode=0700", "vessel-templates",
-                    stageRoot.toString()), null, Duration.ofSeconds(10));
+                    stageRoot.toString()), "", Duration.ofSeconds(10));
             if (r.status() != 0 || !isRamfs(stageRoot)) {
                 throw new IOException("cannot mount a ramfs on " + stageRoot + " for templates: " + r.firstLine());
             }
