@@ -35,7 +35,9 @@ import java.util.stream.Stream;
  * ramfs, {@code /run/vessel/templates/<key>} ({@link #stage}), never the assets dir's: QEMU 7.2
  * discards a balloon-inflated page of a file-backed RAM by punching a hole in the file even when it
  * maps it privately, which would zero that page under every other clone; ramfs has no hole punching
- * (the discard fails, harmlessly) and tmpfs or ext4 would. A template file is never changed once
+ * (the discard fails, harmlessly) and tmpfs or ext4 would. QEMU writes the template's RAM to the
+ * sparse {@code memory} on disk; only its non-zero pages are copied to the ramfs, where at most
+ * {@value #MAX_STAGED} templates are kept (ramfs pages cannot be reclaimed). A template file is never changed once
  * made (a running clone maps it): a new one is made beside it and the old one removed.
  */
 public final class VmTemplates {
