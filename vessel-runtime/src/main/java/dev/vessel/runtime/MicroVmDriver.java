@@ -71,8 +71,8 @@ public final class MicroVmDriver implements IsolationDriver {
     /** Templates made on first use, one at a time, in the background (the create that found none boots cold). */
     private final java.util.concurrent.ExecutorService templateMaker;
     private final java.util.Set<String> templatesMaking = java.util.concurrent.ConcurrentHashMap.newKeySet();
-    /** The QEMU of the template being made (0: none), killed if the daemon exits meanwhile. */
-    private volatile long makingPid;
+    /** The run dir of the template being made (null: none): its QEMU killed and the dir removed if the daemon exits meanwhile. */
+    private volatile Path makingRunDir;
 
     /** {@code skipQuickProbes}: for tests, see {@link AcceleratorSelector#PROBE_ENV}. Templates off. */
     public MicroVmDriver(GuestAssets assets, String qemu, Duration bootTimeout, AcceleratorSelector.Mode accelerator,
@@ -97,7 +97,13 @@ public final class MicroVmDriver implements IsolationDriver {
         }) : null;
         if (templates) {
             // a template half made is no one's: its QEMU goes with the daemon (the next one makes it again)
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> kill(makingPid)));
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                Path dir = makingRunDir;
+                if (dir != null) {
+                    stopQemu(dir);
+                    deleteTree(dir);
+                }
+            }));
         }
     }
 
@@ -451,6 +457,7 @@ public final class MicroVmDriver implements IsolationDriver {
             try {
                 deleteTree(runDir);
                 Files.createDirectories(runDir);
+                makingRunDir = runDir;
                 Path rootfs = Files.createDirectories(work.resolve("rootfs"));
                 List<QemuCommand.Share> shares = new ArrayList<>();
                 for (int i = 0; i < layout.shares(); i++) {
@@ -463,7 +470,6 @@ public final class MicroVmDriver implements IsolationDriver {
                         null, null, null, null, null, null, null, null);
                 MicroVmState booted = boot(runDir, rootfs, vm, nics, List.of(), shares, List.of(), layout.accelerator(), bootTimeout,
                         command -> command.memoryFile(memory, true).template(true));
-                makingPid = booted.qemuPid();
                 try (AgentClient ready = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), bootTimeout)) {
                     ready.ps(); // answers: the agent serves requests
                 }
@@ -490,7 +496,7 @@ public final class MicroVmDriver implements IsolationDriver {
                 templates.prune(tscKhz, sandbox);
                 progress.accept("template " + key + " made");
             } finally {
-                makingPid = 0;
+                makingRunDir = null;
                 stopQemu(runDir);
                 deleteTree(runDir);
                 deleteTree(work);
