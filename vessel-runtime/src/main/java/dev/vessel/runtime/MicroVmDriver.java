@@ -412,7 +412,7 @@ public final class MicroVmDriver implements IsolationDriver {
      */
     public List<VmTemplates.Layout> defaultLayouts() {
         Accelerator.Kind kind = accelerators.choose(line -> { }).kind();
-        int mib = guestMemoryMib(DEFAULT_MEMORY);
+        int mib = guestMemoryMib(DEFAULT_MEMORY, assets.guestKernel());
         return List.of(new VmTemplates.Layout(mib, 1, kind, 0, 0), new VmTemplates.Layout(mib, 1, kind, 1, 0));
     }
 
