@@ -217,17 +217,16 @@ mkbundle "$T/bk" '.annotations["dev.vessel.isolation"] = "microvm" | .process.te
 printf 'resource_view = false\n' > "$VESSEL_CONFIG"
 for k in debian vessel; do
   export VESSEL_SOCKET=$T/k-$k/vesseld.sock
+  # the assets of this build: its agent in the initrd (`make assets` builds Debian's set only);
+  # Vessel's kernel itself is cached under the assets dir: built here only on a fresh host (minutes)
+  check "guest_kernel=$k: vessel assets build" -t 1000 env VESSEL_GUEST_KERNEL=$k "$VESSEL" assets build
   run env VESSEL_GUEST_KERNEL=$k "$VESSEL" assets show
-  if [ "$RC" != 0 ] && [ "$k" = vessel ] && [ ! -d /var/lib/vessel/assets/kernel ]; then
-    diag "guest_kernel=vessel: not built here (VESSEL_GUEST_KERNEL=vessel bin/vessel assets build): not booted"
-  else
-    assert_eq "guest_kernel=$k: its assets are there" 0 "$RC"
-    run -t 120 env VESSEL_GUEST_KERNEL=$k "$VESSEL" --root "$T/root" run --bundle "$T/bk" "$P-k$k"
-    assert_eq "guest_kernel=$k: the guest runs" 0 "$RC"
-    # Debian's: "Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org) …"; Vessel's: "Linux version 6.1.192 (…"
-    [ "$k" = debian ] && want='^Linux version [^ ]+-amd64 \(debian-kernel@' || want='^Linux version 6\.1\.[0-9]+ \('
-    assert_match "guest_kernel=$k: the guest boots $k's kernel" "$want" "$OUT"
-  fi
+  assert_eq "guest_kernel=$k: its assets are there" 0 "$RC"
+  run -t 120 env VESSEL_GUEST_KERNEL=$k "$VESSEL" --root "$T/root" run --bundle "$T/bk" "$P-k$k"
+  assert_eq "guest_kernel=$k: the guest runs" 0 "$RC"
+  # Debian's: "Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org) …"; Vessel's: "Linux version 6.1.192 (…"
+  [ "$k" = debian ] && want='^Linux version [^ ]+-amd64 \(debian-kernel@' || want='^Linux version 6\.1\.[0-9]+ \('
+  assert_match "guest_kernel=$k: the guest boots $k's kernel" "$want" "$OUT"
   "$VESSEL" daemon stop >/dev/null 2>&1
 done
 unset VESSEL_SOCKET VESSEL_CONFIG
