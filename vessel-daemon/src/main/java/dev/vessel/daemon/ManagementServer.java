@@ -48,9 +48,14 @@ final class ManagementServer implements AutoCloseable {
         return vesseldSocket.resolveSibling("api.sock");
     }
 
-    /** Serves {@code api} on {@code socket}, replacing a socket a previous daemon left behind. */
+    /**
+     * Serves {@code api} on {@code socket}, replacing a socket a previous daemon left behind. The
+     * socket is bound under a name of its own, made root's only and then renamed into place, so
+     * that {@code socket} never exists with the umask's mode.
+     */
     static ManagementServer start(Path socket, ManagementApi api, SandboxEvents events) throws IOException {
-        Files.deleteIfExists(socket);
+        Path bound = socket.resolveSibling("." + socket.getFileName() + "." + ProcessHandle.current().pid());
+        Files.deleteIfExists(bound);
         QueuedThreadPool threads = new QueuedThreadPool(32, 2);
         threads.setName("mgmt-api");
         threads.setDaemon(true);
@@ -59,7 +64,7 @@ final class ManagementServer implements AutoCloseable {
         http.setSendServerVersion(false);
         http.setSendXPoweredBy(false);
         UnixDomainServerConnector connector = new UnixDomainServerConnector(server, 1, 1, new HttpConnectionFactory(http));
-        connector.setUnixDomainPath(socket);
+        connector.setUnixDomainPath(bound);
         server.addConnector(connector);
         server.setErrorHandler(ManagementServer::jettyError);
         server.setHandler(new Handler.Abstract() {
@@ -77,9 +82,11 @@ final class ManagementServer implements AutoCloseable {
             } catch (Exception ignored) {
                 // the start failure is what matters
             }
+            Files.deleteIfExists(bound);
             throw new IOException("cannot serve the management API on " + socket + ": " + e.getMessage(), e);
         }
-        Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+        Files.setPosixFilePermissions(bound, PosixFilePermissions.fromString("rw-------"));
+        Files.move(bound, socket, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         return new ManagementServer(server, socket);
     }
 
