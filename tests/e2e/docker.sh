@@ -28,7 +28,8 @@ BG_TIMEOUT=180
 export D DOCKER DOCKER_SOCK IMG
 
 docker_t() { "$DOCKER" -H "unix://$DOCKER_SOCK" "$@"; }
-export -f docker_t
+guest_total() { docker_t exec "$1" free -m | awk '/^Mem:/ {print $2}'; } # free -m's total in container NAME
+export -f docker_t guest_total
 
 # what dockerd may make outside $D, to tell ours from what was there
 outside_state() { ls -d /run/docker /run/docker.sock /var/run/docker /var/lib/docker /etc/docker /run/containerd \
@@ -204,6 +205,26 @@ for rt in vessel vessel-microvm vessel-microvm-link; do
     assert_eq "$rt: -m 512m: free -m total" "512" "$(field free)"
     assert_eq "$rt: --cpus 1: nproc is the host's (affinity is opt-in)" "$(nproc)" "$(field nproc)"
   fi
+
+  # docker update --cpus 0.5 of a container started with -m 256m: Docker sends its whole resources
+  # document on stdin with the unchanged limits as 0, which runc skips and crun 1.8 writes (on cgroup
+  # v1 a memory limit of 0 fails with EBUSY): Vessel takes the zeros out, both isolations
+  run docker_t run -d --name "$n-upd" --network none -m 256m "${R[@]}" "$IMG" sleep 600
+  running "$n-upd"
+  check "$rt: docker update --cpus 0.5 of a container with -m 256m" docker_t update --cpus 0.5 "$n-upd"
+  if [ "$iso" = microvm ]; then
+    uid=$(docker_t inspect -f '{{.Id}}' "$n-upd")
+    qpid=$(qemus_of "$(vm_run_dir "$(vessel_root_of "$uid")" "$uid")")
+    assert_eq "$rt: update --cpus 0.5: the sandbox cgroup's (QEMU's) quota" "50000 100000" "$(cgroup_cpu_quota "$qpid")"
+    check "$rt: docker update -m 128m" docker_t update -m 128m "$n-upd"
+    if wait_for 30 "[ \"\$(guest_total $n-upd)\" -le 140 ] 2>/dev/null"; then pass "$rt: update -m 128m: the guest's free -m total follows ($(guest_total "$n-upd"))"
+    else fail "$rt: update -m 128m: the guest's free -m total follows" "$(guest_total "$n-upd")"; fi
+  else
+    upid=$(docker_t inspect -f '{{.State.Pid}}' "$n-upd")
+    assert_eq "$rt: update --cpus 0.5: the container's quota" "50000 100000" "$(cgroup_cpu_quota "$upid")"
+    assert_eq "$rt: update --cpus 0.5: the memory limit stays 256 MiB" 268435456 "$(cgroup_memory_limit "$upid")"
+  fi
+  docker_t rm -f "$n-upd" >/dev/null
 
   # rm -f of a running container: gone, and nothing of it left (state, QEMU)
   run docker_t run -d --name "$n-rm" --network none "${R[@]}" "$IMG" sleep 600

@@ -19,6 +19,7 @@ import dev.vessel.runtime.Outcome;
 import dev.vessel.runtime.SandboxRecord;
 import dev.vessel.runtime.SandboxStore;
 import dev.vessel.runtime.Status;
+import dev.vessel.runtime.UpdateResources;
 import dev.vessel.runtime.Users;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -656,9 +657,28 @@ final class OciCli {
         @Option(names = "--memory-swap") String memorySwap;
         @Option(names = "--pids-limit") String pidsLimit;
 
+        /**
+         * The document is read here, the daemon's side, so that every driver gets it normalised
+         * (runc's zeros taken out: see UpdateResources); {@code -} is the client's standard input,
+         * read by a {@code cat} the client runs (Docker and containerd's shims write it there).
+         */
         @Override
         Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
-            return driver.update(call, record, passThrough);
+            List<String> options = passThrough.stream().filter(o -> !o.startsWith("--resources=")).toList();
+            if (resources == null) return driver.update(call, record, options, null);
+            if (resources.equals("-")) {
+                return new Outcome.Capture(List.of(dev.vessel.linux.Tools.find("cat")), call.env(), (status, text) -> {
+                    if (status != 0) throw new OciException("update: --resources -: standard input could not be read");
+                    return driver.update(call, record, options, UpdateResources.parse(text, "-"));
+                });
+            }
+            String text;
+            try {
+                text = java.nio.file.Files.readString(call.resolve(resources));
+            } catch (IOException | RuntimeException e) {
+                throw new OciException("update: --resources " + resources + ": no such readable file");
+            }
+            return driver.update(call, record, options, UpdateResources.parse(text, resources));
         }
     }
 

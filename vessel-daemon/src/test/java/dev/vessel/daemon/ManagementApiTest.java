@@ -50,7 +50,7 @@ class ManagementApiTest {
         @Override public Outcome delete(Context c, SandboxRecord r, boolean f, List<String> p) { throw new UnsupportedOperationException(); }
         @Override public Outcome exec(Context c, SandboxRecord r, ExecSpec s) { throw new UnsupportedOperationException(); }
         @Override public Outcome ps(Context c, SandboxRecord r, String f, List<String> a, List<String> p) { throw new UnsupportedOperationException(); }
-        @Override public Outcome update(Context c, SandboxRecord r, List<String> p) { throw new UnsupportedOperationException(); }
+        @Override public Outcome update(Context c, SandboxRecord r, List<String> p, com.fasterxml.jackson.databind.node.ObjectNode d) { throw new UnsupportedOperationException(); }
         @Override public Outcome events(Context c, SandboxRecord r, boolean o, Duration i) { throw new UnsupportedOperationException(); }
     }
 

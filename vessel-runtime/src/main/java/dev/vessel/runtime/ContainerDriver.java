@@ -223,8 +223,14 @@ public final class ContainerDriver implements IsolationDriver {
     }
 
     @Override
-    public Outcome update(Context context, SandboxRecord record, List<String> passThrough) {
-        return runtime(context, "update", record, passThrough, List.of());
+    public Outcome update(Context context, SandboxRecord record, List<String> options,
+            com.fasterxml.jackson.databind.node.ObjectNode resources) {
+        if (resources == null) return runtime(context, "update", record, options, List.of());
+        List<String> args = new ArrayList<>(context.runtimeArgv());
+        args.add("update");
+        args.addAll(options);
+        args.addAll(List.of("--resources", "@file:0", record.id())); // the client puts the document in a memfd
+        return new Outcome.Exec(args, context.env(), List.of(resources.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
     }
 
     @Override

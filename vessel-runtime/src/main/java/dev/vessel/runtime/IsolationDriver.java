@@ -57,7 +57,12 @@ public interface IsolationDriver {
 
     Outcome ps(Context context, SandboxRecord record, String format, List<String> psArgs, List<String> passThrough);
 
-    Outcome update(Context context, SandboxRecord record, List<String> passThrough);
+    /**
+     * Changes a sandbox's limits: {@code options} are runc's update flags other than
+     * {@code --resources}; {@code resources} is that document, read by the front end and
+     * normalised by {@link UpdateResources} (null when none was given).
+     */
+    Outcome update(Context context, SandboxRecord record, List<String> options, com.fasterxml.jackson.databind.node.ObjectNode resources);
 
     Outcome events(Context context, SandboxRecord record, boolean once, Duration interval);
 

@@ -842,10 +842,11 @@ public final class MicroVmDriver implements IsolationDriver {
      * cgroup's limit follows); anything else is refused, naming it, before anything changes.
      */
     @Override
-    public Outcome update(Context context, SandboxRecord record, List<String> passThrough) {
+    public Outcome update(Context context, SandboxRecord record, List<String> options,
+            com.fasterxml.jackson.databind.node.ObjectNode resources) {
         if (!status(record).isAlive()) throw new OciException("container \"" + record.id() + "\" is not running");
         MicroVmState vm = record.microvm();
-        MicroVmCgroups.OciLimits limits = MicroVmUpdate.parse(record.id(), passThrough);
+        MicroVmCgroups.OciLimits limits = MicroVmUpdate.parse(record.id(), options, resources);
         Long balloonBytes = null;
         if (limits.memory() != null) {
             long boot = (long) vm.memoryMib() << 20;

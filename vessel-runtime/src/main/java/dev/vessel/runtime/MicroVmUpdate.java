@@ -1,24 +1,41 @@
 package dev.vessel.runtime;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.vessel.oci.BundleConfig;
 import dev.vessel.oci.OciException;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 
 /**
  * What {@code update} of a microVM can change, from runc's update options as the daemon forwards
- * them ({@code --memory=256m}, {@code --cpu-quota=50000}, {@code --resources=FILE}): CPU quota,
+ * them ({@code --memory=256m}, {@code --cpu-quota=50000}) and the {@code --resources} document: CPU quota,
  * period and shares, and the memory limit. Anything else is refused in one line naming it.
  */
 final class MicroVmUpdate {
     private MicroVmUpdate() {}
 
-    static MicroVmCgroups.OciLimits parse(String id, List<String> options) {
+    /** {@code resources} (normalised, or null) first; the flags override it, as runc's do. */
+    static MicroVmCgroups.OciLimits parse(String id, List<String> options, JsonNode resources) {
         Long memory = null, quota = null, period = null, shares = null;
+        if (resources != null) {
+            JsonNode cpu = resources.path("cpu"), mem = resources.path("memory");
+            for (String unsupported : List.of("pids", "blockIO", "hugepageLimits", "network", "rdma", "unified", "devices")) {
+                if (resources.hasNonNull(unsupported)) throw refused(id, "--resources: " + unsupported);
+            }
+            var fields = mem.fieldNames();
+            while (fields.hasNext()) {
+                String f = fields.next();
+                if (!f.equals("limit") && !mem.path(f).isNull()) throw refused(id, "--resources: memory." + f);
+            }
+            fields = cpu.fieldNames();
+            while (fields.hasNext()) {
+                String f = fields.next();
+                if (!List.of("quota", "period", "shares").contains(f) && !cpu.path(f).isNull()) throw refused(id, "--resources: cpu." + f);
+            }
+            if (mem.hasNonNull("limit")) memory = mem.get("limit").asLong();
+            if (cpu.hasNonNull("quota")) quota = cpu.get("quota").asLong();
+            if (cpu.hasNonNull("period")) period = cpu.get("period").asLong();
+            if (cpu.hasNonNull("shares")) shares = cpu.get("shares").asLong();
+        }
         for (String option : options) {
             int eq = option.indexOf('=');
             String name = eq < 0 ? option : option.substring(0, eq), value = eq < 0 ? "" : option.substring(eq + 1);
@@ -27,29 +44,6 @@ final class MicroVmUpdate {
                 case "--cpu-quota" -> quota = number(id, name, value);
                 case "--cpu-period" -> period = number(id, name, value);
                 case "--cpu-share" -> shares = number(id, name, value);
-                case "--resources" -> {
-                    JsonNode r = resources(id, value);
-                    JsonNode cpu = r.path("cpu"), mem = r.path("memory");
-                    for (String unsupported : List.of("pids", "blockIO", "hugepageLimits", "network", "rdma", "unified", "devices")) {
-                        if (r.hasNonNull(unsupported)) throw refused(id, "--resources: " + unsupported);
-                    }
-                    var fields = mem.fieldNames();
-                    while (fields.hasNext()) {
-                        String f = fields.next();
-                        if (!f.equals("limit") && !mem.path(f).isNull()) throw refused(id, "--resources: memory." + f);
-                    }
-                    fields = cpu.fieldNames();
-                    while (fields.hasNext()) {
-                        String f = fields.next();
-                        if (!List.of("quota", "period", "shares").contains(f) && !cpu.path(f).isNull() && !cpu.path(f).asText().isEmpty()) {
-                            throw refused(id, "--resources: cpu." + f);
-                        }
-                    }
-                    if (mem.hasNonNull("limit")) memory = mem.get("limit").asLong();
-                    if (cpu.hasNonNull("quota")) quota = cpu.get("quota").asLong();
-                    if (cpu.hasNonNull("period")) period = cpu.get("period").asLong();
-                    if (cpu.hasNonNull("shares")) shares = cpu.get("shares").asLong();
-                }
                 default -> throw refused(id, name);
             }
         }
@@ -59,17 +53,6 @@ final class MicroVmUpdate {
     private static OciException refused(String id, String what) {
         return new OciException("update of microvm container \"" + id + "\": " + what
                 + " cannot be changed (a microVM takes --cpu-quota, --cpu-period, --cpu-share and --memory)");
-    }
-
-    private static JsonNode resources(String id, String file) {
-        if (file.equals("-")) {
-            throw new OciException("update of microvm container \"" + id + "\": --resources - (standard input) is not supported: give a file");
-        }
-        try {
-            return BundleConfig.JSON.readTree(Files.readString(Path.of(file)));
-        } catch (IOException | RuntimeException e) {
-            throw new OciException("update of microvm container \"" + id + "\": --resources " + file + " is not a readable JSON file");
-        }
     }
 
     private static long number(String id, String name, String value) {

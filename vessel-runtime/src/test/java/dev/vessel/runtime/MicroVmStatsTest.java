@@ -46,7 +46,7 @@ class MicroVmStatsTest {
 
     @Test
     void updateTakesCpuAndMemory() {
-        var l = MicroVmUpdate.parse("c", List.of("--cpu-quota=50000", "--cpu-period=100000", "--cpu-share=512", "--memory=128m"));
+        var l = MicroVmUpdate.parse("c", List.of("--cpu-quota=50000", "--cpu-period=100000", "--cpu-share=512", "--memory=128m"), null);
         assertEquals(new MicroVmCgroups.OciLimits(128L << 20, 50000L, 100000L, 512L), l);
         assertEquals(-1, MicroVmUpdate.bytes("c", "--memory", "-1"));
         assertEquals(1L << 30, MicroVmUpdate.bytes("c", "--memory", "1g"));
@@ -54,13 +54,26 @@ class MicroVmStatsTest {
 
     @Test
     void updateRefusesTheRestInOneLine() {
-        var e = assertThrows(OciException.class, () -> MicroVmUpdate.parse("c", List.of("--pids-limit=10")));
+        var e = assertThrows(OciException.class, () -> MicroVmUpdate.parse("c", List.of("--pids-limit=10"), null));
         assertEquals("update of microvm container \"c\": --pids-limit cannot be changed (a microVM takes --cpu-quota, "
                 + "--cpu-period, --cpu-share and --memory)", e.getMessage());
-        e = assertThrows(OciException.class, () -> MicroVmUpdate.parse("c", List.of("--memory=lots")));
+        e = assertThrows(OciException.class, () -> MicroVmUpdate.parse("c", List.of("--memory=lots"), null));
         assertEquals("update of microvm container \"c\": invalid --memory \"lots\"", e.getMessage());
-        e = assertThrows(OciException.class, () -> MicroVmUpdate.parse("c", List.of("--resources=-")));
-        assertTrue(e.getMessage().contains("standard input"));
+        var pids = UpdateResources.parse("{\"pids\":{\"limit\":10}}", "-");
+        e = assertThrows(OciException.class, () -> MicroVmUpdate.parse("c", List.of(), pids));
+        assertEquals("update of microvm container \"c\": --resources: pids cannot be changed (a microVM takes --cpu-quota, "
+                + "--cpu-period, --cpu-share and --memory)", e.getMessage());
+    }
+
+    @Test
+    void updateTakesDockersDocumentWithItsZeros() {
+        // what `docker update --cpus 0.5` sends (Docker 20.10, captured): the zeros mean "unchanged"
+        var docker = UpdateResources.parse("{\"memory\":{\"limit\":0,\"reservation\":0,\"kernel\":0},"
+                + "\"cpu\":{\"shares\":0,\"quota\":50000,\"period\":100000},\"blockIO\":{\"weight\":0}}", "-");
+        assertEquals(new MicroVmCgroups.OciLimits(null, 50000L, 100000L, null), MicroVmUpdate.parse("c", List.of(), docker));
+        // a flag wins over the document, as runc's do
+        assertEquals(new MicroVmCgroups.OciLimits(null, 20000L, 100000L, null),
+                MicroVmUpdate.parse("c", List.of("--cpu-quota=20000"), docker));
     }
 
     @Test
