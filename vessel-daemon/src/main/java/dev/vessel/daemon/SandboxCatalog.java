@@ -90,7 +90,8 @@ final class SandboxCatalog {
         List<Entry> entries = new ArrayList<>();
         Set<String> listed = new java.util.HashSet<>();
         if (Files.isDirectory(root)) {
-            for (OciState state : drivers.container().list(context)) {
+            // from crun's state files: a scrape lists every root each time, and a `crun list` per root was a fork each
+            for (OciState state : drivers.container().listFromStateFiles(context)) {
                 SandboxRecord record = context.store().load(state.id()).orElse(
                         new SandboxRecord(state.id(), Isolation.CONTAINER, state.bundle(), state.rootfs(), state.created(),
                                 state.owner(), state.annotations(), null, null));

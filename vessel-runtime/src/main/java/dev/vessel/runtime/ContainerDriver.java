@@ -160,6 +160,77 @@ public final class ContainerDriver implements IsolationDriver {
         });
     }
 
+    /**
+     * Every container under the root, as {@link #list} shows them, read from crun's own state files
+     * ({@code ROOT/ID/status}) instead of a {@code crun list}: what a metrics scrape asks for each
+     * time, where a fork and exec of the runtime cost the daemon more than the scrape itself. The
+     * status is found as crun finds it: stopped when the process is gone (or its pid reused: the start
+     * time differs), created while the exec fifo is there, paused while the cgroup is frozen.
+     * With runc, or a state file not in crun's shape, it asks the runtime.
+     */
+    public List<OciState> listFromStateFiles(Context context) {
+        if (!isCrun.get()) return list(context);
+        List<OciState> states = new ArrayList<>();
+        List<String> mountinfo = null; // read once for every container's cgroup: it is long on a host of containers
+        try (java.nio.file.DirectoryStream<Path> dirs = Files.newDirectoryStream(context.store().root())) {
+            for (Path dir : dirs) {
+                String id = dir.getFileName().toString();
+                Path status = dir.resolve("status");
+                if (!Files.isRegularFile(status)) continue;
+                JsonNode state;
+                try {
+                    state = JSON.readTree(Files.readAllBytes(status));
+                } catch (IOException e) {
+                    if (!Files.exists(dir)) continue; // deleted meanwhile
+                    return list(context);
+                }
+                if (!state.has("pid") || !state.has("process-start-time")) return list(context);
+                SandboxRecord record = context.store().load(id).orElse(null);
+                if (record != null && record.isolation() != Isolation.CONTAINER) continue;
+                long pid = state.path("pid").asLong();
+                if (mountinfo == null) mountinfo = Files.readAllLines(Path.of("/proc/self/mountinfo"));
+                String now = crunStatus(dir, pid, state.path("process-start-time").asLong(), mountinfo);
+                com.fasterxml.jackson.databind.node.ObjectNode shown = state.deepCopy();
+                shown.put("id", id).put("status", now).put("pid", now.equals("stopped") ? 0 : pid);
+                states.add(fromRuntime(shown, record));
+            }
+        } catch (IOException e) {
+            return List.of(); // no root (yet): no containers, as crun list says
+        }
+        return states;
+    }
+
+    /** A container's status from crun's state directory, the way crun's own state and list decide it. */
+    static String crunStatus(Path dir, long pid, long startTime, List<String> mountinfo) {
+        if (pid <= 0 || processStartTime(pid) != startTime) return "stopped";
+        if (Files.exists(dir.resolve("exec.fifo"))) return "created";
+        try {
+            dev.vessel.linux.Cgroup cgroup = dev.vessel.linux.Cgroup.parse(
+                    Files.readAllLines(Path.of("/proc/" + pid + "/cgroup")), mountinfo);
+            boolean frozen = cgroup.isUnified()
+                    ? cgroup.read("", "cgroup.freeze").map("1"::equals).orElse(false)
+                    : cgroup.read("freezer", "freezer.state").map("FROZEN"::equals).orElse(false);
+            return frozen ? "paused" : "running";
+        } catch (IOException e) {
+            return "stopped"; // it exited meanwhile
+        }
+    }
+
+    /** Field 22 of /proc/PID/stat (clock ticks since boot), or -1 when there is no such process. */
+    static long processStartTime(long pid) {
+        try {
+            return parseStartTime(Files.readString(Path.of("/proc/" + pid + "/stat")));
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /** The start time in a /proc/PID/stat line; the command name (field 2) may hold spaces and parentheses. */
+    static long parseStartTime(String stat) {
+        String[] fields = stat.substring(stat.lastIndexOf(')') + 2).trim().split(" ");
+        return Long.parseLong(fields[19]); // fields[0] is field 3 (state)
+    }
+
     /** Every container the low-level runtime has under the root, joined with the store's records. */
     public List<OciState> list(Context context) {
         List<String> argv = new ArrayList<>(context.runtimeArgv());

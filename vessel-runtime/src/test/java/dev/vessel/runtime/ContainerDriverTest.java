@@ -100,4 +100,69 @@ class ContainerDriverTest {
         assertThat(state).isEqualTo(new OciState(OciState.SPEC_VERSION, "c4", 7, "running", "/b", "/b/rootfs",
                 "2026-12-01T00:00:00Z", "root", Map.of("a", "b")));
     }
+
+    private static void crunState(Path dir, long pid, long startTime, String bundle) throws Exception {
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("status"), "{\"pid\": " + pid + ", \"process-start-time\": " + startTime
+                + ", \"cgroup-path\": \"/x\", \"rootfs\": \"" + bundle + "/rootfs\", \"bundle\": \"" + bundle
+                + "\", \"created\": \"2026-12-01T10:00:00Z\", \"owner\": \"root\"}");
+    }
+
+    @Test
+    void theScrapeReadsCrunsStateFilesAsCrunListWouldShowThem() throws Exception {
+        Path root = tmp.resolve("root");
+        IsolationDriver.Context ctx = context(root);
+        long self = ProcessHandle.current().pid();
+        long started = ContainerDriver.processStartTime(self);
+        assertThat(started).isPositive();
+        crunState(root.resolve("alive"), self, started, "/b1");
+        crunState(root.resolve("starting"), self, started, "/b2");
+        Files.createFile(root.resolve("starting/exec.fifo"));
+        crunState(root.resolve("reused"), self, started + 1, "/b3"); // our pid, another process's start time
+        crunState(root.resolve("gone"), 0, 0, "/b4");
+        Files.createDirectories(root.resolve("half-made")); // no status file yet: not listed
+        ctx.store().save(new SandboxRecord("alive", Isolation.CONTAINER, "/record-bundle", "/record-bundle/rootfs",
+                "2026-12-01T10:00:00Z", "root", Map.of("k", "v"), Status.CREATING, null));
+        Map<String, OciState> byId = new java.util.TreeMap<>();
+        new ContainerDriver(() -> true).listFromStateFiles(ctx).forEach(s -> byId.put(s.id(), s));
+        assertThat(byId.keySet()).containsExactly("alive", "gone", "reused", "starting");
+        assertThat(byId.get("alive").status()).isEqualTo("running");
+        assertThat(byId.get("alive").pid()).isEqualTo(self);
+        assertThat(byId.get("alive").bundle()).isEqualTo("/record-bundle");
+        assertThat(byId.get("alive").annotations()).containsEntry("k", "v");
+        assertThat(byId.get("starting").status()).isEqualTo("created");
+        assertThat(byId.get("starting").bundle()).isEqualTo("/b2");
+        assertThat(byId.get("reused").status()).isEqualTo("stopped");
+        assertThat(byId.get("reused").pid()).isZero();
+        assertThat(byId.get("gone").status()).isEqualTo("stopped");
+    }
+
+    @Test
+    void aStateFileNotInCrunsShapeOrRuncIsAskedOfTheRuntime() throws Exception {
+        Path root = tmp.resolve("root");
+        Files.createDirectories(root.resolve("odd"));
+        Files.writeString(root.resolve("odd/status"), "{\"something\": \"else\"}");
+        Path runtime = tmp.resolve("fake-runtime");
+        Files.writeString(runtime, "#!/bin/sh\necho '[{\"id\": \"from-the-runtime\", \"status\": \"running\", \"pid\": 1}]'\n");
+        runtime.toFile().setExecutable(true);
+        SandboxStore store = SandboxStore.forRoot(tmp.resolve("store"), root);
+        IsolationDriver.Context ctx = new IsolationDriver.Context() {
+            public SandboxStore store() { return store; }
+            public List<String> runtimeArgv() { return List.of(runtime.toString(), "--root", root.toString()); }
+            public List<String> env() { return List.of("PATH=/bin"); }
+            public long clientPid() { return 4242; }
+            public List<String> globalArgs() { return List.of("--root", root.toString()); }
+        };
+        assertThat(new ContainerDriver(() -> true).listFromStateFiles(ctx)).extracting(OciState::id).containsExactly("from-the-runtime");
+        crunState(root.resolve("odd"), 0, 0, "/b"); // crun's shape now, but the runtime is runc
+        assertThat(new ContainerDriver(() -> false).listFromStateFiles(ctx)).extracting(OciState::id).containsExactly("from-the-runtime");
+        assertThat(new ContainerDriver(() -> true).listFromStateFiles(ctx)).extracting(OciState::id).containsExactly("odd");
+        assertThat(new ContainerDriver(() -> true).listFromStateFiles(context(tmp.resolve("no-such-root")))).isEmpty();
+    }
+
+    @Test
+    void theStartTimeIsField22EvenWhenTheCommandNameHoldsParentheses() {
+        assertThat(ContainerDriver.parseStartTime("123 (a) b) c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21"))
+                .isEqualTo(987654);
+    }
 }
