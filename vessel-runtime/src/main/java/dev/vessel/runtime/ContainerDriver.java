@@ -171,7 +171,7 @@ public final class ContainerDriver implements IsolationDriver {
     public List<OciState> listFromStateFiles(Context context) {
         if (!isCrun.get()) return list(context);
         List<OciState> states = new ArrayList<>();
-        List<String> mountinfo = null; // read once for every container's cgroup: it is long on a host of containers
+        dev.vessel.linux.Cgroup hierarchies = null; // the freezer's (or v2's) root, found once for every container
         try (java.nio.file.DirectoryStream<Path> dirs = Files.newDirectoryStream(context.store().root())) {
             for (Path dir : dirs) {
                 String id = dir.getFileName().toString();
@@ -188,8 +188,12 @@ public final class ContainerDriver implements IsolationDriver {
                 SandboxRecord record = context.store().load(id).orElse(null);
                 if (record != null && record.isolation() != Isolation.CONTAINER) continue;
                 long pid = state.path("pid").asLong();
-                if (mountinfo == null) mountinfo = Files.readAllLines(Path.of("/proc/self/mountinfo"));
-                String now = crunStatus(dir, pid, state.path("process-start-time").asLong(), mountinfo);
+                if (hierarchies == null) {
+                    hierarchies = dev.vessel.linux.Cgroup.parse(List.of("1:freezer:/", "0::/"),
+                            Files.readAllLines(Path.of("/proc/self/mountinfo")));
+                }
+                String now = crunStatus(dir, pid, state.path("process-start-time").asLong(),
+                        freezerFile(hierarchies, state.path("cgroup-path").asText("")));
                 com.fasterxml.jackson.databind.node.ObjectNode shown = state.deepCopy();
                 shown.put("id", id).put("status", now).put("pid", now.equals("stopped") ? 0 : pid);
                 states.add(fromRuntime(shown, record));
@@ -201,19 +205,23 @@ public final class ContainerDriver implements IsolationDriver {
     }
 
     /** A container's status from crun's state directory, the way crun's own state and list decide it. */
-    static String crunStatus(Path dir, long pid, long startTime, List<String> mountinfo) {
+    static String crunStatus(Path dir, long pid, long startTime, Path freezer) {
         if (pid <= 0 || processStartTime(pid) != startTime) return "stopped";
         if (Files.exists(dir.resolve("exec.fifo"))) return "created";
-        try {
-            dev.vessel.linux.Cgroup cgroup = dev.vessel.linux.Cgroup.parse(
-                    Files.readAllLines(Path.of("/proc/" + pid + "/cgroup")), mountinfo);
-            boolean frozen = cgroup.isUnified()
-                    ? cgroup.read("", "cgroup.freeze").map("1"::equals).orElse(false)
-                    : cgroup.read("freezer", "freezer.state").map("FROZEN"::equals).orElse(false);
-            return frozen ? "paused" : "running";
-        } catch (IOException e) {
-            return "stopped"; // it exited meanwhile
-        }
+        String frozen = freezer == null ? "" : dev.vessel.linux.Cgroup.readFile(freezer).orElse("");
+        return frozen.equals("1") || frozen.equals("FROZEN") ? "paused" : "running";
+    }
+
+    /**
+     * The file that says whether a container's cgroup is frozen: crun puts it at the same path in
+     * every hierarchy (its state's cgroup-path), so the freezer's root is found once, not per container.
+     */
+    static Path freezerFile(dev.vessel.linux.Cgroup hierarchies, String cgroupPath) {
+        if (cgroupPath.isEmpty()) return null;
+        String relative = cgroupPath.startsWith("/") ? cgroupPath.substring(1) : cgroupPath;
+        return hierarchies.dir("freezer")
+                .map(root -> root.resolve(relative).resolve(hierarchies.isUnified() ? "cgroup.freeze" : "freezer.state"))
+                .orElse(null);
     }
 
     /** Field 22 of /proc/PID/stat (clock ticks since boot), or -1 when there is no such process. */

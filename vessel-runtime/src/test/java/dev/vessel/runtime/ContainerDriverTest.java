@@ -161,6 +161,30 @@ class ContainerDriverTest {
     }
 
     @Test
+    void aFrozenCgroupIsPausedOnV1AndV2() throws Exception {
+        long self = ProcessHandle.current().pid();
+        long started = ContainerDriver.processStartTime(self);
+        Path dir = tmp.resolve("state");
+        Files.createDirectories(dir);
+        List<String> hybrid = List.of("30 25 0:26 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer",
+                "31 25 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw");
+        dev.vessel.linux.Cgroup v1 = dev.vessel.linux.Cgroup.parse(List.of("1:freezer:/", "0::/"), hybrid);
+        assertThat(ContainerDriver.freezerFile(v1, "/c1")).isEqualTo(Path.of("/sys/fs/cgroup/freezer/c1/freezer.state"));
+        dev.vessel.linux.Cgroup v2 = dev.vessel.linux.Cgroup.parse(List.of("1:freezer:/", "0::/"),
+                List.of("31 25 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw"));
+        assertThat(ContainerDriver.freezerFile(v2, "/a/c1")).isEqualTo(Path.of("/sys/fs/cgroup/a/c1/cgroup.freeze"));
+        assertThat(ContainerDriver.freezerFile(v2, "")).isNull();
+        Path freezer = tmp.resolve("freezer.state");
+        Files.writeString(freezer, "FROZEN\n");
+        assertThat(ContainerDriver.crunStatus(dir, self, started, freezer)).isEqualTo("paused");
+        Files.writeString(freezer, "THAWED\n");
+        assertThat(ContainerDriver.crunStatus(dir, self, started, freezer)).isEqualTo("running");
+        Files.writeString(freezer, "1\n");
+        assertThat(ContainerDriver.crunStatus(dir, self, started, freezer)).isEqualTo("paused");
+        assertThat(ContainerDriver.crunStatus(dir, self, started, null)).isEqualTo("running");
+    }
+
+    @Test
     void theStartTimeIsField22EvenWhenTheCommandNameHoldsParentheses() {
         assertThat(ContainerDriver.parseStartTime("123 (a) b) c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21"))
                 .isEqualTo(987654);
