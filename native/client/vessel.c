@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -37,7 +39,7 @@
 #ifndef VESSEL_LIBDIR
 #define VESSEL_LIBDIR "/usr/local/lib/vessel"
 #endif
-#define MAGIC 0x324c5356u /* "VSL2" */
+#define MAGIC 0x334c5356u /* "VSL3" */
 #define START_TIMEOUT_MS 30000
 
 extern char **environ;
@@ -602,6 +604,219 @@ static void relay_go(const char *sock, int daemon_fd)
     exit(status);
 }
 
+/*
+ * 'M': hold a VM (`vessel vmm`). vesseld serves the VM's API; we stay in the caller's process
+ * tree, network namespace, working directory and terminal, and start its QEMU ('Q') as our child,
+ * as Firecracker's VMM is the caller's process. From here one poll loop: the daemon's frames
+ * ('Q' start the child, 'K' signal it, 'O'/'E' output, 'X' exit), our signals (SIGTERM, SIGINT,
+ * SIGHUP, SIGQUIT go on to the child, as they would end Firecracker), and the child's stderr,
+ * copied to ours and to the daemon (which reads QEMU's error line from it). Messages to the
+ * daemon: 'p' pid, 'e' stderr bytes, 'w' exit status. If the daemon goes away (kill -9), the
+ * API it served is gone: we remove its sockets (the payload's paths) and wait for the guest.
+ */
+static char **held_paths;
+static uint32_t held_count;
+
+static void remove_held(void)
+{
+    for (uint32_t i = 0; i < held_count; i++)
+        unlink(held_paths[i]);
+}
+
+static void send_message(int *daemon_fd, char type, const void *payload, uint32_t len)
+{
+    if (*daemon_fd < 0)
+        return;
+    unsigned char header[5] = { (unsigned char)type, len, len >> 8, len >> 16, len >> 24 };
+    if (write_all(*daemon_fd, header, 5) != 0 || (len && write_all(*daemon_fd, payload, len) != 0)) {
+        close(*daemon_fd); /* gone: the next read says so too */
+        *daemon_fd = -1;
+    }
+}
+
+static void send_u32(int *daemon_fd, char type, uint32_t v)
+{
+    unsigned char le[4] = { v, v >> 8, v >> 16, v >> 24 };
+    send_message(daemon_fd, type, le, 4);
+}
+
+static pid_t start_child(const unsigned char *p, const unsigned char *end, const sigset_t *blocked, int *err_out)
+{
+    uint32_t argc = get_u32(&p, end);
+    char **argv = calloc(argc + 1, sizeof(char *));
+    for (uint32_t i = 0; i < argc; i++)
+        argv[i] = get_str(&p, end, NULL);
+    uint32_t envc = get_u32(&p, end);
+    char **env = calloc(envc + 1, sizeof(char *));
+    for (uint32_t i = 0; i < envc; i++)
+        env[i] = get_str(&p, end, NULL);
+    if (argc == 0)
+        die("malformed reply from vesseld: empty argv");
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        die("pipe: %s", strerror(errno));
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* ends with us, even on our SIGKILL; SIGTERM lets QEMU restore the terminal it made raw */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(128 + SIGTERM);
+        signal(SIGPIPE, SIG_DFL);
+        sigprocmask(SIG_UNBLOCK, blocked, NULL);
+        dup2(pipefd[1], 2);
+        execve(argv[0], argv, env);
+        fprintf(stderr, "vessel: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(pipefd[1]);
+    fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+    *err_out = pipefd[0];
+    for (uint32_t i = 0; i < argc; i++)
+        free(argv[i]);
+    for (uint32_t i = 0; i < envc; i++)
+        free(env[i]);
+    free(argv);
+    free(env);
+    return pid;
+}
+
+/* Copies what the child wrote to stderr to ours and to the daemon; -1 at its end. */
+static int drain_stderr(int err, int *daemon_fd)
+{
+    char chunk[4096];
+    for (;;) {
+        ssize_t n = read(err, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n <= 0)
+            return -1;
+        write_all(2, chunk, (size_t)n);
+        send_message(daemon_fd, 'e', chunk, (uint32_t)n);
+    }
+}
+
+__attribute__((noreturn))
+static void vmm_hold(int daemon_fd, const unsigned char *p, const unsigned char *end)
+{
+    held_count = get_u32(&p, end);
+    held_paths = calloc(held_count + 1, sizeof(char *));
+    for (uint32_t i = 0; i < held_count; i++)
+        held_paths[i] = get_str(&p, end, NULL);
+    sigset_t mask;
+    sigemptyset(&mask);
+    int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+    for (size_t i = 0; i < sizeof(forwarded) / sizeof(*forwarded); i++)
+        sigaddset(&mask, forwarded[i]);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (sfd < 0)
+        die("signalfd: %s", strerror(errno));
+    pid_t child = 0;
+    int child_err = -1, child_status = -1; /* the last child's, once it has ended */
+    for (;;) {
+        struct pollfd fds[3] = { { .fd = daemon_fd, .events = POLLIN }, { .fd = sfd, .events = POLLIN },
+                                 { .fd = child_err, .events = POLLIN } };
+        if (poll(fds, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            die("poll: %s", strerror(errno));
+        }
+        if (child_err >= 0 && fds[2].revents && drain_stderr(child_err, &daemon_fd) < 0) {
+            close(child_err);
+            child_err = -1;
+        }
+        if (fds[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo != SIGCHLD) {
+                    if (child > 0)
+                        kill(child, (int)si.ssi_signo);
+                    else { /* no guest yet: the VM ends here, as Firecracker's process would */
+                        remove_held();
+                        exit(128 + (int)si.ssi_signo);
+                    }
+                }
+            }
+            int status;
+            if (child > 0 && waitpid(child, &status, WNOHANG) == child) {
+                if (child_err >= 0) { /* its last words first: they may say why it ended */
+                    drain_stderr(child_err, &daemon_fd);
+                    close(child_err);
+                    child_err = -1;
+                }
+                child = 0;
+                child_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                send_u32(&daemon_fd, 'w', (uint32_t)child_status);
+                if (daemon_fd < 0) {
+                    remove_held();
+                    exit(child_status);
+                }
+            }
+        }
+        if (daemon_fd >= 0 && fds[0].revents) {
+            unsigned char header[5];
+            unsigned char *payload = NULL;
+            uint32_t len = 0;
+            int ok = read_all(daemon_fd, header, 5) == 0;
+            if (ok) {
+                const unsigned char *h = header + 1;
+                len = get_u32(&h, header + 5);
+                payload = malloc(len ? len : 1);
+                ok = payload && read_all(daemon_fd, payload, len) == 0;
+            }
+            if (!ok) {
+                /* the daemon went away (kill -9): its API is gone with it; the guest is ours and runs on */
+                free(payload);
+                close(daemon_fd);
+                daemon_fd = -1;
+                remove_held();
+                if (child <= 0) {
+                    fprintf(stderr, "vessel vmm: vesseld went away before the guest started\n");
+                    exit(child_status >= 0 ? child_status : 1);
+                }
+                fprintf(stderr, "vessel vmm: vesseld went away: the API socket is gone, the guest runs on\n");
+                continue;
+            }
+            const unsigned char *q = payload, *e = payload + len;
+            switch (header[0]) {
+            case 'O':
+                write_all(1, payload, len);
+                break;
+            case 'E':
+                write_all(2, payload, len);
+                break;
+            case 'Q':
+                if (child > 0)
+                    die("malformed reply from vesseld (a second child)");
+                child = start_child(payload, e, &mask, &child_err);
+                send_u32(&daemon_fd, 'p', (uint32_t)child);
+                break;
+            case 'K': {
+                uint32_t sig = get_u32(&q, e);
+                if (child > 0)
+                    kill(child, (int)sig);
+                break;
+            }
+            case 'X': {
+                uint32_t status = get_u32(&q, e);
+                if (child > 0) /* the daemon is done with a guest that runs: it ends with us */
+                    kill(child, SIGTERM);
+                exit((int)status);
+            }
+            default:
+                die("unknown reply '%c' from vesseld", header[0]);
+            }
+            free(payload);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *sock = getenv("VESSEL_SOCKET");
@@ -718,6 +933,8 @@ int main(int argc, char **argv)
             break;
         case 'G':
             relay_go(sock, fd);
+        case 'M':
+            vmm_hold(fd, payload, end);
         default:
             die("unknown reply '%c' from vesseld", header[0]);
         }

@@ -31,7 +31,7 @@ run -t 600 make -C "$REPO" --no-print-directory install PREFIX="$P" SYSCONFDIR="
 assert_eq "make install: exit 0" 0 "$RC" || _show stderr "$ERR"
 assert_eq "the client is a link into lib/vessel" "../lib/vessel/bin/vessel" "$(readlink "$IV")"
 assert_eq "vessel-microvm is a link to the client" vessel "$(readlink "$P/bin/vessel-microvm")"
-for f in bin/vessel bin/vesseld bin/vessel-keeper bin/vessel-agent bin/vessel-vmm scripts/find-jdk; do
+for f in bin/vessel bin/vesseld bin/vessel-keeper bin/vessel-agent scripts/find-jdk; do
   check "installed: lib/vessel/$f is executable" test -x "$P/lib/vessel/$f"
 done
 check "installed: the daemon's jars" test -f "$P/lib/vessel/build/lib/vessel-daemon.jar"

@@ -122,18 +122,18 @@ final class Dispatcher {
     }
 
     /**
-     * {@code vessel vmm ...}: the client execs bin/vessel-vmm, so the Firecracker-compatible VMM
-     * (a JVM of its own, in the foreground) runs in the caller's process, network namespace, working
-     * directory and terminal, as the firecracker binary would (docs/firecracker-api.md).
+     * {@code vessel vmm ...}: the Firecracker-compatible VMM. This daemon serves its API (no JVM
+     * per VM); the client stays in the caller's process tree as a relay and starts QEMU as its
+     * child, so QEMU runs in the caller's network namespace, working directory and terminal, as
+     * the firecracker binary would (docs/firecracker-api.md). Returns once the guest has ended.
      */
     private void vmmCommand(Call call, List<String> args) throws IOException {
-        List<String> argv = new java.util.ArrayList<>();
-        argv.add(home.resolve("bin/vessel-vmm").toString());
-        argv.addAll(args.subList(1, args.size()));
-        // the guest initrd for boot sources without initrd_path: this daemon's assets (its config's assets_dir)
-        List<String> env = new java.util.ArrayList<>(call.request.env());
-        if (env.stream().noneMatch(e -> e.startsWith("VESSEL_ASSETS_DIR="))) env.add("VESSEL_ASSETS_DIR=" + settings.assetsDir());
-        call.reply.exec(new Protocol.Program(argv, env, List.of()));
+        VmmCall caller = new VmmCall(call.request, call.reply);
+        // the guest initrd for boot sources without initrd_path: this daemon's assets, unless the caller names others
+        String assets = call.request.getenv("VESSEL_ASSETS_DIR");
+        Path assetsDir = assets == null || assets.isEmpty() ? settings.assetsDir() : Path.of(assets);
+        String[] vmmArgs = args.subList(1, args.size()).toArray(String[]::new);
+        caller.run(() -> dev.vessel.firecracker.VmmCommand.run(vmmArgs, caller, assetsDir));
     }
 
     /** {@code vessel image ext4 ROOTFS_DIR_OR_TAR OUT.img [--size MiB]}: an ext4 image for a Firecracker drive. */

@@ -14,7 +14,7 @@ import java.util.List;
 /**
  * The wire protocol between the native client ({@code native/client/vessel.c}) and the daemon.
  *
- * <p>Request, client to daemon: the magic {@code VSL2}, then argv (without argv[0]), the
+ * <p>Request, client to daemon: the magic {@code VSL3}, then argv (without argv[0]), the
  * environment, the working directory, the client's pid (u32) and the attempt (u32: 0, or 1 and 2
  * when a daemon died after accepting the call and before answering anything). A list is a u32
  * count followed by strings; a string is a u32 length followed by bytes; integers are little-endian.
@@ -35,12 +35,24 @@ import java.util.List;
  *       detach), a list (the command line an attached relay sends once its process has exited);
  *       the client answers the relay's pid as a u32; see {@link Replier#relay};</li>
  *   <li>{@code G}: go, empty, after an attached {@code V}: the client relays from now on.</li>
+ *   <li>{@code M}: hold a VM ({@code vessel vmm}): a list of paths (the sockets the daemon serves
+ *       for it). From here the client is a relay for the VM's children ({@link VmmCall}): it
+ *       reads frames and signals at once, removes the paths and keeps waiting for its child if
+ *       the daemon goes away, and exits with {@code X} (or with its child's status);</li>
+ *   <li>{@code Q} (after {@code M}): start a child, like {@code S} without files, with the
+ *       client's stdin and stdout, stderr through the client, SIGTERM as its parent-death
+ *       signal; SIGTERM, SIGINT, SIGHUP and SIGQUIT the client gets go on to it;</li>
+ *   <li>{@code K} (after {@code M}): a u32 signal for the child.</li>
  * </ul>
+ *
+ * <p>After {@code M} the client sends messages framed as the replies are: {@code p} (u32: the
+ * child's pid), {@code e} (bytes the child wrote to stderr, which the client has also written to
+ * its own), {@code w} (u32: the child's exit status, 128+n for signal n).
  */
 public final class Protocol {
-    static final int MAGIC = 0x324c5356; // "VSL2" read as a little-endian u32
-    /** The previous version's magic: a client of an older build may still ask a newer daemon to stop. */
-    static final int MAGIC_V1 = 0x314c5356;
+    static final int MAGIC = 0x334c5356; // "VSL3" read as a little-endian u32
+    /** The previous versions' magics: a client of an older build may still ask a newer daemon to stop. */
+    static final int MAGIC_V1 = 0x314c5356, MAGIC_V2 = 0x324c5356;
     static final int MAX_STRING = 1 << 20;
     static final int MAX_LIST = 1 << 16;
 
@@ -62,7 +74,7 @@ public final class Protocol {
     public static Request readRequest(InputStream stream) throws IOException {
         DataInputStream in = new DataInputStream(stream);
         int magic = readU32(in);
-        if (magic != MAGIC && magic != MAGIC_V1) {
+        if (magic != MAGIC && magic != MAGIC_V1 && magic != MAGIC_V2) {
             throw new IOException("not a vessel client (bad magic)");
         }
         List<String> args = readList(in);
@@ -71,7 +83,7 @@ public final class Protocol {
         if (magic == MAGIC_V1) return new Request(args, env, cwd, 0, 1, 0);
         long pid = Integer.toUnsignedLong(readU32(in));
         int attempt = readU32(in);
-        return new Request(args, env, cwd, pid, 2, attempt);
+        return new Request(args, env, cwd, pid, magic == MAGIC_V2 ? 2 : 3, attempt);
     }
 
     static int readU32(DataInputStream in) throws IOException {
@@ -184,7 +196,46 @@ public final class Protocol {
             }
         }
 
-        private void frame(char type, byte[] payload) throws IOException {
+        /** {@code M}: the client holds a VM from now on; it removes {@code leftovers} if this daemon goes away. */
+        public void hold(List<String> leftovers) throws IOException {
+            Encoder e = new Encoder();
+            e.list(leftovers);
+            frame('M', e.toByteArray());
+        }
+
+        /** {@code Q}: starts the VM's child ({@link #hold} first); its pid and exit come as messages ({@link #message}). */
+        public void startChild(List<String> argv, List<String> env) throws IOException {
+            Encoder e = new Encoder();
+            e.list(argv);
+            e.list(env);
+            frame('Q', e.toByteArray());
+        }
+
+        /** {@code K}: a signal for the VM's child. */
+        public void signalChild(int signal) throws IOException {
+            Encoder e = new Encoder();
+            e.u32(signal);
+            frame('K', e.toByteArray());
+        }
+
+        /** The next message of a client that holds a VM, or null once it has gone. */
+        public Message message() throws IOException {
+            int type;
+            try {
+                type = in.read();
+                if (type < 0) return null;
+                int length = readU32(in);
+                if (length < 0 || length > MAX_STRING) throw new IOException("client message of " + length + " bytes");
+                byte[] payload = new byte[length];
+                in.readFully(payload);
+                return new Message((char) type, payload);
+            } catch (EOFException e) {
+                return null;
+            }
+        }
+
+        // several threads answer a VM's caller (the API's log lines, the child's start, the exit): whole frames each
+        private synchronized void frame(char type, byte[] payload) throws IOException {
             ByteBuffer header = ByteBuffer.allocate(5).order(ByteOrder.LITTLE_ENDIAN);
             header.put((byte) type).putInt(payload.length);
             byte[] frame = new byte[5 + payload.length];
@@ -192,6 +243,13 @@ public final class Protocol {
             System.arraycopy(payload, 0, frame, 5, payload.length);
             out.write(frame);
             out.flush();
+        }
+    }
+
+    /** A message of a client that holds a VM: {@code p} pid, {@code e} stderr bytes, {@code w} exit status. */
+    public record Message(char type, byte[] payload) {
+        public int u32() {
+            return ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN).getInt();
         }
     }
 

@@ -186,7 +186,7 @@ public final class Vesseld {
             InputStream in = new BufferedInputStream(FdStreams.input(client), 64 * 1024);
             Protocol.Request request = Protocol.readRequest(in);
             Protocol.Replier reply = new Protocol.Replier(out, in);
-            if (request.version() == 1) {
+            if (request.version() < 3) {
                 // a client of an older build: it may stop this daemon (so that one of its own starts), nothing else
                 if (request.args().equals(List.of("daemon", "stop"))) {
                     reply.stdout("vesseld " + ProcessHandle.current().pid() + " (a newer version) stopped\n");

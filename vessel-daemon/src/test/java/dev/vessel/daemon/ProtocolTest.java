@@ -20,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ProtocolTest {
     /** `vessel --root /r create --bundle /b id1` from cwd / with the environment VESSEL_DUMP_REQUEST=/dev/stdout. */
-    static final String REQUEST = "56534c32" // VSL2
+    static final String REQUEST = "56534c33" // VSL3
             + "06000000" // six arguments
             + "06000000" + hex("--root") + "02000000" + hex("/r") + "06000000" + hex("create")
             + "08000000" + hex("--bundle") + "02000000" + hex("/b") + "03000000" + hex("id1")
@@ -52,8 +52,8 @@ class ProtocolTest {
                 "--root", "/r", "create", "--bundle", "/b", "id1").directory(Path.of("/").toFile()).start();
         byte[] out = p.getInputStream().readAllBytes();
         assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
-        String expected = REQUEST.replaceFirst("^56534c32" + "06000000",
-                "56534c32" + "07000000" + "13000000" + hex("--isolation=microvm"));
+        String expected = REQUEST.replaceFirst("^56534c33" + "06000000",
+                "56534c33" + "07000000" + "13000000" + hex("--isolation=microvm"));
         assertThat(HexFormat.of().formatHex(out)).isEqualTo(expected);
     }
 
@@ -61,7 +61,7 @@ class ProtocolTest {
     void theDaemonReadsTheGoldenRequest() throws Exception {
         Protocol.Request r = Protocol.readRequest(new ByteArrayInputStream(HexFormat.of().parseHex(REQUEST)));
         assertThat(r).isEqualTo(new Protocol.Request(List.of("--root", "/r", "create", "--bundle", "/b", "id1"),
-                List.of("VESSEL_DUMP_REQUEST=/dev/stdout"), "/", 1, 2, 0));
+                List.of("VESSEL_DUMP_REQUEST=/dev/stdout"), "/", 1, 3, 0));
     }
 
     @Test
@@ -84,7 +84,32 @@ class ProtocolTest {
     }
 
     @Test
+    void aVmmCallerIsHeldAndStartsTheChildAndAnswers() throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        // the client's messages: p (pid 0x1234), e "x\n", w (status 2), then its end
+        Protocol.Replier reply = new Protocol.Replier(out, new ByteArrayInputStream(HexFormat.of().parseHex(
+                "700400000034120000" + "6502000000" + hex("x\n") + "770400000002000000")));
+        reply.hold(List.of("/s"));
+        reply.startChild(List.of("/q"), List.of("A=b"));
+        reply.signalChild(15);
+        assertThat(HexFormat.of().formatHex(out.toByteArray())).isEqualTo(
+                "4d0a000000" + "01000000" + "02000000" + hex("/s") // M: the paths to remove without the daemon
+                        + "5115000000" + "01000000" + "02000000" + hex("/q") + "01000000" + "03000000" + hex("A=b") // Q: argv, env
+                        + "4b040000000f000000"); // K 15
+        Protocol.Message pid = reply.message();
+        assertThat(pid.type()).isEqualTo('p');
+        assertThat(pid.u32()).isEqualTo(0x1234);
+        assertThat(new String(reply.message().payload(), java.nio.charset.StandardCharsets.UTF_8)).isEqualTo("x\n");
+        Protocol.Message exit = reply.message();
+        assertThat(exit.type()).isEqualTo('w');
+        assertThat(exit.u32()).isEqualTo(2);
+        assertThat(reply.message()).as("the client's end").isNull();
+    }
+
+    @Test
     void aClientOfTheLastVersionIsRecognised() throws Exception {
+        String v2 = REQUEST.replaceFirst("^56534c33", "56534c32");
+        assertThat(Protocol.readRequest(new ByteArrayInputStream(HexFormat.of().parseHex(v2))).version()).isEqualTo(2);
         String v1 = "56534c31" + "02000000" + "06000000" + hex("daemon") + "04000000" + hex("stop") + "00000000" + "01000000" + hex("/");
         Protocol.Request r = Protocol.readRequest(new ByteArrayInputStream(HexFormat.of().parseHex(v1)));
         assertThat(r.version()).isEqualTo(1);

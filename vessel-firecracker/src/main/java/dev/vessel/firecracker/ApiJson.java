@@ -33,7 +33,11 @@ import java.util.stream.Collectors;
 public final class ApiJson {
     /** Firecracker's default {@code --http-api-max-payload-size}. */
     public static final int MAX_BODY = 51200;
-    private static volatile int maxBody = MAX_BODY;
+    /**
+     * The payload limit of the server answering this request ({@code --http-api-max-payload-size}):
+     * one daemon serves many VMs, each with its own limit, so it is bound per request, not global.
+     */
+    static final ScopedValue<Integer> MAX_BODY_LIMIT = ScopedValue.newInstance();
     static final String PREFIX = "An error occurred when deserializing the json body of a request: ";
 
     public static final ObjectMapper MAPPER = strictMapper();
@@ -98,7 +102,7 @@ public final class ApiJson {
 
     /** Reads and checks a body: 400 naming the field when it is not a valid {@code type}. */
     public static <T> T parse(byte[] body, Class<T> type) throws ApiException {
-        if (body.length > maxBody) throw tooLarge(body.length);
+        if (body.length > maxBody()) throw tooLarge(body.length);
         return parseAnySize(body, type);
     }
 
@@ -124,17 +128,12 @@ public final class ApiJson {
 
     public static ApiException tooLarge(long size) {
         return ApiException.badRequest("Request payload with size " + size + " is larger than the limit of "
-                + maxBody + " allowed by server.");
+                + maxBody() + " allowed by server.");
     }
 
     /** The payload limit now in force ({@code --http-api-max-payload-size}; default {@value #MAX_BODY}). */
     public static int maxBody() {
-        return maxBody;
-    }
-
-    public static void maxBody(int bytes) {
-        if (bytes < 1) throw new IllegalArgumentException("the payload limit must be positive");
-        maxBody = bytes;
+        return MAX_BODY_LIMIT.orElse(MAX_BODY);
     }
 
     /** One line naming the field and what was wrong with it. */

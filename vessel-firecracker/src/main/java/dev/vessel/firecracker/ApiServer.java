@@ -15,6 +15,7 @@ import org.eclipse.jetty.server.handler.ErrorHandler;
 import org.eclipse.jetty.unixdomain.server.UnixDomainServerConnector;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.eclipse.jetty.util.thread.VirtualThreadPool;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -45,14 +46,32 @@ public final class ApiServer implements AutoCloseable {
      * (null: none, as for a microVM of Vessel's OCI runtime, which has no MMDS).
      */
     public static ApiServer start(Path socket, Api api, Path mmdsSocket, MmdsService mmds) throws IOException {
+        return start(socket, api, mmdsSocket, mmds, ApiJson.MAX_BODY, false);
+    }
+
+    /**
+     * As {@link #start(Path, Api, Path, MmdsService)}, with Firecracker's {@code --http-api-max-payload-size}
+     * ({@code maxBody}) and, with {@code virtualThreads}, every thread of the server virtual (a
+     * daemon serving a {@code vessel vmm} per caller: an idle VM then costs no platform thread).
+     */
+    public static ApiServer start(Path socket, Api api, Path mmdsSocket, MmdsService mmds, int maxBody,
+                                  boolean virtualThreads) throws IOException {
+        if (maxBody < 1) throw new IllegalArgumentException("the payload limit must be positive");
         if (socket != null && Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             throw new IOException("the API socket " + socket + " already exists (remove it, or choose another path)");
         }
         if (mmdsSocket != null) Files.deleteIfExists(mmdsSocket);
-        QueuedThreadPool threads = new QueuedThreadPool(8, 2);
-        threads.setName("api");
-        threads.setDaemon(true);
-        Server server = new Server(threads);
+        Server server;
+        if (virtualThreads) {
+            VirtualThreadPool threads = new VirtualThreadPool(64);
+            threads.setName("vmm-api");
+            server = new Server(threads);
+        } else {
+            QueuedThreadPool threads = new QueuedThreadPool(8, 2);
+            threads.setName("api");
+            threads.setDaemon(true);
+            server = new Server(threads);
+        }
         HttpConfiguration http = new HttpConfiguration();
         http.setSendServerVersion(false);
         http.setSendXPoweredBy(false);
@@ -71,13 +90,14 @@ public final class ApiServer implements AutoCloseable {
             connector.setUnixDomainPath(socket);
             server.addConnector(connector);
         }
-        server.setErrorHandler(ApiServer::jettyError);
+        server.setErrorHandler((request, response, callback) ->
+                ScopedValue.where(ApiJson.MAX_BODY_LIMIT, maxBody).call(() -> jettyError(request, response, callback)));
         server.setHandler(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) {
                 boolean metadataRequest = mmdsConnector != null && request.getConnectionMetaData().getConnector() == mmdsConnector;
                 if (metadataRequest) serveMmds(mmds, request, response, callback);
-                else serve(api, request, response, callback);
+                else ScopedValue.where(ApiJson.MAX_BODY_LIMIT, maxBody).run(() -> serve(api, request, response, callback));
                 return true;
             }
         });

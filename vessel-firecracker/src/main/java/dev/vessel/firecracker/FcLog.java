@@ -18,20 +18,36 @@ import java.util.Locale;
 public final class FcLog {
     private static final List<String> LEVELS = List.of("off", "error", "warn", "info", "debug", "trace");
     private final String id;
+    /** Where lines go until PUT /logger names a file: the caller's stderr. */
+    private final java.util.function.Consumer<String> console;
     private OutputStream out;
     private int level = LEVELS.indexOf("warn");
     private boolean showLevel;
 
+    /** A log whose console is this process's stderr. */
     public FcLog(String id) {
+        this(id, text -> {
+            System.err.print(text);
+            System.err.flush();
+        });
+    }
+
+    public FcLog(String id, java.util.function.Consumer<String> console) {
         this.id = id;
+        this.console = console;
     }
 
     public synchronized void configure(Model.Logger l) throws ApiException {
-        if (l.logPath() != null) {
+        configure(l, l.logPath() == null ? null : Path.of(l.logPath()));
+    }
+
+    /** As {@link #configure(Model.Logger)}, with the log's path resolved by the caller ({@code logPath}: null for none). */
+    public synchronized void configure(Model.Logger l, Path logPath) throws ApiException {
+        if (logPath != null) {
             try {
-                OutputStream o = Files.newOutputStream(Path.of(l.logPath()), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                OutputStream o = Files.newOutputStream(logPath, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                         StandardOpenOption.APPEND);
-                if (out != null && out != System.err) out.close();
+                if (out != null) out.close();
                 out = o;
             } catch (IOException e) {
                 throw ApiException.badRequest("field `log_path`: cannot open " + l.logPath() + ": " + e.getMessage());
@@ -45,7 +61,7 @@ public final class FcLog {
     /** Closes the log file, if PUT /logger gave one (the VM is gone). */
     public synchronized void close() {
         try {
-            if (out != null && out != System.err) out.close();
+            if (out != null) out.close();
         } catch (IOException ignored) {
             // nothing more to write
         }
@@ -73,10 +89,13 @@ public final class FcLog {
         if (LEVELS.indexOf(lv) > level) return;
         String line = Instant.now() + " [" + id + ":main" + (showLevel || out == null ? ":" + lv.toUpperCase(Locale.ROOT) : "")
                 + "] " + message + "\n";
+        if (out == null) {
+            console.accept(line);
+            return;
+        }
         try {
-            OutputStream o = out != null ? out : System.err;
-            o.write(line.getBytes(StandardCharsets.UTF_8));
-            o.flush();
+            out.write(line.getBytes(StandardCharsets.UTF_8));
+            out.flush();
         } catch (IOException ignored) {
             // a reader that went away (a FIFO) does not stop the VMM
         }

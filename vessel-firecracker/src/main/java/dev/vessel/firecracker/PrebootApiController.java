@@ -50,12 +50,12 @@ final class PrebootApiController implements ApiController {
         VmConfig config = vmm.config;
         switch (action) {
             case VmmAction.ConfigureBootSource a -> {
-                Vmm.readable(a.bootSource().kernelImagePath(), "kernel_image_path");
-                if (a.bootSource().initrdPath() != null) Vmm.readable(a.bootSource().initrdPath(), "initrd_path");
+                vmm.readable(a.bootSource().kernelImagePath(), "kernel_image_path");
+                if (a.bootSource().initrdPath() != null) vmm.readable(a.bootSource().initrdPath(), "initrd_path");
                 config.bootSource(a.bootSource());
             }
             case VmmAction.InsertBlockDevice a -> {
-                Vmm.readable(a.drive().pathOnHost(), "path_on_host");
+                vmm.readable(a.drive().pathOnHost(), "path_on_host");
                 config.putDrive(a.drive());
             }
             case VmmAction.InsertNetworkDevice a -> config.putNetworkInterface(a.networkInterface());
@@ -127,9 +127,9 @@ final class PrebootApiController implements ApiController {
             throw ApiException.badRequest("Loading a microVM snapshot not allowed after configuring boot-specific resources.");
         }
         VmConfig config = vmm.config;
-        Path mem = Path.of(s.memoryFile()).toAbsolutePath();
-        Vmm.readable(mem.toString(), s.memFilePath() != null ? "mem_file_path" : "mem_backend.backend_path");
-        VmConfig restored = Snapshot.read(Path.of(s.snapshotPath()), vmm.mmds());
+        Path mem = vmm.path(s.memoryFile());
+        vmm.readable(mem.toString(), s.memFilePath() != null ? "mem_file_path" : "mem_backend.backend_path");
+        VmConfig restored = Snapshot.read(vmm.path(s.snapshotPath()), vmm.mmds());
         if (s.networkOverrides() != null) {
             for (Model.NetworkOverride o : s.networkOverrides()) {
                 Model.NetworkInterface n = restored.networkInterface(o.ifaceId());

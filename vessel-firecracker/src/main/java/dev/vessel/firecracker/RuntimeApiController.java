@@ -160,7 +160,7 @@ final class RuntimeApiController implements ApiController {
             qmp("qom-set", Map.of("path", "/objects/tg-" + node, "property", "limits", "value", limits));
         }
         if (p.pathOnHost() != null) {
-            Vmm.readable(p.pathOnHost(), "path_on_host");
+            vmm.readable(p.pathOnHost(), "path_on_host");
             String oldFile = fileNodes.getOrDefault(node, "file-" + node);
             String newFile = "file-" + node + "-" + System.nanoTime() % 100000;
             Map<String, Object> add = new LinkedHashMap<>(Map.of("driver", "file", "node-name", newFile,
@@ -182,7 +182,7 @@ final class RuntimeApiController implements ApiController {
             qmp("blockdev-del", Map.of("node-name", oldFile));
             fileNodes.put(node, newFile);
             try {
-                qmp("block_resize", Map.of("node-name", node, "size", Files.size(Path.of(p.pathOnHost()))));
+                qmp("block_resize", Map.of("node-name", node, "size", Files.size(vmm.path(p.pathOnHost()))));
             } catch (IOException | ApiException e) {
                 vmm.log().warn("drive " + id + ": the guest may not see the new size: " + e.getMessage());
             }
@@ -237,8 +237,8 @@ final class RuntimeApiController implements ApiController {
         if (state() != Vmm.State.PAUSED) {
             throw ApiException.badRequest("Snapshot creation needs a paused microVM (PATCH /vm {\"state\":\"Paused\"}).");
         }
-        Path mem = Path.of(s.memFilePath()).toAbsolutePath();
-        Path stateFile = Path.of(s.snapshotPath()).toAbsolutePath();
+        Path mem = vmm.path(s.memFilePath());
+        Path stateFile = vmm.path(s.snapshotPath());
         writableParent(mem, "mem_file_path");
         writableParent(stateFile, "snapshot_path");
         qmp("migrate-set-capabilities", Map.of("capabilities", List.of(Map.of("capability", "events", "state", false))));

@@ -36,7 +36,19 @@ public final class Vmm {
      * asked for only when QEMU starts (finding the accelerator takes QEMU a second: the API socket
      * should not wait for it).
      */
-    public record Env(Machine.Launcher launcher, java.util.function.Supplier<QemuMapping.Host> host, Path vhostVsock) {
+    public record Env(Machine.Launcher launcher, java.util.function.Supplier<QemuMapping.Host> host, Path vhostVsock, Path cwd) {
+        /** In this process's working directory. */
+        public Env(Machine.Launcher launcher, java.util.function.Supplier<QemuMapping.Host> host, Path vhostVsock) {
+            this(launcher, host, vhostVsock, Path.of("").toAbsolutePath());
+        }
+    }
+
+    /**
+     * A path the API was given, as the caller means it: relative to the caller's working directory
+     * (where QEMU runs, too), not to whatever process serves the API.
+     */
+    Path path(String path) {
+        return env.cwd().resolve(path).normalize();
     }
 
     private final String id;
@@ -187,12 +199,12 @@ public final class Vmm {
     }
 
     void configureLogger(Model.Logger l) throws ApiException {
-        log.configure(l);
+        log.configure(l, l.logPath() == null ? null : path(l.logPath()));
         config.logger(l);
     }
 
     void configureMetrics(Model.Metrics m) throws ApiException {
-        metrics.configure(Path.of(m.metricsPath()));
+        metrics.configure(path(m.metricsPath()));
         config.metrics(m);
     }
 
@@ -245,8 +257,8 @@ public final class Vmm {
         return null;
     }
 
-    static void readable(String path, String field) throws ApiException {
-        Path p = Path.of(path);
+    void readable(String path, String field) throws ApiException {
+        Path p = path(path);
         if (!Files.isReadable(p) || Files.isDirectory(p)) {
             throw ApiException.badRequest("field `" + field + "`: cannot open " + path
                     + (Files.exists(p) ? (Files.isDirectory(p) ? ": a directory" : ": permission denied") : ": no such file"));

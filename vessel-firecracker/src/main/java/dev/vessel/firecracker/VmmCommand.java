@@ -13,13 +13,14 @@ import java.util.concurrent.ExecutionException;
 
 /**
  * {@code vessel vmm --api-sock PATH [--config-file FILE] [--no-api] [--id ID]}: the firecracker
- * binary's behaviour over QEMU. It creates the API socket (refusing one that exists), serves
- * Firecracker's API there, boots on InstanceStart (or at once from --config-file), stays in the
- * foreground with the guest's serial console on its stdin/stdout, and exits when the guest does,
- * removing its sockets. A bad command line or configuration is one line on stderr, a non-zero
- * exit, and nothing left behind. Run by bin/vessel-vmm (which `vessel vmm` execs).
+ * binary's behaviour over QEMU, served by vesseld for a {@link Caller} (the {@code vessel}
+ * client, which stays in the caller's process tree as a small relay). It creates the API socket
+ * (refusing one that exists), serves Firecracker's API there, boots on InstanceStart (or at once
+ * from --config-file) with QEMU as the caller's child, its serial console on the caller's
+ * stdin/stdout, and ends when the guest does (or the caller goes), removing its sockets. A bad
+ * command line or configuration is one line on stderr, a non-zero exit, and nothing left behind.
  */
-public final class Main {
+public final class VmmCommand {
     static final String USAGE = "usage: vessel vmm --api-sock PATH [--config-file FILE] [--no-api] [--id ID]"
             + " [--level L] [--log-path P] [--show-level] [--show-log-origin] [--metrics-path P]"
             + " [--http-api-max-payload-size N] [--mmds-size-limit N] [--version]";
@@ -33,22 +34,24 @@ public final class Main {
         }
     }
 
-    private Main() {
+    private VmmCommand() {
     }
 
-    public static void main(String[] args) {
-        int status;
+    /**
+     * Runs {@code vessel vmm ARGS} for {@code caller} until its guest has ended (or the caller has
+     * gone) and returns the exit status: QEMU's, 0 for --help and --version, 1 for a usage error
+     * (one line on the caller's stderr).
+     */
+    public static int run(String[] args, Caller caller, Path assetsDir) {
         try {
-            status = run(args);
+            return serve(args, caller, assetsDir);
         } catch (HelpRequested e) {
-            System.out.println(e.getMessage());
-            status = 0;
+            caller.stdout(e.getMessage() + "\n");
+            return 0;
         } catch (UsageException e) {
-            System.err.println("vessel vmm: " + e.getMessage());
-            status = 1;
+            caller.stderr("vessel vmm: " + e.getMessage() + "\n");
+            return 1;
         }
-        System.out.flush();
-        System.exit(status); // (not halt: a normal exit also writes the class-data archive bin/vessel-vmm names)
     }
 
     static class UsageException extends Exception {
@@ -130,20 +133,20 @@ public final class Main {
         throw new UsageException(flag + ": " + value + " is not a positive number of bytes");
     }
 
-    static int run(String[] args) throws UsageException {
+    static int serve(String[] args, Caller caller, Path assetsDir) throws UsageException {
         Options o = parse(args);
         if (o.version()) {
-            System.out.println("Firecracker v" + Vmm.VERSION + " (vessel vmm, over QEMU)");
+            caller.stdout("Firecracker v" + Vmm.VERSION + " (vessel vmm, over QEMU)\n");
             return 0;
         }
-        if (o.maxPayload() != null) ApiJson.maxBody(o.maxPayload());
-        // probed once the socket is up (QEMU's KVM probe takes a second of CPU), before InstanceStart needs them
-        CompletableFuture<Accelerator> accel = new CompletableFuture<>();
-        CompletableFuture<Long> tsc = new CompletableFuture<>();
+        int maxPayload = o.maxPayload() != null ? o.maxPayload() : ApiJson.MAX_BODY;
+        // the caller's relative paths are its working directory's
+        Path apiSock = o.apiSock() == null ? null : caller.cwd().resolve(o.apiSock()).normalize();
+        Path configFile = o.configFile() == null ? null : caller.cwd().resolve(o.configFile()).normalize();
         Model.FullVmConfiguration file = null;
-        if (o.configFile() != null) {
+        if (configFile != null) {
             try {
-                file = ApiJson.parseAnySize(Files.readAllBytes(o.configFile()), Model.FullVmConfiguration.class);
+                file = ApiJson.parseAnySize(Files.readAllBytes(configFile), Model.FullVmConfiguration.class);
                 VmConfig.of(file); // every resource checked before anything is created
             } catch (IOException e) {
                 throw new UsageException("--config-file: cannot read " + o.configFile() + ": " + e.getMessage());
@@ -151,21 +154,24 @@ public final class Main {
                 throw new UsageException("--config-file " + o.configFile() + ": " + e.getMessage());
             }
         }
-        if (o.apiSock() != null && Files.exists(o.apiSock(), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        if (apiSock != null && Files.exists(apiSock, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             throw new UsageException("the API socket " + o.apiSock() + " already exists (remove it, or choose another path)");
         }
         // QMP's and the metadata service's sockets sit next to the API socket
-        String base = o.apiSock() != null ? o.apiSock().toString() : "/run/vessel-vmm-" + ProcessHandle.current().pid();
+        String base = apiSock != null ? apiSock.toString() : "/run/vessel-vmm-" + caller.pid();
         Path qmpSocket = Path.of(base + ".qmp"), mmdsSocket = Path.of(base + ".mmds");
         if (mmdsSocket.toString().length() > 107) {
             throw new UsageException("the API socket path is too long for a Unix socket: " + o.apiSock());
         }
-        FcLog log = new FcLog(o.id());
+        FcLog log = new FcLog(o.id(), caller::stderr);
         FcMetrics metrics = new FcMetrics();
-        java.util.function.Supplier<QemuMapping.Host> host = () -> new QemuMapping.Host(dev.vessel.linux.Tools.find("qemu-system-x86_64"),
-                join(accel).kind(), join(tsc), new GuestAssets(assetsDir()).initrd(), qmpSocket, mmdsSocket,
-                dev.vessel.linux.Tools.find("socat"));
-        Vmm vmm = new Vmm(o.id(), new Vmm.Env(QemuMachine.launcher(qmpSocket), host, VHOST_VSOCK), log, metrics);
+        // probed once per daemon (QEMU's KVM probe takes a second of CPU), in the background: the socket does not wait for it
+        CompletableFuture<QemuMapping.Host> hostProbe = CompletableFuture.supplyAsync(() -> new QemuMapping.Host(
+                dev.vessel.linux.Tools.find("qemu-system-x86_64"), Accelerator.detect().kind(), HostProbe.tscKhz(),
+                new GuestAssets(assetsDir).initrd(), qmpSocket, mmdsSocket, dev.vessel.linux.Tools.find("socat")),
+                command -> Thread.ofVirtual().name("vmm-host-probe").start(command));
+        Vmm vmm = new Vmm(o.id(), new Vmm.Env(QemuMachine.launcher(caller, qmpSocket), () -> join(hostProbe), VHOST_VSOCK,
+                caller.cwd()), log, metrics);
         if (o.mmdsLimit() != null) vmm.mmds().limit(o.mmdsLimit());
         try {
             if (o.logger() != null) vmm.handle(new VmmAction.ConfigureLogger(o.logger()));
@@ -175,27 +181,18 @@ public final class Main {
         }
 
         ApiServer server;
-        Thread cleanup = new Thread(() -> {
-            vmm.kill();
-            deleteQuietly(qmpSocket);
-        });
-        Runtime.getRuntime().addShutdownHook(cleanup);
         try {
-            server = ApiServer.start(o.noApi() ? null : o.apiSock(), new Api(vmm), mmdsSocket,
-                    new MmdsService(vmm.mmds(), System::currentTimeMillis));
+            server = ApiServer.start(o.noApi() ? null : apiSock, new Api(vmm), mmdsSocket,
+                    new MmdsService(vmm.mmds(), System::currentTimeMillis), maxPayload, true);
         } catch (IOException e) {
             throw new UsageException(e.getMessage());
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(server::close));
-        log.info("API server listening on " + (o.apiSock() != null ? o.apiSock() : "(none)") + ", "
-                + ProcessHandle.current().info().startInstant()
-                .map(t -> java.time.Duration.between(t, java.time.Instant.now()).toMillis() + " ms after the process started")
-                .orElse(""));
-        Thread.ofPlatform().daemon().name("host-probe").start(() -> {
-            tsc.complete(HostProbe.tscKhz());
-            accel.complete(Accelerator.detect());
-        });
+        Thread flusher = null;
         try {
+            List<Path> served = new java.util.ArrayList<>(List.of(mmdsSocket, qmpSocket));
+            if (server.socket() != null) served.addFirst(server.socket());
+            caller.hold(served);
+            log.info("API server listening on " + (apiSock != null ? apiSock : "(none)"));
             if (file != null) {
                 try {
                     for (VmmAction action : actions(file)) vmm.handle(action);
@@ -204,7 +201,7 @@ public final class Main {
                     throw new UsageException("--config-file " + o.configFile() + ": " + e.getMessage());
                 }
             }
-            Thread flusher = Thread.ofPlatform().daemon().name("metrics").start(() -> {
+            flusher = Thread.ofVirtual().name("vmm-metrics").start(() -> {
                 while (true) {
                     try {
                         Thread.sleep(60_000);
@@ -216,20 +213,19 @@ public final class Main {
                     }
                 }
             });
-            int status = join(vmm.exited());
-            flusher.interrupt();
-            return status;
+            // the guest's end, or the caller's (Ctrl-C or SIGTERM before boot, a SIGKILL: its QEMU went with it)
+            CompletableFuture.anyOf(vmm.exited(), caller.gone()).join();
+            return vmm.exited().isDone() ? vmm.exited().join() : 128 + 15;
+        } catch (dev.vessel.vmm.VmmException e) {
+            throw new UsageException(e.getMessage());
         } finally {
+            if (flusher != null) flusher.interrupt();
             server.close();
             vmm.kill();
+            metrics.close();
+            log.close();
             deleteQuietly(qmpSocket);
         }
-    }
-
-    /** Vessel's guest assets: VESSEL_ASSETS_DIR (vesseld sets it from its config's assets_dir), else the default. */
-    static Path assetsDir() {
-        String dir = System.getenv("VESSEL_ASSETS_DIR");
-        return dir == null || dir.isEmpty() ? GuestAssets.DEFAULT_DIR : Path.of(dir);
     }
 
     /** A --config-file as the API requests it stands for, in an order that satisfies their checks. */
