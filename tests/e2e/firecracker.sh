@@ -2,14 +2,17 @@
 # Firecracker's API (issue 6): `vessel vmm --api-sock` driven with plain curl, as Firecracker's
 # getting-started guide does, in a network namespace of the test's own; then the API's 400s,
 # MMDS (V2 tokens, read by the guest), entropy, balloon, a drive swapped after boot, pause/resume, metrics, Ctrl+Alt+Del ending the guest and the VMM, --config-file, and bad
-# command lines that leave nothing behind, and a snapshot loaded by a new vessel vmm. Two guest
-# boots (each 4-8 s under TCG) and one restore.
+# command lines that leave nothing behind, and a snapshot loaded by a new vessel vmm. vesseld
+# serves the API and the vessel client is QEMU's parent (no JVM per VM); kill -9 of vesseld leaves
+# the guest running (its API socket goes), kill -9 of the client takes QEMU and the sockets along.
+# Two guest boots (each 4-8 s under TCG) and one restore; a daemon of its own (it is killed).
 #   FC_INITRD=PATH   boot with this initrd instead of Vessel's (initrd_path)
 source "$(dirname "$0")/../lib.sh"
 
 [ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
 host_prepare || skip_all "host_prepare failed"
 for t in curl mkfs.ext4 qemu-system-x86_64 ip ping jq; do command -v $t >/dev/null || skip_all "$t not installed"; done
+private_daemon
 require_assets
 ensure_image || skip_all "busybox image missing (make images)"
 
@@ -19,6 +22,8 @@ API_SOCK=$SOCK    # lib.sh's api: CODE and BODY of a request to it
 VMM_PID=
 ip netns add "$NS" || skip_all "cannot create netns $NS"
 vmm_stop() { [ -n "$VMM_PID" ] && kill -KILL "$VMM_PID" 2>/dev/null; VMM_PID=; }
+# descendants PID — PID's processes below it, one "pid comm" a line
+descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c $(cat /proc/$c/comm 2>/dev/null)"; descendants "$c"; done; }
 on_cleanup vmm_stop
 on_cleanup "ip netns del $NS"
 on_cleanup 'for p in $(pids_matching "$T/"); do kill -KILL "$p"; done'
@@ -96,6 +101,19 @@ assert_ne "vmm: a --config-file with a missing kernel fails" 0 "$RC"
 assert_contains "vmm: ... naming the field" "$ERR" "kernel_image_path"
 assert_eq "vmm: bad command lines leave no socket" "" "$(ls -A "$T" | grep -E '^bad\.sock')"
 assert_eq "vmm: bad command lines leave no QEMU" "" "$(our_qemus)"
+run "$VESSEL" vmm --help
+assert_eq "vmm --help: status 0" 0 "$RC"
+for o in --api-sock --config-file --no-api --id --level --log-path --show-level --show-log-origin --metrics-path \
+         --http-api-max-payload-size --mmds-size-limit --version; do
+  assert_contains "vmm --help lists $o" "$OUT" "$o"
+done
+
+# --- kill -9 of vessel vmm before boot: vesseld, which served the API, removes its sockets ---
+start_vmm --api-sock "$SOCK"
+wait_for 30 "[ -S '$SOCK' ]" || fail "vmm: the API socket appears" "$(cat "$T/vmm.err")"
+kill -KILL "$VMM_PID"; VMM_PID=
+if wait_for 10 "! ls -A '$T' | grep -qE '^fc\.sock'"; then pass "kill -9 of vessel vmm before boot: no socket left"
+else fail "kill -9 of vessel vmm before boot: no socket left" "$(ls -A "$T" | grep -E '^fc\.sock')"; fi
 
 # --- Firecracker's getting-started network flow, verbatim ---
 ip netns exec "$NS" sh -c 'ip tuntap add tap0 mode tap; ip addr add 172.16.0.1/24 dev tap0; ip link set tap0 up'
@@ -163,6 +181,14 @@ assert_eq "InstanceStart: 204" 204 "$CODE"
 api GET /
 assert_eq "GET /: Running" Running "$(jq -r .state <<<"$BODY")"
 assert_eq "InstanceStart: one QEMU of this test runs (so the 'no QEMU left' checks can fail)" 1 "$(our_qemus | wc -l)"
+qemu=$(our_qemus)
+assert_eq "QEMU's parent is the vessel client" "$VMM_PID $(readlink -f "$VESSEL")" \
+  "$(ps -o ppid= -p "$qemu" | tr -d ' ') $(readlink -f /proc/"$(ps -o ppid= -p "$qemu" | tr -d ' ')"/exe)"
+assert_eq "no JVM serves the VM: the client's processes are QEMU (and MMDS's socat)" "" \
+  "$(descendants "$VMM_PID" | awk '$2 !~ /^(qemu-system-x86|socat)$/')"
+assert_eq "no JVM serves the VM: no vessel-firecracker process of its own" "" "$(pgrep -af 'dev[.]vessel[.]firecracker')"
+assert_eq "vesseld serves the API socket" "$("$VESSEL" daemon status)" \
+  "$(ss -xlpn | grep -F " $SOCK " | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n1)"
 
 if wait_for 60 "ip netns exec $NS ping -c1 -W1 172.16.0.2"; then
   pass "getting started: the host pings the guest at 172.16.0.2"
@@ -285,9 +311,33 @@ else fail "snapshot/load: the restored guest answers"; fi
 api GET /vm/config
 assert_eq "snapshot/load: GET /vm/config is the snapshot's" tap0 "$(jq -r '."network-interfaces"[0].host_dev_name' <<<"$BODY")"
 expect_fault "snapshot/load: a second load is refused" "pre-boot" PUT /snapshot/load "{\"snapshot_path\":\"$T/snap.json\",\"mem_file_path\":\"$T/snap.mem\"}"
-kill -TERM "$VMM_PID"
-wait_for 15 "! kill -0 $VMM_PID"
-VMM_PID=
+
+# kill -9 of vesseld: the guest is the client's and runs on; the API it served is gone with it
+# (as Firecracker's is with its process): the client removes the sockets; a new daemon does not
+# serve this VM again
+kill -KILL "$("$VESSEL" daemon status)"
+if wait_for 10 "! ls -A '$T' | grep -qE '^fc\.sock'"; then pass "kill -9 of vesseld: the VM's sockets are gone"
+else fail "kill -9 of vesseld: the VM's sockets are gone" "$(ls -A "$T" | grep -E '^fc\.sock')"; fi
+assert_contains "kill -9 of vesseld: vessel vmm says so" "$(cat "$T/vmm.err")" "vesseld went away"
+if wait_for 15 "ip netns exec $NS ping -c1 -W1 172.16.0.2"; then pass "kill -9 of vesseld: the guest runs on"
+else fail "kill -9 of vesseld: the guest runs on"; fi
+check "kill -9 of vesseld: vessel vmm runs on" kill -0 "$VMM_PID"
+"$VESSEL" daemon start >/dev/null
+sleep 1
+assert_eq "a new vesseld does not serve the VM's socket" "" "$(ls -A "$T" | grep -E '^fc\.sock')"
+# kill -9 of the client: QEMU ends with it (its parent-death signal), nothing is left
+qemu=$(our_qemus)
+kill -KILL "$VMM_PID"; VMM_PID=
+if wait_for 15 "[ -z \"\$(our_qemus)\" ]"; then pass "kill -9 of vessel vmm: its QEMU goes too"
+else fail "kill -9 of vessel vmm: its QEMU goes too" "$(our_qemus)"; fi
 assert_eq "after the restored VM: no socket, no QEMU left" "" "$(ls -A "$T" | grep -E '^fc\.sock')$(our_qemus)"
+
+# kill -9 of the client while vesseld serves a running guest: the daemon removes the sockets
+start_vmm --api-sock "$SOCK" --config-file "$T/vm.json"
+wait_for 60 "ip netns exec $NS ping -c1 -W1 172.16.0.2" || fail "--config-file again: the guest boots" "$(tail -3 "$T/vmm.err")"
+kill -KILL "$VMM_PID"; VMM_PID=
+if wait_for 15 "[ -z \"\$(our_qemus)\" ] && ! ls -A '$T' | grep -qE '^fc\.sock'"; then
+  pass "kill -9 of vessel vmm with a running guest: no QEMU, no socket left"
+else fail "kill -9 of vessel vmm with a running guest: no QEMU, no socket left" "$(our_qemus) $(ls -A "$T" | grep -E '^fc\.sock')"; fi
 
 summary
