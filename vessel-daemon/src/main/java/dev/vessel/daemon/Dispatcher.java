@@ -75,9 +75,12 @@ final class Dispatcher {
             case "start", "status" -> call.print(pid + "\n");
             case "stop" -> {
                 daemon.closeListener();
-                call.print("vesseld " + pid + " stopped\n");
-                call.reply.exit(0);
-                System.exit(0);
+                try {
+                    call.print("vesseld " + pid + " stopped\n");
+                    call.reply.exit(0);
+                } finally {
+                    System.exit(0); // stopped even if the caller has gone: this daemon no longer has a socket
+                }
             }
             default -> throw new OciException("daemon: unknown command \"" + what + "\" (use start, stop or status)");
         }

@@ -188,11 +188,15 @@ public final class Vesseld {
             Protocol.Replier reply = new Protocol.Replier(out, in);
             if (request.version() < 3) {
                 // a client of an older build: it may stop this daemon (so that one of its own starts), nothing else
+                if (request.version() == 2) reply.accepted(); // a v2 client reads 'A' first, a v1 client never
                 if (request.args().equals(List.of("daemon", "stop"))) {
-                    reply.stdout("vesseld " + ProcessHandle.current().pid() + " (a newer version) stopped\n");
                     closeListener();
-                    reply.exit(0);
-                    System.exit(0);
+                    try {
+                        reply.stdout("vesseld " + ProcessHandle.current().pid() + " (a newer version) stopped\n");
+                        reply.exit(0);
+                    } finally {
+                        System.exit(0); // stopped even if that client has gone: this daemon no longer has a socket
+                    }
                 }
                 reply.stderr("vessel: this client is older than vesseld on " + socket + " (stop it: vessel daemon stop)\n");
                 reply.exit(1);
