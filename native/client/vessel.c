@@ -776,8 +776,9 @@ static void vmm_hold(int daemon_fd, const unsigned char *p, const unsigned char 
                 close(daemon_fd);
                 daemon_fd = -1;
                 remove_held();
-                if (child <= 0) {
-                    fprintf(stderr, "vessel vmm: vesseld went away before the guest started\n");
+                if (child <= 0) { /* no guest now: QEMU's status if it has run, else a failure */
+                    if (child_status < 0)
+                        fprintf(stderr, "vessel vmm: vesseld went away before the guest started\n");
                     exit(child_status >= 0 ? child_status : 1);
                 }
                 fprintf(stderr, "vessel vmm: vesseld went away: the API socket is gone, the guest runs on\n");

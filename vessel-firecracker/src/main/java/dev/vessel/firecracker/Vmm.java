@@ -48,7 +48,7 @@ public final class Vmm {
      * (where QEMU runs, too), not to whatever process serves the API.
      */
     Path path(String path) {
-        return env.cwd().resolve(path).normalize();
+        return env.cwd().resolve(path);
     }
 
     private final String id;
