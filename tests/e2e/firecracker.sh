@@ -340,4 +340,15 @@ if wait_for 15 "[ -z \"\$(our_qemus)\" ] && ! ls -A '$T' | grep -qE '^fc\.sock'"
   pass "kill -9 of vessel vmm with a running guest: no QEMU, no socket left"
 else fail "kill -9 of vessel vmm with a running guest: no QEMU, no socket left" "$(our_qemus) $(ls -A "$T" | grep -E '^fc\.sock')"; fi
 
+# --no-api --config-file: the same VM without an API socket; SIGINT reaches QEMU as it would end Firecracker
+start_vmm --no-api --config-file "$T/vm.json"
+if wait_for 60 "ip netns exec $NS ping -c1 -W1 172.16.0.2"; then pass "--no-api --config-file: the guest boots and answers"
+else fail "--no-api --config-file: the guest boots and answers" "$(tail -3 "$T/vmm.err")"; fi
+assert_eq "--no-api: QEMU's parent is the vessel client" "$VMM_PID" "$(ps -o ppid= -p "$(our_qemus)" | tr -d ' ')"
+kill -INT "$VMM_PID"
+if wait_for 15 "! kill -0 $VMM_PID"; then pass "--no-api: SIGINT ends vessel vmm"; else fail "--no-api: SIGINT ends vessel vmm"; fi
+assert_contains "--no-api: the SIGINT went on to QEMU" "$(cat "$T/vmm.err")" "terminating on signal 2"
+assert_eq "--no-api: no QEMU, no socket left" "" "$(our_qemus)$(ls /run | grep -E "^vessel-vmm-$VMM_PID\.")"
+VMM_PID=
+
 summary
