@@ -4,7 +4,11 @@
 #   cri_start       containerd with the CRI plugin: its own root, state, socket, CNI config and
 #                   bin dirs (bridge vessel-cri0, 10.213.91.0/24, host-local), the pause and busybox
 #                   images imported into k8s.io; the runtimes are the README's block, as it stands
-#                   but for the binaries' paths (this build's). Everything goes at exit.
+#                   but for the binaries' paths (this build's). The shims' `vessel` reaches a
+#                   daemon of the run's own (tests/lib.sh private_daemon: VESSEL_SOCKET and
+#                   VESSEL_CONFIG are in containerd's environment, which its shims inherit), so
+#                   no other suite's daemon serves it and its memory is the pods' alone.
+#                   Everything goes at exit.
 #   cri ARGS…       tests/cri/cri.py against it (call METHOD JSON | exec CID CMD… | podup | poddown)
 #   cri_pod_cgroup UID MEMORY   makes the pod's cgroup parent where the kubelet (cgroupfs driver)
 #                   would, /kubepods/burstable/pod<UID> in every hierarchy, with the memory limit;
@@ -68,7 +72,12 @@ cri_start() {
   [ -e /run/containerd ] || : > "$T/.cri-made-run-containerd"
   [ -e /var/lib/cni ] || : > "$T/.cri-made-var-lib-cni"
   host_sysctls > "$T/.cri-sysctls"
+  # (before containerd starts, for its environment; private_daemon's own hook, which stops the
+  # daemon, is registered after cri_stop's, which removes the pods through it)
+  export VESSEL_SOCKET=$T/vessel/vesseld.sock VESSEL_CONFIG=$T/config.toml
+  [ -e "$VESSEL_CONFIG" ] || : > "$VESSEL_CONFIG"
   on_cleanup cri_stop
+  private_daemon
   cat > "$CRI_DIR/cni-conf/10-vessel-cri.conflist" <<EOF
 {"cniVersion": "0.4.0", "name": "vessel-cri", "plugins": [
   {"type": "bridge", "bridge": "$CRI_BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,

@@ -19,11 +19,11 @@ host_prepare || skip_all "host_prepare failed"
 # runc first, the reference; vessel-microvm last, so that what a failing microVM pod leaves cannot
 # spoil the others' checks
 HANDLERS=${CRI_HANDLERS:-runc vessel vessel-microvm}
-case " $HANDLERS " in *" vessel-microvm "*) require_assets ;; esac
 
 # ---------------------------------------------------------------- the README's block, as it stands
 before_sysctls=$(host_sysctls)
 cri_start || skip_all "containerd with the CRI plugin did not start"
+case " $HANDLERS " in *" vessel-microvm "*) require_assets ;; esac   # (through the run's own daemon)
 assert_contains "config: README's runtimes block is in the config containerd runs" \
   "$(cat "$CRI_DIR/config.toml")" 'runtimes.vessel-microvm.options]'
 assert_eq "config: containerd loads the CRI plugin with README's block" "" "$(cri_plugin_error)"
