@@ -186,17 +186,25 @@ pod_checks() {
     assert_le "$h: ContainerStats $1: CPU time no more than its wall time (quota 0.5 CPU)" "$wall_ns" "${stats#* }"
     eval "ws_$1=\$ws_in"
   done
-  # PodSandboxStats: the pod's working set against the sum of its containers', read inside
+  # PodSandboxStats: each container's entry is that container's own figure (the guest's, for a
+  # microVM), within 10 % of what it reads inside; the pod's own figure is containerd 1.6's reading
+  # of the pod's cgroup parent on the host (pkg/cri/server/sandbox_stats_linux.go), which holds its
+  # containers and, for a microVM pod, what the VM costs the host: at least the containers' sum
+  # (less 10 %), at most that plus the overhead the RuntimeClass declares (docs/kubernetes.md)
   run cri call PodSandboxStats "{\"pod_sandbox_id\": \"$pid\"}"
-  local pod_ws; pod_ws=$(printf '%s' "$OUT" | jq -r '.stats.linux.memory.working_set_bytes.value // 0')
-  if within_10 "$pod_ws" $((ws_a + ws_b)); then pass "$h: PodSandboxStats: working set within 10 % of its containers' (inside)"
-  else fail "$h: PodSandboxStats: working set within 10 % of its containers' (inside)" "PodSandboxStats: $pod_ws" "a + b inside: $((ws_a + ws_b))"; fi
-  assert_eq "$h: PodSandboxStats lists both containers" 2 "$(printf '%s' "$OUT" | jq '[.stats.linux.containers[]?] | length')"
-  if [ "$h" = vessel-microvm ]; then
-    # the guest's own account: MemTotal - MemAvailable bounds what the pod uses
-    run cri exec "$a" awk '/^MemTotal:/ {t = $2} /^MemAvailable:/ {a = $2} END {print (t - a) * 1024}' /proc/meminfo
-    assert_le "$h: PodSandboxStats: no more than the guest's used memory (free)" "${OUT:-0}" "$pod_ws"
-  fi
+  local pstats=$OUT pod_ws entry overhead
+  assert_eq "$h: PodSandboxStats lists both containers" 2 "$(printf '%s' "$pstats" | jq '[.stats.linux.containers[]?] | length')"
+  for c in a b; do
+    eval "cid=\$$c; ws_in=\$ws_$c"
+    entry=$(printf '%s' "$pstats" | jq -r --arg id "$cid" '.stats.linux.containers[]? | select(.attributes.id == $id) | .memory.working_set_bytes.value // 0')
+    if within_10 "${entry:-0}" "$ws_in"; then pass "$h: PodSandboxStats: $c's entry within 10 % of what $c reads inside"
+    else fail "$h: PodSandboxStats: $c's entry within 10 % of what $c reads inside" "PodSandboxStats: ${entry:-none}" "inside: $ws_in"; fi
+  done
+  pod_ws=$(printf '%s' "$pstats" | jq -r '.stats.linux.memory.working_set_bytes.value // 0')
+  case "$h" in vessel-microvm) overhead=$((160 * MIB)) ;; vessel) overhead=$((8 * MIB)) ;; *) overhead=$((4 * MIB)) ;; esac
+  assert_ge "$h: PodSandboxStats: the pod's working set holds its containers' (less 10 %)" $(( (ws_a + ws_b) * 9 / 10 )) "$pod_ws"
+  assert_le "$h: PodSandboxStats: the pod's working set is at most its containers' plus the overhead ($((overhead / MIB)) MiB)" \
+    $(( ws_a + ws_b + overhead )) "$pod_ws"
 
   # stop and remove, as the kubelet does
   check "$h: StopContainer a (grace 2 s)" -t 120 cri call StopContainer "{\"container_id\": \"$a\", \"timeout\": 2}"
