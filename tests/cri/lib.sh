@@ -167,11 +167,59 @@ cri_pod_cgroup() {
   echo "$parent"
 }
 
-# cri_remove_all — every pod of our containerd stopped and removed through CRI
+# cri_force_remove POD — a pod that StopPodSandbox / RemovePodSandbox could not remove (a runtime
+# that failed it), removed all the same: its containers and sandbox deleted by the runtime itself
+# (`delete --force`, through Vessel's own binary or runc, whichever holds the id), the pod removed
+# through CRI again, and its network namespace (which containerd removes only once the sandbox
+# stopped) unmounted
+cri_force_remove() {
+  local pod=$1 id ns ids
+  ids=$(cri call ListContainers "{\"filter\": {\"pod_sandbox_id\": \"$pod\"}}" 2>/dev/null | jq -r '.containers[]?.id')
+  ns=$(cri call PodSandboxStatus "{\"pod_sandbox_id\": \"$pod\", \"verbose\": true}" 2>/dev/null \
+         | jq -r '.info.info // "{}"' 2>/dev/null | jq -r '.runtimeSpec.linux.namespaces[]? | select(.type == "network") | .path // empty' 2>/dev/null)
+  for id in $ids "$pod"; do
+    timeout 60 "$(dirname "$VESSEL")/vessel-microvm" --root /run/containerd/runc/k8s.io delete -f "$id" >/dev/null 2>&1
+    timeout 60 runc --root /run/containerd/runc/k8s.io delete -f "$id" >/dev/null 2>&1
+  done
+  timeout 60 "$CRI_PY" "$REPO/tests/cri/cri.py" -s "$CRI_SOCK" --timeout 50 poddown "$pod" >/dev/null 2>&1
+  [ -n "$ns" ] && [ -e "$ns" ] && { umount "$ns" 2>/dev/null; rm -f "$ns"; }
+  return 0
+}
+
+# cri_down POD… — each pod stopped and removed through CRI, as the kubelet does; a pod that would
+# not go is force-removed (cri_force_remove). Returns non-zero when some pod needed that.
+cri_down() {
+  local pod rc=0
+  for pod in "$@"; do
+    timeout 150 "$CRI_PY" "$REPO/tests/cri/cri.py" -s "$CRI_SOCK" --timeout 60 poddown "$pod" >/dev/null 2>&1 && continue
+    rc=1
+    cri_force_remove "$pod"
+  done
+  return "$rc"
+}
+
+# cri_remove_all — every pod of our containerd removed
 cri_remove_all() {
-  local id
-  for id in $(cri call ListPodSandbox '{}' 2>/dev/null | jq -r '.items[]?.id'); do
-    timeout 120 "$CRI_PY" "$REPO/tests/cri/cri.py" -s "$CRI_SOCK" poddown "$id" >/dev/null 2>&1
+  cri_down $(cri call ListPodSandbox '{}' 2>/dev/null | jq -r '.items[]?.id')
+}
+
+# _cri_sweep — after containerd: whatever its runtimes still hold of it (bundles under $CRI_DIR),
+# the network namespaces with an address of our subnet, CNI's cached results for our network
+_cri_sweep() {
+  local R=/run/containerd/runc/k8s.io id ns f
+  for id in $("$VESSEL" --root "$R" list --format json 2>/dev/null | jq -r --arg d "$CRI_DIR/" '.[]? | select(.bundle | startswith($d)) | .id'); do
+    timeout 60 "$VESSEL" --root "$R" delete -f "$id" >/dev/null 2>&1
+  done
+  for id in $(runc --root "$R" list -f json 2>/dev/null | jq -r --arg d "$CRI_DIR/" '.[]? | select(.bundle | startswith($d)) | .id'); do
+    timeout 60 runc --root "$R" delete -f "$id" >/dev/null 2>&1
+  done
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^cni-/ {print $1}'); do
+    ip -n "$ns" -4 -br addr show 2>/dev/null | grep -q " ${CRI_SUBNET%.*/*}\." && ip netns del "$ns" 2>/dev/null
+  done
+  for f in /var/lib/cni/results/vessel-cri-*; do
+    [ -e "$f" ] || continue
+    id=$(basename "$f" | sed -E 's/^vessel-cri-([0-9a-f]+)-.*/\1/')
+    rm -f "$f" "/var/lib/cni/results/cni-loopback-$id-lo"
   done
 }
 
@@ -186,6 +234,7 @@ cri_stop() {
   wait "$CRI_PID" 2>/dev/null
   local p
   for p in $(pids_matching "$CRI_SOCK"); do kill -KILL "$p" 2>/dev/null; done
+  _cri_sweep
   ip link del "$CRI_BRIDGE" 2>/dev/null
   host_sysctls_restore "$T/.cri-sysctls"
   # the pod cgroups we made, deepest first (only when empty)
