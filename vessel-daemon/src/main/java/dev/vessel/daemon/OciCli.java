@@ -580,7 +580,9 @@ final class OciCli {
 
         @Override
         Outcome operate(Call call, IsolationDriver driver, SandboxRecord record, List<String> passThrough) {
-            JsonNode spec = record.isolation() == Isolation.CONTAINER ? null : processOf(call, record);
+            // container isolation passes the exec through to crun; only a --process file is read,
+            // for what crun does not apply itself (ContainerDriver.exec)
+            JsonNode spec = record.isolation() != Isolation.CONTAINER || process != null ? processOf(call, record) : null;
             return driver.exec(call, record, new IsolationDriver.ExecSpec(spec, command, detach, call.resolveOrNull(pidFile),
                     call.resolveOrNull(consoleSocket), passThrough));
         }

@@ -291,9 +291,31 @@ public final class ContainerDriver implements IsolationDriver {
         return runtime(context, "delete", record, passThrough, List.of());
     }
 
+    /**
+     * The client execs the runtime in its own place and the exec'd process is the runtime's child,
+     * so it inherits the client's oom_score_adj: the process's {@code oomScoreAdj} is given to the
+     * client first. runc applies it itself, crun (1.8) does not, and under Kubernetes every
+     * ExecSync and exec probe carries the container's score (a 1 instead would make the
+     * container's own process the OOM killer's first victim).
+     */
     @Override
     public Outcome exec(Context context, SandboxRecord record, ExecSpec spec) {
+        applyOomScoreAdj(spec.process(), Path.of("/proc", Long.toString(context.clientPid()), "oom_score_adj"));
         return runtime(context, "exec", record, spec.passThrough(), spec.command());
+    }
+
+    /** Writes the process's {@code oomScoreAdj} (when it has one) to {@code scoreFile}. */
+    static void applyOomScoreAdj(JsonNode process, Path scoreFile) {
+        if (process == null || !process.path("oomScoreAdj").canConvertToInt()) return;
+        int score = process.get("oomScoreAdj").asInt();
+        if (score < -1000 || score > 1000) {
+            throw new OciException("exec: process.oomScoreAdj " + score + " is outside -1000..1000");
+        }
+        try {
+            Files.writeString(scoreFile, Integer.toString(score));
+        } catch (IOException e) {
+            throw new OciException("exec: cannot set oom_score_adj " + score + " (" + scoreFile + "): " + e.getMessage());
+        }
     }
 
     @Override

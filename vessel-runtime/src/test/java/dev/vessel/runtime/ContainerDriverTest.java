@@ -189,4 +189,28 @@ class ContainerDriverTest {
         assertThat(ContainerDriver.parseStartTime("123 (a) b) c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21"))
                 .isEqualTo(987654);
     }
+
+    @Test
+    void execGivesTheProcesssOomScoreAdjToTheClientWhoseChildItBecomes() throws Exception {
+        Path score = Files.writeString(tmp.resolve("oom_score_adj"), "1");
+        ContainerDriver.applyOomScoreAdj(new ObjectMapper().readTree("{\"args\": [\"sh\"], \"oomScoreAdj\": 900}"), score);
+        assertThat(Files.readString(score)).isEqualTo("900");
+    }
+
+    @Test
+    void execWithoutAnOomScoreAdjLeavesTheClientsAlone() throws Exception {
+        Path score = Files.writeString(tmp.resolve("oom_score_adj"), "1");
+        ContainerDriver.applyOomScoreAdj(new ObjectMapper().readTree("{\"args\": [\"sh\"]}"), score);
+        ContainerDriver.applyOomScoreAdj(null, score);
+        assertThat(Files.readString(score)).isEqualTo("1");
+    }
+
+    @Test
+    void execWithAnOomScoreAdjOutOfRangeIsRefusedNamingIt() throws Exception {
+        Path score = Files.writeString(tmp.resolve("oom_score_adj"), "1");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> ContainerDriver.applyOomScoreAdj(
+                        new ObjectMapper().readTree("{\"oomScoreAdj\": 4000}"), score))
+                .isInstanceOf(dev.vessel.oci.OciException.class).hasMessageContaining("process.oomScoreAdj 4000");
+        assertThat(Files.readString(score)).isEqualTo("1");
+    }
 }
