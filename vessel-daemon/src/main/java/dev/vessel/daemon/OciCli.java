@@ -69,7 +69,7 @@ final class OciCli {
             usage: vessel [global options] COMMAND [options] [args]
             OCI runtime commands: create, start, run, state, kill, delete, list, exec, ps, pause, resume,
                                   update, events, features, spec
-            Vessel commands:      daemon start|stop|status, assets build|show, doctor, vmm, image ext4, help
+            Vessel commands:      daemon start|stop|status, assets build|show, doctor, vmm, image ext4, vm, help
             global options: --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup,
                             --cgroup-manager cgroupfs|systemd, --isolation container|microvm, --version
             `vessel help COMMAND` or `vessel COMMAND --help` tells more of each.
@@ -186,7 +186,7 @@ final class OciCli {
         for (Object sub : List.of(new Create(), new Run(), new Start(), new State(), new Kill(), new Delete(),
                 new ListCommand(), new Exec(), new Ps(), new Pause(), new Resume(), new Update(),
                 new Events(), new Features(), new Spec(), new DaemonCommand(), new AssetsCommand(), new DoctorCommand(),
-                new VmmHelp(), new ImageCommand(), new Help())) {
+                new VmmHelp(), new ImageCommand(), new VmCommand(), new Help())) {
             cli.addSubcommand(sub);
         }
         cli.getSubcommands().values().forEach(sub -> sub.addMixin("help", new HelpFlag()));

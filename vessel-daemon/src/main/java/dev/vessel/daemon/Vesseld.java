@@ -105,6 +105,7 @@ public final class Vesseld {
         ViewPlan plan = view == null ? null : view.plan();
         Thread.ofPlatform().daemon().name("warm-up").start(() -> OciCli.warmUp(plan));
         MicroVmApis.resumeAll();
+        VmService.start(settings); // re-adopts the QEMUs of full VMs a previous daemon left running
         // beside the clients' socket, not before it: a client waiting for its first call is not held up by Jetty's start
         Thread.ofPlatform().daemon().name("management-plane").start(() -> ManagementPlane.start(socket, settings, drivers));
         daemon.serve();

@@ -1,0 +1,141 @@
+package dev.vessel.runtime.vm;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vessel.linux.Command;
+import dev.vessel.linux.Log;
+import dev.vessel.oci.OciException;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The files behind a VM's disks, made for each run in the VM's directory:
+ * <ul>
+ *   <li>containerDisk: {@code image} is the absolute path of a disk image file on the host (raw
+ *       or qcow2, as {@code qemu-img info} says); the run gets a qcow2 overlay on it
+ *       ({@code run-VOLUME.qcow2}), so the image itself is never written. Registry references and
+ *       OCI archives are not supported yet: one line says so;</li>
+ *   <li>ephemeral: the claim's name is the path of a disk file; an overlay as for containerDisk;</li>
+ *   <li>hostDisk: the file itself, raw, persistent; DiskOrCreate makes it sparse with its capacity;</li>
+ *   <li>emptyDisk: a blank qcow2 of its capacity ({@code run-VOLUME.qcow2});</li>
+ *   <li>cloudInitNoCloud: a NoCloud seed ISO labelled {@code cidata} ({@code run-VOLUME.iso}, made
+ *       with genisoimage) holding meta-data (instance-id, local-hostname), user-data and network-config.</li>
+ * </ul>
+ * Everything named {@code run-*} goes when the run ends.
+ */
+final class DiskSources {
+    static final String RUN_PREFIX = "run-";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private DiskSources() {}
+
+    /** A disk's file and its format (raw or qcow2). */
+    record Prepared(Path path, String format) {}
+
+    /** The image file of a containerDisk, checked: it exists and is a regular file. */
+    static Path imageFile(VmPlan.ContainerDiskSource c, String volume) {
+        String image = c.image();
+        if (!image.startsWith("/")) {
+            throw new OciException("volume \"" + volume + "\": containerDisk image \"" + image + "\": only the absolute path of a "
+                    + "disk image file on this host is supported (no registry or OCI archive yet)");
+        }
+        Path p = Path.of(image);
+        if (!Files.isRegularFile(p)) {
+            throw new OciException("volume \"" + volume + "\": containerDisk image " + image + " does not exist");
+        }
+        return p;
+    }
+
+    static Prepared prepare(Path dir, String vm, VmPlan.PlannedDisk disk) throws IOException {
+        String volume = disk.name();
+        return switch (disk.source()) {
+            case VmPlan.ContainerDiskSource c -> overlay(dir, volume, imageFile(c, volume));
+            case VmPlan.EphemeralSource e -> overlay(dir, volume, Path.of(e.path()));
+            case VmPlan.HostDiskSource h -> {
+                Path p = Path.of(h.path());
+                if (!Files.exists(p)) {
+                    if (!h.create()) throw new OciException("volume \"" + volume + "\": hostDisk " + p + " does not exist");
+                    try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
+                        f.setLength(h.capacityBytes());
+                    }
+                    Log.info("vm " + vm + ": made hostDisk " + p + " (" + h.capacityBytes() + " bytes, sparse)");
+                }
+                yield new Prepared(p, "raw");
+            }
+            case VmPlan.EmptyDiskSource e -> {
+                Path p = dir.resolve(RUN_PREFIX + volume + ".qcow2");
+                qemuImg(List.of("qemu-img", "create", "-q", "-f", "qcow2", p.toString(), Long.toString(e.capacityBytes())));
+                yield new Prepared(p, "qcow2");
+            }
+            case VmPlan.CloudInitSource c -> new Prepared(seed(dir, vm, volume, c), "raw");
+        };
+    }
+
+    private static Prepared overlay(Path dir, String volume, Path image) throws IOException {
+        Path p = dir.resolve(RUN_PREFIX + volume + ".qcow2");
+        String format = format(image);
+        qemuImg(List.of("qemu-img", "create", "-q", "-f", "qcow2", "-F", format, "-b", image.toAbsolutePath().toString(),
+                p.toString()));
+        return new Prepared(p, "qcow2");
+    }
+
+    /** raw or qcow2, as qemu-img reads the file. */
+    static String format(Path image) throws IOException {
+        Command.Result r = Command.run(List.of("qemu-img", "info", "--output=json", "-U", image.toString()), "", Duration.ofSeconds(30));
+        if (r.status() != 0) throw new OciException("qemu-img info " + image + ": " + r.firstLine());
+        JsonNode info = JSON.readTree(r.output().substring(Math.max(0, r.output().indexOf('{'))));
+        String format = info.path("format").asText("raw");
+        if (!format.equals("raw") && !format.equals("qcow2")) {
+            throw new OciException("disk image " + image + " is " + format + " (raw and qcow2 are supported)");
+        }
+        return format;
+    }
+
+    private static Path seed(Path dir, String vm, String volume, VmPlan.CloudInitSource c) throws IOException {
+        Path work = dir.resolve(RUN_PREFIX + volume + ".d");
+        Files.createDirectories(work);
+        try {
+            Files.writeString(work.resolve("meta-data"), "instance-id: " + vm + "\nlocal-hostname: " + vm + "\n");
+            Files.writeString(work.resolve("user-data"), c.userData() == null ? "" : c.userData());
+            List<String> files = new ArrayList<>(List.of("meta-data", "user-data"));
+            if (c.networkData() != null) {
+                Files.writeString(work.resolve("network-config"), c.networkData());
+                files.add("network-config");
+            }
+            Path iso = dir.resolve(RUN_PREFIX + volume + ".iso");
+            List<String> argv = new ArrayList<>(List.of("genisoimage", "-quiet", "-output", iso.toString(), "-volid", "cidata",
+                    "-joliet", "-rock"));
+            files.forEach(f -> argv.add(work.resolve(f).toString()));
+            Command.Result r = Command.run(argv, "", Duration.ofSeconds(60));
+            if (r.status() != 0) throw new OciException("genisoimage (the cloud-init seed): " + r.firstLine());
+            return iso;
+        } finally {
+            VmDriver.deleteTree(work);
+        }
+    }
+
+    private static void qemuImg(List<String> argv) throws IOException {
+        Command.Result r;
+        try {
+            r = Command.run(argv, "", Duration.ofSeconds(60));
+        } catch (IOException e) {
+            throw new OciException("qemu-img: " + e.getMessage() + " (apt-get install qemu-utils)");
+        }
+        if (r.status() != 0) throw new OciException("qemu-img: " + r.firstLine());
+    }
+
+    /** Removes every file a run made ({@code run-*}). */
+    static void removeRunFiles(Path dir) {
+        if (!Files.isDirectory(dir)) return;
+        try (var files = Files.list(dir)) {
+            files.filter(f -> f.getFileName().toString().startsWith(RUN_PREFIX)).forEach(VmDriver::deleteTree);
+        } catch (IOException e) {
+            Log.info("vm: " + dir + ": " + e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,865 @@
+package dev.vessel.runtime.vm;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vessel.linux.CgroupDir;
+import dev.vessel.linux.Command;
+import dev.vessel.linux.Log;
+import dev.vessel.oci.OciException;
+import dev.vessel.vmm.Accelerator;
+import dev.vessel.vmm.Q35Command;
+import dev.vessel.vmm.Qmp;
+import dev.vessel.vmm.VmmException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
+
+/**
+ * Full VMs (isolation {@code vm}): KubeVirt's VirtualMachine, one QEMU (q35) per VM, supervised
+ * by vesseld over QMP, no libvirtd.
+ *
+ * <p>Each VM is a directory {@code <vms>/<name>/}: {@code vm.yaml} (the manifest as applied, with
+ * runStrategy changed by start/stop as KubeVirt changes it), {@code state.json} ({@link VmState}),
+ * and while it runs QEMU's sockets ({@code qmp.sock}, {@code serial.sock}), {@code console.log},
+ * {@code qemu.pid} and the disks made for the run (qcow2 overlays of containerDisk and ephemeral
+ * volumes, emptyDisks, the cloud-init seed ISO): those go when the run ends, as a
+ * VirtualMachineInstance's do. Files are written atomically (a temporary file renamed).
+ *
+ * <p>QEMU is started with {@code -daemonize} (a session of its own, not our child) inside the VM's
+ * cgroup {@code vessel/vm-<name>}: a kill -9 of vesseld leaves it running, and the next daemon
+ * finds it by its pid (checked against its command line) and carries on over QMP. One thread
+ * reconciles every VM twice a second: it starts what should run (after the crash-loop back-off),
+ * tells a guest poweroff (QEMU in status {@code shutdown}, thanks to {@code -no-shutdown}) from a
+ * crash (QEMU gone, or {@code guest-panicked}), applies runStrategy, and forces a stop whose grace
+ * period is over.
+ */
+public final class VmDriver implements AutoCloseable {
+    public static final String MANIFEST = "vm.yaml";
+    public static final String STATE = "state.json";
+    /** The metadata annotation that maps masquerade ports to other host ports: "GUEST:HOST,…" (default: the same number). */
+    public static final String HOST_PORTS = "vessel.dev/host-ports";
+    /** The metadata annotation naming the host address forwarded ports bind to (default {@value #DEFAULT_HOST_ADDRESS}). */
+    public static final String HOST_ADDRESS = "vessel.dev/host-address";
+    public static final String DEFAULT_HOST_ADDRESS = "127.0.0.1";
+    /** KubeVirt's masquerade addresses: the guest 10.0.2.2 behind the gateway 10.0.2.1. */
+    public static final String MASQUERADE_NET = "10.0.2.0/24";
+    public static final String MASQUERADE_GATEWAY = "10.0.2.1";
+    public static final String MASQUERADE_GUEST = "10.0.2.2";
+    static final Duration CRASH_LOOP_WINDOW = Duration.ofSeconds(60);
+    static final Duration MAX_BACKOFF = Duration.ofMinutes(5);
+    static final List<Path> OVMF = List.of(Path.of("/usr/share/OVMF/OVMF_CODE.fd"), Path.of("/usr/share/OVMF/OVMF_CODE_4M.fd"));
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path root;
+    private final String qemu;
+    private final Supplier<Accelerator.Kind> accelerator;
+    private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
+    /** QEMU's run status as last seen (running, paused, …), by VM. */
+    private final Map<String, String> qemuStatus = new ConcurrentHashMap<>();
+    private final Map<String, Boolean> deleting = new ConcurrentHashMap<>();
+    private volatile Thread reconciler;
+    private volatile boolean closed;
+
+    public VmDriver(Path root, String qemu, Supplier<Accelerator.Kind> accelerator) {
+        this.root = root;
+        this.qemu = qemu;
+        this.accelerator = accelerator;
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    /** Starts reconciling (the daemon's start): re-adopts running QEMUs, starts what runStrategy says. */
+    public synchronized void start() {
+        if (reconciler != null) return;
+        reconciler = Thread.ofPlatform().daemon().name("vm-reconciler").start(() -> {
+            while (!closed) {
+                for (String name : names()) {
+                    try {
+                        reconcile(name);
+                    } catch (RuntimeException e) {
+                        Log.info("vm " + name + ": " + e.getMessage());
+                    }
+                }
+                try {
+                    Thread.sleep(500);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        });
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        Thread t = reconciler;
+        if (t != null) t.interrupt();
+    }
+
+    // ---- the verbs ----
+
+    /**
+     * {@code apply}: a new VM is made (and started if runStrategy says so; a start that fails
+     * leaves nothing); an existing one gets the new manifest, runStrategy at once, the rest at its
+     * next start (the RestartRequired condition lists what changed). {@code create}: a name taken is refused.
+     * Returns kubectl's line ("virtualmachine.kubevirt.io/NAME created").
+     */
+    public String apply(byte[] text, String source, boolean create) {
+        VirtualMachine vm = Manifests.read(text, source);
+        VmPlan plan = Manifests.plan(vm, source);
+        checkHost(plan, source);
+        String name = plan.name();
+        try (var held = lock(name)) {
+            Path dir = dir(name);
+            if (Files.exists(dir.resolve(STATE))) {
+                if (create) throw new OciException("vm \"" + name + "\" already exists (vessel vm apply changes it)");
+                return update(name, vm, plan);
+            }
+            boolean desired = switch (plan.runStrategy()) {
+                case Always, RerunOnFailure, Once -> true;
+                case Manual, Halted -> false;
+            };
+            try {
+                Files.createDirectories(dir);
+                writeAtomically(dir.resolve(MANIFEST), Manifests.YAML.writeValueAsBytes(withoutStatus(vm)));
+                VmState state = VmState.fresh(UUID.randomUUID().toString(), Instant.now().toString(), desired);
+                if (desired) state = launch(name, plan, state);
+                save(name, state);
+            } catch (IOException | RuntimeException e) {
+                deleteTree(dir);
+                throw e instanceof IOException io ? new OciException("vm " + name + ": " + io.getMessage()) : (RuntimeException) e;
+            }
+            return "virtualmachine.kubevirt.io/" + name + " created";
+        }
+    }
+
+    private String update(String name, VirtualMachine vm, VmPlan plan) {
+        VirtualMachine old = manifest(name);
+        VmState state = state(name);
+        List<String> changed = new ArrayList<>();
+        JsonNode before = JSON.valueToTree(old.spec().template());
+        JsonNode after = JSON.valueToTree(vm.spec().template());
+        diff("spec.template", before, after, changed);
+        boolean strategyChanged = !Manifests.plan(old, MANIFEST).runStrategy().equals(plan.runStrategy());
+        writeAtomically(dir(name).resolve(MANIFEST), yaml(withoutStatus(vm)));
+        if (strategyChanged) {
+            state = state.withDesired(switch (plan.runStrategy()) {
+                case Always, RerunOnFailure -> true;
+                case Halted -> false;
+                case Manual, Once -> state.desired();
+            });
+            if (!state.desired() && state.pid() != 0 && !state.stopping()) state = requestStop(name, state, plan.gracePeriodSeconds(), false);
+        }
+        List<String> pending = new ArrayList<>();
+        if (state.pid() != 0) {
+            pending.addAll(state.restartRequired());
+            for (String c : changed) if (!pending.contains(c)) pending.add(c);
+            state = state.withRestartRequired(pending);
+        }
+        save(name, state);
+        if (changed.isEmpty() && !strategyChanged) return "virtualmachine.kubevirt.io/" + name + " unchanged";
+        String line = "virtualmachine.kubevirt.io/" + name + " configured";
+        if (!pending.isEmpty()) line += " (restart required: " + String.join(", ", pending) + " changed; vessel vm restart " + name + ")";
+        return line;
+    }
+
+    /** {@code start}: as virtctl, a Halted VM becomes Always; others just run. */
+    public void startVm(String name) {
+        try (var held = lock(name)) {
+            VmState state = requireState(name);
+            VirtualMachine vm = manifest(name);
+            VmPlan plan = Manifests.plan(vm, MANIFEST);
+            if (state.pid() != 0 && !state.stopping()) throw new OciException("vm \"" + name + "\" is already running");
+            if (plan.runStrategy() == VmPlan.RunStrategy.Halted) setStrategy(name, vm, VmPlan.RunStrategy.Always);
+            if (state.pid() != 0) { // stopping: start again once it is down
+                save(name, state.stoppingUntil(state.stopDeadline(), true).withDesired(true));
+                return;
+            }
+            checkHost(plan, name);
+            state = state.withDesired(true).withFailures(0, 0);
+            save(name, launch(name, plan, state));
+        }
+    }
+
+    /** {@code stop}: ACPI power button, forced after {@code graceSeconds} (null: the manifest's). As virtctl, Always/RerunOnFailure become Halted. */
+    public void stopVm(String name, Long graceSeconds) {
+        try (var held = lock(name)) {
+            VmState state = requireState(name);
+            VirtualMachine vm = manifest(name);
+            VmPlan plan = Manifests.plan(vm, MANIFEST);
+            if (state.pid() == 0 && !state.desired()) throw new OciException("vm \"" + name + "\" is not running");
+            if (plan.runStrategy() == VmPlan.RunStrategy.Always || plan.runStrategy() == VmPlan.RunStrategy.RerunOnFailure) {
+                setStrategy(name, vm, VmPlan.RunStrategy.Halted);
+            }
+            state = state.withDesired(false).withFailures(0, 0);
+            if (state.pid() != 0) state = requestStop(name, state, graceSeconds == null ? plan.gracePeriodSeconds() : graceSeconds, false);
+            save(name, state);
+        }
+        reconcile(name);
+    }
+
+    /** {@code restart}: a stop (ACPI, forced after the grace period), then a start with the manifest as it is now. */
+    public void restartVm(String name, Long graceSeconds) {
+        try (var held = lock(name)) {
+            VmState state = requireState(name);
+            if (state.pid() == 0) throw new OciException("vm \"" + name + "\" is not running (vessel vm start " + name + ")");
+            VmPlan plan = Manifests.plan(manifest(name), MANIFEST);
+            save(name, requestStop(name, state, graceSeconds == null ? plan.gracePeriodSeconds() : graceSeconds, true));
+        }
+        reconcile(name);
+    }
+
+    public void pauseVm(String name, boolean pause) {
+        try (var held = lock(name)) {
+            VmState state = requireState(name);
+            if (state.pid() == 0) throw new OciException("vm \"" + name + "\" is not running");
+            try (Qmp qmp = qmp(name)) {
+                String now = qmp.status();
+                if (pause && now.equals("paused")) throw new OciException("vm \"" + name + "\" is already paused");
+                if (!pause && !now.equals("paused")) throw new OciException("vm \"" + name + "\" is not paused");
+                qmp.execute(pause ? "stop" : "cont");
+                qemuStatus.put(name, qmp.status());
+            } catch (VmmException e) {
+                throw new OciException("vm " + name + ": " + e.getMessage());
+            }
+        }
+    }
+
+    /** {@code delete}: stops it (ACPI, forced after the grace period), then removes it and its files. Waits. */
+    public void deleteVm(String name, Long graceSeconds) {
+        long deadline;
+        try (var held = lock(name)) {
+            VmState state = requireState(name);
+            deleting.put(name, true);
+            VmPlan plan = Manifests.plan(manifest(name), MANIFEST);
+            long grace = graceSeconds == null ? plan.gracePeriodSeconds() : graceSeconds;
+            state = state.withDesired(false);
+            if (state.pid() != 0) state = requestStop(name, state, grace, false);
+            save(name, state);
+            deadline = System.currentTimeMillis() + grace * 1000 + 10_000;
+        }
+        try {
+            while (true) {
+                reconcile(name);
+                try (var held = lock(name)) {
+                    VmState state = requireState(name);
+                    if (state.pid() == 0) {
+                        cleanupRun(name, state);
+                        deleteTree(dir(name));
+                        qemuStatus.remove(name);
+                        return;
+                    }
+                    if (System.currentTimeMillis() > deadline) {
+                        throw new OciException("vm " + name + ": QEMU " + state.pid() + " did not exit; not deleted");
+                    }
+                }
+                sleep(200);
+            }
+        } finally {
+            deleting.remove(name);
+        }
+    }
+
+    /** The names of every VM, sorted. */
+    public List<String> names() {
+        if (!Files.isDirectory(root)) return List.of();
+        try (var dirs = Files.list(root)) {
+            return dirs.filter(d -> Files.exists(d.resolve(STATE))).map(d -> d.getFileName().toString()).sorted().toList();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    public boolean exists(String name) {
+        return Files.exists(dir(name).resolve(STATE));
+    }
+
+    /** The manifest with KubeVirt's status, for get. */
+    public VmStatus.Document get(String name) {
+        VmState state = requireState(name);
+        VirtualMachine vm = manifest(name);
+        return new VmStatus.Document(vm.apiVersion(), vm.kind(), vm.metadata(), vm.spec(), status(name, vm, state));
+    }
+
+    /** The serial console's socket (only while the VM runs). */
+    public Path consoleSocket(String name) {
+        VmState state = requireState(name);
+        if (state.pid() == 0) throw new OciException("vm \"" + name + "\" is not running (vessel vm start " + name + ")");
+        return dir(name).resolve(Q35Command.SERIAL_SOCKET);
+    }
+
+    /**
+     * A QMP connection to the VM's QEMU, for what works on a running VM beyond these verbs
+     * (snapshots, migration). QEMU serves one QMP client at a time: close it soon; the reconciler
+     * waits meanwhile. Callers hold {@link #lock} for the VM.
+     */
+    public Qmp qmp(String name) throws VmmException {
+        return Qmp.connect(dir(name).resolve(Q35Command.QMP_SOCKET), Duration.ofSeconds(5));
+    }
+
+    /** The VM's lock: held by every verb and by the reconciler while it looks at the VM. */
+    public Held lock(String name) {
+        ReentrantLock lock = locks.computeIfAbsent(name, n -> new ReentrantLock());
+        lock.lock();
+        return lock::unlock;
+    }
+
+    /** A held lock, released by close. */
+    public interface Held extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /** The state directory of VM {@code name}. */
+    public Path dir(String name) {
+        if (!name.matches("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")) throw new OciException("no vm named \"" + name + "\"");
+        return root.resolve(name);
+    }
+
+    // ---- reconciling ----
+
+    /** Looks at VM {@code name} once and does what its state says: adopt, notice an end, restart, force a stop. */
+    public void reconcile(String name) {
+        try (var held = lock(name)) {
+            if (!exists(name)) return;
+            VmState state = state(name);
+            VmPlan plan;
+            try {
+                plan = Manifests.plan(manifest(name), MANIFEST);
+            } catch (OciException e) {
+                Log.info("vm " + name + ": its stored manifest is no longer valid: " + e.getMessage());
+                return;
+            }
+            String bootId = bootId();
+            if (state.pid() != 0 && state.bootId() != null && !state.bootId().equals(bootId)) {
+                // the host restarted: no QEMU, and runStrategy decides (Always and RerunOnFailure run again)
+                boolean again = plan.runStrategy() == VmPlan.RunStrategy.Always || plan.runStrategy() == VmPlan.RunStrategy.RerunOnFailure;
+                cleanupRun(name, state);
+                state = state.ended("HostRestarted", Instant.now().toString(), again && state.desired(), 0, 0);
+                save(name, state);
+            }
+            if (state.pid() != 0) {
+                if (!alive(name, state.pid())) {
+                    ended(name, plan, state, state.stopping() ? "Stopped" : "Crashed");
+                    return;
+                }
+                String status;
+                try (Qmp qmp = qmp(name)) {
+                    status = qmp.status();
+                    if (status.equals("shutdown") || status.equals("guest-panicked")
+                            || (state.stopping() && System.currentTimeMillis() >= state.stopDeadline())) {
+                        try {
+                            qmp.execute("quit");
+                        } catch (VmmException gone) {
+                            // quit's reply may not come before QEMU exits
+                        }
+                        waitGone(state.pid());
+                        String how = state.stopping() ? "Stopped" : status.equals("shutdown") ? "PoweredOff" : "Crashed";
+                        ended(name, plan, state, how);
+                        return;
+                    }
+                } catch (VmmException e) {
+                    return; // busy (another QMP client) or going: look again next time
+                }
+                qemuStatus.put(name, status);
+                if (state.failures() > 0 && state.startedAt() != null
+                        && Instant.parse(state.startedAt()).plus(CRASH_LOOP_WINDOW).isBefore(Instant.now())) {
+                    save(name, state.withFailures(0, 0)); // it ran long enough: no longer a crash loop
+                }
+                return;
+            }
+            if (state.desired() && System.currentTimeMillis() >= state.backoffUntil() && !deleting.containsKey(name)) {
+                try {
+                    save(name, launch(name, plan, state));
+                } catch (RuntimeException e) {
+                    int failures = state.failures() + 1;
+                    Log.info("vm " + name + ": start failed: " + e.getMessage());
+                    save(name, state.ended("FailedToStart", Instant.now().toString(), true, failures,
+                            System.currentTimeMillis() + backoff(failures).toMillis()));
+                }
+            }
+        }
+    }
+
+    /** A run has ended ({@code how}): its files go, and runStrategy says whether it runs again. */
+    private void ended(String name, VmPlan plan, VmState state, String how) {
+        cleanupRun(name, state);
+        qemuStatus.remove(name);
+        String at = Instant.now().toString();
+        Log.info("vm " + name + ": QEMU " + state.pid() + " ended: " + how);
+        VmPlan.RunStrategy s = plan.runStrategy();
+        if (how.equals("Stopped")) {
+            save(name, state.ended(how, at, state.restart(), 0, 0)); // a restart (or a start meanwhile) runs it again
+            if (state.restart()) reconcile(name);
+            return;
+        }
+        boolean crashed = how.equals("Crashed");
+        boolean again = state.desired() && (s == VmPlan.RunStrategy.Always || (crashed && s == VmPlan.RunStrategy.RerunOnFailure));
+        int failures = crashed ? state.failures() + 1 : 0;
+        long backoff = again && failures > 1 ? System.currentTimeMillis() + backoff(failures).toMillis() : 0;
+        save(name, state.ended(how, at, again, again ? failures : 0, backoff));
+    }
+
+    /** No wait after the first crash, then 10 s, doubling, up to 5 minutes (KubeVirt's crash loop back-off). */
+    static Duration backoff(int failures) {
+        if (failures <= 1) return Duration.ZERO;
+        long seconds = 10L << Math.min(failures - 2, 10);
+        return Duration.ofSeconds(Math.min(seconds, MAX_BACKOFF.toSeconds()));
+    }
+
+    private VmState requestStop(String name, VmState state, long graceSeconds, boolean thenRestart) {
+        if (graceSeconds > 0) {
+            try (Qmp qmp = qmp(name)) {
+                if (qmp.status().equals("paused")) qmp.execute("cont"); // a paused guest cannot see the power button
+                qmp.execute("system_powerdown");
+            } catch (VmmException e) {
+                Log.info("vm " + name + ": system_powerdown: " + e.getMessage() + "; forcing the stop");
+                graceSeconds = 0;
+            }
+        }
+        return state.stoppingUntil(System.currentTimeMillis() + graceSeconds * 1000, thenRestart);
+    }
+
+    // ---- starting QEMU ----
+
+    /** What a start needs from the host, checked before anything is made: files there, bridges there, ports free. */
+    private void checkHost(VmPlan plan, String source) {
+        for (VmPlan.PlannedDisk d : plan.disks()) {
+            switch (d.source()) {
+                case VmPlan.ContainerDiskSource c -> DiskSources.imageFile(c, d.name());
+                case VmPlan.EphemeralSource e -> {
+                    if (!Files.isRegularFile(Path.of(e.path()))) {
+                        throw new OciException("vm " + plan.name() + ": volume \"" + d.name() + "\": disk file " + e.path()
+                                + " does not exist");
+                    }
+                }
+                case VmPlan.HostDiskSource h -> {
+                    Path p = Path.of(h.path());
+                    if (!h.create() && !Files.isRegularFile(p)) {
+                        throw new OciException("vm " + plan.name() + ": volume \"" + d.name() + "\": hostDisk " + h.path()
+                                + " does not exist (type Disk; DiskOrCreate makes it)");
+                    }
+                    if (h.create() && !Files.exists(p) && !Files.isDirectory(p.getParent())) {
+                        throw new OciException("vm " + plan.name() + ": volume \"" + d.name() + "\": directory " + p.getParent()
+                                + " does not exist");
+                    }
+                }
+                default -> { }
+            }
+        }
+        if (plan.efi() && ovmf().isEmpty()) {
+            throw new OciException("vm " + plan.name() + ": firmware efi: OVMF is not installed (apt-get install ovmf)");
+        }
+        for (VmPlan.PlannedNic n : plan.nics()) {
+            if (n.binding() == VmPlan.Binding.BRIDGE && !Files.isDirectory(Path.of("/sys/class/net", n.bridge(), "bridge"))) {
+                throw new OciException("vm " + plan.name() + ": interface \"" + n.name() + "\": host bridge " + n.bridge()
+                        + " does not exist");
+            }
+        }
+    }
+
+    /** Makes the run's disks, taps and cgroup and starts QEMU; on failure removes all it made and throws one line. */
+    private VmState launch(String name, VmPlan plan, VmState state) {
+        Path dir = dir(name);
+        List<String> taps = new ArrayList<>();
+        List<String> forwards = new ArrayList<>();
+        try {
+            Q35Command command = Q35Command.builder().binary(qemu).accelerator(accelerator.get()).name(name)
+                    .topology(plan.sockets(), plan.cores(), plan.threads()).memoryMib(plan.memoryMib()).stateDir(dir);
+            if (plan.efi()) {
+                Path vars = dir.resolve("OVMF_VARS.fd");
+                if (!Files.exists(vars)) {
+                    Path code = ovmf().orElseThrow();
+                    Path template = code.resolveSibling(code.getFileName().toString().replace("CODE", "VARS"));
+                    Files.copy(template, vars);
+                }
+                command.efi(ovmf().orElseThrow(), vars);
+            }
+            boolean anyBootOrder = plan.disks().stream().anyMatch(d -> d.bootOrder() != null);
+            for (int i = 0; i < plan.disks().size(); i++) {
+                VmPlan.PlannedDisk d = plan.disks().get(i);
+                DiskSources.Prepared file = DiskSources.prepare(dir, name, d);
+                Integer boot = d.bootOrder() != null ? d.bootOrder() : !anyBootOrder && i == 0 ? 1 : null;
+                command.disk(new Q35Command.Disk("d" + i, file.path(), file.format(), Q35Command.Bus.valueOf(d.bus().toUpperCase()),
+                        d.kind() == VmPlan.DiskKind.CDROM, d.readOnly(), boot, d.serial()));
+            }
+            for (int i = 0; i < plan.nics().size(); i++) {
+                VmPlan.PlannedNic n = plan.nics().get(i);
+                String mac = n.mac() != null ? n.mac() : mac(name, i);
+                if (n.binding() == VmPlan.Binding.MASQUERADE) {
+                    List<Q35Command.Forward> fw = forwards(plan, n);
+                    fw.forEach(f -> forwards.add(f.protocol() + ":" + f.hostAddress() + ":" + f.hostPort() + "-" + f.guestPort()));
+                    command.nic(Q35Command.Nic.user("net" + i, mac, MASQUERADE_NET, MASQUERADE_GATEWAY, MASQUERADE_GUEST, fw));
+                } else {
+                    String tap = tapName(name, i);
+                    run(List.of("ip", "tuntap", "add", "dev", tap, "mode", "tap"), "tap " + tap);
+                    taps.add(tap);
+                    run(List.of("ip", "link", "set", tap, "master", n.bridge(), "up"), "tap " + tap + " on " + n.bridge());
+                    command.nic(Q35Command.Nic.tap("net" + i, mac, tap));
+                }
+            }
+            for (String f : List.of(Q35Command.QMP_SOCKET, Q35Command.SERIAL_SOCKET, Q35Command.PID_FILE)) {
+                Files.deleteIfExists(dir.resolve(f));
+            }
+            List<String> argv = new ArrayList<>(cgroupPrefix(name));
+            argv.addAll(command.build());
+            Command.Result result = Command.run(argv, "", Duration.ofSeconds(60));
+            if (result.status() != 0) throw new OciException("QEMU failed: " + result.firstLine());
+            long pid = Long.parseLong(Files.readString(dir.resolve(Q35Command.PID_FILE)).strip());
+            Log.info("vm " + name + ": QEMU " + pid + " started");
+            qemuStatus.put(name, "running");
+            return state.running(pid, bootId(), Instant.now().toString(), taps, forwards);
+        } catch (IOException | RuntimeException e) {
+            cleanupRun(name, state.running(0, null, null, taps, forwards));
+            String why = e instanceof OciException ? e.getMessage() : e instanceof IOException io ? io.getMessage() : e.toString();
+            throw new OciException(why.startsWith("vm " + name) ? why : "vm " + name + ": " + why);
+        }
+    }
+
+    /** The masquerade interface's forwards: the port from the host (the annotation may map it), each checked free. */
+    private static List<Q35Command.Forward> forwards(VmPlan plan, VmPlan.PlannedNic nic) throws IOException {
+        String address = plan.annotations().getOrDefault(HOST_ADDRESS, DEFAULT_HOST_ADDRESS);
+        Map<Integer, Integer> mapped = new java.util.HashMap<>();
+        String spec = plan.annotations().get(HOST_PORTS);
+        if (spec != null && !spec.isBlank()) {
+            for (String pair : spec.split(",")) {
+                String[] p = pair.strip().split(":");
+                try {
+                    if (p.length != 2) throw new NumberFormatException();
+                    mapped.put(Integer.parseInt(p[0].strip()), Integer.parseInt(p[1].strip()));
+                } catch (NumberFormatException e) {
+                    throw new OciException("metadata.annotations[" + HOST_PORTS + "]: Invalid value: \"" + spec
+                            + "\": GUEST:HOST port pairs, comma-separated");
+                }
+            }
+        }
+        List<Q35Command.Forward> forwards = new ArrayList<>();
+        for (VmPlan.PlannedPort p : nic.ports()) {
+            int hostPort = mapped.getOrDefault(p.port(), p.port());
+            String protocol = p.protocol().toLowerCase();
+            checkFree(protocol, address, hostPort, nic.name());
+            forwards.add(new Q35Command.Forward(protocol, address, hostPort, p.port()));
+        }
+        return forwards;
+    }
+
+    private static void checkFree(String protocol, String address, int port, String nic) {
+        try {
+            InetSocketAddress where = new InetSocketAddress(InetAddress.getByName(address), port);
+            if (protocol.equals("udp")) {
+                try (DatagramSocket s = new DatagramSocket(where)) {
+                    s.getLocalPort();
+                }
+            } else {
+                try (ServerSocket s = new ServerSocket()) {
+                    s.bind(where);
+                }
+            }
+        } catch (IOException e) {
+            throw new OciException("interface \"" + nic + "\": host port " + address + ":" + port + "/" + protocol
+                    + " is in use (" + e.getMessage() + ")");
+        }
+    }
+
+    /** The argv prefix that puts QEMU in the VM's cgroup {@code vessel/vm-NAME} before it runs; none where that cannot be made. */
+    private static List<String> cgroupPrefix(String name) {
+        try {
+            CgroupDir cg = CgroupDir.at("vessel/vm-" + name);
+            cg.create();
+            List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c",
+                    "while [ \"$1\" != -- ]; do echo $$ > \"$1\" || exit 125; shift; done; shift; exec \"$@\"", "vessel-cgroup"));
+            cg.procsFiles().forEach(p -> argv.add(p.toString()));
+            argv.add("--");
+            return argv;
+        } catch (IOException | RuntimeException e) {
+            Log.info("vm " + name + ": warning: no cgroup of its own (" + e.getMessage() + "): QEMU is charged to vesseld's");
+            return List.of();
+        }
+    }
+
+    /** Removes what a run made: its disks, sockets, pid file, taps and cgroup (the console log stays). */
+    private void cleanupRun(String name, VmState state) {
+        Path dir = dir(name);
+        for (String tap : state.taps()) {
+            try {
+                Command.run(List.of("ip", "link", "delete", tap), "", Duration.ofSeconds(10));
+            } catch (IOException e) {
+                Log.info("vm " + name + ": tap " + tap + ": " + e.getMessage());
+            }
+        }
+        DiskSources.removeRunFiles(dir);
+        for (String f : List.of(Q35Command.QMP_SOCKET, Q35Command.SERIAL_SOCKET, Q35Command.PID_FILE)) {
+            try {
+                Files.deleteIfExists(dir.resolve(f));
+            } catch (IOException e) {
+                Log.info("vm " + name + ": " + e.getMessage());
+            }
+        }
+        try {
+            CgroupDir.at("vessel/vm-" + name).remove();
+        } catch (IOException | RuntimeException e) {
+            Log.info("vm " + name + ": cgroup: " + e.getMessage());
+        }
+    }
+
+    private static void run(List<String> argv, String what) throws IOException {
+        Command.Result r = Command.run(argv, "", Duration.ofSeconds(30));
+        if (r.status() != 0) throw new OciException(what + ": " + r.firstLine());
+    }
+
+    // ---- status ----
+
+    private VmStatus status(String name, VirtualMachine vm, VmState state) {
+        VmPlan plan = Manifests.plan(vm, MANIFEST);
+        String printable = printableStatus(name, state);
+        String now = Instant.now().toString();
+        List<VmStatus.Condition> conditions = new ArrayList<>();
+        boolean ready = printable.equals("Running");
+        conditions.add(new VmStatus.Condition("Ready", ready ? "True" : "False", ready ? null : printable,
+                ready ? null : state.lastExit() == null ? null : "last run ended: " + state.lastExit(),
+                state.startedAt() != null ? state.startedAt() : state.lastExitAt()));
+        if (printable.equals("Paused")) {
+            conditions.add(new VmStatus.Condition("Paused", "True", "PausedByUser", "VMI was paused by user", now));
+        }
+        if (!state.restartRequired().isEmpty()) {
+            conditions.add(new VmStatus.Condition("RestartRequired", "True", null,
+                    "a non-live-updatable field was changed in the template spec: " + String.join(", ", state.restartRequired()), now));
+        }
+        if (printable.equals("CrashLoopBackOff")) {
+            conditions.add(new VmStatus.Condition("Failure", "True", "CrashLoopBackOff", state.failures()
+                    + " failed runs in a row; next start at " + Instant.ofEpochMilli(state.backoffUntil()), now));
+        }
+        List<VmStatus.Interface> interfaces = new ArrayList<>();
+        if (state.pid() != 0) {
+            for (int i = 0; i < plan.nics().size(); i++) {
+                VmPlan.PlannedNic n = plan.nics().get(i);
+                String mac = n.mac() != null ? n.mac() : mac(name, i);
+                if (n.binding() == VmPlan.Binding.MASQUERADE) {
+                    interfaces.add(new VmStatus.Interface(n.name(), mac, MASQUERADE_GUEST, List.of(MASQUERADE_GUEST), "eth" + i,
+                            "domain", state.forwards(), null, null));
+                } else {
+                    interfaces.add(new VmStatus.Interface(n.name(), mac, null, null, "eth" + i, "domain", null, n.bridge(),
+                            i < state.taps().size() ? state.taps().get(i) : null));
+                }
+            }
+        }
+        Path dir = dir(name);
+        VmStatus.Vessel vessel = new VmStatus.Vessel(state.pid(),
+                state.pid() != 0 ? dir.resolve(Q35Command.QMP_SOCKET).toString() : null,
+                state.pid() != 0 ? dir.resolve(Q35Command.SERIAL_SOCKET).toString() : null,
+                dir.resolve(Q35Command.CONSOLE_LOG).toString(), state.failures(), state.lastExit(), state.lastExitAt(),
+                state.startedAt(), state.pid() != 0 ? "vessel/vm-" + name : null);
+        return new VmStatus(printable, ready, state.pid() != 0, plan.runStrategy().name(), conditions, interfaces, vessel);
+    }
+
+    /** KubeVirt's printableStatus. */
+    public String printableStatus(String name, VmState state) {
+        if (deleting.containsKey(name)) return "Terminating";
+        if (state.pid() != 0) {
+            if (state.stopping()) return state.restart() ? "Starting" : "Stopping";
+            String s = qemuStatus.getOrDefault(name, "running");
+            if (s.equals("paused")) return "Paused";
+            if (s.equals("prelaunch") || s.equals("inmigrate")) return "Starting";
+            return "Running";
+        }
+        if (state.desired()) return state.backoffUntil() > System.currentTimeMillis() ? "CrashLoopBackOff" : "Starting";
+        return "Stopped";
+    }
+
+    /** One VM for list and the sandbox catalog: name, printableStatus, created, QEMU's pid. */
+    public record Summary(String name, String printableStatus, String created, long pid, boolean ready) {}
+
+    public List<Summary> summaries() {
+        List<Summary> all = new ArrayList<>();
+        for (String name : names()) {
+            try {
+                VmState s = state(name);
+                String p = printableStatus(name, s);
+                all.add(new Summary(name, p, s.created(), s.pid(), p.equals("Running")));
+            } catch (RuntimeException e) {
+                // removed meanwhile
+            }
+        }
+        return all;
+    }
+
+    // ---- files ----
+
+    public VmState state(String name) {
+        try {
+            return JSON.readValue(Files.readAllBytes(dir(name).resolve(STATE)), VmState.class);
+        } catch (IOException e) {
+            throw new OciException("vm \"" + name + "\" does not exist");
+        }
+    }
+
+    private VmState requireState(String name) {
+        if (!exists(name)) throw new OciException("vm \"" + name + "\" does not exist");
+        return state(name);
+    }
+
+    private void save(String name, VmState state) {
+        try {
+            writeAtomically(dir(name).resolve(STATE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(state));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private VirtualMachine manifest(String name) {
+        try {
+            return Manifests.read(Files.readAllBytes(dir(name).resolve(MANIFEST)), name + "/" + MANIFEST);
+        } catch (IOException e) {
+            throw new OciException("vm \"" + name + "\": its manifest cannot be read: " + e.getMessage());
+        }
+    }
+
+    private void setStrategy(String name, VirtualMachine vm, VmPlan.RunStrategy strategy) {
+        VirtualMachine.Spec s = vm.spec();
+        VirtualMachine changed = new VirtualMachine(vm.apiVersion(), vm.kind(), vm.metadata(),
+                new VirtualMachine.Spec(null, strategy.name(), s.template()), null);
+        writeAtomically(dir(name).resolve(MANIFEST), yaml(changed));
+    }
+
+    private static VirtualMachine withoutStatus(VirtualMachine vm) {
+        return new VirtualMachine(vm.apiVersion(), vm.kind(), vm.metadata(), vm.spec(), null);
+    }
+
+    private static byte[] yaml(Object value) {
+        try {
+            return Manifests.YAML.writeValueAsBytes(value);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static void writeAtomically(Path file, byte[] content) {
+        try {
+            Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+            Files.write(tmp, content);
+            try {
+                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static void deleteTree(Path dir) {
+        if (!Files.exists(dir)) return;
+        try (var walk = Files.walk(dir)) {
+            walk.sorted(Comparator.reverseOrder()).forEach(p -> {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException e) {
+                    Log.info("vm: cannot remove " + p + ": " + e.getMessage());
+                }
+            });
+        } catch (IOException e) {
+            Log.info("vm: cannot remove " + dir + ": " + e.getMessage());
+        }
+    }
+
+    /** Field paths under {@code at} where the two trees differ (leaves, or whole lists that differ). */
+    static void diff(String at, JsonNode a, JsonNode b, List<String> out) {
+        if (a == null || a.isNull()) a = JSON.nullNode();
+        if (b == null || b.isNull()) b = JSON.nullNode();
+        if (a.equals(b)) return;
+        if (a.isObject() && b.isObject()) {
+            TreeSet<String> fields = new TreeSet<>();
+            a.fieldNames().forEachRemaining(fields::add);
+            b.fieldNames().forEachRemaining(fields::add);
+            for (String f : fields) diff(at + "." + f, a.get(f), b.get(f), out);
+        } else if (a.isArray() && b.isArray() && a.size() == b.size()) {
+            for (int i = 0; i < a.size(); i++) diff(at + "[" + i + "]", a.get(i), b.get(i), out);
+        } else {
+            out.add(at);
+        }
+    }
+
+    // ---- the host ----
+
+    /** Whether {@code pid} is this VM's QEMU (alive, and its command line names this VM's QMP socket). */
+    boolean alive(String name, long pid) {
+        try {
+            byte[] cmdline = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"));
+            return new String(cmdline, StandardCharsets.UTF_8).contains(dir(name).resolve(Q35Command.QMP_SOCKET).toString());
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static void waitGone(long pid) {
+        long deadline = System.currentTimeMillis() + 10_000;
+        while (System.currentTimeMillis() < deadline && Files.exists(Path.of("/proc", Long.toString(pid), "cmdline"))) {
+            Optional<ProcessHandle> p = ProcessHandle.of(pid);
+            if (p.isEmpty() || !p.get().isAlive()) return;
+            sleep(50);
+        }
+        ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+    }
+
+    static String bootId() {
+        try {
+            return Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).strip();
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    private static Optional<Path> ovmf() {
+        return OVMF.stream().filter(Files::isRegularFile).findFirst();
+    }
+
+    /** A stable, locally administered MAC for interface {@code i} of VM {@code name}. */
+    static String mac(String name, int i) {
+        byte[] h = sha(name + "/" + i);
+        return String.format("02:%02x:%02x:%02x:%02x:%02x", h[0], h[1], h[2], h[3], h[4]);
+    }
+
+    /** A tap name of at most 15 bytes, stable per VM and interface: "vt" and a hash. */
+    static String tapName(String name, int i) {
+        return "vt" + HexFormat.of().formatHex(sha(name + "/" + i)).substring(0, 10) + i % 10;
+    }
+
+    private static byte[] sha(String s) {
+        try {
+            return java.security.MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

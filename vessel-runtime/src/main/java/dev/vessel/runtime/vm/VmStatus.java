@@ -1,0 +1,31 @@
+package dev.vessel.runtime.vm;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import java.util.List;
+
+/**
+ * KubeVirt's VirtualMachine status as {@code vessel vm get} writes it back: printableStatus,
+ * ready, created, conditions (Ready, Paused, RestartRequired, Failure), and the interfaces with
+ * their addresses (a VirtualMachineInstance's, here on the VM). {@code vessel} holds what only
+ * Vessel has: the QEMU serving it and its sockets.
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record VmStatus(String printableStatus, boolean ready, boolean created, String runStrategy,
+        List<Condition> conditions, List<Interface> interfaces, Vessel vessel) {
+
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Condition(String type, String status, String reason, String message, String lastTransitionTime) {}
+
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Interface(String name, String mac, String ipAddress, List<String> ipAddresses, String interfaceName,
+            String infoSource, List<String> forwards, String bridge, String tap) {}
+
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Vessel(long pid, String qmpSocket, String serialSocket, String consoleLog, int failures,
+            String lastExit, String lastExitAt, String startedAt, String cgroup) {}
+
+    /** The manifest with this status, for get -o yaml|json. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Document(String apiVersion, String kind, VirtualMachine.Metadata metadata, VirtualMachine.Spec spec,
+            VmStatus status) {}
+}
