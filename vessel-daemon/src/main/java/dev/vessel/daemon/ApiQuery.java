@@ -15,7 +15,7 @@ import java.util.Set;
  * (a --root, for ids that several roots share). Anything else is refused, naming the parameter.
  */
 public record ApiQuery(String isolation, String status, Map<String, String> annotations, Path root) {
-    static final Set<String> ISOLATIONS = Set.of("container", "microvm");
+    static final Set<String> ISOLATIONS = Set.of("container", "microvm", "vm");
     static final Set<String> STATUSES = Set.of("creating", "created", "running", "paused", "stopped");
 
     /** A malformed query: the HTTP 400's message names the parameter. */
@@ -58,7 +58,7 @@ public record ApiQuery(String isolation, String status, Map<String, String> anno
                     if (isolation != null) throw new BadQuery(name, "query parameter \"isolation\" is given twice");
                     if (!ISOLATIONS.contains(value)) {
                         throw new BadQuery(name, "query parameter \"isolation\": unknown isolation \"" + printable(value)
-                                + "\" (use container or microvm)");
+                                + "\" (use container, microvm or vm)");
                     }
                     isolation = value;
                 }

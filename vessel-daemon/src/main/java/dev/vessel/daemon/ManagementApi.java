@@ -95,12 +95,26 @@ final class ManagementApi {
 
     private Reply list(ApiQuery query) {
         List<SandboxCatalog.Entry> entries = query.root() != null ? catalog.list(query.root()) : catalog.list();
-        List<SandboxInfo> shown = entries.stream().map(SandboxInfo::summary)
+        java.util.stream.Stream<SandboxInfo> vms = query.root() == null && VmService.started()
+                ? VmService.driver().summaries().stream().map(ManagementApi::vmSandbox) : java.util.stream.Stream.empty();
+        List<SandboxInfo> shown = java.util.stream.Stream.concat(entries.stream().map(SandboxInfo::summary), vms)
                 .filter(s -> query.matches(s.isolation(), s.status(), s.annotations()))
                 .sorted(java.util.Comparator.comparing(SandboxInfo::created, java.util.Comparator.nullsFirst(String::compareTo))
                         .thenComparing(SandboxInfo::id))
                 .toList();
         return Reply.json(200, JSON.createObjectNode().set("sandboxes", JSON.valueToTree(shown)));
+    }
+
+    /** A full VM as a sandbox of isolation {@code vm}: its name, QEMU's pid, a status of the sandbox model. */
+    static SandboxInfo vmSandbox(dev.vessel.runtime.vm.VmDriver.Summary vm) {
+        String status = switch (vm.printableStatus()) {
+            case "Running", "Stopping", "Terminating" -> "running";
+            case "Paused" -> "paused";
+            case "Starting" -> "creating";
+            default -> "stopped";
+        };
+        return new SandboxInfo(vm.name(), VmService.driver().root().toString(), "vm", status, vm.pid(), null, vm.created(), "root",
+                null, java.util.Map.of(), null, null, vm.pid() > 0 ? vm.pid() : null, null);
     }
 
     private Reply stats(SandboxCatalog.Entry entry) {

@@ -113,7 +113,11 @@ final class ManagementServer implements AutoCloseable {
 
     private static void serve(ManagementApi api, SandboxEvents events, Request request, Response response, Callback callback)
             throws IOException {
-        Content.Source.consumeAll(request, Callback.NOOP);
+        String target = request.getHttpURI().getPath();
+        // a VM manifest comes in the body (POST /v1/vms); every other request's body is ignored
+        byte[] body = target != null && VmApi.handles(target) && VmService.started()
+                ? bytes(Content.Source.asByteBuffer(request)) : null;
+        if (body == null) Content.Source.consumeAll(request, Callback.NOOP);
         if (peerUid(request) != 0) {
             send(response, callback, ManagementApi.Reply.error(403, "the management API is for root only"));
             return;
@@ -132,7 +136,17 @@ final class ManagementServer implements AutoCloseable {
             stream(events, filter, response, callback);
             return;
         }
+        if (body != null) {
+            send(response, callback, VmApi.handle(VmService.driver(), request.getMethod(), path, query, body));
+            return;
+        }
         send(response, callback, api.handle(request.getMethod(), path == null ? "/" : path, query));
+    }
+
+    private static byte[] bytes(java.nio.ByteBuffer buffer) {
+        byte[] b = new byte[buffer.remaining()];
+        buffer.get(b);
+        return b;
     }
 
     private static void send(Response response, Callback callback, ManagementApi.Reply reply) {

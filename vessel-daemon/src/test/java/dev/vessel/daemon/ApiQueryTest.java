@@ -45,7 +45,7 @@ class ApiQueryTest {
 
     @Test
     void badInputNamesTheParameter() {
-        assertBad("isolation=vm", "isolation", "unknown isolation \"vm\"");
+        assertBad("isolation=kvm", "isolation", "unknown isolation \"kvm\"");
         assertBad("status=sleeping", "status", "unknown status \"sleeping\"");
         assertBad("colour=red", "colour", "unknown query parameter \"colour\"");
         assertBad("status=", "status", "needs a value");

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Full VMs from KubeVirt VirtualMachine manifests (issue 14, items 1, 2, 3, 7): `vessel vm` with a small
+# BIOS-bootable disk this test builds (images/vm-test-disk.sh: extlinux, Debian's kernel, a busybox
+# initramfs whose init prints "tick N" on ttyS0, counts its boots on /dev/vdb, takes DHCP or
+# 10.99.0.<MAC's last byte>, serves :8080 and powers off on the ACPI button).
+# Covers: apply/get/list, console, masquerade forward host→guest and guest→host, RestartRequired,
+# RerunOnFailure (restart after kill -9 of QEMU, none after a guest poweroff), stop (ACPI)/start keeping
+# a hostDisk's content, kill -9 of vesseld (the VM keeps running, the next daemon re-adopts the same
+# QEMU, the console still works), Always after poweroff, Halted, two VMs on a test-made bridge, every bad
+# input (one line, non-zero, nothing left), and nothing left after delete.
+# A daemon of our own (socket, VM directory), so that killing it disturbs no other test.
+source "$(dirname "$0")/../lib.sh"
+
+diag "runtime: $VESSEL"
+[ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
+for t in qemu-system-x86_64 qemu-img genisoimage extlinux socat curl jq; do
+  command -v "$t" >/dev/null || skip_all "$t missing (scripts/install-deps)"
+done
+DISK=$BUILD/images/vm-test-disk.raw
+"$REPO/images/vm-test-disk.sh" "$DISK" || skip_all "images/vm-test-disk.sh failed"
+
+private_daemon
+echo 'resource_view = false' > "$VESSEL_CONFIG"
+export VESSEL_VMS_DIR=$T/vms
+P=vt$$
+HP=$((20000 + $$ % 20000))      # host port forwarded to the guest's 8080
+GP=$((HP + 1))                  # a host service the guest reaches through the gateway
+BR=br$P
+on_cleanup 'for n in $("$VESSEL" vm list -o json 2>/dev/null | jq -r ".[].name"); do "$VESSEL" vm delete "$n" --grace-period 0; done'
+on_cleanup 'ip link delete "$BR" 2>/dev/null'
+on_cleanup 'for p in $(qemus_of "$T/vms/"); do kill -KILL "$p"; done'
+on_cleanup '[ -n "${HOSTSVC:-}" ] && kill "$HOSTSVC"'
+on_cleanup '[ -n "${BUSY:-}" ] && kill "$BUSY"'
+
+# manifest NAME STRATEGY [INTERFACES-YAML NETWORKS-YAML [MEMORY]] — a VirtualMachine on the test disk,
+# with a persistent hostDisk for the boot counter
+manifest() {
+  local name=$1 strategy=$2 ifs=${3:-} nets=${4:-} mem=${5:-128Mi}
+  [ -n "$ifs" ] || ifs="[{name: default, masquerade: {}, ports: [{name: http, port: 8080}]}]"
+  [ -n "$nets" ] || nets="[{name: default, pod: {}}]"
+  cat <<Y
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata:
+  name: $name
+  annotations: {vessel.dev/host-ports: "8080:$HP"}
+spec:
+  runStrategy: $strategy
+  template:
+    metadata:
+      labels: {kubevirt.io/vm: $name}
+    spec:
+      terminationGracePeriodSeconds: 30
+      domain:
+        cpu: {cores: 1}
+        memory: {guest: $mem}
+        devices:
+          disks:
+          - {name: root, disk: {bus: virtio}, bootOrder: 1}
+          - {name: data, disk: {bus: virtio}, serial: data1}
+          interfaces: $ifs
+      networks: $nets
+      volumes:
+      - {name: root, containerDisk: {image: $DISK}}
+      - {name: data, hostDisk: {path: $T/$name-data.raw, type: DiskOrCreate, capacity: 1Mi}}
+Y
+}
+printable() { "$VESSEL" vm get "$1" -o json 2>/dev/null | jq -r .status.printableStatus; }
+qpid() { "$VESSEL" vm get "$1" -o json 2>/dev/null | jq -r .status.vessel.pid; }
+console_log() { cat "$T/vms/$1/console.log" 2>/dev/null | tr -d '\r'; }
+# type a command on the console (as a user of vessel vm console would) and give the guest time to answer
+type_in() { (printf '%s\n' "$2"; sleep "${3:-3}") | timeout 30 "$VESSEL" vm console "$1" 2>/dev/null | tr -d '\r'; }
+export -f printable qpid console_log
+# how many boots the guest of VM $1 has counted on its hostDisk, as its console last said
+boots() { console_log "$1" | grep -a '^boots=' | tail -n1 | cut -d= -f2; }
+export -f boots
+BOOT=120  # seconds a TCG boot gets on a busy host
+
+# ---------------------------------------------------------------- apply, get, list, console
+A=$P-a
+manifest "$A" RerunOnFailure > "$T/a.yaml"
+run "$VESSEL" vm apply -f "$T/a.yaml"
+assert_eq "apply: created" "virtualmachine.kubevirt.io/$A created" "$OUT"
+check_sh "the guest boots and counts its first boot on the hostDisk" "wait_for $BOOT '[ \"\$(boots $A)\" = 1 ]'"
+assert_eq "get: printableStatus Running" "Running" "$(printable "$A")"
+run "$VESSEL" vm get "$A" -o yaml
+assert_contains "get -o yaml: KubeVirt's status" "$OUT" "printableStatus: Running"
+assert_contains "get -o yaml: the masquerade interface's address" "$OUT" "ipAddress: 10.0.2.2"
+run "$VESSEL" vm list
+assert_match "list: the VM, Running, ready" "$OUT" "$A +[0-9a-z]+ +Running +True"
+check_sh "console: the guest's counter" "wait_for 30 'console_log $A | grep -aq \"^tick [0-9]\"'"
+OUT=$(type_in "$A" 'echo CONSOLE-$((6*7))')
+assert_contains "vessel vm console: a command typed runs in the guest" "$OUT" "CONSOLE-42"
+PID1=$(qpid "$A")
+check_sh "QEMU runs in the VM's own cgroup under vessel/" "grep -q 'vessel/vm-$A' /proc/$PID1/cgroup"
+
+# ---------------------------------------------------------------- masquerade
+check_sh "host → guest: the forwarded port reaches the guest's httpd" \
+  "wait_for 60 'curl -s -m 5 http://127.0.0.1:$HP/ | grep -q \"hello from vessel-test-guest\"'"
+socat TCP-LISTEN:$GP,bind=127.0.0.1,reuseaddr,fork SYSTEM:'echo host-says-hi' >/dev/null 2>&1 &
+HOSTSVC=$!
+sleep 0.5
+OUT=$(type_in "$A" "nc 10.0.2.1 $GP </dev/null" 4)
+assert_contains "guest → host: the guest reaches a host service through the gateway 10.0.2.1" "$OUT" "host-says-hi"
+
+# ---------------------------------------------------------------- a changed spec needs a restart
+manifest "$A" RerunOnFailure "" "" 192Mi > "$T/a2.yaml"
+run "$VESSEL" vm apply -f "$T/a2.yaml"
+assert_contains "apply of a changed spec: says what needs a restart" "$OUT" "restart required: spec.template.spec.domain.memory.guest"
+run "$VESSEL" vm get "$A" -o json
+assert_eq "get: the RestartRequired condition" "True" "$(printf '%s' "$OUT" | jq -r '.status.conditions[] | select(.type=="RestartRequired") | .status')"
+run "$VESSEL" vm apply -f "$T/a2.yaml"
+assert_eq "apply of the same manifest again: unchanged" "virtualmachine.kubevirt.io/$A unchanged" "$OUT"
+
+# ---------------------------------------------------------------- RerunOnFailure
+kill -KILL "$PID1"
+check_sh "RerunOnFailure: kill -9 of QEMU starts the VM again" "wait_for $BOOT '[ \"\$(boots $A)\" = 2 ]'"
+PID2=$(qpid "$A")
+assert_ne "… in a new QEMU" "$PID1" "$PID2"
+check_sh "… Running" "wait_for 20 '[ \"\$(printable $A)\" = Running ]'"
+run "$VESSEL" vm get "$A" -o json
+assert_eq "… with the changed spec (no RestartRequired left)" "" "$(printf '%s' "$OUT" | jq -r '.status.conditions[] | select(.type=="RestartRequired") | .status')"
+type_in "$A" "poweroff -f" 1 >/dev/null
+check_sh "RerunOnFailure: a guest poweroff is not restarted (Stopped)" "wait_for 30 '[ \"\$(printable $A)\" = Stopped ]'"
+sleep 3
+assert_eq "… and stays Stopped, QEMU gone" "Stopped no" "$(printable "$A") $(pid_alive "$PID2" && echo yes || echo no)"
+
+# ---------------------------------------------------------------- stop (ACPI) / start keeps the disk
+check "start" "$VESSEL" vm start "$A"
+check_sh "start: boots again, the hostDisk's count carried on" "wait_for $BOOT '[ \"\$(boots $A)\" = 3 ]'"
+check "stop" "$VESSEL" vm stop "$A"
+check_sh "stop: the guest powers off on the ACPI button, Stopped" "wait_for 60 '[ \"\$(printable $A)\" = Stopped ]'"
+assert_contains "… the guest saw the power button" "$(console_log "$A")" "power button: powering off"
+run "$VESSEL" vm get "$A" -o json
+assert_eq "stop makes runStrategy Halted (as virtctl)" "Halted" "$(printf '%s' "$OUT" | jq -r .spec.runStrategy)"
+check "start again" "$VESSEL" vm start "$A"
+check_sh "… the disk's content is kept (boots=4)" "wait_for $BOOT '[ \"\$(boots $A)\" = 4 ]'"
+
+# ---------------------------------------------------------------- kill -9 of vesseld
+PID4=$(qpid "$A")
+DPID=$("$VESSEL" daemon status 2>/dev/null)
+kill -KILL "$DPID"
+sleep 1
+check_sh "kill -9 of vesseld: QEMU keeps running" "pid_alive $PID4"
+check_sh "the next daemon re-adopts it: Running" "wait_for 30 '[ \"\$(printable $A)\" = Running ]'"
+assert_eq "… the same QEMU" "$PID4" "$(qpid "$A")"
+assert_ne "… under a new daemon" "$DPID" "$("$VESSEL" daemon status 2>/dev/null)"
+OUT=$(type_in "$A" 'echo AFTER-$((40+2))')
+assert_contains "… the console still works" "$OUT" "AFTER-42"
+sleep 2
+assert_eq "… undisturbed (no extra boot)" "4" "$(boots "$A")"
+
+# ---------------------------------------------------------------- Always, Halted
+B=$P-b
+manifest "$B" Always "[{name: default, masquerade: {}}]" > "$T/b.yaml"
+check "apply (Always)" "$VESSEL" vm apply -f "$T/b.yaml"
+check_sh "Always: boots" "wait_for $BOOT '[ \"\$(boots $B)\" = 1 ]'"
+BP=$(qpid "$B")
+type_in "$B" "poweroff -f" 1 >/dev/null
+check_sh "Always: a guest poweroff starts it again" "wait_for $BOOT '[ \"\$(boots $B)\" = 2 ]'"
+assert_ne "… in a new QEMU" "$BP" "$(qpid "$B")"
+check "delete (Always)" "$VESSEL" vm delete "$B" --grace-period 0
+H=$P-h
+manifest "$H" Halted "[{name: default, masquerade: {}}]" > "$T/h.yaml"
+check "apply (Halted)" "$VESSEL" vm apply -f - < "$T/h.yaml"
+sleep 2
+assert_eq "Halted: Stopped, no QEMU" "Stopped " "$(printable "$H") $(qemus_of "$T/vms/$H/")"
+check "delete (Halted)" "$VESSEL" vm delete "$H"
+
+# ---------------------------------------------------------------- two VMs on one bridge
+ip link add "$BR" type bridge && ip link set "$BR" up
+BRIF="[{name: lan, bridge: {}, macAddress: 'MAC'}]"
+BRNET="[{name: lan, multus: {networkName: $BR}}]"
+C=$P-c; D=$P-d
+manifest "$C" Always "${BRIF/MAC/02:00:00:00:00:0b}" "$BRNET" > "$T/c.yaml"
+manifest "$D" Always "${BRIF/MAC/02:00:00:00:00:0c}" "$BRNET" > "$T/d.yaml"
+check "apply two VMs on bridge $BR" bash -c "'$VESSEL' vm apply -f '$T/c.yaml' && '$VESSEL' vm apply -f '$T/d.yaml'"
+check_sh "both boot with their bridge addresses" "wait_for $BOOT 'console_log $C | grep -aq \"static eth0 10.99.0.11\" && console_log $D | grep -aq \"static eth0 10.99.0.12\"'"
+check_sh "… their taps are on $BR" "[ \$(ls /sys/class/net/$BR/brif | wc -l) = 2 ]"
+OUT=$(type_in "$C" "ping -c 2 -W 2 10.99.0.12 >/dev/null && echo BRIDGE-OK" 6)
+assert_contains "VM c reaches VM d over the bridge" "$OUT" "BRIDGE-OK"
+check "delete both" bash -c "'$VESSEL' vm delete '$C' --grace-period 0 && '$VESSEL' vm delete '$D' --grace-period 0"
+assert_eq "… their taps are gone" "0" "$(ls /sys/class/net/$BR/brif | wc -l)"
+
+# ---------------------------------------------------------------- bad input: one line, non-zero, nothing left
+nothing_left() { # NAME
+  [ ! -e "$T/vms/$1" ] && [ -z "$(qemus_of "$T/vms/$1/")" ] && [ -z "$(cgroup_dirs_named "vm-$1")" ]
+}
+bad() { # LABEL NAME FILE EXPECTED-SUBSTRING
+  run "$VESSEL" vm apply -f "$3"
+  if [ "$RC" != 0 ] && [ "$(printf '%s' "$ERR" | wc -l)" -le 1 ] && [ -n "$ERR" ] && [ -z "$OUT" ] \
+      && [[ "$ERR" == *"$4"* ]] && nothing_left "$2"; then
+    pass "bad input: $1"
+  else
+    _fail_run "bad input: $1" "one line naming '$4', a non-zero exit, nothing left"
+  fi
+}
+X=$P-x
+printf 'apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata:\n\tname: %s\n' "$X" > "$T/bad1.yaml"
+bad "malformed YAML" "$X" "$T/bad1.yaml" "malformed YAML at line"
+manifest "$X" Always | sed 's/bootOrder: 1}/bootOrder: 1, bootMenu: true}/' > "$T/bad2.yaml"
+bad "an unknown field" "$X" "$T/bad2.yaml" 'unknown field "spec.template.spec.domain.devices.disks[0].bootMenu"'
+manifest "$X" Alwayz > "$T/bad3.yaml"
+bad "a runStrategy typo" "$X" "$T/bad3.yaml" 'spec.runStrategy: Unsupported value: "Alwayz"'
+manifest "$X" Always | sed 's/bus: virtio}, bootOrder/bus: ide}, bootOrder/' > "$T/bad4.yaml"
+bad "a bus outside the subset" "$X" "$T/bad4.yaml" 'disks[0].disk.bus: Unsupported value: "ide"'
+manifest "$X" Always | sed "s|image: $DISK|image: $T/no-such-disk.qcow2|" > "$T/bad5.yaml"
+bad "a disk file that does not exist" "$X" "$T/bad5.yaml" "$T/no-such-disk.qcow2 does not exist"
+manifest "$A" Always > "$T/bad6.yaml"
+run "$VESSEL" vm create -f "$T/bad6.yaml"
+assert_eq "bad input: a name already taken (vm create)" "1 vessel: vm \"$A\" already exists (vessel vm apply changes it)" "$RC $ERR"
+socat TCP-LISTEN:$((HP + 2)),bind=127.0.0.1,reuseaddr,fork SYSTEM:true >/dev/null 2>&1 &
+BUSY=$!
+sleep 0.5
+manifest "$X" Always | sed "s/8080:$HP/8080:$((HP + 2))/" > "$T/bad7.yaml"
+bad "a forwarded port in use" "$X" "$T/bad7.yaml" "host port 127.0.0.1:$((HP + 2))/tcp is in use"
+check_sh "… no run file (overlay, ISO) left by the refused start" "! ls $T/vms/$X 2>/dev/null"
+run "$VESSEL" vm get no-such-vm
+assert_eq "get of a VM that does not exist: one line" "1 vessel: vm \"no-such-vm\" does not exist" "$RC $ERR"
+
+# ---------------------------------------------------------------- delete leaves nothing
+check "delete" "$VESSEL" vm delete "$A" --grace-period 5
+check_sh "nothing left after delete: no VM directory, QEMU, cgroup or tap" \
+  "[ -z \"\$(ls $T/vms)\" ] && [ -z \"\$(qemus_of $T/vms/)\" ] && [ -z \"\$(cgroup_dirs_named vm-$P)\" ] && ! ip -o link | grep -q ': vt[0-9a-f]\{10\}'"
+run "$VESSEL" vm list
+assert_eq "list: no VM" "NAME                     AGE      STATUS             READY" "$OUT"
+
+summary

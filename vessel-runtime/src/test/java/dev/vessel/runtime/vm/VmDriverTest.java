@@ -1,0 +1,38 @@
+package dev.vessel.runtime.vm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The driver's pure parts: the crash-loop back-off, what an apply changed, names made for the host. */
+class VmDriverTest {
+    @Test
+    void crashLoopBackOffStartsAfterTheSecondCrashAndIsCapped() {
+        assertThat(VmDriver.backoff(1)).isEqualTo(Duration.ZERO);
+        assertThat(VmDriver.backoff(2)).isEqualTo(Duration.ofSeconds(10));
+        assertThat(VmDriver.backoff(3)).isEqualTo(Duration.ofSeconds(20));
+        assertThat(VmDriver.backoff(50)).isEqualTo(Duration.ofMinutes(5));
+    }
+
+    @Test
+    void diffNamesTheChangedFieldPaths() throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        List<String> out = new ArrayList<>();
+        VmDriver.diff("spec.template",
+                json.readTree("{\"spec\":{\"domain\":{\"memory\":{\"guest\":\"1Gi\"},\"cpu\":{\"cores\":1}},\"volumes\":[{\"name\":\"a\"}]}}"),
+                json.readTree("{\"spec\":{\"domain\":{\"memory\":{\"guest\":\"2Gi\"},\"cpu\":{\"cores\":1}},\"volumes\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}"),
+                out);
+        assertThat(out).containsExactly("spec.template.spec.domain.memory.guest", "spec.template.spec.volumes");
+    }
+
+    @Test
+    void tapNamesFitIfnamsizAndMacsAreLocallyAdministered() {
+        assertThat(VmDriver.tapName("a-very-long-vm-name-that-goes-on-and-on", 3)).hasSizeLessThanOrEqualTo(15).startsWith("vt");
+        assertThat(VmDriver.tapName("x", 0)).isEqualTo(VmDriver.tapName("x", 0)).isNotEqualTo(VmDriver.tapName("x", 1));
+        assertThat(VmDriver.mac("x", 0)).matches("02(:[0-9a-f]{2}){5}");
+    }
+}
