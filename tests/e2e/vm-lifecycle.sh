@@ -87,7 +87,7 @@ run "$VESSEL" vm get "$A" -o yaml
 assert_contains "get -o yaml: KubeVirt's status" "$OUT" "printableStatus: Running"
 assert_contains "get -o yaml: the masquerade interface's address" "$OUT" "ipAddress: 10.0.2.2"
 run "$VESSEL" vm list
-assert_match "list: the VM, Running, ready" "$OUT" "$A +[0-9a-z]+ +Running +True"
+assert_match "list: the VM, Running, ready" "$A +[0-9a-z]+ +Running +True" "$OUT"
 check_sh "console: the guest's counter" "wait_for 30 'console_log $A | grep -aq \"^tick [0-9]\"'"
 OUT=$(type_in "$A" 'echo CONSOLE-$((6*7))')
 assert_contains "vessel vm console: a command typed runs in the guest" "$OUT" "CONSOLE-42"
@@ -214,7 +214,7 @@ BUSY=$!
 sleep 0.5
 manifest "$X" Always | sed "s/8080:$HP/8080:$((HP + 2))/" > "$T/bad7.yaml"
 bad "a forwarded port in use" "$X" "$T/bad7.yaml" "host port 127.0.0.1:$((HP + 2))/tcp is in use"
-check_sh "… no run file (overlay, ISO) left by the refused start" "! ls $T/vms/$X 2>/dev/null"
+check_sh "… no file left by the refused start (VM directory, overlay, the hostDisk it would make)" "[ ! -e $T/vms/$X ] && [ ! -e $T/$X-data.raw ]"
 run "$VESSEL" vm get no-such-vm
 assert_eq "get of a VM that does not exist: one line" "1 vessel: vm \"no-such-vm\" does not exist" "$RC $ERR"
 

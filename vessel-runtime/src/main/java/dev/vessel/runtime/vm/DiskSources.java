@@ -34,8 +34,12 @@ final class DiskSources {
 
     private DiskSources() {}
 
-    /** A disk's file and its format (raw or qcow2). */
-    record Prepared(Path path, String format) {}
+    /** A disk's file and its format (raw or qcow2); {@code created}: a hostDisk made now (DiskOrCreate). */
+    record Prepared(Path path, String format, boolean created) {
+        Prepared(Path path, String format) {
+            this(path, format, false);
+        }
+    }
 
     /** The image file of a containerDisk, checked: it exists and is a regular file. */
     static Path imageFile(VmPlan.ContainerDiskSource c, String volume) {
@@ -58,14 +62,13 @@ final class DiskSources {
             case VmPlan.EphemeralSource e -> overlay(dir, volume, Path.of(e.path()));
             case VmPlan.HostDiskSource h -> {
                 Path p = Path.of(h.path());
-                if (!Files.exists(p)) {
-                    if (!h.create()) throw new OciException("volume \"" + volume + "\": hostDisk " + p + " does not exist");
-                    try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
-                        f.setLength(h.capacityBytes());
-                    }
-                    Log.info("vm " + vm + ": made hostDisk " + p + " (" + h.capacityBytes() + " bytes, sparse)");
+                if (Files.exists(p)) yield new Prepared(p, "raw");
+                if (!h.create()) throw new OciException("volume \"" + volume + "\": hostDisk " + p + " does not exist");
+                try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
+                    f.setLength(h.capacityBytes());
                 }
-                yield new Prepared(p, "raw");
+                Log.info("vm " + vm + ": made hostDisk " + p + " (" + h.capacityBytes() + " bytes, sparse)");
+                yield new Prepared(p, "raw", true);
             }
             case VmPlan.EmptyDiskSource e -> {
                 Path p = dir.resolve(RUN_PREFIX + volume + ".qcow2");

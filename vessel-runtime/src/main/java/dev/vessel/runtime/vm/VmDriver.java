@@ -486,6 +486,7 @@ public final class VmDriver implements AutoCloseable {
         Path dir = dir(name);
         List<String> taps = new ArrayList<>();
         List<String> forwards = new ArrayList<>();
+        List<Path> created = new ArrayList<>(); // hostDisks made by this start (DiskOrCreate): a failed start removes them
         try {
             Q35Command command = Q35Command.builder().binary(qemu).accelerator(accelerator.get()).name(name)
                     .topology(plan.sockets(), plan.cores(), plan.threads()).memoryMib(plan.memoryMib()).stateDir(dir);
@@ -498,10 +499,16 @@ public final class VmDriver implements AutoCloseable {
                 }
                 command.efi(ovmf().orElseThrow(), vars);
             }
+            // the ports first: a port in use is refused before any file is made
+            List<List<Q35Command.Forward>> nicForwards = new ArrayList<>();
+            for (VmPlan.PlannedNic n : plan.nics()) {
+                nicForwards.add(n.binding() == VmPlan.Binding.MASQUERADE ? forwards(plan, n) : List.of());
+            }
             boolean anyBootOrder = plan.disks().stream().anyMatch(d -> d.bootOrder() != null);
             for (int i = 0; i < plan.disks().size(); i++) {
                 VmPlan.PlannedDisk d = plan.disks().get(i);
                 DiskSources.Prepared file = DiskSources.prepare(dir, name, d);
+                if (file.created()) created.add(file.path());
                 Integer boot = d.bootOrder() != null ? d.bootOrder() : !anyBootOrder && i == 0 ? 1 : null;
                 command.disk(new Q35Command.Disk("d" + i, file.path(), file.format(), Q35Command.Bus.valueOf(d.bus().toUpperCase()),
                         d.kind() == VmPlan.DiskKind.CDROM, d.readOnly(), boot, d.serial()));
@@ -510,7 +517,7 @@ public final class VmDriver implements AutoCloseable {
                 VmPlan.PlannedNic n = plan.nics().get(i);
                 String mac = n.mac() != null ? n.mac() : mac(name, i);
                 if (n.binding() == VmPlan.Binding.MASQUERADE) {
-                    List<Q35Command.Forward> fw = forwards(plan, n);
+                    List<Q35Command.Forward> fw = nicForwards.get(i);
                     fw.forEach(f -> forwards.add(f.protocol() + ":" + f.hostAddress() + ":" + f.hostPort() + "-" + f.guestPort()));
                     command.nic(Q35Command.Nic.user("net" + i, mac, MASQUERADE_NET, MASQUERADE_GATEWAY, MASQUERADE_GUEST, fw));
                 } else {
@@ -534,6 +541,13 @@ public final class VmDriver implements AutoCloseable {
             return state.running(pid, bootId(), Instant.now().toString(), taps, forwards);
         } catch (IOException | RuntimeException e) {
             cleanupRun(name, state.running(0, null, null, taps, forwards));
+            for (Path p : created) {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // the start's failure is what matters
+                }
+            }
             String why = e instanceof OciException ? e.getMessage() : e instanceof IOException io ? io.getMessage() : e.toString();
             throw new OciException(why.startsWith("vm " + name) ? why : "vm " + name + ": " + why);
         }
