@@ -22,6 +22,7 @@ DISK=$BUILD/images/vm-test-disk.raw
 private_daemon
 echo 'resource_view = false' > "$VESSEL_CONFIG"
 export VESSEL_VMS_DIR=$T/vms
+export VESSEL_LOG=$T/vesseld.log   # this daemon's own log (shown when a check fails)
 P=vt$$
 HP=$((20000 + $$ % 20000))      # host port forwarded to the guest's 8080
 GP=$((HP + 1))                  # a host service the guest reaches through the gateway
@@ -74,6 +75,9 @@ export -f printable qpid console_log
 # how many boots the guest of VM $1 has counted on its hostDisk, as its console last said
 boots() { console_log "$1" | grep -a '^boots=' | tail -n1 | cut -d= -f2; }
 export -f boots
+# whether the guest of VM $1 has finished its boot number $2 (its counter runs, its ACPI watcher too)
+booted() { console_log "$1" | sed -n "/^boots=$2\$/,\$p" | grep -aq 'tick [0-9]'; }
+export -f booted
 BOOT=120  # seconds a TCG boot gets on a busy host
 
 # ---------------------------------------------------------------- apply, get, list, console
@@ -128,8 +132,11 @@ assert_eq "… and stays Stopped, QEMU gone" "Stopped no" "$(printable "$A") $(p
 # ---------------------------------------------------------------- stop (ACPI) / start keeps the disk
 check "start" "$VESSEL" vm start "$A"
 check_sh "start: boots again, the hostDisk's count carried on" "wait_for $BOOT '[ \"\$(boots $A)\" = 3 ]'"
+check_sh "… up" "wait_for 60 'booted $A 3'"
 check "stop" "$VESSEL" vm stop "$A"
-check_sh "stop: the guest powers off on the ACPI button, Stopped" "wait_for 60 '[ \"\$(printable $A)\" = Stopped ]'"
+# within the grace period (30 s): the guest itself powered off, QEMU was not stopped by force
+check_sh "stop: the guest powers off on the ACPI button, Stopped before the grace period is over" \
+  "wait_for 25 '[ \"\$(printable $A)\" = Stopped ]'"
 assert_contains "… the guest saw the power button" "$(console_log "$A")" "power button: powering off"
 run "$VESSEL" vm get "$A" -o json
 assert_eq "stop makes runStrategy Halted (as virtctl)" "Halted" "$(printf '%s' "$OUT" | jq -r .spec.runStrategy)"
@@ -162,7 +169,7 @@ assert_ne "… in a new QEMU" "$BP" "$(qpid "$B")"
 check "delete (Always)" "$VESSEL" vm delete "$B" --grace-period 0
 H=$P-h
 manifest "$H" Halted "[{name: default, masquerade: {}}]" > "$T/h.yaml"
-check "apply (Halted)" "$VESSEL" vm apply -f - < "$T/h.yaml"
+check "apply -f - (stdin, Halted)" bash -c "'$VESSEL' vm apply -f - < '$T/h.yaml'"
 sleep 2
 assert_eq "Halted: Stopped, no QEMU" "Stopped " "$(printable "$H") $(qemus_of "$T/vms/$H/")"
 check "delete (Halted)" "$VESSEL" vm delete "$H"
@@ -225,4 +232,5 @@ check_sh "nothing left after delete: no VM directory, QEMU, cgroup or tap" \
 run "$VESSEL" vm list
 assert_eq "list: no VM" "NAME                     AGE      STATUS             READY" "$OUT"
 
+[ "$FAIL" = 0 ] || { diag "the daemon's log:"; tail -n 40 "$VESSEL_LOG" | sed 's/^/#   /'; }
 summary
