@@ -59,11 +59,20 @@ spec:
           disks:
           - {name: root, disk: {bus: virtio}, bootOrder: 1}
           - {name: data, disk: {bus: virtio}, serial: data1}
+          - {name: cloudinit, cdrom: {bus: sata}}
           interfaces: $ifs
       networks: $nets
       volumes:
       - {name: root, containerDisk: {image: $DISK}}
       - {name: data, hostDisk: {path: $T/$name-data.raw, type: DiskOrCreate, capacity: 1Mi}}
+      - name: cloudinit
+        cloudInitNoCloud:
+          userData: |
+            #cloud-config
+            hostname: $name
+          networkData: |
+            version: 2
+            ethernets: {eth0: {dhcp4: true}}
 Y
 }
 printable() { "$VESSEL" vm get "$1" -o json 2>/dev/null | jq -r .status.printableStatus; }
@@ -96,6 +105,13 @@ check_sh "console: the guest's counter" "wait_for 30 'console_log $A | grep -aq 
 OUT=$(type_in "$A" 'echo CONSOLE-$((6*7))')
 assert_contains "vessel vm console: a command typed runs in the guest" "$OUT" "CONSOLE-42"
 PID1=$(qpid "$A")
+ISO=$T/vms/$A/run-cloudinit.iso
+check_sh "cloudInitNoCloud: a NoCloud seed ISO labelled cidata" "isoinfo -d -i $ISO | grep -q '^Volume id: cidata'"
+assert_eq "… meta-data: instance-id and local-hostname" "instance-id: $A
+local-hostname: $A" "$(isoinfo -i "$ISO" -J -x /meta-data)"
+assert_contains "… user-data as given" "$(isoinfo -i "$ISO" -J -x /user-data)" "hostname: $A"
+assert_contains "… network-config from networkData" "$(isoinfo -i "$ISO" -J -x /network-config)" "dhcp4: true"
+check_sh "… attached as a sata cdrom" "tr '\\0' ' ' < /proc/$PID1/cmdline | grep -q 'ide-cd,bus=ide.0'"
 check_sh "QEMU runs in the VM's own cgroup under vessel/" "grep -q 'vessel/vm-$A' /proc/$PID1/cgroup"
 
 # ---------------------------------------------------------------- masquerade

@@ -22,7 +22,8 @@ import picocli.CommandLine.ParseResult;
 
 /**
  * {@code vessel vm VERB}: full VMs from KubeVirt's VirtualMachine manifests, with virtctl's verbs.
- * Each verb is a class here, listed in {@link #SUBCOMMANDS} (add one there: e.g. {@code vm image}).
+ * Each verb is a class implementing {@link OciCli.Handler}, listed in the annotation's {@code subcommands}
+ * (a verb of another file, e.g. {@code vm image}, is added there too); a verb gets the parse result of its own arguments.
  */
 @Command(name = "vm", description = "Full VMs from KubeVirt VirtualMachine manifests: apply -f FILE|-, create, list,"
         + " get NAME [-o yaml|json], start, stop, restart, pause, unpause, delete, console NAME.",
@@ -30,10 +31,6 @@ import picocli.CommandLine.ParseResult;
                 VmCommand.Start.class, VmCommand.Stop.class, VmCommand.Restart.class, VmCommand.Pause.class,
                 VmCommand.Unpause.class, VmCommand.Delete.class, VmCommand.Console.class})
 final class VmCommand implements OciCli.Handler {
-    /** The verbs, in the order help lists them (the same as the annotation's). */
-    static final List<Class<?>> SUBCOMMANDS = List.of(Apply.class, Create.class, ListVms.class, Get.class, Start.class, Stop.class,
-            Restart.class, Pause.class, Unpause.class, Delete.class, Console.class);
-
     @Override
     public void run(Call call, ParseResult parsed) throws IOException {
         if (!parsed.hasSubcommand()) {
