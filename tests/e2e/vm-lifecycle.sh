@@ -36,7 +36,7 @@ on_cleanup '[ -n "${BUSY:-}" ] && kill "$BUSY"'
 # manifest NAME STRATEGY [INTERFACES-YAML NETWORKS-YAML [MEMORY]] — a VirtualMachine on the test disk,
 # with a persistent hostDisk for the boot counter
 manifest() {
-  local name=$1 strategy=$2 ifs=${3:-} nets=${4:-} mem=${5:-128Mi}
+  local name=$1 strategy=$2 ifs=${3:-} nets=${4:-} mem=${5:-128Mi} image=${6:-$DISK}
   [ -n "$ifs" ] || ifs="[{name: default, masquerade: {}, ports: [{name: http, port: 8080}]}]"
   [ -n "$nets" ] || nets="[{name: default, pod: {}}]"
   cat <<Y
@@ -63,7 +63,7 @@ spec:
           interfaces: $ifs
       networks: $nets
       volumes:
-      - {name: root, containerDisk: {image: $DISK}}
+      - {name: root, containerDisk: {image: "$image"}}
       - {name: data, hostDisk: {path: $T/$name-data.raw, type: DiskOrCreate, capacity: 1Mi}}
       - name: cloudinit
         cloudInitNoCloud:
@@ -173,11 +173,29 @@ assert_contains "… the console still works" "$OUT" "AFTER-42"
 sleep 2
 assert_eq "… undisturbed (no extra boot)" "4" "$(boots "$A")"
 
-# ---------------------------------------------------------------- Always, Halted
+# ---------------------------------------------------------------- Always (from an OCI archive), Halted
+# a KubeVirt containerDisk image (the disk under /disk/, one gzip layer) as an OCI image-layout archive
+O=$T/oci
+mkdir -p "$O/layer/disk" "$O/img/blobs/sha256"
+cp --sparse=always "$DISK" "$O/layer/disk/disk.img"
+tar -C "$O/layer" -Scf - disk | gzip -1 > "$O/layer.tgz"
+blob() { local d; d=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$O/img/blobs/sha256/$d"; echo "$d"; }
+LD=$(blob "$O/layer.tgz"); LS=$(stat -c %s "$O/img/blobs/sha256/$LD")
+echo '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' > "$O/config.json"
+CS=$(stat -c %s "$O/config.json"); CD=$(blob "$O/config.json")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
+  "$CD" "$CS" "$LD" "$LS" > "$O/manifest.json"
+MS=$(stat -c %s "$O/manifest.json"); MD=$(blob "$O/manifest.json")
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s}]}' "$MD" "$MS" > "$O/img/index.json"
+echo '{"imageLayoutVersion":"1.0.0"}' > "$O/img/oci-layout"
+tar -C "$O/img" -cf "$T/disk.oci.tar" .
+rm -rf "$O"
 B=$P-b
-manifest "$B" Always "[{name: default, masquerade: {}}]" > "$T/b.yaml"
-check "apply (Always)" "$VESSEL" vm apply -f "$T/b.yaml"
+manifest "$B" Always "[{name: default, masquerade: {}}]" "" 128Mi "oci-archive:$T/disk.oci.tar" > "$T/b.yaml"
+check "apply (Always, containerDisk from an OCI archive)" "$VESSEL" vm apply -f "$T/b.yaml"
 check_sh "Always: boots" "wait_for $BOOT '[ \"\$(boots $B)\" = 1 ]'"
+assert_eq "the containerDisk's disk, taken out of the archive once, backs the run's overlay" "$T/vms/.images/$MD.img" \
+  "$(qemu-img info -U --output=json "$T/vms/$B/run-root.qcow2" | jq -r '.["backing-filename"]')"
 BP=$(qpid "$B")
 type_in "$B" "poweroff -f" 1 >/dev/null
 check_sh "Always: a guest poweroff starts it again" "wait_for $BOOT '[ \"\$(boots $B)\" = 2 ]'"
@@ -227,7 +245,7 @@ manifest "$X" Alwayz > "$T/bad3.yaml"
 bad "a runStrategy typo" "$X" "$T/bad3.yaml" 'spec.runStrategy: Unsupported value: "Alwayz"'
 manifest "$X" Always | sed 's/bus: virtio}, bootOrder/bus: ide}, bootOrder/' > "$T/bad4.yaml"
 bad "a bus outside the subset" "$X" "$T/bad4.yaml" 'disks[0].disk.bus: Unsupported value: "ide"'
-manifest "$X" Always | sed "s|image: $DISK|image: $T/no-such-disk.qcow2|" > "$T/bad5.yaml"
+manifest "$X" Always | sed "s|image: \"$DISK\"|image: $T/no-such-disk.qcow2|" > "$T/bad5.yaml"
 bad "a disk file that does not exist" "$X" "$T/bad5.yaml" "$T/no-such-disk.qcow2 does not exist"
 manifest "$A" Always > "$T/bad6.yaml"
 run "$VESSEL" vm create -f "$T/bad6.yaml"
@@ -245,6 +263,7 @@ assert_eq "get of a VM that does not exist: one line" "1 vessel: vm \"no-such-vm
 check "delete" "$VESSEL" vm delete "$A" --grace-period 5
 check_sh "nothing left after delete: no VM directory, QEMU, cgroup or tap" \
   "[ -z \"\$(ls $T/vms)\" ] && [ -z \"\$(qemus_of $T/vms/)\" ] && [ -z \"\$(cgroup_dirs_named vm-$P)\" ] && ! ip -o link | grep -q ': vt[0-9a-f]\{10\}'"
+assert_eq "… the containerDisk cache keeps the one image, no work directory" "$MD.img" "$(ls -A "$T/vms/.images")"
 run "$VESSEL" vm list
 assert_eq "list: no VM" "NAME                     AGE      STATUS             READY" "$OUT"
 

@@ -17,9 +17,11 @@ import java.util.List;
  * The files behind a VM's disks, made for each run in the VM's directory:
  * <ul>
  *   <li>containerDisk: {@code image} is the absolute path of a disk image file on the host (raw
- *       or qcow2, as {@code qemu-img info} says); the run gets a qcow2 overlay on it
- *       ({@code run-VOLUME.qcow2}), so the image itself is never written. Registry references and
- *       OCI archives are not supported yet: one line says so;</li>
+ *       or qcow2, as {@code qemu-img info} says), or {@code oci-archive:PATH}, an OCI image-layout
+ *       tar holding a KubeVirt containerDisk (its one file under {@code /disk/}, or the image's
+ *       {@code path}): that file is taken out once into {@code <vms>/.images/<manifest digest>.img}.
+ *       The run gets a qcow2 overlay on the image ({@code run-VOLUME.qcow2}), so the image itself is
+ *       never written. Registry references are not supported: one line says so;</li>
  *   <li>ephemeral: the claim's name is the path of a disk file; an overlay as for containerDisk;</li>
  *   <li>hostDisk: the file itself, raw, persistent; DiskOrCreate makes it sparse with its capacity;</li>
  *   <li>emptyDisk: a blank qcow2 of its capacity ({@code run-VOLUME.qcow2});</li>
@@ -41,12 +43,15 @@ final class DiskSources {
         }
     }
 
-    /** The image file of a containerDisk, checked: it exists and is a regular file. */
+    static final String OCI_ARCHIVE = "oci-archive:";
+
+    /** The image file (or OCI archive) of a containerDisk, checked: it exists and is a regular file. */
     static Path imageFile(VmPlan.ContainerDiskSource c, String volume) {
         String image = c.image();
+        if (image.startsWith(OCI_ARCHIVE)) image = image.substring(OCI_ARCHIVE.length());
         if (!image.startsWith("/")) {
-            throw new OciException("volume \"" + volume + "\": containerDisk image \"" + image + "\": only the absolute path of a "
-                    + "disk image file on this host is supported (no registry or OCI archive yet)");
+            throw new OciException("volume \"" + volume + "\": containerDisk image \"" + c.image() + "\": give the absolute path of a "
+                    + "disk image file on this host, or oci-archive:/PATH of an OCI archive (registries are not supported)");
         }
         Path p = Path.of(image);
         if (!Files.isRegularFile(p)) {
@@ -58,7 +63,8 @@ final class DiskSources {
     static Prepared prepare(Path dir, String vm, VmPlan.PlannedDisk disk) throws IOException {
         String volume = disk.name();
         return switch (disk.source()) {
-            case VmPlan.ContainerDiskSource c -> overlay(dir, volume, imageFile(c, volume));
+            case VmPlan.ContainerDiskSource c -> overlay(dir, volume, c.image().startsWith(OCI_ARCHIVE)
+                    ? fromArchive(dir.getParent().resolve(".images"), imageFile(c, volume), c.path(), volume) : imageFile(c, volume));
             case VmPlan.EphemeralSource e -> overlay(dir, volume, Path.of(e.path()));
             case VmPlan.HostDiskSource h -> {
                 Path p = Path.of(h.path());
@@ -77,6 +83,69 @@ final class DiskSources {
             }
             case VmPlan.CloudInitSource c -> new Prepared(seed(dir, vm, volume, c), "raw");
         };
+    }
+
+    /**
+     * The disk of a containerDisk in an OCI image-layout archive: index.json's first manifest, its
+     * layers searched from the top for {@code path} (default: the one file under {@code disk/}),
+     * taken out once per manifest digest into {@code cache}.
+     */
+    static Path fromArchive(Path cache, Path archive, String path, String volume) throws IOException {
+        Files.createDirectories(cache);
+        Path work = Files.createTempDirectory(cache, ".work-"); // beside the cache: the disk is moved, not copied
+        try {
+            // members are "index.json" or "./index.json", as the archive was made
+            Command.Result listing = Command.run(List.of("tar", "-tf", archive.toString()), "", Duration.ofMinutes(10));
+            if (listing.status() != 0) throw new OciException(archive + " is not a tar archive (" + listing.firstLine() + ")");
+            String prefix = listing.output().lines().anyMatch("./index.json"::equals) ? "./" : "";
+            tar(List.of("tar", "-xf", archive.toString(), "-C", work.toString(), prefix + "index.json"), archive);
+            JsonNode index = JSON.readTree(work.resolve("index.json").toFile());
+            String manifestDigest = index.path("manifests").path(0).path("digest").asText("");
+            if (!manifestDigest.startsWith("sha256:")) throw new OciException(archive + ": index.json names no sha256 manifest");
+            Path cached = cache.resolve(manifestDigest.substring(7) + ".img");
+            if (Files.isRegularFile(cached)) return cached;
+            String manifestBlob = "blobs/sha256/" + manifestDigest.substring(7);
+            tar(List.of("tar", "-xf", archive.toString(), "-C", work.toString(), prefix + manifestBlob), archive);
+            JsonNode layers = JSON.readTree(work.resolve(manifestBlob).toFile()).path("layers");
+            String inImage = path == null ? null : path.replaceFirst("^/+", "");
+            for (int i = layers.size() - 1; i >= 0; i--) {
+                String blob = "blobs/sha256/" + layers.get(i).path("digest").asText("").replaceFirst("^sha256:", "");
+                tar(List.of("tar", "-xf", archive.toString(), "-C", work.toString(), prefix + blob), archive);
+                Path out = Files.createDirectories(work.resolve("layer" + i));
+                // GNU tar finds the layer's compression itself; only the disk's entries are taken out
+                Command.run(List.of("tar", "-xf", work.resolve(blob).toString(), "-C", out.toString(), "--wildcards",
+                        inImage != null ? inImage : "disk/*"), "", Duration.ofMinutes(10));
+                Files.delete(work.resolve(blob));
+                Path found = null;
+                if (inImage != null) {
+                    if (Files.isRegularFile(out.resolve(inImage))) found = out.resolve(inImage);
+                } else if (Files.isDirectory(out.resolve("disk"))) {
+                    try (var files = Files.list(out.resolve("disk"))) {
+                        List<Path> disks = files.filter(Files::isRegularFile).toList();
+                        if (disks.size() > 1) {
+                            throw new OciException("volume \"" + volume + "\": " + archive + " holds " + disks.size()
+                                    + " files under /disk/: name one with containerDisk.path");
+                        }
+                        if (!disks.isEmpty()) found = disks.getFirst();
+                    }
+                }
+                if (found != null) {
+                    Path tmp = cache.resolve("." + cached.getFileName() + ".tmp");
+                    Files.move(found, tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                    Files.move(tmp, cached, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                    return cached;
+                }
+            }
+            throw new OciException("volume \"" + volume + "\": " + archive + " holds no "
+                    + (inImage != null ? "/" + inImage : "disk under /disk/") + " (a KubeVirt containerDisk image)");
+        } finally {
+            VmDriver.deleteTree(work);
+        }
+    }
+
+    private static void tar(List<String> argv, Path archive) throws IOException {
+        Command.Result r = Command.run(argv, "", Duration.ofMinutes(10));
+        if (r.status() != 0) throw new OciException(archive + " is not an OCI image archive (" + r.firstLine() + ")");
     }
 
     private static Prepared overlay(Path dir, String volume, Path image) throws IOException {

@@ -391,6 +391,13 @@ public final class VmDriver implements AutoCloseable {
                 }
                 return;
             }
+            long orphan = pidFromFile(name);
+            if (orphan != 0 && alive(name, orphan)) {
+                // a daemon that died between QEMU's start and writing the state: adopt that QEMU, never start a second
+                Log.info("vm " + name + ": adopting QEMU " + orphan + " (its pid file names it; the state did not)");
+                save(name, state.running(orphan, bootId, Instant.now().toString(), List.of(), List.of()));
+                return;
+            }
             if (state.desired() && System.currentTimeMillis() >= state.backoffUntil() && !deleting.containsKey(name)) {
                 try {
                     save(name, launch(name, plan, state));
@@ -825,6 +832,14 @@ public final class VmDriver implements AutoCloseable {
             return new String(cmdline, StandardCharsets.UTF_8).contains(dir(name).resolve(Q35Command.QMP_SOCKET).toString());
         } catch (IOException e) {
             return false;
+        }
+    }
+
+    private long pidFromFile(String name) {
+        try {
+            return Long.parseLong(Files.readString(dir(name).resolve(Q35Command.PID_FILE)).strip());
+        } catch (IOException | NumberFormatException e) {
+            return 0;
         }
     }
 
