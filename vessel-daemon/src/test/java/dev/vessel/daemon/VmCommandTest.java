@@ -1,0 +1,53 @@
+package dev.vessel.daemon;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.vessel.oci.OciException;
+import picocli.CommandLine;
+import org.junit.jupiter.api.Test;
+
+/** How vessel vm's verbs parse (virtctl's spelling). */
+class VmCommandTest {
+    private static CommandLine.ParseResult verb(String... args) {
+        CommandLine.ParseResult vm = OciCli.commandLine().parseArgs(args).subcommand();
+        assertThat(vm.commandSpec().userObject()).isInstanceOf(VmCommand.class);
+        return vm.subcommand();
+    }
+
+    @Test
+    void applyTakesAFileOrStdin() {
+        assertThat(((VmCommand.Apply) verb("vm", "apply", "-f", "vm.yaml").commandSpec().userObject()).file).isEqualTo("vm.yaml");
+        assertThat(((VmCommand.Apply) verb("vm", "apply", "-f", "-").commandSpec().userObject()).file).isEqualTo("-");
+        assertThat(((VmCommand.Apply) verb("vm", "create", "--filename", "x").commandSpec().userObject()).create()).isTrue();
+        assertThatThrownBy(() -> OciCli.commandLine().parseArgs("vm", "apply"))
+                .isInstanceOf(CommandLine.MissingParameterException.class);
+    }
+
+    @Test
+    void stopTakesAGracePeriodOrForce() {
+        VmCommand.Stop stop = (VmCommand.Stop) verb("vm", "stop", "testvm", "--grace-period", "5").commandSpec().userObject();
+        assertThat(stop.name).isEqualTo("testvm");
+        assertThat(stop.grace()).isEqualTo(5L);
+        assertThat(((VmCommand.Stop) verb("vm", "stop", "testvm", "--force").commandSpec().userObject()).grace()).isZero();
+        assertThat(((VmCommand.Delete) verb("vm", "delete", "testvm").commandSpec().userObject()).grace()).isNull();
+        VmCommand.Restart bad = (VmCommand.Restart) verb("vm", "restart", "x", "--grace-period", "-1").commandSpec().userObject();
+        assertThatThrownBy(bad::grace).isInstanceOf(OciException.class).hasMessageContaining("--grace-period");
+    }
+
+    @Test
+    void everyVerbIsThere() {
+        CommandLine vm = OciCli.commandLine().getSubcommands().get("vm");
+        assertThat(vm.getSubcommands().keySet()).containsExactly("apply", "create", "list", "get", "start", "stop", "restart",
+                "pause", "unpause", "delete", "console");
+        assertThat(((VmCommand.Get) verb("vm", "get", "a", "-o", "yaml").commandSpec().userObject()).output).isEqualTo("yaml");
+        assertThat(verb("vm", "console", "a", "--help").isUsageHelpRequested()).isTrue();
+    }
+
+    @Test
+    void ageIsKubectls() {
+        assertThat(VmCommand.age(java.time.Instant.now().minusSeconds(30).toString())).isEqualTo("30s");
+        assertThat(VmCommand.age(java.time.Instant.now().minusSeconds(3 * 3600).toString())).isEqualTo("3h");
+        assertThat(VmCommand.age(null)).isEqualTo("<unknown>");
+    }
+}
