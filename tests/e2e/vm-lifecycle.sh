@@ -173,6 +173,16 @@ assert_contains "… the console still works" "$OUT" "AFTER-42"
 sleep 2
 assert_eq "… undisturbed (no extra boot)" "4" "$(boots "$A")"
 
+# ---------------------------------------------------------------- after a host reboot, runStrategy decides
+# a reboot, as the next daemon sees it: no QEMU, and another boot_id than the one the state was written under
+check "daemon stop (the VM keeps running)" "$VESSEL" daemon stop
+kill -KILL "$PID4"
+jq '.bootId = "a-boot-before"' "$T/vms/$A/state.json" > "$T/state.json" && mv "$T/state.json" "$T/vms/$A/state.json"
+check "the next daemon starts (vessel vm list)" "$VESSEL" vm list
+check_sh "after a host reboot the next daemon starts the VM again (Always)" "wait_for $BOOT '[ \"\$(boots $A)\" = 5 ]'"
+run "$VESSEL" vm get "$A" -o json
+assert_eq "… and says why its last run ended" "HostRestarted" "$(printf '%s' "$OUT" | jq -r .status.vessel.lastExit)"
+
 # ---------------------------------------------------------------- Always (from an OCI archive), Halted
 # a KubeVirt containerDisk image (the disk under /disk/, one gzip layer) as an OCI image-layout archive
 O=$T/oci
