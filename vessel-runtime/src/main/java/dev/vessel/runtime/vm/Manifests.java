@@ -118,6 +118,9 @@ public final class Manifests {
         if (domain == null) throw err.required(ts + ".domain");
         String ds = ts + ".domain";
 
+        if (domain.machine() != null && domain.machine().type() != null && !domain.machine().type().matches("q35|pc-q35.*")) {
+            throw err.unsupported(ds + ".machine.type", domain.machine().type(), "q35");
+        }
         int sockets = 1, cores = 1, threads = 1;
         if (domain.cpu() != null) {
             sockets = positive(err, ds + ".cpu.sockets", domain.cpu().sockets(), 1);

@@ -16,7 +16,9 @@ public record VirtualMachine(String apiVersion, String kind, Metadata metadata, 
     public static final String KIND = "VirtualMachine";
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record Metadata(String name, String namespace, Map<String, String> labels, Map<String, String> annotations) {}
+    /** {@code creationTimestamp}: accepted and ignored (virtctl create and kubectl write {@code null} there). */
+    public record Metadata(String name, String namespace, Map<String, String> labels, Map<String, String> annotations,
+            Object creationTimestamp) {}
 
     /** {@code running} is the older spelling of Always (true) and Halted (false); one of the two at most. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -26,14 +28,18 @@ public record VirtualMachine(String apiVersion, String kind, Metadata metadata, 
     public record Template(TemplateMetadata metadata, TemplateSpec spec) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record TemplateMetadata(Map<String, String> labels, Map<String, String> annotations) {}
+    public record TemplateMetadata(Map<String, String> labels, Map<String, String> annotations, Object creationTimestamp) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record TemplateSpec(Domain domain, List<Network> networks, List<Volume> volumes,
             Long terminationGracePeriodSeconds) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record Domain(Cpu cpu, Memory memory, Resources resources, Devices devices, Firmware firmware) {}
+    public record Domain(Cpu cpu, Memory memory, Resources resources, Devices devices, Firmware firmware, Machine machine) {}
+
+    /** {@code type}: q35 only (KubeVirt's default on x86, and the only machine Vessel runs). */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Machine(String type) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Cpu(Integer cores, Integer sockets, Integer threads) {}

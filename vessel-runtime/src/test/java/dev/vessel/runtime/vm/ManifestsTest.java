@@ -161,6 +161,16 @@ class ManifestsTest {
     }
 
     @Test
+    void whatVirtctlCreateWritesIsAccepted() {
+        VmPlan plan = parse(VM.replace("  name: testvm\n", "  name: testvm\n  creationTimestamp: null\n")
+                .replace("    metadata:\n      labels:", "    metadata:\n      creationTimestamp: null\n      labels:")
+                .replace("    memory: {guest: 256Mi}", "    memory: {guest: 256Mi}\n        machine: {type: q35}"));
+        assertThat(plan.memoryMib()).isEqualTo(256);
+        assertThat(error(VM.replace("    memory: {guest: 256Mi}", "    memory: {guest: 256Mi}\n        machine: {type: pc}")))
+                .contains("spec.template.spec.domain.machine.type: Unsupported value: \"pc\"");
+    }
+
+    @Test
     void quantitiesFollowKubernetes() {
         assertThat(Manifests.quantity("1Gi")).isEqualTo(1L << 30);
         assertThat(Manifests.quantity("1G")).isEqualTo(1_000_000_000L);
