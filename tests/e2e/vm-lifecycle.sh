@@ -104,6 +104,10 @@ assert_match "list: the VM, Running, ready" "$A +[0-9a-z]+ +Running +True" "$OUT
 check_sh "console: the guest's counter" "wait_for 30 'console_log $A | grep -aq \"^tick [0-9]\"'"
 OUT=$(type_in "$A" 'echo CONSOLE-$((6*7))')
 assert_contains "vessel vm console: a command typed runs in the guest" "$OUT" "CONSOLE-42"
+run with_tty_input 'echo TTY-$((5*5))\n\x1d' "$VESSEL" vm console "$A"
+assert_eq "vessel vm console on a terminal: Ctrl-] detaches (exit 0)" 0 "$RC"
+assert_contains "… after virtctl's greeting" "$OUT" "Successfully connected to $A console. The escape sequence is ^]"
+check_sh "… what was typed before it reached the guest" "wait_for 10 'console_log $A | grep -aq \"^TTY-25\"'"
 PID1=$(qpid "$A")
 ISO=$T/vms/$A/run-cloudinit.iso
 check_sh "cloudInitNoCloud: a NoCloud seed ISO labelled cidata" "isoinfo -d -i $ISO | grep -q '^Volume id: cidata'"
