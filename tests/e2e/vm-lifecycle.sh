@@ -222,6 +222,32 @@ sleep 2
 assert_eq "Halted: Stopped, no QEMU" "Stopped " "$(printable "$H") $(qemus_of "$T/vms/$H/")"
 check "delete (Halted)" "$VESSEL" vm delete "$H"
 
+# ---------------------------------------------------------------- Manual, and UEFI (OVMF)
+E=$P-e
+cat > "$T/e.yaml" <<Y
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata: {name: $E}
+spec:
+  runStrategy: Manual
+  template:
+    spec:
+      domain:
+        firmware: {bootloader: {efi: {}}}
+        memory: {guest: 128Mi}
+        devices:
+          disks: [{name: root, disk: {bus: virtio}}]
+      volumes: [{name: root, containerDisk: {image: "$DISK"}}]
+Y
+check "apply (Manual, firmware efi)" "$VESSEL" vm apply -f "$T/e.yaml"
+sleep 2
+assert_eq "Manual: not started by apply" "Stopped " "$(printable "$E") $(qemus_of "$T/vms/$E/")"
+check "start (Manual)" "$VESSEL" vm start "$E"
+# the test disk boots by BIOS only: OVMF's boot manager finds nothing to boot and says so on the console
+check_sh "efi: OVMF runs from pflash, with the VM's own variable store" \
+  "wait_for $BOOT 'console_log $E | grep -aq BdsDxe' && [ -f $T/vms/$E/OVMF_VARS.fd ]"
+check "delete (efi)" "$VESSEL" vm delete "$E" --grace-period 0
+
 # ---------------------------------------------------------------- two VMs on one bridge
 ip link add "$BR" type bridge && ip link set "$BR" up
 BRIF="[{name: lan, bridge: {}, macAddress: 'MAC'}]"
