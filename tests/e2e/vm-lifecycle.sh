@@ -3,11 +3,12 @@
 # BIOS-bootable disk this test builds (images/vm-test-disk.sh: extlinux, Debian's kernel, a busybox
 # initramfs whose init prints "tick N" on ttyS0, counts its boots on /dev/vdb, takes DHCP or
 # 10.99.0.<MAC's last byte>, serves :8080 and powers off on the ACPI button).
-# Covers: apply/get/list, console, masquerade forward host→guest and guest→host, RestartRequired,
-# RerunOnFailure (restart after kill -9 of QEMU, none after a guest poweroff), stop (ACPI)/start keeping
-# a hostDisk's content, kill -9 of vesseld (the VM keeps running, the next daemon re-adopts the same
-# QEMU, the console still works), Always after poweroff, Halted, two VMs on a test-made bridge, every bad
-# input (one line, non-zero, nothing left), and nothing left after delete.
+# Covers: apply/get/list, console (Ctrl-] detaches), the cloud-init seed, masquerade forward host→guest
+# and guest→host, RestartRequired, RerunOnFailure (restart after kill -9 of QEMU, none after a guest
+# poweroff), stop (ACPI)/start keeping a hostDisk's content, kill -9 of vesseld (the VM keeps running, the
+# next daemon re-adopts the same QEMU, the console still works), a host reboot (Always starts it again),
+# Always after poweroff (from a containerDisk in an OCI archive), Halted, Manual, UEFI, two VMs on a
+# test-made bridge, every bad input (one line, non-zero, nothing left), and nothing left after delete.
 # A daemon of our own (socket, VM directory), so that killing it disturbs no other test.
 source "$(dirname "$0")/../lib.sh"
 
