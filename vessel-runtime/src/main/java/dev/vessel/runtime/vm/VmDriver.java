@@ -78,6 +78,8 @@ public final class VmDriver implements AutoCloseable {
     /** QEMU's run status as last seen (running, paused, …), by VM. */
     private final Map<String, String> qemuStatus = new ConcurrentHashMap<>();
     private final Map<String, Boolean> deleting = new ConcurrentHashMap<>();
+    /** VMs whose stored manifest this build refuses (logged once, left alone). */
+    private final java.util.Set<String> invalid = ConcurrentHashMap.newKeySet();
     private volatile Thread reconciler;
     private volatile boolean closed;
 
@@ -350,9 +352,10 @@ public final class VmDriver implements AutoCloseable {
             try {
                 plan = Manifests.plan(manifest(name), MANIFEST);
             } catch (OciException e) {
-                Log.info("vm " + name + ": its stored manifest is no longer valid: " + e.getMessage());
+                if (invalid.add(name)) Log.info("vm " + name + ": its stored manifest is no longer valid: " + e.getMessage());
                 return;
             }
+            invalid.remove(name);
             String bootId = bootId();
             if (state.pid() != 0 && state.bootId() != null && !state.bootId().equals(bootId)) {
                 // the host restarted: no QEMU, and runStrategy decides (Always and RerunOnFailure run again)
