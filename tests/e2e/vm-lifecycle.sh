@@ -73,7 +73,7 @@ spec:
             hostname: $name
           networkData: |
             version: 2
-            ethernets: {eth0: {dhcp4: true}}
+            ethernets: {eth0: ${NETDATA:-"{dhcp4: true}"}}
 Y
 }
 printable() { "$VESSEL" vm get "$1" -o json 2>/dev/null | jq -r .status.printableStatus; }
@@ -254,11 +254,14 @@ ip link add "$BR" type bridge && ip link set "$BR" up
 BRIF="[{name: lan, bridge: {}, macAddress: 'MAC'}]"
 BRNET="[{name: lan, multus: {networkName: $BR}}]"
 C=$P-c; D=$P-d
-manifest "$C" Always "${BRIF/MAC/02:00:00:00:00:0b}" "$BRNET" > "$T/c.yaml"
+NETDATA="{addresses: [10.99.0.11/24]}" manifest "$C" Always "${BRIF/MAC/02:00:00:00:00:0b}" "$BRNET" > "$T/c.yaml"
 manifest "$D" Always "${BRIF/MAC/02:00:00:00:00:0c}" "$BRNET" > "$T/d.yaml"
 check "apply two VMs on bridge $BR" bash -c "'$VESSEL' vm apply -f '$T/c.yaml' && '$VESSEL' vm apply -f '$T/d.yaml'"
 check_sh "both boot with their bridge addresses" "wait_for $BOOT 'console_log $C | grep -aq \"static eth0 10.99.0.11\" && console_log $D | grep -aq \"static eth0 10.99.0.12\"'"
 check_sh "… their taps are on $BR" "[ \$(ls /sys/class/net/$BR/brif | wc -l) = 2 ]"
+run "$VESSEL" vm get "$C" -o json
+assert_eq "get: the bridge interface's address, from cloud-init's networkData" "10.99.0.11 $BR" \
+  "$(printf '%s' "$OUT" | jq -r '.status.interfaces[0] | "\(.ipAddress) \(.bridge)"')"
 OUT=$(type_in "$C" "ping -c 2 -W 2 10.99.0.12 >/dev/null && echo BRIDGE-OK" 6)
 assert_contains "VM c reaches VM d over the bridge" "$OUT" "BRIDGE-OK"
 check "delete both" bash -c "'$VESSEL' vm delete '$C' --grace-period 0 && '$VESSEL' vm delete '$D' --grace-period 0"

@@ -685,8 +685,11 @@ public final class VmDriver implements AutoCloseable {
                     interfaces.add(new VmStatus.Interface(n.name(), mac, MASQUERADE_GUEST, List.of(MASQUERADE_GUEST), "eth" + i,
                             "domain", state.forwards(), null, null));
                 } else {
-                    interfaces.add(new VmStatus.Interface(n.name(), mac, null, null, "eth" + i, "domain", null, n.bridge(),
-                            i < state.taps().size() ? state.taps().get(i) : null));
+                    // Vessel serves no DHCP on a bridge: the addresses cloud-init's networkData gives it, if any
+                    List<String> addresses = NetworkData.addresses(networkData(plan), mac, i);
+                    interfaces.add(new VmStatus.Interface(n.name(), mac, addresses.isEmpty() ? null : addresses.getFirst(),
+                            addresses.isEmpty() ? null : addresses, "eth" + i, addresses.isEmpty() ? "domain" : "domain, cloud-init",
+                            null, n.bridge(), tapOf(state, plan, i)));
                 }
             }
         }
@@ -697,6 +700,19 @@ public final class VmDriver implements AutoCloseable {
                 dir.resolve(Q35Command.CONSOLE_LOG).toString(), state.failures(), state.lastExit(), state.lastExitAt(),
                 state.startedAt(), state.pid() != 0 ? "vessel/vm-" + name : null);
         return new VmStatus(printable, ready, state.pid() != 0, plan.runStrategy().name(), conditions, interfaces, vessel);
+    }
+
+    private static String networkData(VmPlan plan) {
+        for (VmPlan.PlannedDisk d : plan.disks()) {
+            if (d.source() instanceof VmPlan.CloudInitSource c && c.networkData() != null) return c.networkData();
+        }
+        return null;
+    }
+
+    /** The tap of bridge interface {@code i} (taps are listed in the order of the bridge interfaces). */
+    private static String tapOf(VmState state, VmPlan plan, int i) {
+        String tap = tapName(plan.name(), i);
+        return state.taps().contains(tap) ? tap : null;
     }
 
     /** KubeVirt's printableStatus. */
