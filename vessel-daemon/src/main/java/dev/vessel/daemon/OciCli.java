@@ -358,7 +358,8 @@ final class OciCli {
         CommandLine where = e.getCommandLine();
         String message = firstLine(e.getMessage());
         if (where == null || where == top) return new OciException(message + " (see vessel --help)");
-        String name = where.getCommandName();
+        // the command's whole name under vessel ("create", "vm get"): a verb of vm is named with its parent
+        String name = where.getCommandSpec().qualifiedName(" ").replaceFirst("^vessel ", "");
         return new OciException(name + ": " + message + " (see vessel " + name + " --help)");
     }
 

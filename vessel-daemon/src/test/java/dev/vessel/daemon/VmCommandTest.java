@@ -45,6 +45,18 @@ class VmCommandTest {
     }
 
     @Test
+    void aUsageErrorNamesTheVerbWithItsParent() {
+        CommandLine cli = OciCli.commandLine();
+        try {
+            cli.parseArgs("vm", "get");
+            throw new AssertionError("parsed");
+        } catch (CommandLine.ParameterException e) {
+            assertThat(OciCli.usageError(cli, e).getMessage()).isEqualTo(
+                    "vm get: Missing required parameter: 'NAME' (see vessel vm get --help)");
+        }
+    }
+
+    @Test
     void ageIsKubectls() {
         assertThat(VmCommand.age(java.time.Instant.now().minusSeconds(30).toString())).isEqualTo("30s");
         assertThat(VmCommand.age(java.time.Instant.now().minusSeconds(3 * 3600).toString())).isEqualTo("3h");
