@@ -7,7 +7,8 @@
 # and guest→host, RestartRequired, RerunOnFailure (restart after kill -9 of QEMU, none after a guest
 # poweroff), stop (ACPI)/start keeping a hostDisk's content, kill -9 of vesseld (the VM keeps running, the
 # next daemon re-adopts the same QEMU, the console still works), a host reboot (Always starts it again),
-# Always after poweroff (from a containerDisk in an OCI archive), Halted, Manual, UEFI, two VMs on a
+# Always after poweroff (from a containerDisk in an OCI archive), a crash loop's back-off, emptyDisk on
+# scsi and a sata cdrom, Halted, Manual, UEFI, two VMs on a
 # test-made bridge, every bad input (one line, non-zero, nothing left), and nothing left after delete.
 # A daemon of our own (socket, VM directory), so that killing it disturbs no other test.
 source "$(dirname "$0")/../lib.sh"
@@ -61,11 +62,13 @@ spec:
           - {name: root, disk: {bus: virtio}, bootOrder: 1}
           - {name: data, disk: {bus: virtio}, serial: data1}
           - {name: cloudinit, cdrom: {bus: sata}}
+          - {name: scratch, disk: {bus: scsi}}
           interfaces: $ifs
       networks: $nets
       volumes:
       - {name: root, containerDisk: {image: "$image"}}
       - {name: data, hostDisk: {path: $T/$name-data.raw, type: DiskOrCreate, capacity: 1Mi}}
+      - {name: scratch, emptyDisk: {capacity: 16Mi}}
       - name: cloudinit
         cloudInitNoCloud:
           userData: |
@@ -117,6 +120,9 @@ local-hostname: $A" "$(isoinfo -i "$ISO" -J -x /meta-data)"
 assert_contains "… user-data as given" "$(isoinfo -i "$ISO" -J -x /user-data)" "hostname: $A"
 assert_contains "… network-config from networkData" "$(isoinfo -i "$ISO" -J -x /network-config)" "dhcp4: true"
 check_sh "… attached as a sata cdrom" "tr '\\0' ' ' < /proc/$PID1/cmdline | grep -q 'ide-cd,bus=ide.0'"
+assert_eq "emptyDisk: a blank qcow2 of its capacity for the run" "qcow2 16777216" \
+  "$(qemu-img info -U --output=json "$T/vms/$A/run-scratch.qcow2" | jq -r '"\(.format) \(.["virtual-size"])"')"
+check_sh "… on scsi" "tr '\\0' ' ' < /proc/$PID1/cmdline | grep -q 'virtio-scsi-pci,id=scsi0 .*scsi-hd,bus=scsi0.0'"
 check_sh "QEMU runs in the VM's own cgroup under vessel/" "grep -q 'vessel/vm-$A' /proc/$PID1/cgroup"
 
 # ---------------------------------------------------------------- masquerade
@@ -149,6 +155,8 @@ type_in "$A" "poweroff -f" 1 >/dev/null
 check_sh "RerunOnFailure: a guest poweroff is not restarted (Stopped)" "wait_for 30 '[ \"\$(printable $A)\" = Stopped ]'"
 sleep 3
 assert_eq "… and stays Stopped, QEMU gone" "Stopped no" "$(printable "$A") $(pid_alive "$PID2" && echo yes || echo no)"
+check_sh "… the run's disks (overlay, emptyDisk, seed ISO) went with it; the hostDisk stays" \
+  "[ -z \"\$(ls $T/vms/$A | grep '^run-')\" ] && [ -f $T/$A-data.raw ]"
 
 # ---------------------------------------------------------------- stop (ACPI) / start keeps the disk
 check "start" "$VESSEL" vm start "$A"
@@ -215,6 +223,14 @@ BP=$(qpid "$B")
 type_in "$B" "poweroff -f" 1 >/dev/null
 check_sh "Always: a guest poweroff starts it again" "wait_for $BOOT '[ \"\$(boots $B)\" = 2 ]'"
 assert_ne "… in a new QEMU" "$BP" "$(qpid "$B")"
+# a crash loop: the first crash restarts at once, the second within a minute waits (10 s) as KubeVirt's back-off
+BP=$(qpid "$B"); kill -KILL "$BP"
+check_sh "a crash: started again at once" "wait_for 20 '[ \"\$(qpid $B)\" != $BP ] && [ \"\$(qpid $B)\" != 0 ]'"
+BP=$(qpid "$B"); kill -KILL "$BP"
+check_sh "a second crash within a minute: CrashLoopBackOff" "wait_for 8 '[ \"\$(printable $B)\" = CrashLoopBackOff ]'"
+run "$VESSEL" vm get "$B" -o json
+assert_eq "… with a Failure condition" "CrashLoopBackOff" "$(printf '%s' "$OUT" | jq -r '.status.conditions[] | select(.type=="Failure") | .reason')"
+check_sh "… then started again after the back-off" "wait_for 40 '[ \"\$(printable $B)\" = Running ]'"
 check "delete (Always)" "$VESSEL" vm delete "$B" --grace-period 0
 H=$P-h
 manifest "$H" Halted "[{name: default, masquerade: {}}]" > "$T/h.yaml"
