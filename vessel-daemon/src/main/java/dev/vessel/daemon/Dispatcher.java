@@ -125,6 +125,28 @@ final class Dispatcher {
     }
 
     /**
+     * {@code vessel vm image build KIND OUT [--size SIZE] [--packages P,...]}: a full VM's guest
+     * disk, built (minutes) or copied from the cache; progress on stderr, the result on stdout.
+     */
+    void vmImageBuild(Call call, String kind, String output, String size, String packages) throws IOException {
+        try {
+            dev.vessel.vmm.VmImageBuilder.Spec spec = dev.vessel.vmm.VmImageBuilder.spec(kind, size, packages);
+            java.util.function.Consumer<String> progress = line -> {
+                try {
+                    call.reply.stderr("vessel: " + line + "\n");
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            };
+            call.print(new dev.vessel.vmm.VmImageBuilder(dev.vessel.vmm.VmImageBuilder.DEFAULT_DIR)
+                    .build(spec, call.resolve(output), progress) + "\n");
+        } catch (VmmException e) {
+            throw new OciException("vm image build: " + e.getMessage());
+        }
+        call.reply.exit(0);
+    }
+
+    /**
      * {@code vessel vmm ...}: the Firecracker-compatible VMM. This daemon serves its API (no JVM
      * per VM); the client stays in the caller's process tree as a relay and starts QEMU as its
      * child, so QEMU runs in the caller's network namespace, working directory and terminal, as

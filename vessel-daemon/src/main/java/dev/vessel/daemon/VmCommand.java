@@ -26,10 +26,11 @@ import picocli.CommandLine.ParseResult;
  * (a verb of another file, e.g. {@code vm image}, is added there too); a verb gets the parse result of its own arguments.
  */
 @Command(name = "vm", description = "Full VMs from KubeVirt VirtualMachine manifests: apply -f FILE|-, create, list,"
-        + " get NAME [-o yaml|json], start, stop, restart, pause, unpause, delete, console NAME.",
+        + " get NAME [-o yaml|json], start, stop, restart, pause, unpause, delete, console NAME;"
+        + " image build KIND OUT.qcow2 (a guest disk).",
         subcommands = {VmCommand.Apply.class, VmCommand.Create.class, VmCommand.ListVms.class, VmCommand.Get.class,
                 VmCommand.Start.class, VmCommand.Stop.class, VmCommand.Restart.class, VmCommand.Pause.class,
-                VmCommand.Unpause.class, VmCommand.Delete.class, VmCommand.Console.class})
+                VmCommand.Unpause.class, VmCommand.Delete.class, VmCommand.Console.class, VmImageCommand.class})
 final class VmCommand implements OciCli.Handler {
     @Override
     public void run(Call call, ParseResult parsed) throws IOException {
