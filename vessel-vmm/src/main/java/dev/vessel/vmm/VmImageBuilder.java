@@ -215,11 +215,11 @@ public final class VmImageBuilder {
             requireSpace(dir, BUILD_SPACE_MIB << 20, "to build in " + dir);
             long started = System.nanoTime();
             Path work = dir.resolve(".work-" + ProcessHandle.current().pid());
+            Path made = entry.resolveSibling(entry.getFileName() + ".tmp");
             try {
                 removeWork(work);
                 mkdirs(work);
                 makeImage(spec, sources, key, work, progress);
-                Path made = entry.resolveSibling(entry.getFileName() + ".tmp");
                 GuestAssets.deleteTree(made);
                 Files.createDirectories(made);
                 Files.move(work.resolve("disk.qcow2"), made.resolve("disk.qcow2"));
@@ -230,16 +230,17 @@ public final class VmImageBuilder {
                 return new Built(cached, key, true, took);
             } finally {
                 removeWork(work);
+                GuestAssets.deleteTree(made); // (moved into place when the build succeeded)
             }
         } catch (IOException e) {
-            throw new VmmException("cannot build the image in " + dir + ": " + e.getMessage(), e);
+            throw new VmmException("cannot build the image in " + dir + ": " + reason(e), e);
         }
     }
 
     /** Everything of one build, in {@code work}: disk.raw, its partition on a loop device mounted on root/, then disk.qcow2. */
     private void makeImage(Spec spec, List<AptSources.Source> sources, String key, Path work, Consumer<String> progress)
             throws VmmException, IOException {
-        for (String tool : List.of("debootstrap", "losetup", "mkfs.ext4", "extlinux", "qemu-img", "mount", "umount")) {
+        for (String tool : List.of("debootstrap", "losetup", "mkfs.ext4", "extlinux", "qemu-img", "mount", "umount", "fstrim")) {
             if (Tools.lookup(tool).isEmpty()) {
                 throw new VmmException(tool + " is not installed (scripts/install-deps installs what vm images need)");
             }
@@ -288,6 +289,9 @@ public final class VmImageBuilder {
             progress.accept("vm image: configuring the guest (fstab, boot loader, cloud-init, console, machine-id) ...");
             configure(root, uuid, sources);
             run(List.of("extlinux", "--install", root.resolve("boot/extlinux").toString()), STEP_TIMEOUT, "extlinux --install");
+            // the blocks of deleted files (debootstrap's copies of the packages) become holes of disk.raw,
+            // so that the qcow2 holds only what the guest has
+            run(List.of("fstrim", root.toString()), STEP_TIMEOUT, "fstrim " + root);
             run(List.of("umount", root.toString()), STEP_TIMEOUT, "umount " + root);
             run(List.of("losetup", "-d", loop), STEP_TIMEOUT, "losetup -d " + loop);
             Files.delete(work.resolve("loop"));
@@ -295,7 +299,7 @@ public final class VmImageBuilder {
             run(List.of("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw.toString(),
                     work.resolve("disk.qcow2").toString()), STEP_TIMEOUT, "qemu-img convert");
         } finally {
-            removeWork(work); // on failure: unmounts and detaches; on success there is nothing left to undo but files
+            unmount(work); // after a failure: the mount and the loop device go (removeWork deletes the files)
         }
     }
 
@@ -411,6 +415,12 @@ public final class VmImageBuilder {
     /** Undoes a build: unmounts what is mounted under {@code work} (deepest first), detaches its loop device, deletes it. */
     void removeWork(Path work) throws IOException {
         if (!Files.exists(work)) return;
+        unmount(work);
+        GuestAssets.deleteTree(work);
+    }
+
+    /** What is mounted under {@code work} unmounted (deepest first), its loop device detached. */
+    private static void unmount(Path work) throws IOException {
         String prefix = work.toString() + "/";
         List<String> mounts = new ArrayList<>();
         for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
@@ -428,8 +438,8 @@ public final class VmImageBuilder {
         if (Files.isRegularFile(loopFile)) {
             String loop = Files.readString(loopFile).strip();
             if (loop.startsWith("/dev/loop")) quietly(List.of("losetup", "-d", loop));
+            Files.delete(loopFile);
         }
-        GuestAssets.deleteTree(work);
     }
 
     /** Whether {@code command} succeeded; a clean-up step whose failure must not hide the error being cleaned up after. */
@@ -457,6 +467,12 @@ public final class VmImageBuilder {
             String why = e instanceof java.nio.file.FileSystemException f && f.getReason() != null ? f.getReason() : e.getMessage();
             throw new VmmException("cannot write " + out + ": " + why, e);
         }
+    }
+
+    private static String reason(IOException e) {
+        if (e instanceof java.nio.file.NoSuchFileException) return e.getMessage() + ": no such file";
+        if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) return f.getFile() + ": " + f.getReason();
+        return e.getMessage();
     }
 
     private static void requireSpace(Path where, long bytes, String what) throws VmmException {
