@@ -41,5 +41,11 @@ class VmImageCommandTest {
     void aMissingOutIsAUsageError() {
         assertThatThrownBy(() -> OciCli.commandLine().parseArgs("vm", "image", "build", "debian"))
                 .isInstanceOf(CommandLine.ParameterException.class).hasMessageContaining("OUT.qcow2");
+        CommandLine top = OciCli.commandLine();
+        CommandLine.ParameterException e = org.assertj.core.api.Assertions.catchThrowableOfType(
+                CommandLine.ParameterException.class, () -> top.parseArgs("vm", "image", "build", "debian"));
+        // the one line names the nested command whose help tells more
+        assertThat(OciCli.usageError(top, e).getMessage()).isEqualTo("vm image build: Missing required parameter:"
+                + " 'OUT.qcow2' (see vessel vm image build --help)");
     }
 }

@@ -208,6 +208,7 @@ public final class VmImageBuilder {
         mkdirs(dir);
         try (FileChannel lockFile = FileChannel.open(dir.resolve(".lock"), StandardOpenOption.CREATE,
                 StandardOpenOption.WRITE); FileLock ignored = lockFile.lock()) {
+            removeStaleWork();
             if (Files.isRegularFile(cached)) {
                 progress.accept("vm image: " + spec.kind() + " " + SUITE + " (key " + key + ") is cached in " + entry);
                 return new Built(cached, key, false, Duration.ZERO);
@@ -410,6 +411,27 @@ public final class VmImageBuilder {
                 throw new VmmException("--packages: apt knows no package \"" + p + "\" (apt-cache show " + p + ")");
             }
         }
+    }
+
+    /**
+     * What builds of daemons that died (kill -9 during debootstrap) left: their work dirs (with
+     * the mount and loop device in them) and half-moved cache entries. Called under the lock.
+     */
+    void removeStaleWork() throws IOException {
+        List<Path> stale;
+        try (Stream<Path> entries = Files.list(dir)) {
+            stale = entries.filter(p -> {
+                String name = p.getFileName().toString();
+                if (name.endsWith(".tmp")) return true;
+                if (!name.startsWith(".work-")) return false;
+                try {
+                    return ProcessHandle.of(Long.parseLong(name.substring(".work-".length()))).isEmpty();
+                } catch (NumberFormatException e) {
+                    return false;
+                }
+            }).toList();
+        }
+        for (Path p : stale) removeWork(p);
     }
 
     /** Undoes a build: unmounts what is mounted under {@code work} (deepest first), detaches its loop device, deletes it. */

@@ -135,6 +135,21 @@ class VmImageBuilderTest {
     }
 
     @Test
+    void whatADeadDaemonsBuildLeftIsRemovedAndALiveOnesIsNot() throws Exception {
+        Path images = Files.createDirectories(dir.resolve("images"));
+        Path dead = Files.createDirectories(images.resolve(".work-2147483646/root/etc"));
+        Path live = Files.createDirectories(images.resolve(".work-" + ProcessHandle.current().pid()));
+        Path half = Files.createDirectories(images.resolve("debian-bookworm-0123456789abcdef.tmp"));
+        Path done = Files.createDirectories(images.resolve("debian-bookworm-fedcba9876543210"));
+        new VmImageBuilder(images, dir).removeStaleWork();
+        assertThat(images.resolve(".work-2147483646")).doesNotExist();
+        assertThat(half).doesNotExist();
+        assertThat(live).exists();
+        assertThat(done).exists();
+        assertThat(dead.getParent()).doesNotExist();
+    }
+
+    @Test
     void aFailedProgramIsQuotedByItsLastError() {
         assertThat(VmImageBuilder.lastError(new Command.Result(1, "I: Retrieving x\nE: Couldn't find these debs: nope\nI: y\n")))
                 .isEqualTo("E: Couldn't find these debs: nope");
