@@ -39,7 +39,7 @@ class VmCommandTest {
     void everyVerbIsThere() {
         CommandLine vm = OciCli.commandLine().getSubcommands().get("vm");
         assertThat(vm.getSubcommands().keySet()).containsExactly("apply", "create", "list", "get", "start", "stop", "restart",
-                "pause", "unpause", "delete", "console");
+                "pause", "unpause", "delete", "console", "image");
         assertThat(((VmCommand.Get) verb("vm", "get", "a", "-o", "yaml").commandSpec().userObject()).output).isEqualTo("yaml");
         assertThat(verb("vm", "console", "a", "--help").isUsageHelpRequested()).isTrue();
     }
