@@ -1,7 +1,7 @@
 /* vessel-agent: what vessel-agent.c (boot, control port) and proc.c (processes, stream ports) share. */
 
 /* The control protocol's version (docs/microvm.md), said in READY; AgentClient.PROTOCOL must match. */
-#define AGENT_PROTOCOL "2"
+#define AGENT_PROTOCOL "3"
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +40,10 @@ struct spec {
     char **masked, **ro;   /* maskedPaths, readonlyPaths */
     int nmasked, nro, rootro;
     struct sock_fprog *seccomp; /* installed right before exec (NULL: none) */
+    /* a pod's container (CONTAINER): its rootfs in the pod's share, its guest cgroup; an exec: whose namespaces */
+    char *root, *cgroup;
+    int join;              /* EXEC: the process whose namespaces it joins (0: the sandbox's) */
+    int newuts;            /* CONTAINER: a UTS namespace of its own (else the pod's) */
 };
 
 enum pstate { P_PREPARED, P_RUNNING, P_EXITED, P_DONE };
@@ -58,6 +62,8 @@ struct proc {
     int status;            /* exit status, shell convention */
     long long exited_ms;
     int pi_port, pi_out, pi_err, pi_in; /* indexes in the poll set, -1 if not polled */
+    char *cgroup;          /* a pod's container: its cgroup under the agent's cgroup2 (NULL: none) */
+    struct sock_fprog *filter; /* a pod's container: its seccomp filter, for its execs too (NULL: none) */
     struct proc *next;
 };
 
@@ -70,6 +76,10 @@ void buf_add(struct buf *b, const void *p, size_t n);
 void buf_drop(struct buf *b, size_t n);
 int port_connected(int fd);
 int port_setup(int fd);
+
+/* vessel-agent.c: in the child of a pod's container, before its process is set up (0, or -1 with err) */
+int member_setup(struct spec *s, char *err, size_t errlen);
+extern int cgfd; /* the guest's cgroup2, mounted by a pod's CREATE (-1: none) */
 
 /* proc.c */
 struct proc *proc_find(int n);
@@ -95,3 +105,4 @@ int net_kernel_ip(const char *spec, char *err, size_t errlen); /* the kernel's i
 /* stats.c: the answers of STATS and TOP, "OK ..." lines for ctl_send */
 void stats_answer(int procfd, char *b, size_t len);
 void top_answer(int procfd, char *b, size_t len);
+void stats_cgroup_answer(int procfd, int cgroup, char *b, size_t len); /* a pod's container: its cgroup's numbers */

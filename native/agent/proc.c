@@ -62,6 +62,9 @@ void proc_free(struct proc *p)
     xclose(&p->port); xclose(&p->in); xclose(&p->out); xclose(&p->err);
     xclose(&p->start_w); xclose(&p->status_r);
     free(p->obuf.p); free(p->ibuf.p); free(p->inbuf.p);
+    free(p->cgroup);
+    if (p->filter) free(p->filter->filter);
+    free(p->filter);
     free(p);
 }
 
@@ -222,8 +225,25 @@ static void child(struct spec *s, int go, int st, int fds[3], int tty, const cha
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
-    child_namespaces(st, ns);
-    if (first) child_rootfs(st, s, tty ? pts : NULL);
+    if (s->root) { /* a pod's container: a root and namespaces of its own, in the pod */
+        char e[256];
+        if (member_setup(s, e, sizeof e) < 0) {
+            char msg[300];
+            int n = snprintf(msg, sizeof msg, "E%s", e);
+            if (write(st, msg, n) < 0) {}
+            _exit(127);
+        }
+    } else {
+        child_namespaces(st, ns);
+    }
+    if (s->cgroup) { /* a pod's container and its execs: its cgroup in the guest, so its limits hold */
+        char path[96];
+        snprintf(path, sizeof path, "%s/cgroup.procs", s->cgroup);
+        int fd = openat(cgfd, path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0", 1) < 0) child_fail(st, "cgroup");
+        close(fd);
+    }
+    if (first || s->root) child_rootfs(st, s, tty ? pts : NULL);
     setsid();
     if (tty) {
         int t = open(pts, O_RDWR);
@@ -301,10 +321,10 @@ int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen)
     /* the pid namespace is chosen for the children of the agent: a new one (process 0) or
        process 0's (an exec); the agent's own is restored right after the fork */
     if ((self = openat(procfd, "self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0) goto ns_fail;
-    if (p->n == 0) {
+    if (p->n == 0 || s->root) {
         if (unshare(CLONE_NEWPID) < 0) goto ns_fail;
-    } else if (proc_find(0) && proc_find(0)->state < P_EXITED) {
-        struct proc *p0 = proc_find(0);
+    } else if (proc_find(s->join) && proc_find(s->join)->state < P_EXITED) {
+        struct proc *p0 = proc_find(s->join); /* process 0, or the pod's container the exec is in */
         char path[64];
         ns = &join;
         snprintf(path, sizeof path, "%d/ns/pid", p0->pid);
@@ -318,6 +338,13 @@ int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen)
     pid = fork();
     if (pid == 0) {
         int fds[3] = {in[0], out[1], er[1]};
+        /* the other processes' ends are not this one's: a prepared one's start pipe held open
+           here would never read EOF (a pod has several containers prepared at once) */
+        for (struct proc *q = procs; q; q = q->next) {
+            int *theirs[] = {&q->start_w, &q->status_r, &q->in, &q->out, &q->err, &q->port};
+            for (unsigned i = 0; i < sizeof theirs / sizeof *theirs; i++)
+                if (*theirs[i] >= 0) close(*theirs[i]);
+        }
         close(go[1]); /* or the start pipe never reads EOF */
         close(st[0]);
         child(s, go[0], st[1], fds, s->tty, pts, ns, p->n == 0);

@@ -174,3 +174,41 @@ void top_answer(int procfd, char *b, size_t len)
     }
     if (dir) closedir(dir);
 }
+
+/* A number from a cgroup file: the whole file ("max": -1), or the value of "key N" in it; -2 if absent. */
+static long long cg_number(int cg, const char *file, const char *key)
+{
+    char text[4096];
+    if (!slurp(cg, file, text, sizeof text)) return -2;
+    if (!key) return !strncmp(text, "max", 3) ? -1 : strtoll(text, NULL, 10);
+    size_t k = strlen(key);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (!strncmp(l, key, k) && l[k] == ' ') return strtoll(l + k + 1, NULL, 10);
+    return -2;
+}
+
+/*
+ * STATS N for a pod's container: its own cgroup's numbers in STATS's words, so that its stats
+ * are its own and not the pod's: memory.max as its total (the guest's MemTotal when unlimited),
+ * memory.current as what is used, cpu.stat's times, memory.events' oom_kill, pids.current.
+ */
+void stats_cgroup_answer(int procfd, int cg, char *b, size_t len)
+{
+    static char text[16384];
+    struct out o = { b, len, 0 };
+    long long total = cg_number(cg, "memory.max", NULL), used = cg_number(cg, "memory.current", NULL);
+    if (total < 0 && slurp(procfd, "meminfo", text, sizeof text)) total = meminfo(text, "MemTotal");
+    if (used < 0) used = 0;
+    long long file = cg_number(cg, "memory.stat", "file"), anon = cg_number(cg, "memory.stat", "anon");
+    long long active = cg_number(cg, "memory.stat", "active_file"), inactive = cg_number(cg, "memory.stat", "inactive_file");
+    put(&o, "OK mem_total=%lld mem_free=%lld mem_available=%lld", total, total > used ? total - used : 0,
+        total > used ? total - used : 0);
+    if (file >= 0) put(&o, " mem_cached=%lld", file);
+    if (anon >= 0) put(&o, " mem_active_anon=%lld", anon);
+    if (active >= 0) put(&o, " mem_active_file=%lld", active);
+    if (inactive >= 0) put(&o, " mem_inactive_file=%lld", inactive);
+    long long user = cg_number(cg, "cpu.stat", "user_usec"), sys = cg_number(cg, "cpu.stat", "system_usec");
+    put(&o, " cpu_user_ns=%lld cpu_system_ns=%lld cpu_idle_ns=0", user > 0 ? user * 1000 : 0, sys > 0 ? sys * 1000 : 0);
+    long long ooms = cg_number(cg, "memory.events", "oom_kill"), pids = cg_number(cg, "pids.current", NULL);
+    put(&o, " oom_kill=%lld pids=%lld", ooms > 0 ? ooms : 0, pids > 0 ? pids : 0);
+}

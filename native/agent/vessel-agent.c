@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <linux/random.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
@@ -36,7 +37,8 @@
 #define NINEP_OPTS "trans=virtio,version=9p2000.L,msize=512000,cache=mmap"
 #define ROOT_WAIT_MS 10000 /* how long a disk boot waits for its root device */
 
-int procfd = -1;
+int procfd = -1, cgfd = -1;
+static int podfd = -1; /* a pod's sandbox: the pod's share (the containers' rootfs and volumes), outside the agent's root */
 static int logfd = -1, devfd = -1, portsfd = -1, sigfd = -1, created;
 static struct {
     int fd, connected, busy; /* busy: an EXEC waits for its port */
@@ -412,6 +414,8 @@ static struct block {
     long long deadline; /* EXEC: until when to wait for the port */
     long long sec, nsec; /* CLONE: the host's clock */
     char *entropy;       /* CLONE: the host's random bytes, in hex */
+    char *pod;           /* CREATE of a pod's sandbox: the mount tag of the pod's share */
+    char *limits;        /* CONTAINER: "MEMORY_MAX CPU_QUOTA CPU_PERIOD" for its cgroup ("max": none) */
 } blk;
 static int in_block;
 
@@ -432,6 +436,10 @@ static void block_free(void)
 {
     free(blk.hostname);
     free(blk.entropy);
+    free(blk.pod);
+    free(blk.limits);
+    free(blk.s.root);
+    free(blk.s.cgroup);
     for (int i = 0; i < blk.nm; i++) for (int j = 0; j < 4; j++) free(blk.m[i][j]);
     for (int i = 0; i < blk.nnet; i++) free(blk.net[i].args);
     for (int i = 0; i < blk.nf; i++) { free(blk.f[i][0]); free(blk.f[i][1]); }
@@ -479,6 +487,11 @@ static void block_line(char *line)
         blk.net[blk.nnet++].args = strdup(val);
     }
     else if (!strcmp(key, "PROCESS")) {}
+    else if (!strcmp(key, "pod")) { free(blk.pod); blk.pod = strdup(field(&val, 0)); }
+    else if (!strcmp(key, "root")) { free(s->root); s->root = strdup(field(&val, 0)); }
+    else if (!strcmp(key, "limits")) { free(blk.limits); blk.limits = strdup(val); }
+    else if (!strcmp(key, "in")) s->join = atoi(val);
+    else if (!strcmp(key, "uts")) s->newuts = atoi(val);
     else if (!strcmp(key, "arg")) push(&s->argv, &s->argc, field(&val, 0));
     else if (!strcmp(key, "env")) push(&s->env, &s->envc, field(&val, 0));
     else if (!strcmp(key, "cwd")) { free(s->cwd); s->cwd = strdup(field(&val, 0)); }
@@ -758,6 +771,33 @@ static int dev_finish(int pts, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * The block's mounts in the container's root (the cwd's root): /dev first (the bundle's, or, if
+ * none, a tmpfs as runc's before a mount under /dev or at the end), each mount in order (a staged
+ * volume from `vols` where there is one), then /dev/pts and linux.devices.
+ */
+static int mounts_apply(int *vols, char *err, size_t errlen)
+{
+    int dev = 0, pts = 0;
+    for (int i = 0; i <= blk.nm; i++) {
+        int here = i < blk.nm && !strcmp(blk.m[i][1], "/dev");
+        if (!dev && !here && (i == blk.nm || !strncmp(blk.m[i][1], "/dev/", 5))) {
+            char o[] = "nosuid,strictatime,mode=755,size=65536k";
+            if (do_mount("tmpfs", "/dev", "tmpfs", o, err, errlen) < 0 || dev_populate(err, errlen) < 0) return -1;
+            dev = 1;
+        }
+        if (i == blk.nm) break;
+        pts |= !strcmp(blk.m[i][1], "/dev/pts");
+        char opts[1024];
+        snprintf(opts, sizeof opts, "%s", blk.m[i][3]);
+        if (vols[i] >= 0 ? vol_attach(vols[i], blk.m[i][1], opts, err, errlen) < 0
+                         : do_mount(blk.m[i][0], blk.m[i][1], blk.m[i][2], opts, err, errlen) < 0) return -1;
+        if (here && !strcmp(blk.m[i][2], "tmpfs") && dev_populate(err, errlen) < 0) return -1;
+        dev |= here;
+    }
+    return dev_finish(pts, err, errlen);
+}
+
 /* A CREATE's sysctl lines, written in the guest's /proc/sys (the guest is the container's kernel). */
 static int do_sysctls(char *err, size_t errlen)
 {
@@ -777,6 +817,120 @@ static int do_sysctls(char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * A pod's sandbox (docs/microvm.md, "Pods"): the pod's share (the host's directory into which
+ * the host bind-mounts each later container's rootfs and volumes, live over 9p) is mounted in
+ * the agent's /run before the agent enters the sandbox's rootfs, and kept as an fd; so is the
+ * guest's cgroup2, under which each of the pod's containers gets a cgroup of its own.
+ */
+static int pod_setup(char *err, size_t errlen)
+{
+    mkdir("/run/vessel", 0700);
+    mkdir("/run/vessel/pod", 0700);
+    mkdir("/run/vessel/cgroup", 0700);
+    if (mount(blk.pod, "/run/vessel/pod", "9p", 0, NINEP_OPTS) < 0
+        || (podfd = open("/run/vessel/pod", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        snprintf(err, errlen, "the pod's share %s: %s", blk.pod, strerror(errno));
+        return -1;
+    }
+    if (mount("cgroup2", "/run/vessel/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0
+        || (cgfd = open("/run/vessel/cgroup", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        snprintf(err, errlen, "the guest's cgroup2: %s", strerror(errno));
+        return -1;
+    }
+    int fd = openat(cgfd, "cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || dprintf(fd, "+memory +cpu +pids") < 0) logmsg("cgroup controllers: %m");
+    if (fd >= 0) close(fd);
+    return 0;
+}
+
+static int cg_write(const char *name, const char *file, const char *value)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", name, file);
+    int fd = openat(cgfd, path, O_WRONLY | O_CLOEXEC), r = fd >= 0 && write(fd, value, strlen(value)) >= 0 ? 0 : -1;
+    int e = errno;
+    if (fd >= 0) close(fd);
+    errno = e;
+    return r;
+}
+
+/* A pod's container's cgroup, with its limits ("MEMORY_MAX CPU_QUOTA CPU_PERIOD", "max": none). */
+static int cgroup_make(const char *name, const char *limits, char *err, size_t errlen)
+{
+    char mem[32] = "max", quota[32] = "max", period[32] = "100000", cpu[80];
+    if (limits) sscanf(limits, "%31s %31s %31s", mem, quota, period);
+    snprintf(cpu, sizeof cpu, "%s %s", quota, period);
+    if (cgfd < 0) { snprintf(err, errlen, "no cgroup2 in the guest"); return -1; }
+    if (mkdirat(cgfd, name, 0755) < 0 && errno != EEXIST) { snprintf(err, errlen, "cgroup %s: %s", name, strerror(errno)); return -1; }
+    if (cg_write(name, "memory.max", mem) < 0) { snprintf(err, errlen, "memory.max %s: %s", mem, strerror(errno)); return -1; }
+    if (cg_write(name, "memory.swap.max", "0") < 0 && errno != ENOENT) logmsg("memory.swap.max of %s: %m", name);
+    if (cg_write(name, "cpu.max", cpu) < 0) { snprintf(err, errlen, "cpu.max %s: %s", cpu, strerror(errno)); return -1; }
+    return 0;
+}
+
+/* Every process in a pod's container's cgroup killed, then the cgroup removed (it empties as they are reaped). */
+static void cgroup_remove(const char *name)
+{
+    if (cgfd < 0 || !name) return;
+    cg_write(name, "cgroup.kill", "1");
+    for (int i = 0; i < 200 && unlinkat(cgfd, name, AT_REMOVEDIR) < 0 && errno == EBUSY; i++) usleep(5000);
+}
+
+/*
+ * A pod's container's rootfs and volumes, taken from the pod's share as detached mounts
+ * (open_tree) by the agent before it forks the container's process 1: a mount can be cloned only
+ * in the namespace it is in, the agent's; the child attaches them in its own (member_setup).
+ */
+static int member_root = -1, member_vols[MAXMOUNTS];
+
+static void member_unstage(void)
+{
+    if (member_root >= 0) close(member_root);
+    member_root = -1;
+    for (int i = 0; i < blk.nm; i++) if (member_vols[i] >= 0) close(member_vols[i]);
+}
+
+static int member_stage(char *err, size_t errlen)
+{
+    for (int i = 0; i < MAXMOUNTS; i++) member_vols[i] = -1;
+    const char *root = blk.s.root + strspn(blk.s.root, "/");
+    member_root = open_tree(podfd, root, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (member_root < 0) { snprintf(err, errlen, "rootfs %s: %s", blk.s.root, strerror(errno)); return -1; }
+    for (int i = 0; i < blk.nm; i++) {
+        if (strcmp(blk.m[i][2], "pod")) continue;
+        member_vols[i] = open_tree(podfd, blk.m[i][0] + strspn(blk.m[i][0], "/"), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (member_vols[i] < 0) {
+            snprintf(err, errlen, "volume %s on %s: %s", blk.m[i][0], blk.m[i][1], strerror(errno));
+            member_unstage();
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * In the child that becomes a pod's container's process 1 (already PID 1 of a new PID namespace;
+ * the pod's network and IPC are the agent's, so shared): a mount namespace of its own (and a UTS
+ * one when its spec asks for a new one: Kubernetes' containers share the pod's), its rootfs
+ * (staged by member_stage) attached over / and entered as the agent enters process 0's, then its
+ * volumes and the kernel's file systems mounted as CREATE does for process 0.
+ */
+int member_setup(struct spec *s, char *err, size_t errlen)
+{
+    if (unshare(CLONE_NEWNS | (s->newuts ? CLONE_NEWUTS : 0)) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        snprintf(err, errlen, "namespaces: %s", strerror(errno));
+        return -1;
+    }
+    if (move_mount(member_root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0 || fchdir(member_root) < 0
+        || chroot(".") < 0 || chdir("/") < 0) {
+        snprintf(err, errlen, "rootfs %s: %s", s->root, strerror(errno));
+        return -1;
+    }
+    if (s->newuts && blk.hostname && sethostname(blk.hostname, strlen(blk.hostname)) < 0) logmsg("hostname: %m");
+    return mounts_apply(member_vols, err, errlen);
+}
+
 /* The container's seccomp filter (CREATE's), for process 0 and every exec. */
 static struct sock_fprog seccomp_prog;
 
@@ -786,7 +940,7 @@ static struct sock_fprog seccomp_prog;
  */
 static int do_create(char *err, size_t errlen)
 {
-    int port = -1, dev = 0, pts = 0, trees[MAXFILES], vols[MAXMOUNTS], r = -1;
+    int port = -1, trees[MAXFILES], vols[MAXMOUNTS], r = -1;
     if (created) { snprintf(err, errlen, "already created"); return -1; }
     if ((port = port_open("vessel.proc.0")) < 0) { snprintf(err, errlen, "no port vessel.proc.0"); return -1; }
     for (int i = 0; i < blk.nf; i++) trees[i] = -1;
@@ -796,6 +950,7 @@ static int do_create(char *err, size_t errlen)
         if ((trees[i] = file_stage(i, err, errlen)) < 0) goto out;
     for (int i = 0; i < blk.nm; i++)
         if (!strcmp(blk.m[i][2], "9p") && (vols[i] = vol_stage(i, err, errlen)) < 0) goto out;
+    if (blk.pod && pod_setup(err, errlen) < 0) goto out;
     if (chdir("/rootfs") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0) {
         snprintf(err, errlen, "entering the rootfs: %s", strerror(errno));
         goto out;
@@ -803,24 +958,7 @@ static int do_create(char *err, size_t errlen)
     created = 1;
     if (blk.hostname && sethostname(blk.hostname, strlen(blk.hostname)) < 0)
         logmsg("hostname: %m");
-    for (int i = 0; i <= blk.nm; i++) {
-        /* /dev first: the bundle's, or (none, before a mount under /dev or at the end) a tmpfs as runc's */
-        int here = i < blk.nm && !strcmp(blk.m[i][1], "/dev");
-        if (!dev && !here && (i == blk.nm || !strncmp(blk.m[i][1], "/dev/", 5))) {
-            char o[] = "nosuid,strictatime,mode=755,size=65536k";
-            if (do_mount("tmpfs", "/dev", "tmpfs", o, err, errlen) < 0 || dev_populate(err, errlen) < 0) goto out;
-            dev = 1;
-        }
-        if (i == blk.nm) break;
-        pts |= !strcmp(blk.m[i][1], "/dev/pts");
-        char opts[1024];
-        snprintf(opts, sizeof opts, "%s", blk.m[i][3]);
-        if (vols[i] >= 0 ? vol_attach(vols[i], blk.m[i][1], opts, err, errlen) < 0
-                         : do_mount(blk.m[i][0], blk.m[i][1], blk.m[i][2], opts, err, errlen) < 0) goto out;
-        if (here && !strcmp(blk.m[i][2], "tmpfs") && dev_populate(err, errlen) < 0) goto out;
-        dev |= here;
-    }
-    if (dev_finish(pts, err, errlen) < 0) goto out;
+    if (mounts_apply(vols, err, errlen) < 0) goto out;
     for (int i = 0; i < blk.nf; i++)
         if (file_attach(trees[i], blk.f[i][0], err, errlen) < 0) goto out;
     if (blk.seccomp) {
@@ -912,9 +1050,45 @@ static void exec_attempt(void)
     if (port < 0 && now_ms() < blk.deadline) return; /* the loop comes back in a few ms */
     ctl.busy = 0;
     if (port < 0) { snprintf(err, sizeof err, "port %s did not appear", name); ctl_err(err); }
-    else {
+    else if (!strcmp(blk.verb, "CONTAINER")) {
+        /* a pod's container: its own cgroup and seccomp filter; prepared, it waits for START as process 0 does */
         struct proc *p = proc_new(blk.n, port);
-        blk.s.seccomp = seccomp_prog.len ? &seccomp_prog : NULL;
+        if (blk.seccomp) {
+            p->filter = malloc(sizeof *p->filter);
+            *p->filter = (struct sock_fprog){blk.nseccomp, blk.seccomp};
+            blk.seccomp = NULL;
+        }
+        blk.s.seccomp = p->filter;
+        blk.s.join = 0;
+        char name[32];
+        snprintf(name, sizeof name, "c%d", blk.n);
+        free(blk.s.cgroup);
+        blk.s.cgroup = strdup(name);
+        if (cgroup_make(name, blk.limits, err, sizeof err) < 0 || member_stage(err, sizeof err) < 0) {
+            cgroup_remove(name);
+            proc_free(p);
+            ctl_err(err);
+        } else if (proc_prepare(p, &blk.s, err, sizeof err) < 0) {
+            member_unstage();
+            cgroup_remove(name);
+            proc_free(p);
+            ctl_err(err);
+        } else {
+            member_unstage(); /* the child has its own */
+            p->cgroup = strdup(name);
+            ctl_send("OK %d", p->pid);
+        }
+    } else {
+        struct proc *in = blk.s.join > 0 ? proc_find(blk.s.join) : NULL;
+        if (blk.s.join > 0 && (!in || !in->cgroup || in->state >= P_EXITED)) {
+            snprintf(err, sizeof err, "process %d is no running container of the pod", blk.s.join);
+            ctl_err(err);
+            block_free();
+            return;
+        }
+        struct proc *p = proc_new(blk.n, port);
+        blk.s.seccomp = in ? in->filter : seccomp_prog.len ? &seccomp_prog : NULL;
+        if (in) { free(blk.s.cgroup); blk.s.cgroup = strdup(in->cgroup); }
         if (proc_prepare(p, &blk.s, err, sizeof err) < 0) { proc_free(p); ctl_err(err); }
         else if (proc_start(p, err, sizeof err) < 0) ctl_err(err);
         else ctl_send("OK %d", p->pid);
@@ -939,20 +1113,42 @@ static void block_run(void)
         if (!p) ctl_err("no such process");
         else if (proc_start(p, err, sizeof err) < 0) ctl_err(err);
         else ctl_send("OK %d", p->pid);
+    } else if (!strcmp(v, "CONTAINER")) {
+        if (!created || podfd < 0) ctl_err("not a pod's sandbox");
+        else if (p || blk.n <= 0) ctl_err("process number in use");
+        else if (!blk.s.root) ctl_err("no root line");
+        else { ctl.busy = 1; blk.deadline = now_ms() + PORT_WAIT_MS; exec_attempt(); return; }
+    } else if (!strcmp(v, "REMOVE")) {
+        /* a pod's container deleted: its processes and cgroup go; its relay has gone, or goes */
+        if (!p || !p->cgroup) ctl_err("no such container process");
+        else {
+            cgroup_remove(p->cgroup);
+            if (p->state < P_EXITED) kill(p->pid, SIGKILL);
+            free(p->cgroup);
+            p->cgroup = NULL;
+            ctl_send("OK");
+        }
     } else if (!strcmp(v, "EXEC")) {
         if (!created) ctl_err("not created");
         else if (p || blk.n <= 0) ctl_err("process number in use");
         else { ctl.busy = 1; blk.deadline = now_ms() + PORT_WAIT_MS; exec_attempt(); return; }
     } else if (!strcmp(v, "KILL")) {
         if (blk.all && blk.n == 0) { kill(-1, blk.sig); ctl_send("OK"); } /* PID 1: all but itself */
+        else if (blk.all && p && p->cgroup && blk.sig == SIGKILL) { cg_write(p->cgroup, "cgroup.kill", "1"); ctl_send("OK"); }
         else if (!p || p->state >= P_EXITED) ctl_err("no such process");
         else if (kill(p->pid, blk.sig) < 0) ctl_err(strerror(errno));
         else ctl_send("OK");
     } else if (!strcmp(v, "PS")) ps();
     else if (!strcmp(v, "STATS") || !strcmp(v, "TOP")) {
         char out[4000];
-        (!strcmp(v, "STATS") ? stats_answer : top_answer)(procfd, out, sizeof out);
-        ctl_send("%s", out);
+        int cg = blk.n > 0 && p && p->cgroup ? openat(cgfd, p->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (blk.n > 0 && !strcmp(v, "STATS") && cg < 0) ctl_err("no such container process");
+        else {
+            if (cg >= 0 && !strcmp(v, "STATS")) stats_cgroup_answer(procfd, cg, out, sizeof out);
+            else (!strcmp(v, "STATS") ? stats_answer : top_answer)(procfd, out, sizeof out);
+            ctl_send("%s", out);
+        }
+        if (cg >= 0) close(cg);
     }
     else if (!strcmp(v, "POWEROFF")) {
         ctl_send("OK");

@@ -75,7 +75,7 @@ public final class AgentClient implements AutoCloseable {
     private final Thread reader;
 
     /** The control protocol's version (docs/microvm.md), as the agent says it when a host connects. */
-    public static final int PROTOCOL = 2;
+    public static final int PROTOCOL = 3;
     static final String READY = "READY " + PROTOCOL;
 
     /** {@code attached}: no READY handshake is expected, so every READY is ignored. */
@@ -161,6 +161,79 @@ public final class AgentClient implements AutoCloseable {
     public void create(String hostname, List<Mount> mounts, List<HostFile> files, List<Nic> nics, List<Route> routes,
                        GuestLinux linux, GuestProcess process) throws VmmException {
         request(encodeCreate(hostname, mounts, files, nics, routes, linux, process));
+    }
+
+    /**
+     * As above for a pod's sandbox: the guest also mounts the pod's share (mount tag {@code podShare})
+     * and its cgroup2, for the pod's later containers ({@link #container}).
+     */
+    public void createSandbox(String podShare, String hostname, List<Mount> mounts, List<HostFile> files, List<Nic> nics,
+                              List<Route> routes, GuestLinux linux, GuestProcess process) throws VmmException {
+        List<String> lines = encodeCreate(hostname, mounts, files, nics, routes, linux, process);
+        lines.add(1, "pod " + escape(podShare));
+        request(lines);
+    }
+
+    /** A pod's container's cgroup limits in the guest; null: none. */
+    public record Limits(Long memory, Long cpuQuota, Long cpuPeriod) {
+        String line() {
+            return "limits " + (memory == null || memory <= 0 ? "max" : memory.toString()) + " "
+                    + (cpuQuota == null || cpuQuota <= 0 ? "max" : cpuQuota.toString()) + " "
+                    + (cpuPeriod == null || cpuPeriod <= 0 ? "100000" : cpuPeriod.toString());
+        }
+    }
+
+    /**
+     * CONTAINER: a pod's later container, as process n (its port vessel.proc.N hot-plugged), in the
+     * pod's guest: its rootfs at {@code root} in the pod's share, its mounts (type "pod": a path in
+     * that share), namespaces of its own but the pod's network and IPC, a cgroup with
+     * {@code limits}; prepared, waiting for {@link #start}. Returns its guest pid.
+     */
+    public int container(int n, String root, String hostname, List<Mount> mounts, Limits limits, GuestLinux linux,
+                         GuestProcess process) throws VmmException {
+        return Integer.parseInt(request(encodeContainer(n, root, hostname, mounts, limits, linux, process)));
+    }
+
+    /** {@code hostname}: null, it shares the pod's UTS namespace (Kubernetes' way); else one of its own with that name. */
+    static List<String> encodeContainer(int n, String root, String hostname, List<Mount> mounts, Limits limits,
+                                        GuestLinux linux, GuestProcess process) {
+        List<String> lines = new ArrayList<>();
+        lines.add("CONTAINER " + n);
+        lines.add("root " + escape(root));
+        if (hostname != null) {
+            lines.add("uts 1");
+            if (!hostname.isEmpty()) lines.add("hostname " + escape(hostname));
+        }
+        lines.add(limits.line());
+        for (Mount m : mounts) lines.add(mountLine(m));
+        lines.addAll(linux.lines());
+        lines.add("PROCESS " + n);
+        lines.addAll(processLines(process));
+        return lines;
+    }
+
+    /** As {@link #exec(int, GuestProcess)}, in the namespaces and cgroup of the pod's container that is process {@code in}. */
+    public int exec(int n, int in, GuestProcess process) throws VmmException {
+        List<String> lines = new ArrayList<>();
+        lines.add("EXEC " + n);
+        if (in > 0) lines.add("in " + in);
+        lines.addAll(processLines(process));
+        return Integer.parseInt(request(lines));
+    }
+
+    /** REMOVE: a pod's container (process n) deleted: its processes killed and its guest cgroup removed. */
+    public void remove(int n) throws VmmException {
+        request(List.of("REMOVE " + n));
+    }
+
+    /** The numbers of the pod's container that is process n (its guest cgroup's), as {@link #stats()} gives the guest's. */
+    public GuestStats stats(int n) throws VmmException {
+        if (n <= 0) return stats();
+        try {
+            return GuestStats.parse(request(List.of("STATS " + n)));
+        } catch (IllegalArgumentException e) {
+            throw new VmmException(e.getMessage());
+        }
     }
 
     /**

@@ -101,7 +101,16 @@ public final class QemuCommand {
      * A host directory exported to the guest over virtio-9p with the mount tag {@code tag}
      * (a container's volume; the agent mounts it by that tag), read-only in QEMU itself if asked.
      */
-    public record Share(String tag, Path path, boolean readOnly) {
+    /**
+     * A host directory shared over virtio-9p. {@code remapDevices}: it holds mounts of other file
+     * systems (a pod's share, into which the host bind-mounts each container's rootfs and volumes
+     * after QEMU has started): QEMU's {@code multidevs=remap} keeps their inode numbers apart.
+     */
+    public record Share(String tag, Path path, boolean readOnly, boolean remapDevices) {
+        public Share(String tag, Path path, boolean readOnly) {
+            this(tag, path, readOnly, false);
+        }
+
         public Share {
             if (tag == null || !tag.matches("[A-Za-z][A-Za-z0-9_]{0,30}") || tag.equals(ROOTFS_TAG)) {
                 throw new IllegalArgumentException("not a 9p mount tag for a share (a letter, then up to 30 letters, digits, _; not "
@@ -333,7 +342,7 @@ public final class QemuCommand {
         for (Share share : shares) {
             a.addAll(List.of(
                     "-fsdev", "local,id=" + share.tag() + ",path=" + option(share.path()) + ",security_model=passthrough"
-                            + (share.readOnly() ? ",readonly=on" : ""),
+                            + (share.readOnly() ? ",readonly=on" : "") + (share.remapDevices() ? ",multidevs=remap" : ""),
                     "-device", "virtio-9p-device,fsdev=" + share.tag() + ",mount_tag=" + share.tag()));
         }
         for (int i = 0; i < nics.size(); i++) {

@@ -138,7 +138,7 @@ class AgentClientTest {
         try (SocketChannel ch = server.accept()) {
             OutputStream out = Channels.newOutputStream(ch);
             var in = new BufferedReader(new InputStreamReader(Channels.newInputStream(ch), StandardCharsets.UTF_8));
-            send(out, "READY 2\nREADY 2\n");
+            send(out, AgentClient.READY + "\n" + AgentClient.READY + "\n");
             List<String> block = new ArrayList<>();
             for (String line; (line = in.readLine()) != null; ) {
                 if (!line.equals("END")) {
@@ -172,5 +172,19 @@ class AgentClientTest {
                 java.util.Map.of("02:76:73:74:00:00", "aa:bb:cc:dd:ee:ff"));
         assertThat(lines).containsExactly("CLONE", "time 1796129479 530336000", "entropy 01ab",
                 "hwaddr 02:76:73:74:00:00 aa:bb:cc:dd:ee:ff");
+    }
+
+    @Test
+    void encodesAPodsContainerWithItsRootItsLimitsAndItsPlaceInThePodsNamespaces() {
+        var mounts = List.of(new AgentClient.Mount("v/0123456789abcdef", "/data", "pod", List.of("rw")));
+        var limits = new AgentClient.Limits(64L << 20, 50_000L, 100_000L);
+        // hostname null: the pod's UTS namespace
+        assertThat(AgentClient.encodeContainer(3, "c/abc", null, mounts, limits, GuestLinux.NONE, GuestProcess.of("sleep", "1")))
+                .containsExactly("CONTAINER 3", "root c/abc", "limits 67108864 50000 100000",
+                        "mount v/0123456789abcdef|/data|pod|rw", "PROCESS 3", "arg sleep", "arg 1", "env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "cwd /", "user 0 0");
+        // one of its own, and no limits
+        assertThat(AgentClient.encodeContainer(4, "c/def", "web", List.of(), new AgentClient.Limits(null, null, null),
+                GuestLinux.NONE, GuestProcess.of("true")))
+                .containsSequence("CONTAINER 4", "root c/def", "uts 1", "hostname web", "limits max max 100000");
     }
 }
