@@ -50,6 +50,9 @@ public final class MicroVmDriver implements IsolationDriver {
     /** Where a template being made has its QEMU's sockets (not among the VMs': it is no container's). */
     static final Path TEMPLATE_RUN_DIR = Path.of("/run/vessel/tpl");
     private static final long DEFAULT_MEMORY = 256L << 20;
+    /** A pod's VM when neither its pod cgroup nor its annotations size it (Settings' pod_memory, pod_cpus). */
+    public static final long DEFAULT_POD_MEMORY = 512L << 20;
+    public static final int DEFAULT_POD_CPUS = 1;
     static final String BALLOON_ID = "balloon0";
 
     /** Told when a VM is up and when it is gone (the daemon serves Firecracker's API meanwhile). */
@@ -73,6 +76,8 @@ public final class MicroVmDriver implements IsolationDriver {
     private final java.util.Set<String> templatesMaking = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** The run dir of the template being made (null: none): its QEMU killed and the dir removed if the daemon exits meanwhile. */
     private volatile Path makingRunDir;
+    private volatile long podMemory = DEFAULT_POD_MEMORY;
+    private volatile int podCpus = DEFAULT_POD_CPUS;
 
     /** {@code skipQuickProbes}: for tests, see {@link AcceleratorSelector#PROBE_ENV}. Templates off. */
     public MicroVmDriver(GuestAssets assets, String qemu, Duration bootTimeout, AcceleratorSelector.Mode accelerator,
@@ -107,6 +112,13 @@ public final class MicroVmDriver implements IsolationDriver {
         }
     }
 
+    /** The size of a pod's VM that neither its pod cgroup nor the CRI annotations give (Settings' pod_memory, pod_cpus). */
+    public MicroVmDriver podDefaults(long memoryBytes, int cpus) {
+        this.podMemory = memoryBytes;
+        this.podCpus = cpus;
+        return this;
+    }
+
     /** The templates, or null when they are off. */
     public VmTemplates templates() {
         return templates;
@@ -137,6 +149,9 @@ public final class MicroVmDriver implements IsolationDriver {
         String id = spec.id();
         BundleConfig config = spec.config();
         OciSpec oci = config.spec();
+        MicroVmPod.Annotations pod = MicroVmPod.Annotations.of(oci.annotations());
+        if (pod.joins()) return createInPod(context, record, spec, pod);
+        boolean podSandbox = pod.role() == MicroVmPod.Role.SANDBOX;
         // before anything is made: a mount that cannot reach the guest fails the create here
         GuestMounts mounts = GuestMounts.plan(id, oci.mounts(), config.rootfs().toAbsolutePath().normalize());
         if (!mounts.ignored().isEmpty()) {
@@ -156,10 +171,17 @@ public final class MicroVmDriver implements IsolationDriver {
         OciHooks.logUnsupported(id, tree);
         OciSpec.Resources resources = oci.linux().resources();
         long memory = resources.memory().limit() == null ? DEFAULT_MEMORY : resources.memory().limit();
-        int memoryMib = guestMemoryMib(memory, assets.guestKernel());
         long quota = resources.cpu().quota() == null ? 0 : resources.cpu().quota();
         long period = resources.cpu().period() == null ? 100_000 : resources.cpu().period();
         int vcpus = quota > 0 && period > 0 ? (int) Math.max(1, (quota + period - 1) / period) : 1;
+        if (podSandbox) { // the VM holds the whole pod: sized for it, not for the pause container
+            MicroVmPod.Size size = MicroVmPod.size(tree, pod, podMemory, podCpus);
+            memory = size.memoryBytes();
+            vcpus = size.vcpus();
+            Log.info("microvm " + id + ": a pod's sandbox: its VM has " + (memory >> 20) + " MiB and " + vcpus + " vCPUs ("
+                    + size.source() + ")");
+        }
+        int memoryMib = guestMemoryMib(memory, assets.guestKernel());
         vcpus = Math.min(vcpus, Runtime.getRuntime().availableProcessors());
 
         SandboxStore store = context.store();
@@ -167,9 +189,17 @@ public final class MicroVmDriver implements IsolationDriver {
         MicroVmState vm = new MicroVmState(runDir.toString(), memoryMib, vcpus, null, 0, 0, false, 0, tree.path("process"),
                 null, null, null, null, null, null, null);
         Process holder = null;
+        List<QemuCommand.Share> shares = new ArrayList<>(mounts.shares());
         try {
             Files.createDirectories(runDir);
             Files.writeString(runDir.resolve(RECORD_FILE), store.dir().resolve(id + ".json") + "\n");
+            if (podSandbox) {
+                Path share = MicroVmPod.shareDir(runDir);
+                vm = vm.withPod(new MicroVmState.Pod(null, 0, share.toString(), List.of()));
+                store.save(record.withStatus(Status.CREATING).withMicrovm(vm)); // before the share: a failure removes it
+                MicroVmPod.makeShare(share);
+                shares.add(new QemuCommand.Share(MicroVmPod.SHARE_TAG, share, false, true));
+            }
             String netns = null;
             if (OciHooks.any(tree, "prestart", "createRuntime")) {
                 // the hooks are given a pid in the container's network namespace (Docker's
@@ -192,20 +222,25 @@ public final class MicroVmDriver implements IsolationDriver {
                         // a namespace made for the hooks is named by its holder's pid, which dies at the
                         // end of create and may be reused: nothing to unplumb later (it ends with QEMU,
                         // or with the engine that bind-mounted it, its redirects with it)
-                        netns != null ? null : network.ns().path().toString(), devices, nics, null, null, null, null);
+                        netns != null ? null : network.ns().path().toString(), devices, nics, null, null, null, null, vm.pod());
             }
             record = record.withStatus(Status.CREATING).withMicrovm(vm);
             store.save(record);
             List<String> placement = MicroVmCgroups.prepare(runDir, tree, new MicroVmCgroups.OciLimits(
                     resources.memory().limit(), resources.cpu().quota(), resources.cpu().period(), resources.cpu().shares()));
-            AgentClient booted = bootToReady(store, record, config.rootfs(), network, mounts.shares(), placement);
+            AgentClient booted = bootToReady(store, record, config.rootfs(), network, shares, placement);
             record = store.load(id).orElse(record);
             // after READY: a KVM boot given up on and done again under TCG has made its taps afresh
             if (network != null) network.plumb();
             try (AgentClient agent = booted) {
-                agent.create(oci.hostname() == null ? id : oci.hostname(), mounts.mounts(), mounts.files(),
-                        network == null ? List.of() : network.guestNics(),
-                        network == null ? List.of() : network.guestRoutes(), linux, process);
+                String hostname = oci.hostname() == null ? id : oci.hostname();
+                List<AgentClient.Nic> nics = network == null ? List.of() : network.guestNics();
+                List<AgentClient.Route> routes = network == null ? List.of() : network.guestRoutes();
+                if (podSandbox) {
+                    agent.createSandbox(MicroVmPod.SHARE_TAG, hostname, mounts.mounts(), mounts.files(), nics, routes, linux, process);
+                } else {
+                    agent.create(hostname, mounts.mounts(), mounts.files(), nics, routes, linux, process);
+                }
             }
         } catch (IOException | VmmException | RuntimeException e) {
             String console = consoleTail(runDir);
@@ -249,6 +284,179 @@ public final class MicroVmDriver implements IsolationDriver {
     }
 
     /**
+     * A later container of a Kubernetes pod ({@link MicroVmPod}): it runs inside its sandbox's VM
+     * as process N of that guest (numbered as execs are), with its rootfs and volumes bind-mounted
+     * into the pod's share, namespaces of its own but the pod's network and IPC, and a guest cgroup
+     * with its limits. A sandbox Vessel does not know, or whose VM has gone, fails the create in
+     * one line with nothing left.
+     */
+    private Outcome createInPod(Context context, SandboxRecord record, CreateSpec spec, MicroVmPod.Annotations pod) {
+        String id = spec.id();
+        BundleConfig config = spec.config();
+        OciSpec oci = config.spec();
+        JsonNode tree = config.tree();
+        SandboxStore store = context.store();
+        String sid = pod.sandboxId();
+        SandboxRecord sandbox = store.load(sid).orElse(null);
+        if (sandbox == null || sandbox.isolation() != Isolation.MICROVM || sandbox.microvm() == null
+                || sandbox.microvm().pod() == null || sandbox.microvm().pod().member()) {
+            throw new OciException("container \"" + id + "\": its pod's sandbox \"" + sid + "\" (annotation " + pod.sandboxKey()
+                    + ") is no microVM pod sandbox that Vessel knows" + (sandbox == null ? "" : " (it is a " + sandbox.isolation().label()
+                    + (sandbox.microvm() != null && sandbox.microvm().podMember() ? " pod's container" : " sandbox without a pod") + ")"));
+        }
+        MicroVmState box = sandbox.microvm();
+        if (!alive(box.qemuPid())) {
+            throw new OciException("container \"" + id + "\": its pod's sandbox \"" + sid + "\" has stopped (its microVM is gone)");
+        }
+        if (oci.process() != null && oci.process().terminal()) {
+            throw new OciException("container \"" + id + "\": process.terminal is not supported for a pod's container in a microVM");
+        }
+        Path rootfs = config.rootfs().toAbsolutePath().normalize();
+        MicroVmPod.Plan plan = MicroVmPod.plan(id, oci.mounts(), rootfs);
+        if (!plan.ignored().isEmpty()) {
+            Log.info("microvm " + id + ": mount options that cannot apply in a guest, ignored: " + String.join("; ", plan.ignored()));
+        }
+        GuestProcess process = GuestProcess.fromOci(tree.path("process"));
+        GuestLinux linux = guestLinux(id, tree);
+        OciHooks.logUnsupported(id, tree);
+        OciSpec.Resources resources = oci.linux().resources();
+        Path runDir = Path.of(box.runDir());
+        Path share = Path.of(box.pod().share());
+        int n;
+        try {
+            n = nextProcess(runDir, box.execs());
+        } catch (IOException e) {
+            throw new OciException("container \"" + id + "\": its pod's sandbox \"" + sid + "\": " + e.getMessage());
+        }
+        String root = MicroVmPod.ROOTS + "/" + id;
+        List<String> made = new ArrayList<>();
+        MicroVmState vm = new MicroVmState(runDir.toString(), box.memoryMib(), box.vcpus(), box.accelerator(), box.qemuPid(), 0,
+                false, 0, tree.path("process"), null, null, null, box.kernel(), box.initrd(), box.bootArgs(), null,
+                new MicroVmState.Pod(sid, n, share.toString(), made));
+        Path port = runDir.resolve(QemuCommand.processSocket(n));
+        record = record.withStatus(Status.CREATING).withMicrovm(vm);
+        try {
+            store.save(record); // first: a failure from here on, or a daemon gone, undoes what the record lists
+            MicroVmPod.bind(share, root, rootfs);
+            made.add(root);
+            for (var bind : plan.binds().entrySet()) {
+                MicroVmPod.bind(share, bind.getKey(), bind.getValue());
+                made.add(bind.getKey());
+            }
+            record = record.withMicrovm(vm.withPod(new MicroVmState.Pod(sid, n, share.toString(), made)));
+            store.save(record);
+            dev.vessel.linux.CgroupDir host = MicroVmCgroups.container(tree);
+            if (host != null) { // the relay's, as for a microVM of its own: what engines read there is the container's limit
+                host.create();
+                MicroVmCgroups.applyCpu(host, resources.cpu().quota(), resources.cpu().period(), resources.cpu().shares());
+                if (resources.memory().limit() != null) MicroVmCgroups.applyMemory(host, resources.memory().limit());
+            }
+            try (Qmp qmp = qmp(box); AgentClient agent = agent(box)) {
+                qmp.addProcessPort(n, port);
+                agent.container(n, root, ownUts(oci) ? (oci.hostname() == null ? "" : oci.hostname()) : null, plan.mounts(),
+                        new AgentClient.Limits(resources.memory().limit(), resources.cpu().quota(), resources.cpu().period()),
+                        linux, process);
+            }
+        } catch (IOException | VmmException | RuntimeException e) {
+            removeMember(store, record.withMicrovm(record.microvm().withPod(new MicroVmState.Pod(sid, n, share.toString(), made))));
+            if (e instanceof OciException known) throw known;
+            throw new OciException("container \"" + id + "\": in its pod's microVM: " + e.getMessage());
+        }
+        SandboxRecord created = record.withStatus(Status.CREATED);
+        store.save(created);
+        Log.info("microvm " + id + ": a container of the pod " + sid + ", process " + n + " of its VM");
+        if (!spec.foreground()) {
+            return new Outcome.Relay(port.toString(), nonNull(spec.pidFile()), nonNull(spec.consoleSocket()), false, true,
+                    List.of(), relay -> {
+                        MicroVmCgroups.joinContainer(runDir, tree, relay);
+                        SandboxRecord relayed = created.withMicrovm(created.microvm().withRelay(relay));
+                        store.save(relayed);
+                        return spec.run() ? start(context, relayed) : Outcome.ok();
+                    });
+        }
+        List<String> remove = new ArrayList<>(context.globalArgs());
+        remove.addAll(List.of("delete", "--force", id));
+        return new Outcome.Relay(port.toString(), nonNull(spec.pidFile()), nonNull(spec.consoleSocket()), false, false,
+                remove, relay -> {
+                    MicroVmCgroups.joinContainer(runDir, tree, relay);
+                    MicroVmState running = created.microvm().withRelay(relay).withStarted();
+                    try (AgentClient agent = agent(running)) {
+                        agent.start(n);
+                    } catch (VmmException e) {
+                        removeMember(store, created);
+                        throw failure(id, e);
+                    }
+                    store.save(created.withStatus(Status.RUNNING).withMicrovm(running));
+                    poststart(created, relay);
+                    return new Outcome.Go();
+                });
+    }
+
+    /**
+     * Removes a pod's container: its processes and guest cgroup (when the VM still runs), its
+     * port, what it mounted in the pod's share, its host cgroup, its record. The VM stays.
+     */
+    private static void removeMember(SandboxStore store, SandboxRecord record) {
+        MicroVmState vm = record.microvm();
+        MicroVmState.Pod pod = vm.pod();
+        if (alive(vm.qemuPid())) {
+            try (AgentClient agent = agent(vm)) {
+                agent.remove(pod.process());
+            } catch (VmmException e) {
+                Log.info("microvm " + record.id() + " cleanup in its pod's guest: " + e.getMessage());
+            }
+            try (Qmp qmp = qmp(vm)) {
+                qmp.removeProcessPort(pod.process());
+            } catch (VmmException e) {
+                Log.info("microvm " + record.id() + " cleanup of its port: " + e.getMessage());
+            }
+        }
+        Path share = Path.of(pod.share());
+        for (String rel : pod.mounts().reversed()) MicroVmPod.unbind(share, rel);
+        try {
+            JsonNode config = bundleConfig(record);
+            dev.vessel.linux.CgroupDir host = config == null ? null : MicroVmCgroups.container(config);
+            if (host != null) host.remove();
+        } catch (IOException | RuntimeException e) {
+            Log.info("microvm " + record.id() + " cleanup of its cgroup: " + e.getMessage());
+        }
+        store.remove(record.id());
+    }
+
+    /** Whether the spec asks for a UTS namespace of its own (none named by path); Kubernetes' containers join the pod's. */
+    static boolean ownUts(OciSpec oci) {
+        return oci.linux().namespaces().stream().anyMatch(ns -> ns.type().equals("uts") && (ns.path() == null || ns.path().isEmpty()));
+    }
+
+    /** The process of the guest that is this container's: 0, or a pod's container's number. */
+    private static int processOf(MicroVmState vm) {
+        return vm.podMember() ? vm.pod().process() : 0;
+    }
+
+    /**
+     * The next process number of the VM in {@code runDir} (its execs' and its pod's containers'
+     * ports and processes), above {@code atLeast}; kept in the run dir under a file lock.
+     */
+    static int nextProcess(Path runDir, int atLeast) throws IOException {
+        Path file = runDir.resolve("processes");
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(file,
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.READ,
+                java.nio.file.StandardOpenOption.WRITE);
+                java.nio.channels.FileLock lock = channel.lock()) {
+            java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(32);
+            channel.read(buffer, 0);
+            String text = new String(buffer.array(), 0, buffer.position(), java.nio.charset.StandardCharsets.US_ASCII).strip();
+            int last = text.isEmpty() ? 0 : Integer.parseInt(text);
+            int n = Math.max(last, atLeast) + 1;
+            channel.truncate(0);
+            channel.write(java.nio.ByteBuffer.wrap((n + "\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII)), 0);
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IOException("its process counter " + file + " is not a number");
+        }
+    }
+
+    /**
      * What the guest applies of the config beyond the process and the mounts, checked before
      * anything is made: a value that cannot apply fails the create in one line naming it.
      * Capability names the guest does not know are ignored with a line in the log, as runc warns.
@@ -269,6 +477,10 @@ public final class MicroVmDriver implements IsolationDriver {
     /** A QEMU that a dead daemon's create started, and its network redirects, go with the record. */
     @Override
     public void abandon(Context context, SandboxRecord record) {
+        if (record.microvm() != null && record.microvm().podMember()) {
+            removeMember(context.store(), record);
+            return;
+        }
         if (record.microvm() != null) kill(record.microvm().qemuPid());
         destroy(context.store(), record.id(), record.microvm() == null ? runDir(context.store().root(), record.id())
                 : runDir(record));
@@ -282,7 +494,7 @@ public final class MicroVmDriver implements IsolationDriver {
             throw new OciException("container \"" + record.id() + "\" is " + status.label() + ", not created: cannot start it");
         }
         try (AgentClient agent = agent(record.microvm())) {
-            agent.start(0);
+            agent.start(processOf(record.microvm()));
         } catch (VmmException e) {
             throw failure(record.id(), e);
         }
@@ -304,7 +516,9 @@ public final class MicroVmDriver implements IsolationDriver {
         // progress to the daemon's log only: an engine's create must print nothing but its one
         // error line (vessel assets build, which make demo and make test run, shows it on stderr)
         AcceleratorSelector.Choice choice = accelerators.choose(line -> Log.info("microvm " + id + ": " + line));
-        if (templates != null) {
+        // a pod's VM has the pod's share, which no template has: it boots cold
+        boolean templated = templates != null && record.microvm().pod() == null;
+        if (templated) {
             AgentClient cloned = fromTemplate(store, record, rootfs, network, shares, placement, choice.kind());
             if (cloned != null) return cloned;
         }
@@ -313,7 +527,7 @@ public final class MicroVmDriver implements IsolationDriver {
             store.save(record.withMicrovm(boot(runDir, rootfs, record.microvm(), network, shares, placement, choice.kind(),
                     choice.deadline(), null)));
             AgentClient agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), choice.deadline());
-            if (templates != null) {
+            if (templated) {
                 VmTemplates.Layout layout = new VmTemplates.Layout(record.microvm().memoryMib(), record.microvm().vcpus(),
                         choice.kind(), network == null ? 0 : network.qemuNics().size(), shares.size());
                 makeTemplateLater(layout, templates.inputs(layout, tscKhz, sandbox));
@@ -745,7 +959,7 @@ public final class MicroVmDriver implements IsolationDriver {
         Status status = status(record);
         if (!status.canKill()) throw new OciException("container \"" + record.id() + "\" is not running");
         try (AgentClient agent = agent(record.microvm())) {
-            agent.kill(0, signal, all);
+            agent.kill(processOf(record.microvm()), signal, all);
         } catch (VmmException e) {
             throw failure(record.id(), e);
         }
@@ -763,6 +977,10 @@ public final class MicroVmDriver implements IsolationDriver {
     }
 
     private Outcome pause(SandboxRecord record, boolean pause) {
+        if (record.microvm() != null && record.microvm().podMember()) {
+            throw new OciException("container \"" + record.id() + "\" runs in its pod's microVM with the pod's other containers: "
+                    + (pause ? "pause" : "resume") + " the pod's sandbox \"" + record.microvm().pod().sandbox() + "\" instead");
+        }
         Status status = status(record);
         if (pause ? !status.canPause() : !status.canResume()) {
             throw new OciException("container \"" + record.id() + "\" is " + status.label() + ", not "
@@ -783,6 +1001,16 @@ public final class MicroVmDriver implements IsolationDriver {
             throw new OciException("cannot delete container " + record.id() + " that is not stopped: " + status.label());
         }
         MicroVmState vm = record.microvm();
+        if (vm != null && vm.podMember()) {
+            if (vm.relayPid() != context.clientPid()) kill(vm.relayPid());
+            vm.execRelays().forEach(MicroVmDriver::kill);
+            removeMember(context.store(), record);
+            JsonNode config = bundleConfig(record);
+            if (config != null && OciHooks.any(config, "poststop")) {
+                OciHooks.runAndLog(record.id(), config, hookState(record, 0, "stopped"), "poststop");
+            }
+            return Outcome.ok();
+        }
         if (vm != null) {
             // a foreground run's relay asks for its own sandbox's removal: it is not to be killed
             if (vm.relayPid() != context.clientPid()) kill(vm.relayPid());
@@ -807,14 +1035,19 @@ public final class MicroVmDriver implements IsolationDriver {
     public Outcome exec(Context context, SandboxRecord record, ExecSpec spec) {
         if (!status(record).canExec()) throw new OciException("container \"" + record.id() + "\" is not running");
         boolean tty = spec.process().path("terminal").asBoolean(false);
-        int n = record.microvm().execs() + 1;
+        int n;
+        try {
+            n = nextProcess(runDir(record), record.microvm().execs()); // a pod's containers share the VM's numbers
+        } catch (IOException e) {
+            throw new OciException("container \"" + record.id() + "\": exec: " + e.getMessage());
+        }
         SandboxStore store = context.store();
         store.save(record.withMicrovm(record.microvm().withExecs(n)));
         MicroVmState vm = record.microvm();
         Path port = runDir(record).resolve(QemuCommand.processSocket(n));
         try (Qmp qmp = qmp(vm); AgentClient agent = agent(vm)) {
             qmp.addProcessPort(n, port);
-            agent.exec(n, GuestProcess.fromOci(spec.process()));
+            agent.exec(n, processOf(vm), GuestProcess.fromOci(spec.process()));
         } catch (VmmException e) {
             throw failure(record.id(), e);
         }
@@ -846,6 +1079,10 @@ public final class MicroVmDriver implements IsolationDriver {
             com.fasterxml.jackson.databind.node.ObjectNode resources) {
         if (!status(record).isAlive()) throw new OciException("container \"" + record.id() + "\" is not running");
         MicroVmState vm = record.microvm();
+        if (vm.podMember()) {
+            throw new OciException("update of microvm container \"" + record.id() + "\": a pod's container's limits are set at"
+                    + " create (its cgroup in the pod's guest); changing them is not supported yet");
+        }
         MicroVmCgroups.OciLimits limits = MicroVmUpdate.parse(record.id(), options, resources);
         Long balloonBytes = null;
         if (limits.memory() != null) {
@@ -947,7 +1184,7 @@ public final class MicroVmDriver implements IsolationDriver {
 
     private static GuestStats guestStats(String id, MicroVmState vm) {
         try (AgentClient agent = agent(vm)) {
-            return agent.stats();
+            return agent.stats(processOf(vm)); // a pod's container: its own guest cgroup's numbers
         } catch (VmmException e) {
             throw failure(id, e);
         }
@@ -1110,8 +1347,16 @@ public final class MicroVmDriver implements IsolationDriver {
         return Qmp.connect(Path.of(vm.runDir()).resolve(QemuCommand.QMP_SOCKET), Duration.ofSeconds(5));
     }
 
+    /** Whether {@code pid} runs: a zombie does not (a QEMU killed whose reaper has not waited for it yet). */
     static boolean alive(long pid) {
-        return pid > 0 && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+        if (pid <= 0 || !ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) return false;
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            int close = stat.lastIndexOf(')');
+            return close < 0 || close + 2 >= stat.length() || stat.charAt(close + 2) != 'Z';
+        } catch (IOException e) {
+            return false; // gone meanwhile
+        }
     }
 
     private static void kill(long pid) {
@@ -1139,6 +1384,8 @@ public final class MicroVmDriver implements IsolationDriver {
         } catch (RuntimeException e) {
             Log.info("microvm " + id + " cleanup: " + e.getMessage());
         }
+        // a pod's share: its mounts detached, then it goes (only once nothing is mounted there)
+        if (!MicroVmPod.removeShare(MicroVmPod.shareDir(runDir))) return false;
         // a run dir left, the record is kept: it names the run dir, for a delete to try again
         if (!deleteTree(runDir)) return false;
         store.remove(id);
