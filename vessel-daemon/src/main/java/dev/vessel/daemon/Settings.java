@@ -30,6 +30,8 @@ import java.util.Set;
  * metrics_address = ""             # Prometheus metrics on this TCP address, e.g. "127.0.0.1:9464"; off when empty
  * guest_kernel = "debian"           # or "vessel" (built from linux-source-6.1); env VESSEL_GUEST_KERNEL overrides it
  * templates = true                  # microVMs start from pre-booted templates; env VESSEL_TEMPLATES=0|1 overrides it
+ * pod_memory = 512                  # MiB of a Kubernetes pod's microVM when neither its pod cgroup nor its annotations size it
+ * pod_cpus = 1                      # its vCPUs, likewise
  * </pre>
  *
  * @param metricsAddress HOST:PORT as written (checked when the daemon binds it, so that a bad one
@@ -37,7 +39,7 @@ import java.util.Set;
  */
 public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
         boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout, AcceleratorSelector.Mode accelerator,
-        String qemu, GuestKernel guestKernel, String metricsAddress, boolean templates) {
+        String qemu, GuestKernel guestKernel, String metricsAddress, boolean templates, int podMemory, int podCpus) {
     public static final String ACCELERATOR_ENV = "VESSEL_ACCELERATOR";
     public static final String QEMU_ENV = "VESSEL_QEMU";
     public static final String TEMPLATES_ENV = "VESSEL_TEMPLATES";
@@ -45,12 +47,22 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
     public static final Path DEFAULT_FILE = Path.of("/etc/vessel/config.toml");
     private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root",
             "resource_view", "view_cpus_from_shares", "assets_dir", "microvm_boot_timeout", "accelerator", "qemu",
-            "guest_kernel", "metrics_address", "templates");
+            "guest_kernel", "metrics_address", "templates", "pod_memory", "pod_cpus");
+
+    /** As the canonical constructor, with the pod defaults of {@link #defaults()}. */
+    public Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
+            boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout, AcceleratorSelector.Mode accelerator,
+            String qemu, GuestKernel guestKernel, String metricsAddress, boolean templates) {
+        this(lowLevelRuntime, defaultIsolation, stateRoot, resourceView, viewCpusFromShares, assetsDir, microvmBootTimeout,
+                accelerator, qemu, guestKernel, metricsAddress, templates,
+                (int) (dev.vessel.runtime.MicroVmDriver.DEFAULT_POD_MEMORY >> 20), dev.vessel.runtime.MicroVmDriver.DEFAULT_POD_CPUS);
+    }
 
     public static Settings defaults() {
         return new Settings("crun", Isolation.CONTAINER, Path.of("/run/vessel/containers"), true, false,
                 Path.of("/var/lib/vessel/assets"), Duration.ofSeconds(60), AcceleratorSelector.Mode.AUTO,
-                "qemu-system-x86_64", GuestKernel.DEBIAN, null, true);
+                "qemu-system-x86_64", GuestKernel.DEBIAN, null, true,
+                (int) (dev.vessel.runtime.MicroVmDriver.DEFAULT_POD_MEMORY >> 20), dev.vessel.runtime.MicroVmDriver.DEFAULT_POD_CPUS);
     }
 
     /**
@@ -70,7 +82,7 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
                 microvmBootTimeout, accel.isEmpty() ? accelerator : accelerator(ACCELERATOR_ENV, accel),
                 binary.isEmpty() ? qemu : qemu(QEMU_ENV, binary),
                 kernel.isEmpty() ? guestKernel : guestKernel(GUEST_KERNEL_ENV, kernel), metricsAddress,
-                tmpl.isEmpty() ? templates : tmpl.equals("1"));
+                tmpl.isEmpty() ? templates : tmpl.equals("1"), podMemory, podCpus);
     }
 
     public static Settings load(Path file) {
@@ -111,7 +123,18 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
                 toml.has("qemu") ? qemu(file + ": qemu", toml.get("qemu").asText()) : d.qemu(),
                 toml.has("guest_kernel") ? guestKernel(file + ": guest_kernel", toml.get("guest_kernel").asText())
                         : d.guestKernel(),
-                metricsAddress(file, toml), bool(file, toml, "templates", d.templates()));
+                metricsAddress(file, toml), bool(file, toml, "templates", d.templates()),
+                positive(file, toml, "pod_memory", d.podMemory(), 64), positive(file, toml, "pod_cpus", d.podCpus(), 1));
+    }
+
+    /** A whole number of at least {@code min}, or the default when absent; else one line naming the key. */
+    private static int positive(Path file, JsonNode toml, String key, int fallback, int min) {
+        if (!toml.has(key)) return fallback;
+        JsonNode value = toml.get(key);
+        if (!value.canConvertToInt() || !value.isIntegralNumber() || value.asInt() < min) {
+            throw new OciException(file + ": " + key + " must be a whole number of at least " + min + ", not " + value);
+        }
+        return value.asInt();
     }
 
     private static GuestKernel guestKernel(String what, String value) {

@@ -93,7 +93,8 @@ public final class Vesseld {
                 Isolation.CONTAINER, new ContainerDriver(() -> LowLevelRuntime.resolve(settings.lowLevelRuntime()).isCrun()),
                 Isolation.MICROVM, new MicroVmDriver(new GuestAssets(settings.assetsDir(), settings.guestKernel()), settings.qemu(),
                         settings.microvmBootTimeout(), settings.accelerator(),
-                        "skip".equals(System.getenv(AcceleratorSelector.PROBE_ENV)), settings.templates(), BootTimes.observing(MicroVmApis.OBSERVER))),
+                        "skip".equals(System.getenv(AcceleratorSelector.PROBE_ENV)), settings.templates(), BootTimes.observing(MicroVmApis.OBSERVER))
+                        .podDefaults((long) settings.podMemory() << 20, settings.podCpus())),
                 SandboxStore.DEFAULT_BASE);
         Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile, view == null ? null : view.plan(),
                 drivers, home), view);

@@ -45,6 +45,21 @@ class SettingsTest {
     }
 
     @Test
+    void sizesAPodsMicroVmThatNothingElseSizes() throws Exception {
+        assertThat(Settings.defaults().podMemory()).isEqualTo(512);
+        assertThat(Settings.defaults().podCpus()).isEqualTo(1);
+        Path file = dir.resolve("config.toml");
+        Files.writeString(file, "pod_memory = 1024\npod_cpus = 2\n");
+        Settings settings = Settings.load(file);
+        assertThat(settings.podMemory()).isEqualTo(1024);
+        assertThat(settings.podCpus()).isEqualTo(2);
+        Files.writeString(file, "pod_memory = 16\n");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessageEndingWith("pod_memory must be a whole number of at least 64, not 16");
+        Files.writeString(file, "pod_cpus = \"two\"\n");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("pod_cpus must be a whole number of at least 1");
+    }
+
+    @Test
     void namesWhatIsWrong() throws Exception {
         Path file = dir.resolve("config.toml");
         Files.writeString(file, "low_level_runtim = \"runc\"\n");
