@@ -101,7 +101,7 @@ class Control:
 
     def ready(self, timeout=60):
         line = self.lines.get(timeout=timeout)
-        assert line == "READY 2", line
+        assert line == "READY 3", line
 
     def request(self, *lines):
         self.sock.sendall(("\n".join(lines) + "\nEND\n").encode())
