@@ -1260,6 +1260,8 @@ public final class MicroVmDriver implements IsolationDriver {
                 if (age < minAge.toMillis()) continue; // maybe a create under way
                 String was = describe(runDir);
                 MicroVmCgroups.remove(runDir);
+                // a pod's share goes with its VM (the mounts a cut-short delete left, detached first)
+                if (!MicroVmPod.removeShare(MicroVmPod.shareDir(runDir))) continue;
                 if (deleteTree(runDir)) {
                     removed++;
                     Log.info("microvm in " + runDir + ": removed: no record names it and its QEMU is gone"
