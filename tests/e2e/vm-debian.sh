@@ -103,7 +103,7 @@ assert_eq "systemd is running (no failed units)" running "$(in_guest systemctl i
 assert_eq "get: Running" Running "$(printable)"
 run "$VESSEL" vm get "$N" -o yaml
 assert_contains "get -o yaml: the interface's address" "$OUT" "ipAddress: 10.0.2.2"
-run in_guest 'sudo mkfs.ext4 -q /dev/disk/by-id/virtio-data1 && sudo mount /dev/disk/by-id/virtio-data1 /mnt && echo kept-$$ | sudo tee /mnt/f >/dev/null && sudo umount /mnt && echo done'
+OUT=$(in_guest "sudo mkfs.ext4 -q /dev/disk/by-id/virtio-data1 && sudo mount /dev/disk/by-id/virtio-data1 /mnt && echo kept-$$ | sudo tee /mnt/f >/dev/null && sudo umount /mnt && echo done")
 assert_eq "the data disk (hostDisk, serial data1) is formatted and written in the guest" done "$OUT"
 
 # ---------------------------------------------------------------- RerunOnFailure after a crash
@@ -122,7 +122,7 @@ check_sh "… by an ACPI shutdown of systemd, not forced (the console says Power
 assert_eq "… and its QEMU is gone" "" "$(qemus_of "$T/vms/$N/")"
 check "vm start" "$VESSEL" vm start "$N"
 wait_ssh "after stop and start"
-run in_guest 'sudo mount /dev/disk/by-id/virtio-data1 /mnt && cat /mnt/f && sudo umount /mnt'
+OUT=$(in_guest 'sudo mount /dev/disk/by-id/virtio-data1 /mnt && cat /mnt/f && sudo umount /mnt')
 assert_eq "the file written before the stop is on the data disk" "kept-$$" "$OUT"
 assert_eq "the image itself was never written (the containerDisk is an overlay)" "$IMAGE_SUM" "$(md5sum < "$T/debian.qcow2")"
 
