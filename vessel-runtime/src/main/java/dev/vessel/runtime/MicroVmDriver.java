@@ -957,7 +957,9 @@ public final class MicroVmDriver implements IsolationDriver {
     @Override
     public Outcome kill(Context context, SandboxRecord record, int signal, boolean all, List<String> passThrough) {
         Status status = status(record);
-        if (!status.canKill()) throw new OciException("container \"" + record.id() + "\" is not running");
+        // runc's words: containerd's shim takes a kill error holding "container not running" as
+        // "already gone" (StopPodSandbox of a pod whose pause has exited must succeed)
+        if (!status.canKill()) throw new OciException("cannot kill container \"" + record.id() + "\": container not running");
         try (AgentClient agent = agent(record.microvm())) {
             agent.kill(processOf(record.microvm()), signal, all);
         } catch (VmmException e) {
