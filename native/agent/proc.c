@@ -242,6 +242,12 @@ static void child(struct spec *s, int go, int st, int fds[3], int tty, const cha
         int fd = openat(cgfd, path, O_WRONLY | O_CLOEXEC);
         if (fd < 0 || write(fd, "0", 1) < 0) child_fail(st, "cgroup");
         close(fd);
+        /* as crun gives a container its cgroup namespace: a pod's container sees its own cgroup (its
+         * limits) at /sys/fs/cgroup, read-only; execs see it through the container's mounts */
+        struct stat sb;
+        if (s->root && unshare(CLONE_NEWCGROUP) == 0 && stat("/sys/fs/cgroup", &sb) == 0 && S_ISDIR(sb.st_mode)
+            && mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) < 0)
+            child_fail(st, "/sys/fs/cgroup");
     }
     if (first || s->root) child_rootfs(st, s, tty ? pts : NULL);
     setsid();

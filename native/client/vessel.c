@@ -40,6 +40,7 @@
 #define VESSEL_LIBDIR "/usr/local/lib/vessel"
 #endif
 #define MAGIC 0x334c5356u /* "VSL3" */
+#define MAGIC_V2 0x324c5356u /* the previous version's, for "daemon stop" of its daemon */
 #define START_TIMEOUT_MS 30000
 
 extern char **environ;
@@ -445,7 +446,39 @@ static int is_cmd(int argc, char **argv, const char *a, const char *b)
 static int saved_argc;
 static char **saved_argv;
 
-/* For "daemon stop" of a daemon of another build, which drops our calls unanswered: SIGTERM by its pid. */
+/*
+ * "daemon stop" of a daemon of the previous protocol version (it drops our calls: another magic):
+ * the same request with its magic, which it answers (the request's layout is the same since v2),
+ * its output printed. Returns whether it said it stopped.
+ */
+static int stop_previous_version(const char *sock, const struct buf *req)
+{
+    int fd = connect_to(sock);
+    if (fd < 0)
+        return 0;
+    struct buf old = { 0 };
+    put(&old, req->data, req->len);
+    unsigned char le[4] = { MAGIC_V2 & 0xff, MAGIC_V2 >> 8 & 0xff, MAGIC_V2 >> 16 & 0xff, MAGIC_V2 >> 24 };
+    memcpy(old.data, le, 4);
+    int stopped = 0;
+    unsigned char header[5];
+    if (write_all(fd, old.data, old.len) == 0 && read_all(fd, header, sizeof(header)) == 0 && header[0] == 'A') {
+        while (read_all(fd, header, sizeof(header)) == 0) {
+            const unsigned char *h = header + 1;
+            uint32_t len = get_u32(&h, header + 5);
+            char *payload = malloc(len ? len : 1);
+            if (!payload || read_all(fd, payload, len) != 0) { free(payload); break; }
+            if (header[0] == 'O') fwrite(payload, 1, len, stdout);
+            free(payload);
+            if (header[0] == 'X') { stopped = 1; break; }
+        }
+    }
+    free(old.data);
+    close(fd);
+    return stopped;
+}
+
+/* For "daemon stop" of a daemon of an older build, which drops our calls unanswered: SIGTERM by its pid. */
 static int stop_other_version(int fd)
 {
     if (!is_cmd(saved_argc, saved_argv, "daemon", "stop"))
@@ -495,6 +528,8 @@ static int deliver(const char *sock, const struct buf *req, int start)
         /* A daemon killed a moment ago can still accept the connection and then drop it
          * unread; it did nothing for it, so the call goes to the next daemon. One that drops
          * every call speaks another version of the protocol: "daemon stop" stops it anyway. */
+        if (attempt == 2 && is_cmd(saved_argc, saved_argv, "daemon", "stop") && stop_previous_version(sock, req))
+            exit(0);
         if (attempt == 2 && stop_other_version(fd))
             exit(0);
         close(fd);

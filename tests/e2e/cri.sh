@@ -141,6 +141,7 @@ pod_checks() {
   wait_for 20 "cri exec $b wget -qO- http://127.0.0.1:8081/" >/dev/null
   run cri exec "$b" wget -qO- http://127.0.0.1:8081/
   expect_out "$h: b reaches a on localhost" hello-from-a
+  wait_for 20 "cri exec $a wget -qO- http://127.0.0.1:8082/" >/dev/null # b's server may start after a's check
   run cri exec "$a" wget -qO- http://127.0.0.1:8082/
   expect_out "$h: a reaches b on localhost" hello-from-b
   run cri exec "$a" sh -c 'echo written-by-a > /shared/from-a'
