@@ -12,7 +12,10 @@ import java.util.Set;
  * {@code GET /v1/vms}, {@code GET /v1/vms/{name}} (the manifest with KubeVirt's status),
  * {@code POST /v1/vms} (a VirtualMachine manifest, YAML or JSON: kubectl apply),
  * {@code PUT /v1/vms/{name}/start|stop|restart|pause|unpause} (KubeVirt's subresource names;
- * stop and restart take {@code ?gracePeriod=SECONDS}), {@code DELETE /v1/vms/{name}}. A manifest
+ * stop and restart take {@code ?gracePeriod=SECONDS}), {@code DELETE /v1/vms/{name}},
+ * {@code POST /v1/vms/{name}/snapshots} ({@code {"name": SNAPSHOT}}), {@code PUT /v1/vms/{name}/restore}
+ * ({@code {"snapshot": SNAPSHOT}}), {@code PUT /v1/vms/{name}/migrate} ({@code {"to": SOCKET}}); and a
+ * migration's target side, {@code POST /v1/vms/{name}/incoming} and {@code DELETE /v1/vms/{name}/incoming}. A manifest
  * refused is a 400 naming the field ({@code field}: its path, when the message has one).
  */
 final class VmApi {
@@ -42,6 +45,7 @@ final class VmApi {
                 };
             }
             String name = parts.get(2);
+            if (parts.size() == 4 && parts.get(3).equals("incoming")) return incoming(driver, method, name, body);
             if (!driver.exists(name)) return ManagementApi.Reply.error(404, "vm \"" + ApiQuery.printable(name) + "\" does not exist");
             if (parts.size() == 3) {
                 return switch (method) {
@@ -64,10 +68,65 @@ final class VmApi {
                 }
                 return ManagementApi.Reply.json(202, driver.get(name));
             }
+            if (parts.size() == 4 && parts.get(3).equals("snapshots")) {
+                if (method.equals("GET")) return ManagementApi.Reply.json(200, Map.of("snapshots", driver.snapshots(name)));
+                if (!method.equals("POST")) return notAllowed(method, "GET or POST");
+                String snapshot = field(body, "name");
+                driver.snapshotVm(name, snapshot);
+                return ManagementApi.Reply.json(201, Map.of("result", "snapshot " + snapshot + " created", "vm", driver.get(name)));
+            }
+            if (parts.size() == 4 && parts.get(3).equals("restore")) {
+                if (!method.equals("PUT")) return notAllowed(method, "PUT");
+                driver.restoreVm(name, field(body, "snapshot"));
+                return ManagementApi.Reply.json(200, driver.get(name));
+            }
+            if (parts.size() == 4 && parts.get(3).equals("migrate")) {
+                if (!method.equals("PUT")) return notAllowed(method, "PUT");
+                String to = field(body, "to");
+                if (!to.startsWith("/")) throw new OciException("field \"to\": an absolute socket path, not \"" + ApiQuery.printable(to) + "\"");
+                return ManagementApi.Reply.json(200, Map.of("result", driver.migrateVm(name, MigrationClient.at(java.nio.file.Path.of(to)))));
+            }
             return ManagementApi.Reply.error(404, "no such endpoint: " + ApiQuery.printable(path)
-                    + " (see /v1/vms, /v1/vms/{name}, /v1/vms/{name}/start|stop|restart|pause|unpause)");
+                    + " (see /v1/vms, /v1/vms/{name}, /v1/vms/{name}/start|stop|restart|pause|unpause|snapshots|restore|migrate)");
         } catch (OciException e) {
             return badRequest(e.getMessage());
+        }
+    }
+
+    /** A migration's target side: POST makes the VM and its waiting QEMU (the reply's {@code uri}), DELETE drops them. */
+    private static ManagementApi.Reply incoming(VmDriver driver, String method, String name, byte[] body) {
+        switch (method) {
+            case "POST" -> {
+                String uri = driver.acceptMigration(name, optionalField(body, "uid"), optionalField(body, "created"),
+                        field(body, "manifest").getBytes(StandardCharsets.UTF_8), java.nio.file.Path.of(field(body, "sourceDir")));
+                return ManagementApi.Reply.json(201, Map.of("uri", uri));
+            }
+            case "DELETE" -> {
+                if (!driver.exists(name)) return ManagementApi.Reply.error(404, "vm \"" + ApiQuery.printable(name) + "\" does not exist");
+                driver.abortMigration(name);
+                return ManagementApi.Reply.json(200, Map.of("result", "incoming migration of " + name + " dropped"));
+            }
+            default -> {
+                return notAllowed(method, "POST or DELETE");
+            }
+        }
+    }
+
+    /** A string field of a JSON body; its absence is a 400 naming it. */
+    private static String field(byte[] body, String name) {
+        String value = optionalField(body, name);
+        if (value == null || value.isEmpty()) throw new OciException("field \"" + name + "\": required (a JSON body {\"" + name + "\": …})");
+        return value;
+    }
+
+    private static String optionalField(byte[] body, String name) {
+        if (body == null || body.length == 0) return null;
+        try {
+            com.fasterxml.jackson.databind.JsonNode node = ManagementApi.JSON.readTree(body);
+            com.fasterxml.jackson.databind.JsonNode v = node == null ? null : node.get(name);
+            return v == null || v.isNull() ? null : v.asText();
+        } catch (java.io.IOException e) {
+            throw new OciException("body: not JSON (" + e.getMessage().lines().findFirst().orElse("") + ")");
         }
     }
 

@@ -26,11 +26,13 @@ import picocli.CommandLine.ParseResult;
  * (a verb of another file, e.g. {@code vm image}, is added there too); a verb gets the parse result of its own arguments.
  */
 @Command(name = "vm", description = "Full VMs from KubeVirt VirtualMachine manifests: apply -f FILE|-, create, list,"
-        + " get NAME [-o yaml|json], start, stop, restart, pause, unpause, delete, console NAME;"
+        + " get NAME [-o yaml|json], start, stop, restart, pause, unpause, delete, console NAME,"
+        + " snapshot|restore NAME SNAPSHOT, migrate NAME --to SOCKET;"
         + " image build KIND OUT.qcow2 (a guest disk).",
         subcommands = {VmCommand.Apply.class, VmCommand.Create.class, VmCommand.ListVms.class, VmCommand.Get.class,
                 VmCommand.Start.class, VmCommand.Stop.class, VmCommand.Restart.class, VmCommand.Pause.class,
-                VmCommand.Unpause.class, VmCommand.Delete.class, VmCommand.Console.class, VmImageCommand.class})
+                VmCommand.Unpause.class, VmCommand.Delete.class, VmCommand.Console.class, VmCommand.Snapshot.class,
+                VmCommand.Restore.class, VmCommand.Migrate.class, VmImageCommand.class})
 final class VmCommand implements OciCli.Handler {
     @Override
     public void run(Call call, ParseResult parsed) throws IOException {
@@ -227,6 +229,42 @@ final class VmCommand implements OciCli.Handler {
                     + " exec \"$3\" -,raw,echo=0,escape=0x1d \"UNIX-CONNECT:$1\"; else exec \"$3\" - \"UNIX-CONNECT:$1\"; fi";
             call.carryOut(new Outcome.Exec(List.of("/bin/sh", "-c", script, "vessel-console", socket.toString(), name, socat),
                     call.env(), List.of()));
+        }
+    }
+
+    abstract static class WithSnapshot extends Named {
+        @Parameters(index = "1", paramLabel = "SNAPSHOT", description = "the snapshot's name") String snapshot;
+    }
+
+    @Command(name = "snapshot", description = "Snapshot a running VM: its memory and qcow2 disks (raw hostDisks are not part of it).")
+    static final class Snapshot extends WithSnapshot {
+        @Override
+        public void run(Call call, ParseResult parsed) {
+            driver().snapshotVm(name, snapshot);
+            call.print("virtualmachinesnapshot.snapshot.kubevirt.io/" + snapshot + " created\n");
+            OciCli.done(call);
+        }
+    }
+
+    @Command(name = "restore", description = "Restore a running VM to one of its snapshots (memory and qcow2 disks).")
+    static final class Restore extends WithSnapshot {
+        @Override
+        public void run(Call call, ParseResult parsed) {
+            driver().restoreVm(name, snapshot);
+            call.print("virtualmachinerestore.snapshot.kubevirt.io/" + name + "-" + snapshot + " restored\n");
+            OciCli.done(call);
+        }
+    }
+
+    @Command(name = "migrate", description = "Live-migrate a running VM to another vesseld on this host (its socket).")
+    static final class Migrate extends Named {
+        @Option(names = "--to", required = true, paramLabel = "SOCKET", description = "the target vesseld's socket (its VESSEL_SOCKET)")
+        String to;
+
+        @Override
+        public void run(Call call, ParseResult parsed) {
+            call.print(driver().migrateVm(name, MigrationClient.at(call.resolve(to))) + "\n");
+            OciCli.done(call);
         }
     }
 

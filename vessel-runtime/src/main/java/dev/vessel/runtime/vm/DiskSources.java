@@ -201,6 +201,18 @@ final class DiskSources {
         if (r.status() != 0) throw new OciException("qemu-img: " + r.firstLine());
     }
 
+    /** The file a run already made for {@code disk} (a migration's target: linked from the source's run). */
+    static Prepared existing(Path dir, VmPlan.PlannedDisk disk) {
+        String volume = disk.name();
+        Prepared p = switch (disk.source()) {
+            case VmPlan.HostDiskSource h -> new Prepared(Path.of(h.path()), "raw");
+            case VmPlan.CloudInitSource c -> new Prepared(dir.resolve(RUN_PREFIX + volume + ".iso"), "raw");
+            default -> new Prepared(dir.resolve(RUN_PREFIX + volume + ".qcow2"), "qcow2");
+        };
+        if (!Files.isRegularFile(p.path())) throw new OciException("volume \"" + volume + "\": " + p.path() + " does not exist");
+        return p;
+    }
+
     /** Removes every file a run made ({@code run-*}). */
     static void removeRunFiles(Path dir) {
         if (!Files.isDirectory(dir)) return;

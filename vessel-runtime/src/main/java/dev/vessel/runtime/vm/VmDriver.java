@@ -7,6 +7,7 @@ import dev.vessel.linux.Command;
 import dev.vessel.linux.Log;
 import dev.vessel.oci.OciException;
 import dev.vessel.vmm.Accelerator;
+import dev.vessel.vmm.LiveState;
 import dev.vessel.vmm.Q35Command;
 import dev.vessel.vmm.Qmp;
 import dev.vessel.vmm.VmmException;
@@ -57,6 +58,11 @@ import java.util.function.Supplier;
 public final class VmDriver implements AutoCloseable {
     public static final String MANIFEST = "vm.yaml";
     public static final String STATE = "state.json";
+    /** The run's snapshots (a list of {@link VmStatus.Snapshot}): "run-" as the overlays holding them, so it goes with them. */
+    public static final String SNAPSHOTS = DiskSources.RUN_PREFIX + "snapshots.json";
+    /** The socket a migration target's QEMU listens on ({@code migrate-incoming}). */
+    public static final String MIGRATE_SOCKET = "migrate.sock";
+    static final Duration SNAPSHOT_TIMEOUT = Duration.ofMinutes(5);
     /** The metadata annotation that maps masquerade ports to other host ports: "GUEST:HOST,…" (default: the same number). */
     public static final String HOST_PORTS = "vessel.dev/host-ports";
     /** The metadata annotation naming the host address forwarded ports bind to (default {@value #DEFAULT_HOST_ADDRESS}). */
@@ -341,6 +347,231 @@ public final class VmDriver implements AutoCloseable {
         return root.resolve(name);
     }
 
+    // ---- snapshots and live migration (issue 14, item 5) ----
+
+    /**
+     * {@code snapshot}: the memory and the qcow2 disks of the running VM (its overlays and
+     * emptyDisks) as internal snapshot {@code snapshot} ({@code snapshot-save}); the VM runs on.
+     * A raw hostDisk cannot hold an internal snapshot and is not part of it: a restore leaves its
+     * content as it is. Snapshots live in the run's overlays, so they end with the run.
+     */
+    public void snapshotVm(String name, String snapshot) {
+        checkSnapshotName(snapshot);
+        try (var held = lock(name)) {
+            VmState state = requireRunning(name, "a snapshot holds a running VM's memory");
+            List<VmStatus.Snapshot> all = new ArrayList<>(snapshots(name));
+            if (all.stream().anyMatch(s -> s.name().equals(snapshot))) {
+                throw new OciException("vm " + name + ": snapshot \"" + snapshot + "\" already exists");
+            }
+            List<String> devices = snapshotDevices(Manifests.plan(manifest(name), MANIFEST));
+            if (devices.isEmpty()) throw new OciException("vm " + name + ": no qcow2 disk to hold a snapshot (raw hostDisks cannot)");
+            try (Qmp qmp = qmp(name)) {
+                LiveState.save(qmp, snapshot, devices.getFirst(), devices, SNAPSHOT_TIMEOUT);
+            } catch (VmmException e) {
+                throw new OciException("vm " + name + ": snapshot " + snapshot + ": " + e.getMessage());
+            }
+            all.add(new VmStatus.Snapshot(snapshot, Instant.now().toString(), devices, state.startedAt()));
+            writeAtomically(dir(name).resolve(SNAPSHOTS), json(all));
+        }
+    }
+
+    /** {@code restore}: memory and qcow2 disks back to {@code snapshot} ({@code snapshot-load}); a running VM runs on from there. */
+    public void restoreVm(String name, String snapshot) {
+        try (var held = lock(name)) {
+            requireRunning(name, "its snapshots are in the run's disks");
+            VmStatus.Snapshot s = snapshots(name).stream().filter(x -> x.name().equals(snapshot)).findFirst()
+                    .orElseThrow(() -> new OciException("vm " + name + ": no snapshot named \"" + snapshot + "\""));
+            try (Qmp qmp = qmp(name)) {
+                LiveState.load(qmp, snapshot, s.disks().getFirst(), s.disks(), SNAPSHOT_TIMEOUT);
+                qemuStatus.put(name, qmp.status());
+            } catch (VmmException e) {
+                throw new OciException("vm " + name + ": restore " + snapshot + ": " + e.getMessage());
+            }
+        }
+    }
+
+    /** The run's snapshots, oldest first (none when it is not running). */
+    public List<VmStatus.Snapshot> snapshots(String name) {
+        Path file = dir(name).resolve(SNAPSHOTS);
+        if (!Files.exists(file)) return List.of();
+        try {
+            return List.of(JSON.readValue(Files.readAllBytes(file), VmStatus.Snapshot[].class));
+        } catch (IOException e) {
+            Log.info("vm " + name + ": " + SNAPSHOTS + ": " + e.getMessage());
+            return List.of();
+        }
+    }
+
+    static void checkSnapshotName(String snapshot) {
+        if (snapshot == null || !snapshot.matches("[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?")) {
+            throw new OciException("snapshot name \"" + snapshot + "\": lower-case letters, digits, '-' and '.' (as a Kubernetes name)");
+        }
+    }
+
+    /** The block nodes a snapshot goes to: every writable qcow2 disk of the run (overlays, emptyDisks). */
+    static List<String> snapshotDevices(VmPlan plan) {
+        List<String> devices = new ArrayList<>();
+        for (int i = 0; i < plan.disks().size(); i++) {
+            VmPlan.PlannedDisk d = plan.disks().get(i);
+            boolean qcow2 = d.source() instanceof VmPlan.ContainerDiskSource || d.source() instanceof VmPlan.EphemeralSource
+                    || d.source() instanceof VmPlan.EmptyDiskSource;
+            if (qcow2 && !d.readOnly()) devices.add("d" + i);
+        }
+        return devices;
+    }
+
+    private VmState requireRunning(String name, String why) {
+        VmState state = requireState(name);
+        if (state.pid() == 0 || state.stopping()) throw new OciException("vm \"" + name + "\" is not running (" + why + ")");
+        return state;
+    }
+
+    /** A migration's target daemon, as the source's sees it (the daemon's management API on the target's socket). */
+    public interface MigrationTarget {
+        /** Where the target's QEMU waits for the migration ({@code unix:PATH}); it refuses with one line. */
+        String prepare(String name, String uid, String created, byte[] manifest, Path sourceDir);
+
+        /** The target's QEMU and files gone (the migration failed). */
+        void abort(String name);
+
+        String describe();
+    }
+
+    /**
+     * {@code migrate}: live migration to another vesseld on this host. The target links this run's
+     * files (overlays, seed ISO, snapshots) into its own directory and starts QEMU with {@code
+     * -incoming defer} on them; this QEMU migrates over the target's Unix socket with KubeVirt's
+     * defaults ({@link LiveState#migrate}); on success it is quit and this daemon forgets the VM
+     * (its links go; the files live on under the target's names), on failure it runs on here and
+     * the target is told to drop its QEMU and files.
+     */
+    public String migrateVm(String name, MigrationTarget target) {
+        try (var held = lock(name)) {
+            VmState state = requireRunning(name, "only a running VM migrates");
+            VmPlan plan = Manifests.plan(manifest(name), MANIFEST);
+            checkMigratable(plan);
+            byte[] manifest;
+            try {
+                manifest = Files.readAllBytes(dir(name).resolve(MANIFEST));
+            } catch (IOException e) {
+                throw new OciException("vm " + name + ": " + e.getMessage());
+            }
+            String uri = target.prepare(name, state.uid(), state.created(), manifest, dir(name));
+            LiveState.Result result;
+            try (Qmp qmp = qmp(name)) {
+                result = LiveState.migrate(qmp, uri, plan.memoryMib() << 20);
+                try {
+                    qmp.execute("quit");
+                } catch (VmmException gone) {
+                    // quit's reply may not come before QEMU exits
+                }
+            } catch (VmmException e) {
+                try {
+                    target.abort(name);
+                } catch (RuntimeException other) {
+                    Log.info("vm " + name + ": migration target " + target.describe() + ": " + other.getMessage());
+                }
+                throw new OciException("vm " + name + ": " + e.getMessage() + " (the VM runs on here)");
+            }
+            waitGone(state.pid());
+            cleanupRun(name, state, false);
+            deleteTree(dir(name));
+            qemuStatus.remove(name);
+            Log.info("vm " + name + ": migrated to " + target.describe() + " in " + result.took().toMillis() + " ms ("
+                    + result.transferredBytes() + " bytes, downtime " + result.downtimeMs() + " ms)");
+            return "VM " + name + " migrated to " + target.describe() + " in " + result.took().toMillis() + " ms (downtime "
+                    + result.downtimeMs() + " ms)";
+        }
+    }
+
+    /** Same host, so what a second QEMU cannot share is refused: host ports (the source holds them) and taps (same names). */
+    private static void checkMigratable(VmPlan plan) {
+        for (VmPlan.PlannedNic n : plan.nics()) {
+            if (n.binding() == VmPlan.Binding.BRIDGE) {
+                throw new OciException("vm " + plan.name() + ": interface \"" + n.name() + "\": a bridge interface's tap cannot"
+                        + " be on two QEMUs at once (no migration on one host)");
+            }
+            if (!n.ports().isEmpty()) {
+                throw new OciException("vm " + plan.name() + ": interface \"" + n.name() + "\": forwarded host ports cannot be"
+                        + " on two QEMUs at once (no migration on one host)");
+            }
+        }
+    }
+
+    /**
+     * A migration's target: the VM made here from the source's manifest, the source run's files
+     * hard-linked into its directory (one file system: the same inodes, no copy of a disk in use),
+     * QEMU started on them with {@code -incoming defer} and listening. Returns the URI. On
+     * failure nothing is left.
+     */
+    public String acceptMigration(String name, String uid, String created, byte[] manifestText, Path sourceDir) {
+        VirtualMachine vm = Manifests.read(manifestText, "manifest");
+        VmPlan plan = Manifests.plan(vm, "manifest");
+        if (!plan.name().equals(name)) throw new OciException("manifest: metadata.name \"" + plan.name() + "\" is not \"" + name + "\"");
+        checkMigratable(plan);
+        checkHost(plan, "manifest");
+        if (!Files.isDirectory(sourceDir)) throw new OciException("vm " + name + ": source directory " + sourceDir + " does not exist");
+        try (var held = lock(name)) {
+            Path dir = dir(name);
+            if (Files.exists(dir.resolve(STATE))) throw new OciException("vm \"" + name + "\" already exists");
+            if (Files.exists(dir)) deleteTree(dir);
+            VmState state = VmState.fresh(uid != null ? uid : UUID.randomUUID().toString(),
+                    created != null ? created : Instant.now().toString(), true);
+            try {
+                Files.createDirectories(dir);
+                try (var files = Files.list(sourceDir)) {
+                    for (Path f : files.toList()) {
+                        String n = f.getFileName().toString();
+                        if ((n.startsWith(DiskSources.RUN_PREFIX) || n.equals("OVMF_VARS.fd")) && Files.isRegularFile(f)) {
+                            Files.createLink(dir.resolve(n), f);
+                        }
+                    }
+                }
+                writeAtomically(dir.resolve(MANIFEST), yaml(withoutStatus(vm)));
+                state = launch(name, plan, state, true);
+                save(name, state);
+                String uri = "unix:" + dir.resolve(MIGRATE_SOCKET);
+                try (Qmp qmp = qmp(name)) {
+                    LiveState.acceptIncoming(qmp, uri);
+                }
+                return uri;
+            } catch (IOException | RuntimeException | VmmException e) {
+                if (state.pid() != 0) {
+                    ProcessHandle.of(state.pid()).ifPresent(ProcessHandle::destroyForcibly);
+                    waitGone(state.pid());
+                }
+                cleanupRun(name, state, false);
+                deleteTree(dir);
+                qemuStatus.remove(name);
+                String why = e instanceof java.nio.file.FileSystemException fs && fs.getReason() != null
+                        ? fs.getFile() + ": " + fs.getReason() : e.getMessage();
+                throw new OciException(why != null && why.startsWith("vm " + name) ? why : "vm " + name + ": migration target: " + why);
+            }
+        }
+    }
+
+    /** The migration failed: the target's QEMU (still waiting, never run) killed, its files and state gone. */
+    public void abortMigration(String name) {
+        try (var held = lock(name)) {
+            VmState state = requireState(name);
+            if (state.pid() != 0 && alive(name, state.pid())) {
+                ProcessHandle.of(state.pid()).ifPresent(ProcessHandle::destroyForcibly);
+                waitGone(state.pid());
+            }
+            cleanupRun(name, state, false);
+            deleteTree(dir(name));
+            qemuStatus.remove(name);
+        }
+    }
+
+    private static byte[] json(Object value) {
+        try {
+            return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(value);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     // ---- reconciling ----
 
     /** Looks at VM {@code name} once and does what its state says: adopt, notice an end, restart, force a stop. */
@@ -493,6 +724,14 @@ public final class VmDriver implements AutoCloseable {
 
     /** Makes the run's disks, taps and cgroup and starts QEMU; on failure removes all it made and throws one line. */
     private VmState launch(String name, VmPlan plan, VmState state) {
+        return launch(name, plan, state, false);
+    }
+
+    /**
+     * As {@link #launch(String, VmPlan, VmState)}; {@code incoming}: a migration's target, on the run
+     * files already in the directory (linked from the source's), QEMU waiting with {@code -incoming defer}.
+     */
+    private VmState launch(String name, VmPlan plan, VmState state, boolean incoming) {
         Path dir = dir(name);
         List<String> taps = new ArrayList<>();
         List<String> forwards = new ArrayList<>();
@@ -517,7 +756,7 @@ public final class VmDriver implements AutoCloseable {
             boolean anyBootOrder = plan.disks().stream().anyMatch(d -> d.bootOrder() != null);
             for (int i = 0; i < plan.disks().size(); i++) {
                 VmPlan.PlannedDisk d = plan.disks().get(i);
-                DiskSources.Prepared file = DiskSources.prepare(dir, name, d);
+                DiskSources.Prepared file = incoming ? DiskSources.existing(dir, d) : DiskSources.prepare(dir, name, d);
                 if (file.created()) created.add(file.path());
                 Integer boot = d.bootOrder() != null ? d.bootOrder() : !anyBootOrder && i == 0 ? 1 : null;
                 command.disk(new Q35Command.Disk("d" + i, file.path(), file.format(), Q35Command.Bus.valueOf(d.bus().toUpperCase()),
@@ -543,11 +782,12 @@ public final class VmDriver implements AutoCloseable {
             }
             List<String> argv = new ArrayList<>(cgroupPrefix(name));
             argv.addAll(command.build());
+            if (incoming) argv.addAll(List.of("-incoming", "defer"));
             Command.Result result = Command.run(argv, "", Duration.ofSeconds(60));
             if (result.status() != 0) throw new OciException("QEMU failed: " + result.firstLine());
             long pid = Long.parseLong(Files.readString(dir.resolve(Q35Command.PID_FILE)).strip());
             Log.info("vm " + name + ": QEMU " + pid + " started");
-            qemuStatus.put(name, "running");
+            qemuStatus.put(name, incoming ? "inmigrate" : "running");
             return state.running(pid, bootId(), Instant.now().toString(), taps, forwards);
         } catch (IOException | RuntimeException e) {
             cleanupRun(name, state.running(0, null, null, taps, forwards));
@@ -626,6 +866,11 @@ public final class VmDriver implements AutoCloseable {
 
     /** Removes what a run made: its disks, sockets, pid file, taps and cgroup (the console log stays). */
     private void cleanupRun(String name, VmState state) {
+        cleanupRun(name, state, true);
+    }
+
+    /** {@code removeCgroup} false: another QEMU of this VM (a migration's other end) lives in it. */
+    private void cleanupRun(String name, VmState state, boolean removeCgroup) {
         Path dir = dir(name);
         for (String tap : state.taps()) {
             try {
@@ -642,6 +887,7 @@ public final class VmDriver implements AutoCloseable {
                 Log.info("vm " + name + ": " + e.getMessage());
             }
         }
+        if (!removeCgroup) return;
         try {
             CgroupDir.at("vessel/vm-" + name).remove();
         } catch (IOException | RuntimeException e) {
@@ -699,7 +945,9 @@ public final class VmDriver implements AutoCloseable {
                 state.pid() != 0 ? dir.resolve(Q35Command.SERIAL_SOCKET).toString() : null,
                 dir.resolve(Q35Command.CONSOLE_LOG).toString(), state.failures(), state.lastExit(), state.lastExitAt(),
                 state.startedAt(), state.pid() != 0 ? "vessel/vm-" + name : null);
-        return new VmStatus(printable, ready, state.pid() != 0, plan.runStrategy().name(), conditions, interfaces, vessel);
+        List<VmStatus.Snapshot> snapshots = snapshots(name);
+        return new VmStatus(printable, ready, state.pid() != 0, plan.runStrategy().name(), conditions, interfaces, vessel,
+                snapshots.isEmpty() ? null : snapshots);
     }
 
     private static String networkData(VmPlan plan) {

@@ -11,7 +11,7 @@ import java.util.List;
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record VmStatus(String printableStatus, boolean ready, boolean created, String runStrategy,
-        List<Condition> conditions, List<Interface> interfaces, Vessel vessel) {
+        List<Condition> conditions, List<Interface> interfaces, Vessel vessel, List<Snapshot> snapshots) {
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Condition(String type, String status, String reason, String message, String lastTransitionTime) {}
@@ -23,6 +23,14 @@ public record VmStatus(String printableStatus, boolean ready, boolean created, S
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Vessel(long pid, String qmpSocket, String serialSocket, String consoleLog, int failures,
             String lastExit, String lastExitAt, String startedAt, String cgroup) {}
+
+    /**
+     * A snapshot of the running VM (KubeVirt has VirtualMachineSnapshot objects; here a list in the
+     * status): its name, when it was taken, the block nodes holding it (the run's qcow2 disks; raw
+     * hostDisks are not part of it) and the run it belongs to (its start).
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Snapshot(String name, String creationTime, List<String> disks, String runStartedAt) {}
 
     /** The manifest with this status, for get -o yaml|json. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
