@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Snapshots, restore and live migration of full VMs (issue 14, item 5; item 7's missing target), with
+# the busybox test disk (images/vm-test-disk.sh: "tick N" every 2 s on ttyS0, its boots counted in
+# the first 16 bytes of its hostDisk /dev/vdb).
+# Covers: vm snapshot of a running VM (listed in get -o yaml's status), its counter run on, vm restore
+# (the counter is back near the snapshot's value, no reboot), the same through the management API,
+# vm migrate --to a second private daemon (own VESSEL_SOCKET and VESSEL_VMS_DIR): the counter carries
+# on on the target (no reboot: the hostDisk's boot count unchanged, no boot banner), the source QEMU
+# gone, each daemon's vm list says so; bad inputs (unknown snapshot, target socket missing, a
+# snapshot of a stopped VM) one line, non-zero, nothing left; and nothing left after delete.
+source "$(dirname "$0")/../lib.sh"
+
+diag "runtime: $VESSEL"
+[ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
+for t in qemu-system-x86_64 qemu-img genisoimage extlinux socat curl jq; do
+  command -v "$t" >/dev/null || skip_all "$t missing (scripts/install-deps)"
+done
+DISK=$BUILD/images/vm-test-disk.raw
+"$REPO/images/vm-test-disk.sh" "$DISK" || skip_all "images/vm-test-disk.sh failed"
+
+private_daemon
+echo 'resource_view = false' > "$VESSEL_CONFIG"
+export VESSEL_VMS_DIR=$T/vms
+export VESSEL_LOG=$T/vesseld.log
+# the migration's target: a second daemon of this test, its own socket and VM directory (same file system)
+SOCK2=$T/vessel2/vesseld.sock
+mkdir -p "$T/vessel2"
+v2() { VESSEL_SOCKET=$SOCK2 VESSEL_VMS_DIR=$T/vms2 VESSEL_LOG=$T/vesseld2.log "$VESSEL" "$@"; }
+export SOCK2
+export -f v2
+P=vm$$
+A=$P-a
+on_cleanup 'for n in $("$VESSEL" vm list -o json 2>/dev/null | jq -r ".[].name"); do "$VESSEL" vm delete "$n" --grace-period 0; done'
+on_cleanup 'for n in $(v2 vm list -o json 2>/dev/null | jq -r ".[].name"); do v2 vm delete "$n" --grace-period 0; done; v2 daemon stop'
+on_cleanup 'for p in $(qemus_of "$T/vms"); do kill -KILL "$p"; done'
+
+cat > "$T/a.yaml" <<Y
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata:
+  name: $A
+spec:
+  runStrategy: Always
+  template:
+    spec:
+      terminationGracePeriodSeconds: 10
+      domain:
+        memory: {guest: 128Mi}
+        devices:
+          disks:
+          - {name: root, disk: {bus: virtio}, bootOrder: 1}
+          - {name: data, disk: {bus: virtio}}
+          - {name: cloudinit, cdrom: {bus: sata}}
+          interfaces: [{name: default, masquerade: {}}]
+      networks: [{name: default, pod: {}}]
+      volumes:
+      - {name: root, containerDisk: {image: "$DISK"}}
+      - {name: data, hostDisk: {path: $T/data.raw, type: DiskOrCreate, capacity: 1Mi}}
+      - name: cloudinit
+        cloudInitNoCloud: {userData: "#cloud-config"}
+Y
+log_of() { tr -d '\r' < "$1" 2>/dev/null; }
+# the last tick the console log $1 shows (after byte $2, if given)
+last_tick() { tail -c +$(( ${2:-0} + 1 )) "$1" 2>/dev/null | tr -d '\r' | grep -a '^tick [0-9]*$' | tail -n1 | cut -d' ' -f2; }
+first_tick() { tail -c +$(( ${2:-0} + 1 )) "$1" 2>/dev/null | tr -d '\r' | grep -a '^tick [0-9]*$' | head -n1 | cut -d' ' -f2; }
+size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
+hostdisk_boots() { head -c 16 "$T/data.raw" | tr -dc 0-9; }
+export -f log_of last_tick first_tick size_of hostdisk_boots
+LOG1=$T/vms/$A/console.log
+LOG2=$T/vms2/$A/console.log
+
+run "$VESSEL" vm apply -f "$T/a.yaml"
+assert_eq "apply: created" "virtualmachine.kubevirt.io/$A created" "$OUT"
+check_sh "the guest boots (its first boot on the hostDisk) and counts" \
+  "wait_for 180 'log_of $LOG1 | grep -aq \"^boots=1\" && [ \"\$(last_tick $LOG1)\" -ge 3 ] 2>/dev/null'"
+
+# ---------------------------------------------------------------- snapshot, restore
+BEFORE=$(last_tick "$LOG1")
+run -t 120 "$VESSEL" vm snapshot "$A" s1
+assert_eq "vm snapshot: created" "0 virtualmachinesnapshot.snapshot.kubevirt.io/s1 created" "$RC $OUT"
+AFTER=$(last_tick "$LOG1")
+diag "counter at the snapshot: $BEFORE..$AFTER"
+run "$VESSEL" vm get "$A" -o json
+assert_eq "get: the snapshot in the status" "s1" "$(jq -r '.status.snapshots[0].name' <<<"$OUT")"
+assert_eq "… on the run's qcow2 disk only (the raw hostDisk is not part of it)" '["d0"]' "$(jq -c '.status.snapshots[0].disks' <<<"$OUT")"
+run "$VESSEL" vm get "$A" -o yaml
+assert_contains "get -o yaml: snapshots listed" "$OUT" "snapshots:"
+check_sh "the counter runs on past the snapshot" "wait_for 60 '[ \"\$(last_tick $LOG1)\" -ge $((AFTER + 6)) ]'"
+LATE=$(last_tick "$LOG1")
+MARK=$(size_of "$LOG1")
+run -t 120 "$VESSEL" vm restore "$A" s1
+assert_eq "vm restore: restored" "0 virtualmachinerestore.snapshot.kubevirt.io/$A-s1 restored" "$RC $OUT"
+check_sh "… the guest runs on" "wait_for 30 '[ -n \"\$(first_tick $LOG1 $MARK)\" ]'"
+BACK=$(first_tick "$LOG1" "$MARK")
+diag "counter before the restore: $LATE, first after it: $BACK"
+check_sh "restore: the counter is back near the snapshot's value ($BEFORE..$AFTER), not at $LATE" \
+  "[ $BACK -ge $BEFORE ] && [ $BACK -le $((AFTER + 2)) ] && [ $BACK -lt $LATE ]"
+check_sh "… no reboot (no boot banner since, the hostDisk's count is 1)" \
+  "! tail -c +$((MARK + 1)) $LOG1 | grep -aq 'vessel-test-guest up' && [ \"\$(hostdisk_boots)\" = 1 ]"
+
+# the management API: a second snapshot, restored
+API=$T/vessel/api.sock
+run curl -sS --unix-socket "$API" -X POST -d '{"name": "s2"}' "http://localhost/v1/vms/$A/snapshots"
+assert_eq "API: POST /v1/vms/{name}/snapshots" "s1 s2" "$(jq -r '[.vm.status.snapshots[].name] | join(" ")' <<<"$OUT")"
+run curl -sS --unix-socket "$API" -X PUT -d '{"snapshot": "s2"}' "http://localhost/v1/vms/$A/restore"
+assert_eq "API: PUT /v1/vms/{name}/restore" "Running" "$(jq -r .status.printableStatus <<<"$OUT")"
+run curl -sS --unix-socket "$API" -X PUT -d '{"snapshot": "nope"}' "http://localhost/v1/vms/$A/restore"
+assert_eq "API: an unknown snapshot is a 400 naming it" "vm $A: no snapshot named \"nope\"" "$(jq -r .error <<<"$OUT")"
+
+# ---------------------------------------------------------------- bad inputs
+run "$VESSEL" vm restore "$A" no-such-snap
+assert_eq "bad input: an unknown snapshot: one line, non-zero" "1 vessel: vm $A: no snapshot named \"no-such-snap\"" "$RC $ERR"
+run "$VESSEL" vm snapshot "$A" "Bad_Name"
+assert_match "bad input: a snapshot name that is no Kubernetes name" "^1 vessel: snapshot name \"Bad_Name\": " "$RC $ERR"
+run "$VESSEL" vm migrate "$A" --to "$T/nowhere/vesseld.sock"
+assert_eq "bad input: a migration target that is not there: one line, non-zero" \
+  "1 vessel: vm migrate: --to $T/nowhere/vesseld.sock: no vesseld there (no such socket)" "$RC $ERR"
+assert_eq "… the VM runs on here" "Running" "$("$VESSEL" vm get "$A" -o json | jq -r .status.printableStatus)"
+check_sh "… one QEMU, nothing made for a target" "[ \$(qemus_of $T/vms | wc -l) = 1 ] && [ ! -e $T/nowhere ]"
+
+# ---------------------------------------------------------------- live migration to a second daemon
+run v2 vm list
+assert_eq "the target daemon: no VM yet" "NAME                     AGE      STATUS             READY" "$OUT"
+SRCPID=$("$VESSEL" vm get "$A" -o json | jq -r .status.vessel.pid)
+check_sh "the counter runs" "wait_for 30 '[ \"\$(last_tick $LOG1)\" -gt $(last_tick "$LOG1") ]'"
+M0=$(last_tick "$LOG1")
+run -t 400 "$VESSEL" vm migrate "$A" --to "$SOCK2"
+assert_match "vm migrate: done" "^0 VM $A migrated to $SOCK2 in [0-9]+ ms" "$RC $OUT"
+diag "$OUT; counter at the migration: $M0..$(last_tick "$LOG1")"
+check_sh "the source QEMU is gone" "! kill -0 $SRCPID 2>/dev/null"
+run "$VESSEL" vm list
+assert_eq "the source daemon's vm list: no VM" "NAME                     AGE      STATUS             READY" "$OUT"
+check_sh "… its VM directory gone" "[ ! -e $T/vms/$A ]"
+run v2 vm list
+assert_match "the target daemon's vm list: the VM, Running" "$A +[0-9a-z]+ +Running +True" "$OUT"
+check_sh "the counter carries on on the target" "wait_for 30 '[ -n \"\$(first_tick $LOG2)\" ]'"
+FIRST=$(first_tick "$LOG2")
+diag "first tick on the target: $FIRST"
+check_sh "… from where it was ($M0), not from 0" "[ $FIRST -ge $M0 ] && [ $FIRST -le $((M0 + 30)) ]"
+check_sh "… no reboot: no boot banner on the target, the hostDisk's boot count unchanged (1)" \
+  "! log_of $LOG2 | grep -aq 'vessel-test-guest up' && [ \"\$(hostdisk_boots)\" = 1 ]"
+check_sh "… and it keeps counting" "wait_for 30 '[ \"\$(last_tick $LOG2)\" -ge $((FIRST + 2)) ]'"
+run v2 vm get "$A" -o json
+assert_eq "… the snapshots went with the run" "s1 s2" "$(jq -r '[.status.snapshots[].name] | join(" ")' <<<"$OUT")"
+OUT=$( (printf 'echo MIGRATED-$((6*7))\n'; sleep 3) | timeout 30 bash -c 'v2 vm console '"$A" 2>/dev/null | tr -d '\r')
+assert_contains "… its console answers on the target" "$OUT" "MIGRATED-42"
+run -t 120 v2 vm restore "$A" s1
+assert_eq "a snapshot taken before the migration restores on the target" "0" "$RC"
+
+# back again, through the management API of the target
+run -t 400 curl -sS --unix-socket "$T/vessel2/api.sock" -X PUT -d "{\"to\": \"$VESSEL_SOCKET\"}" "http://localhost/v1/vms/$A/migrate"
+assert_match "API: PUT /v1/vms/{name}/migrate back to the first daemon" "migrated to $VESSEL_SOCKET" "$(jq -r .result <<<"$OUT")"
+run "$VESSEL" vm list
+assert_match "… the first daemon runs it again" "$A +[0-9a-z]+ +Running +True" "$OUT"
+check_sh "… one QEMU in all" "[ \$(qemus_of $T/vms | wc -l) = 1 ]"
+
+# ---------------------------------------------------------------- delete leaves nothing
+check "delete" "$VESSEL" vm delete "$A" --grace-period 0
+check_sh "nothing left: no VM directory on either daemon, no QEMU, no cgroup" \
+  "[ -z \"\$(ls $T/vms)\" ] && [ -z \"\$(ls $T/vms2)\" ] && [ -z \"\$(qemus_of $T/vms)\" ] && [ -z \"\$(cgroup_dirs_named vm-$P)\" ]"
+
+[ "$FAIL" = 0 ] || { diag "the daemons' logs:"; tail -n 30 "$VESSEL_LOG" "$T/vesseld2.log" | sed 's/^/#   /'; }
+summary
