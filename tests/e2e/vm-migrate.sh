@@ -33,6 +33,8 @@ A=$P-a
 on_cleanup 'for n in $("$VESSEL" vm list -o json 2>/dev/null | jq -r ".[].name"); do "$VESSEL" vm delete "$n" --grace-period 0; done'
 on_cleanup 'for n in $(v2 vm list -o json 2>/dev/null | jq -r ".[].name"); do v2 vm delete "$n" --grace-period 0; done; v2 daemon stop'
 on_cleanup 'for p in $(qemus_of "$T/vms"); do kill -KILL "$p"; done'
+# the hooks above asked the first daemon again after private_daemon's stop (a client call starts one): stop it last
+on_cleanup '"$VESSEL" daemon stop'
 
 cat > "$T/a.yaml" <<Y
 apiVersion: kubevirt.io/v1
@@ -117,6 +119,11 @@ assert_eq "bad input: a migration target that is not there: one line, non-zero" 
   "1 vessel: vm migrate: --to $T/nowhere/vesseld.sock: no vesseld there (no such socket)" "$RC $ERR"
 assert_eq "… the VM runs on here" "Running" "$("$VESSEL" vm get "$A" -o json | jq -r .status.printableStatus)"
 check_sh "… one QEMU, nothing made for a target" "[ \$(qemus_of $T/vms | wc -l) = 1 ] && [ ! -e $T/nowhere ]"
+
+run "$VESSEL" vm migrate "$A" --to "$VESSEL_SOCKET"
+assert_eq "bad input: a target that refuses (the VM's own daemon: the name is taken): one line, the VM runs on" \
+  "1 vessel: vm migrate: target $VESSEL_SOCKET: vm \"$A\" already exists Running" \
+  "$RC $ERR $("$VESSEL" vm get "$A" -o json | jq -r .status.printableStatus)"
 
 # ---------------------------------------------------------------- live migration to a second daemon
 run v2 vm list

@@ -511,6 +511,8 @@ public final class VmDriver implements AutoCloseable {
         checkMigratable(plan);
         checkHost(plan, "manifest");
         if (!Files.isDirectory(sourceDir)) throw new OciException("vm " + name + ": source directory " + sourceDir + " does not exist");
+        // before the lock, too: a migration to the VM's own daemon holds it (the source side) and would wait for ever
+        if (exists(name)) throw new OciException("vm \"" + name + "\" already exists");
         try (var held = lock(name)) {
             Path dir = dir(name);
             if (Files.exists(dir.resolve(STATE))) throw new OciException("vm \"" + name + "\" already exists");

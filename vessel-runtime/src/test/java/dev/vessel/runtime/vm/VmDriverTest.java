@@ -1,11 +1,14 @@
 package dev.vessel.runtime.vm;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import dev.vessel.oci.OciException;
+import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
 /** The driver's pure parts: the crash-loop back-off, what an apply changed, names made for the host. */
@@ -34,5 +37,40 @@ class VmDriverTest {
         assertThat(VmDriver.tapName("a-very-long-vm-name-that-goes-on-and-on", 3)).hasSizeLessThanOrEqualTo(15).startsWith("vt");
         assertThat(VmDriver.tapName("x", 0)).isEqualTo(VmDriver.tapName("x", 0)).isNotEqualTo(VmDriver.tapName("x", 1));
         assertThat(VmDriver.mac("x", 0)).matches("02(:[0-9a-f]{2}){5}");
+    }
+
+    @Test
+    void aSnapshotGoesToTheWritableQcow2DisksOnlyNotToRawHostDisksOrTheSeed() {
+        String manifest = """
+                apiVersion: kubevirt.io/v1
+                kind: VirtualMachine
+                metadata: {name: s}
+                spec:
+                  runStrategy: Halted
+                  template:
+                    spec:
+                      domain:
+                        devices:
+                          disks:
+                          - {name: data, disk: {bus: virtio}}
+                          - {name: root, disk: {bus: virtio}}
+                          - {name: seed, cdrom: {bus: sata}}
+                          - {name: scratch, disk: {bus: virtio}}
+                      volumes:
+                      - {name: data, hostDisk: {path: /tmp/x.raw, type: DiskOrCreate, capacity: 1Mi}}
+                      - {name: root, containerDisk: {image: /tmp/root.qcow2}}
+                      - {name: seed, cloudInitNoCloud: {userData: "#cloud-config"}}
+                      - {name: scratch, emptyDisk: {capacity: 1Mi}}
+                """;
+        VmPlan plan = Manifests.plan(Manifests.read(manifest.getBytes(StandardCharsets.UTF_8), "t"), "t");
+        assertThat(VmDriver.snapshotDevices(plan)).containsExactly("d1", "d3");
+    }
+
+    @Test
+    void snapshotNamesAreKubernetesNames() {
+        VmDriver.checkSnapshotName("before-upgrade.1");
+        assertThatThrownBy(() -> VmDriver.checkSnapshotName("Bad_Name")).isInstanceOf(OciException.class)
+                .hasMessageStartingWith("snapshot name \"Bad_Name\"");
+        assertThatThrownBy(() -> VmDriver.checkSnapshotName("../x")).isInstanceOf(OciException.class);
     }
 }
