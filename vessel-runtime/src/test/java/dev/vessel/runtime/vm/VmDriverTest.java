@@ -50,6 +50,7 @@ class VmDriverTest {
                   template:
                     spec:
                       domain:
+                        memory: {guest: 64Mi}
                         devices:
                           disks:
                           - {name: data, disk: {bus: virtio}}
