@@ -39,7 +39,10 @@ class VmCommandTest {
     void everyVerbIsThere() {
         CommandLine vm = OciCli.commandLine().getSubcommands().get("vm");
         assertThat(vm.getSubcommands().keySet()).containsExactly("apply", "create", "list", "get", "start", "stop", "restart",
-                "pause", "unpause", "delete", "console", "image");
+                "pause", "unpause", "delete", "console", "snapshot", "restore", "migrate", "image");
+        VmCommand.Migrate migrate = (VmCommand.Migrate) verb("vm", "migrate", "a", "--to", "/run/b/vesseld.sock").commandSpec().userObject();
+        assertThat(migrate.to).isEqualTo("/run/b/vesseld.sock");
+        assertThat(((VmCommand.Restore) verb("vm", "restore", "a", "s1").commandSpec().userObject()).snapshot).isEqualTo("s1");
         assertThat(((VmCommand.Get) verb("vm", "get", "a", "-o", "yaml").commandSpec().userObject()).output).isEqualTo("yaml");
         assertThat(verb("vm", "console", "a", "--help").isUsageHelpRequested()).isTrue();
     }
