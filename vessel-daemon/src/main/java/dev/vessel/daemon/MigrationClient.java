@@ -20,8 +20,12 @@ import java.util.Map;
  * A migration's target vesseld as the source's sees it: its management API ({@code api.sock}
  * next to the daemon's socket), {@code POST|DELETE /v1/vms/{name}/incoming}. One HTTP/1.1
  * request per connection ({@code Connection: close}); the JDK's HTTP client speaks no Unix sockets.
+ * A target that does not answer within {@link #TIMEOUT} is given up (the source holds the VM's
+ * lock meanwhile).
  */
 final class MigrationClient implements VmDriver.MigrationTarget {
+    /** The target makes the VM and starts its QEMU within this (a cold QEMU start under load takes seconds). */
+    static final java.time.Duration TIMEOUT = java.time.Duration.ofSeconds(120);
     private final Path daemonSocket;
     private final Path api;
 
@@ -66,27 +70,46 @@ final class MigrationClient implements VmDriver.MigrationTarget {
     private JsonNode call(String method, String path, Object body) {
         try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
             ch.connect(UnixDomainSocketAddress.of(api));
-            byte[] content = body == null ? new byte[0] : ManagementApi.JSON.writeValueAsBytes(body);
-            String head = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                    + "Content-Type: application/json\r\nContent-Length: " + content.length + "\r\n\r\n";
-            ch.write(ByteBuffer.wrap(head.getBytes(StandardCharsets.US_ASCII)));
-            ch.write(ByteBuffer.wrap(content));
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            Channels.newInputStream(ch).transferTo(out);
-            String reply = out.toString(StandardCharsets.UTF_8);
-            int end = reply.indexOf("\r\n\r\n");
-            if (!reply.startsWith("HTTP/1.1 ") || end < 0) throw new OciException("vm migrate: " + describe() + ": not an HTTP reply");
-            int status = Integer.parseInt(reply.substring(9, 12));
-            String payload = reply.substring(end + 4);
-            if (reply.substring(0, end).toLowerCase().contains("transfer-encoding: chunked")) payload = unchunk(payload);
-            JsonNode json = payload.isBlank() ? ManagementApi.JSON.createObjectNode() : ManagementApi.JSON.readTree(payload);
-            if (status >= 300) {
-                throw new OciException("vm migrate: target " + describe() + ": " + json.path("error").asText("HTTP " + status));
+            // blocking channels have no read timeout: closing it ends a read that waits too long
+            Thread watchdog = Thread.ofVirtual().start(() -> {
+                try {
+                    Thread.sleep(TIMEOUT);
+                    ch.close();
+                } catch (InterruptedException | IOException done) {
+                    // answered in time
+                }
+            });
+            try {
+                return exchange(ch, method, path, body);
+            } catch (java.nio.channels.AsynchronousCloseException e) {
+                throw new OciException("vm migrate: target " + describe() + ": no answer within " + TIMEOUT.toSeconds() + " s");
+            } finally {
+                watchdog.interrupt();
             }
-            return json;
         } catch (IOException | NumberFormatException e) {
             throw new OciException("vm migrate: target " + describe() + ": " + e.getMessage());
         }
+    }
+
+    private JsonNode exchange(SocketChannel ch, String method, String path, Object body) throws IOException {
+        byte[] content = body == null ? new byte[0] : ManagementApi.JSON.writeValueAsBytes(body);
+        String head = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                + "Content-Type: application/json\r\nContent-Length: " + content.length + "\r\n\r\n";
+        ch.write(ByteBuffer.wrap(head.getBytes(StandardCharsets.US_ASCII)));
+        ch.write(ByteBuffer.wrap(content));
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        Channels.newInputStream(ch).transferTo(out);
+        String reply = out.toString(StandardCharsets.UTF_8);
+        int end = reply.indexOf("\r\n\r\n");
+        if (!reply.startsWith("HTTP/1.1 ") || end < 0) throw new OciException("vm migrate: " + describe() + ": not an HTTP reply");
+        int status = Integer.parseInt(reply.substring(9, 12));
+        String payload = reply.substring(end + 4);
+        if (reply.substring(0, end).toLowerCase().contains("transfer-encoding: chunked")) payload = unchunk(payload);
+        JsonNode json = payload.isBlank() ? ManagementApi.JSON.createObjectNode() : ManagementApi.JSON.readTree(payload);
+        if (status >= 300) {
+            throw new OciException("vm migrate: target " + describe() + ": " + json.path("error").asText("HTTP " + status));
+        }
+        return json;
     }
 
     private static String unchunk(String s) {
