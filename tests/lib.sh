@@ -678,6 +678,8 @@ _cleanup() {
   local rc=$? h m
   set +e
   for h in "${_CLEANUP_HOOKS[@]}"; do eval "$h" >/dev/null 2>&1; done
+  # a hook that ran after private_daemon's (a `vessel vm delete`, say) started the daemon again
+  [ "${VESSEL_SOCKET:-}" = "$T/vessel/vesseld.sock" ] && _private_daemon_stop >/dev/null 2>&1
   containerd_stop >/dev/null 2>&1
   _podman_cleanup >/dev/null 2>&1
   # unmount whatever is left under the scratch dir (deepest first)
