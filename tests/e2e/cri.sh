@@ -218,7 +218,7 @@ pod_checks() {
   pod_ws=$(printf '%s' "$pstats" | jq -r '.stats.linux.memory.working_set_bytes.value // 0')
   # (vessel-microvm: the RuntimeClass's declared overhead; the others declare none: a few MiB for
   # the pause process and the sampling's noise)
-  case "$h" in vessel-microvm) overhead=$((128 * MIB)) ;; *) overhead=$((8 * MIB)) ;; esac
+  case "$h" in vessel-microvm) overhead=$((256 * MIB)) ;; *) overhead=$((8 * MIB)) ;; esac
   gap_or "$h: PodSandboxStats: the pod's working set holds its containers' (less 10 %)" \
     assert_ge "$h: PodSandboxStats: the pod's working set holds its containers' (less 10 %)" $(( (ws_a + ws_b) * 9 / 10 )) "$pod_ws"
   assert_le "$h: PodSandboxStats: the pod's working set is at most its containers' plus the overhead ($((overhead / MIB)) MiB)" \
