@@ -63,6 +63,50 @@ public record GuestMounts(List<AgentClient.Mount> mounts, List<QemuCommand.Share
         List<String> ignored = new ArrayList<>();
         Map<Path, String> tags = new LinkedHashMap<>();
         Map<Path, Boolean> readOnly = new LinkedHashMap<>();
+        planEach(id, ociMounts, rootfs, mounts, ignored, (dest, source, real, flags) -> {
+            if (Files.isRegularFile(real) && ENGINE_FILES.contains(dest)) {
+                try {
+                    if (Files.size(real) <= MAX_HOST_FILE) {
+                        files.add(new AgentClient.HostFile(dest, Files.readString(real)));
+                        return;
+                    }
+                } catch (IOException | RuntimeException e) { // not text: shared live below
+                }
+            }
+            boolean isDir = Files.isDirectory(real);
+            Path dir = isDir ? real : real.getParent();
+            String sub = isDir ? "" : "/" + real.getFileName();
+            String tag = tags.get(dir);
+            if (tag == null) {
+                if (tags.size() == MAX_SHARES) {
+                    throw new OciException("container \"" + id + "\": bind mount " + source + " on " + dest + ": more than "
+                            + MAX_SHARES + " host directories to share with a microVM");
+                }
+                tag = SHARE_TAG + tags.size();
+                tags.put(dir, tag);
+            }
+            readOnly.merge(dir, flags.contains("ro"), Boolean::logicalAnd);
+            mounts.add(new AgentClient.Mount(tag + sub, dest, "9p", flags));
+        });
+        List<QemuCommand.Share> shares = new ArrayList<>();
+        tags.forEach((dir, tag) -> shares.add(new QemuCommand.Share(tag, dir, readOnly.get(dir))));
+        return new GuestMounts(mounts, shares, files, ignored);
+    }
+
+    /** What a plan does with a bind of a host directory or regular file ({@code real}: its real path). */
+    interface HostBind {
+        void add(String dest, Path source, Path real, List<String> flags);
+    }
+
+    /**
+     * The planning a microVM's own container and a pod's later ones ({@link MicroVmPod#plan}) have in
+     * common: the kernel's file systems made by the agent, cgroup mounts left out, /dev/shm a tmpfs
+     * of the guest, a bind from inside the rootfs bound inside the guest's, the rest checked (an
+     * absolute source that exists, a directory or a regular file) and handed to {@code host}, which
+     * shares it its own way. Adds to {@code mounts} and {@code ignored}.
+     */
+    static void planEach(String id, List<OciSpec.Mount> ociMounts, Path rootfs, List<AgentClient.Mount> mounts,
+            List<String> ignored, HostBind host) {
         for (OciSpec.Mount m : ociMounts) {
             String type = m.type() == null ? "" : m.type();
             String dest = m.destination();
@@ -88,8 +132,7 @@ public record GuestMounts(List<AgentClient.Mount> mounts, List<QemuCommand.Share
                 continue;
             }
             if (source.normalize().startsWith(rootfs)) {
-                List<String> options = new ArrayList<>(m.options());
-                mounts.add(new AgentClient.Mount("/" + rootfs.relativize(source.normalize()), dest, "bind", options));
+                mounts.add(new AgentClient.Mount("/" + rootfs.relativize(source.normalize()), dest, "bind", new ArrayList<>(m.options())));
                 continue;
             }
             Path real;
@@ -98,43 +141,12 @@ public record GuestMounts(List<AgentClient.Mount> mounts, List<QemuCommand.Share
             } catch (IOException e) {
                 throw new OciException("container \"" + id + "\": bind mount " + source + " on " + dest + ": no such file or directory");
             }
-            if (Files.isRegularFile(real) && ENGINE_FILES.contains(dest)) {
-                try {
-                    if (Files.size(real) <= MAX_HOST_FILE) {
-                        files.add(new AgentClient.HostFile(dest, Files.readString(real)));
-                        continue;
-                    }
-                } catch (IOException | RuntimeException e) { // not text: shared live below
-                }
-            }
-            Path dir;
-            String sub;
-            if (Files.isDirectory(real)) {
-                dir = real;
-                sub = "";
-            } else if (Files.isRegularFile(real) && real.getParent() != null) {
-                dir = real.getParent();
-                sub = "/" + real.getFileName();
-            } else {
+            if (!Files.isDirectory(real) && !Files.isRegularFile(real)) {
                 throw new OciException("container \"" + id + "\": bind mount " + source + " on " + dest
                         + ": only directories and regular files can be shared with a microVM");
             }
-            String tag = tags.get(dir);
-            if (tag == null) {
-                if (tags.size() == MAX_SHARES) {
-                    throw new OciException("container \"" + id + "\": bind mount " + source + " on " + dest + ": more than "
-                            + MAX_SHARES + " host directories to share with a microVM");
-                }
-                tag = SHARE_TAG + tags.size();
-                tags.put(dir, tag);
-            }
-            boolean ro = flags.contains("ro");
-            readOnly.merge(dir, ro, Boolean::logicalAnd);
-            mounts.add(new AgentClient.Mount(tag + sub, dest, "9p", flags));
+            host.add(dest, source, real, flags);
         }
-        List<QemuCommand.Share> shares = new ArrayList<>();
-        tags.forEach((dir, tag) -> shares.add(new QemuCommand.Share(tag, dir, readOnly.get(dir))));
-        return new GuestMounts(mounts, shares, files, ignored);
     }
 
     /** The options of a bind that the guest applies; the others noted in {@code ignored} as "DEST (opt, …)". */

@@ -5,7 +5,6 @@ import dev.vessel.linux.CgroupDir;
 import dev.vessel.linux.Command;
 import dev.vessel.linux.Log;
 import dev.vessel.linux.Tools;
-import dev.vessel.oci.OciException;
 import dev.vessel.oci.OciSpec;
 import dev.vessel.vmm.AgentClient;
 import java.io.IOException;
@@ -16,7 +15,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * Kubernetes' pod model for microVMs, as Kata runs it (docs/microvm.md, "Pods"): the CRI
@@ -273,55 +271,11 @@ final class MicroVmPod {
         List<AgentClient.Mount> mounts = new ArrayList<>();
         Map<String, Path> binds = new LinkedHashMap<>();
         List<String> ignored = new ArrayList<>();
-        for (OciSpec.Mount m : ociMounts) {
-            String type = m.type() == null ? "" : m.type();
-            String dest = m.destination();
-            if (!m.isBind()) {
-                if (Set.of("cgroup", "cgroup2").contains(type)) continue;
-                if (!Set.of("proc", "sysfs", "tmpfs", "devpts", "mqueue").contains(type)) {
-                    throw new OciException("container \"" + id + "\": mount on " + dest + ": type \"" + type
-                            + "\" cannot be made in a microVM (bind mounts, proc, sysfs, tmpfs, devpts and mqueue can)");
-                }
-                mounts.add(new AgentClient.Mount(m.source() == null ? type : m.source(), dest, type, m.options()));
-                continue;
-            }
-            Path source = Path.of(m.source() == null || m.source().isEmpty() ? "." : m.source());
-            if (!source.isAbsolute()) {
-                throw new OciException("container \"" + id + "\": bind mount on " + dest + ": source \"" + m.source()
-                        + "\" is not an absolute path");
-            }
-            List<String> flags = new ArrayList<>();
-            List<String> dropped = new ArrayList<>();
-            for (String o : m.options()) {
-                if (Set.of("ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "noatime", "relatime", "norelatime",
-                        "strictatime", "nodiratime").contains(o)) flags.add(o);
-                else if (!Set.of("bind", "rbind", "private", "rprivate").contains(o)) dropped.add(o);
-            }
-            if (!dropped.isEmpty()) ignored.add(dest + " (" + String.join(", ", dropped) + ")");
-            if (dest.equals("/dev/shm")) {
-                List<String> shm = new ArrayList<>(flags.stream().filter(f -> !f.equals("ro") && !f.equals("rw")).toList());
-                shm.add("mode=1777");
-                mounts.add(new AgentClient.Mount("shm", dest, "tmpfs", shm));
-                continue;
-            }
-            if (source.normalize().startsWith(rootfs)) {
-                mounts.add(new AgentClient.Mount("/" + rootfs.relativize(source.normalize()), dest, "bind", m.options()));
-                continue;
-            }
-            Path real;
-            try {
-                real = source.toRealPath();
-            } catch (IOException e) {
-                throw new OciException("container \"" + id + "\": bind mount " + source + " on " + dest + ": no such file or directory");
-            }
-            if (!Files.isDirectory(real) && !Files.isRegularFile(real)) {
-                throw new OciException("container \"" + id + "\": bind mount " + source + " on " + dest
-                        + ": only directories and regular files can be shared with a microVM");
-            }
+        GuestMounts.planEach(id, ociMounts, rootfs, mounts, ignored, (dest, source, real, flags) -> {
             String rel = VOLUMES + "/" + SandboxStore.hash(real.toString());
             binds.putIfAbsent(rel, real);
             mounts.add(new AgentClient.Mount(rel, dest, "pod", flags));
-        }
+        });
         return new Plan(mounts, binds, ignored);
     }
 }
