@@ -7,7 +7,11 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** A host program run to completion: its input given, its output (stdout and stderr together) kept. */
+/**
+ * Vessel's one way to start a host program: {@link #run} for one run to completion (its input
+ * given, its output, stdout and stderr together, kept), {@link #filter} for one whose stdout is
+ * binary data, {@link #start} for one that lives on (QEMU, the keeper, a namespace holder).
+ */
 public final class Command {
     private Command() {
     }
@@ -69,6 +73,55 @@ public final class Command {
             throw new IOException(argv.getFirst() + ": interrupted", e);
         } finally {
             p.destroyForcibly(); // a no-op once it has exited
+        }
+    }
+
+    /**
+     * Starts {@code argv}, which lives on after this returns: its stdin is /dev/null, its stdout
+     * and stderr go together to {@code output} (a file, {@link ProcessBuilder.Redirect#DISCARD},
+     * or {@link ProcessBuilder.Redirect#INHERIT}). The caller waits for it, or not.
+     */
+    public static Process start(List<String> argv, ProcessBuilder.Redirect output) throws IOException {
+        return new ProcessBuilder(argv).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectErrorStream(true).redirectOutput(output).start();
+    }
+
+    /**
+     * Runs {@code argv} as a filter: {@code length} bytes of {@code input} from {@code offset} on
+     * its stdin, its stdout returned (stderr discarded), at most {@code timeout}. Its exit status
+     * is not judged: a decompressor may complain of trailing data after a whole stream, so the
+     * caller judges the output.
+     */
+    public static byte[] filter(List<String> argv, byte[] input, int offset, int length, Duration timeout) throws IOException {
+        Process p = new ProcessBuilder(argv).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        // fed aside: a filter writes while it reads, and would block on a full pipe otherwise
+        Thread feeder = Thread.ofVirtual().start(() -> {
+            try (java.io.OutputStream in = p.getOutputStream()) {
+                in.write(input, offset, length);
+            } catch (IOException e) {
+                // it stopped reading at the end of its stream
+            }
+        });
+        ByteArrayOutputStream output = new ByteArrayOutputStream();
+        Thread reader = Thread.ofVirtual().start(() -> {
+            try {
+                p.getInputStream().transferTo(output);
+            } catch (IOException e) {
+                // it went away; what was read is kept
+            }
+        });
+        try {
+            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new TimeoutException(argv.getFirst() + " did not finish within " + timeout.toMillis() + " ms");
+            }
+            reader.join(timeout.toMillis());
+            feeder.join(timeout.toMillis());
+            return output.toByteArray();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(argv.getFirst() + ": interrupted", e);
+        } finally {
+            p.destroyForcibly();
         }
     }
 }

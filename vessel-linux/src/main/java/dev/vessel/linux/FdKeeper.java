@@ -32,10 +32,8 @@ public final class FdKeeper implements AutoCloseable {
             Files.deleteIfExists(socketPath);
             // setsid -f: the keeper must not share the daemon's session or process group, so
             // that nothing aimed at the daemon reaches it.
-            new ProcessBuilder(List.of("setsid", "-f", keeper.toString(), socketPath.toString(), launcher.toString()))
-                    .redirectOutput(log == null ? ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.appendTo(log.toFile()))
-                    .redirectErrorStream(true)
-                    .start();
+            Command.start(List.of(Tools.find("setsid"), "-f", keeper.toString(), socketPath.toString(), launcher.toString()),
+                    log == null ? ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.appendTo(log.toFile()));
             IOException last = notRunning;
             for (int i = 0; i < 200; i++) {
                 try {

@@ -3,6 +3,7 @@ package dev.vessel.runtime;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.vessel.linux.Command;
 import dev.vessel.linux.Log;
 import dev.vessel.linux.NetNs;
 import dev.vessel.linux.Tools;
@@ -782,7 +783,7 @@ public final class MicroVmDriver implements IsolationDriver {
         argv.add(argv.indexOf("-display") + 1, "none");
         argv.addAll(List.of("-daemonize", "-pidfile", runDir.resolve("qemu.pid").toString()));
         Path log = runDir.resolve("qemu.log");
-        Process process = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process process = Command.start(argv, ProcessBuilder.Redirect.to(log.toFile()));
         long wait = Math.min(deadline.toMillis(), TimeUnit.SECONDS.toMillis(60));
         try {
             if (!process.waitFor(wait, TimeUnit.MILLISECONDS)) {
@@ -846,7 +847,7 @@ public final class MicroVmDriver implements IsolationDriver {
         if (path != null) argv.addAll(List.of(Tools.find("nsenter"), "--net=" + path, "--"));
         else if (any) argv.addAll(List.of(Tools.find("unshare"), "--net", "--"));
         argv.addAll(List.of(Tools.find("sleep"), "infinity"));
-        Process p = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        Process p = Command.start(argv, ProcessBuilder.Redirect.DISCARD);
         // unshare and nsenter (without --pid) exec sleep: once /proc/PID is sleep, it is in the namespace
         for (int i = 0; i < 400 && p.isAlive(); i++) {
             try {

@@ -1,5 +1,6 @@
 package dev.vessel.vmm;
 
+import dev.vessel.linux.Command;
 import dev.vessel.linux.Libc;
 
 import java.lang.foreign.Arena;
@@ -152,28 +153,21 @@ public record Accelerator(Kind kind, String reason) {
             System.arraycopy(reset, 0, firmware, 0xFFF0, reset.length);
             Path bios = dir.resolve("probe.bin");
             Files.write(bios, firmware);
-            Process p;
+            Command.Result r;
             try {
-                p = new ProcessBuilder(qemu, "-M", "microvm,x-option-roms=off,rtc=off", "-nodefaults", "-no-user-config",
-                        "-display", "none", "-accel", "kvm", "-cpu", "host", "-m", "16", "-bios", bios.toString(),
-                        "-device", "isa-debug-exit,iobase=0xf4,iosize=1").redirectErrorStream(true).start();
+                r = Command.run(java.util.List.of(qemu, "-M", "microvm,x-option-roms=off,rtc=off", "-nodefaults",
+                        "-no-user-config", "-display", "none", "-accel", "kvm", "-cpu", "host", "-m", "16", "-bios",
+                        bios.toString(), "-device", "isa-debug-exit,iobase=0xf4,iosize=1"), "", java.time.Duration.ofSeconds(2));
+            } catch (Command.TimeoutException e) {
+                return "QEMU -accel kvm -cpu host did not run a test firmware within 2 s";
             } catch (IOException e) {
                 return null; // no QEMU: nothing to run microVMs with anyway; the ioctl probe decides
             }
-            p.getOutputStream().close();
-            if (!p.waitFor(2, TimeUnit.SECONDS)) {
-                p.destroyForcibly().waitFor();
-                return "QEMU -accel kvm -cpu host did not run a test firmware within 2 s";
-            }
-            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-            if (p.exitValue() == (0x2A << 1 | 1)) return null;
-            String last = out.lines().filter(l -> !l.isBlank()).reduce((a, b) -> b).orElse("").strip();
-            return "QEMU -accel kvm -cpu host failed (status " + p.exitValue() + ")" + (last.isEmpty() ? "" : ": " + last);
+            if (r.status() == (0x2A << 1 | 1)) return null;
+            String last = r.output().lines().filter(l -> !l.isBlank()).reduce((a, b) -> b).orElse("").strip();
+            return "QEMU -accel kvm -cpu host failed (status " + r.status() + ")" + (last.isEmpty() ? "" : ": " + last);
         } catch (IOException e) {
             return "QEMU probe: " + e.getMessage();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return "QEMU probe interrupted";
         } finally {
             if (dir != null) {
                 try {

@@ -1,5 +1,6 @@
 package dev.vessel.vmm;
 
+import dev.vessel.linux.Command;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -260,8 +261,7 @@ public final class AcceleratorSelector {
             Path log = dir.resolve("qemu.log");
             long start = System.nanoTime();
             long end = start + deadline.toNanos();
-            qemuProcess = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(log.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            qemuProcess = Command.start(argv, ProcessBuilder.Redirect.to(log.toFile()));
             Path socket = dir.resolve(QemuCommand.AGENT_SOCKET);
             while (!Files.exists(socket)) {
                 if (!qemuProcess.isAlive()) {

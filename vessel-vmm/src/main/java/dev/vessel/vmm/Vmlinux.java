@@ -1,9 +1,10 @@
 package dev.vessel.vmm;
 
+import dev.vessel.linux.Command;
+import dev.vessel.linux.Tools;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -105,26 +106,9 @@ public final class Vmlinux {
                 return out.toByteArray();
             }
         }
-        Process p = new ProcessBuilder(f.command()).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        Thread feeder = Thread.ofPlatform().daemon().start(() -> {
-            try (OutputStream in = p.getOutputStream()) {
-                in.write(image, offset, length);
-            } catch (IOException ignored) {
-                // the decompressor stopped reading at the end of its stream
-            }
-        });
-        byte[] out;
-        try (InputStream stdout = p.getInputStream()) {
-            out = stdout.readAllBytes();
-        }
-        try {
-            p.waitFor();
-            feeder.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted");
-        }
-        return out;
+        List<String> argv = new ArrayList<>(f.command());
+        argv.set(0, Tools.find(argv.getFirst()));
+        return Command.filter(argv, image, offset, length, java.time.Duration.ofMinutes(2));
     }
 
     private static void copy(byte[] data, Path target) throws VmmException {
