@@ -432,7 +432,7 @@ static struct buf make_request(char *const *args, int count, uint32_t attempt)
     put_list(&req, args, count);
     put_list(&req, environ, envc);
     put_str(&req, cwd);
-    /* the golden-bytes test (DaemonProtocolTest) dumps a request: its pid is fixed there */
+    /* the golden-bytes test (ProtocolTest) dumps a request: its pid is fixed there */
     put_u32(&req, getenv("VESSEL_DUMP_REQUEST") ? 1u : (uint32_t)getpid());
     put_u32(&req, attempt);
     return req;

@@ -14,9 +14,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The client↔daemon protocol in golden bytes, written out by hand from Protocol's description:
- * the C client (bin/vessel, built before this module) must produce exactly the request bytes, and
- * the Java side must read them and write exactly the reply bytes. A change to either side that
- * the other does not share fails here, not in an end-to-end test.
+ * the C client (bin/vessel, built before this module) must produce exactly the request bytes and
+ * act on the golden reply bytes (served to it by a stand-in daemon on a socket of its own), and
+ * the Java side must read the request and write exactly the reply bytes. A change to either side
+ * that the other does not share fails here, not in an end-to-end test.
  */
 class ProtocolTest {
     /** `vessel --root /r create --bundle /b id1` from cwd / with the environment VESSEL_DUMP_REQUEST=/dev/stdout. */
@@ -114,5 +115,48 @@ class ProtocolTest {
         Protocol.Request r = Protocol.readRequest(new ByteArrayInputStream(HexFormat.of().parseHex(v1)));
         assertThat(r.version()).isEqualTo(1);
         assertThat(r.args()).containsExactly("daemon", "stop");
+    }
+
+    /**
+     * The replies a daemon sends, as bytes: accepted; stdout; stderr; a program to run captured
+     * (the client answers its status and output); a program to run as its child with a file in a
+     * memfd (the client answers its status); the exit status. The real client gets them from a
+     * stand-in daemon and must print, run and answer exactly so.
+     */
+    static final String REPLIES = "4100000000" // A
+            + "4504000000" + hex("err\n") // E "err\n"
+            + "4f04000000" + hex("out\n") // O "out\n"
+            + "43" + "32000000" + "03000000" + "07000000" + hex("/bin/sh") + "02000000" + hex("-c")
+            + "11000000" + hex("echo cap; exit 2;") + "00000000" + "00000000" // C: argv, no env, no files
+            + "53" + "41000000" + "04000000" + "07000000" + hex("/bin/sh") + "02000000" + hex("-c")
+            + "0e000000" + hex("cat $0; exit 5") + "07000000" + hex("@file:0") + "00000000"
+            + "01000000" + "03000000" + hex("mem") // S: argv with @file:0, no env, one file "mem"
+            + "580400000003000000"; // X 3
+
+    @Test
+    void theCClientActsOnTheGoldenReplies(@TempDir Path dir) throws Exception {
+        Path client = Path.of(System.getProperty("user.dir")).resolveSibling("bin").resolve("vessel");
+        Path socket = dir.resolve("d.sock");
+        try (java.nio.channels.ServerSocketChannel server = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            server.bind(java.net.UnixDomainSocketAddress.of(socket));
+            Process p = new ProcessBuilder("env", "-i", "VESSEL_SOCKET=" + socket, client.toString(), "--root", "/r", "state", "x")
+                    .directory(Path.of("/").toFile()).start();
+            ByteArrayOutputStream answers = new ByteArrayOutputStream();
+            try (java.nio.channels.SocketChannel c = server.accept()) {
+                java.io.InputStream in = java.nio.channels.Channels.newInputStream(c);
+                Protocol.Request request = Protocol.readRequest(in);
+                assertThat(request.args()).containsExactly("--root", "/r", "state", "x");
+                assertThat(request.attempt()).isZero();
+                java.nio.channels.Channels.newOutputStream(c).write(HexFormat.of().parseHex(REPLIES));
+                // C's answer: status 2, 4 bytes of output "cap\n"; S's: status 5; then the client closes
+                answers.write(in.readNBytes(4 + 4 + 4 + 4));
+                assertThat(in.read()).as("nothing more from the client").isEqualTo(-1);
+            }
+            assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(HexFormat.of().formatHex(answers.toByteArray())).isEqualTo("02000000" + "04000000" + hex("cap\n") + "05000000");
+            assertThat(new String(p.getInputStream().readAllBytes())).isEqualTo("out\nmem");
+            assertThat(new String(p.getErrorStream().readAllBytes())).isEqualTo("err\n");
+            assertThat(p.exitValue()).isEqualTo(3);
+        }
     }
 }
