@@ -156,13 +156,26 @@ final class OciCli {
         }
     }
 
-    static OciException unknownCommand(CommandLine top, String name) {
+    /** {@code name} is none of {@code group}'s commands (vessel's own, or a group's such as vm's verbs): the near ones named. */
+    static OciException unknownCommand(CommandLine group, String name) {
         List<String> near = new ArrayList<>();
-        for (String known : top.getSubcommands().keySet()) {
+        for (String known : group.getSubcommands().keySet()) {
             if (distance(known, name) <= 2 || (name.length() > 1 && known.startsWith(name))) near.add(known);
         }
-        return new OciException("unknown command \"" + name + "\"" + (near.isEmpty() ? "" : " (did you mean "
-                + String.join(" or ", near) + "?)") + " (see vessel --help)");
+        String qualified = group.getCommandSpec().qualifiedName(" ").replaceFirst("^vessel ?", "");
+        String text = "unknown command \"" + name + "\"" + (near.isEmpty() ? "" : " (did you mean "
+                + String.join(" or ", near) + "?)") + " (see vessel " + (qualified.isEmpty() ? "" : qualified + " ") + "--help)";
+        return new OciException(qualified.isEmpty() ? text : qualified + ": " + text);
+    }
+
+    /** An argument no command took: a command's name mistyped (at the top or in a group of commands), else a usage error. */
+    static OciException unmatched(CommandLine top, CommandLine.UnmatchedArgumentException e) {
+        CommandLine where = e.getCommandLine();
+        String first = e.getUnmatched().isEmpty() ? "" : e.getUnmatched().getFirst();
+        boolean aGroup = where != null && !where.getSubcommands().isEmpty() && where.getParseResult() != null
+                && !where.getParseResult().hasSubcommand();
+        return (where == top || aGroup) && !first.startsWith("-") && !first.isEmpty()
+                ? unknownCommand(where == null ? top : where, first) : usageError(top, e);
     }
 
     /** Edit distance, for "did you mean". */
@@ -280,9 +293,7 @@ final class OciCli {
             parsed = cli.parseArgs(call.request.args().toArray(String[]::new));
         } catch (CommandLine.UnmatchedArgumentException e) {
             call.global = globalOptions(call, global); // the global options parsed so far: --log gets the failure
-            boolean atTop = e.getCommandLine() == cli;
-            String first = e.getUnmatched().isEmpty() ? "" : e.getUnmatched().getFirst();
-            throw atTop && !first.startsWith("-") ? unknownCommand(cli, first) : usageError(cli, e);
+            throw unmatched(cli, e);
         } catch (CommandLine.ParameterException e) {
             call.global = globalOptions(call, global);
             throw usageError(cli, e);

@@ -109,27 +109,35 @@ class OciCliTest {
         assertThat(OciCli.unknownCommand(cli, "creat").getMessage()).contains("did you mean create");
         assertThat(OciCli.unknownCommand(cli, "lsit").getMessage()).contains("did you mean list");
         assertThat(OciCli.unknownCommand(cli, "xyzzyq").getMessage()).doesNotContain("did you mean");
+        assertThatThrownBy(() -> cli.parseArgs("lsit")).isInstanceOfSatisfying(CommandLine.UnmatchedArgumentException.class,
+                e -> assertThat(OciCli.unmatched(cli, e).getMessage())
+                        .isEqualTo("unknown command \"lsit\" (did you mean list?) (see vessel --help)"));
+    }
+
+    @Test
+    void aMistypedVerbOfAGroupGetsADidYouMeanToo() {
+        CommandLine cli = OciCli.commandLine();
+        assertThatThrownBy(() -> cli.parseArgs("vm", "aply", "-f", "x.yaml"))
+                .isInstanceOfSatisfying(CommandLine.UnmatchedArgumentException.class, e -> assertThat(OciCli.unmatched(cli, e)
+                        .getMessage()).isEqualTo("vm: unknown command \"aply\" (did you mean apply?) (see vessel vm --help)"));
+        // an extra argument after a verb is a usage error of that verb, not a command
+        assertThatThrownBy(() -> cli.parseArgs("vm", "list", "extra"))
+                .isInstanceOfSatisfying(CommandLine.UnmatchedArgumentException.class, e -> assertThat(OciCli.unmatched(cli, e)
+                        .getMessage()).startsWith("vm list: ").endsWith("(see vessel vm list --help)"));
     }
 
     @Test
     void aBadOptionIsOneLineNamingTheCommandAndItsHelp() {
         CommandLine cli = OciCli.commandLine();
-        try {
-            cli.parseArgs("doctor", "--yaml");
-        } catch (CommandLine.ParameterException e) {
-            assertThat(OciCli.usageError(cli, e).getMessage())
-                    .isEqualTo("doctor: Unknown option: '--yaml' (see vessel doctor --help)");
-        }
-        try {
-            cli.parseArgs("image", "ext4", "/a", "/b", "--size", "big");
-        } catch (CommandLine.ParameterException e) {
-            assertThat(OciCli.usageError(cli, e).getMessage()).startsWith("image: ").contains("--size");
-        }
-        try {
-            cli.parseArgs("--nope", "list");
-        } catch (CommandLine.ParameterException e) {
-            assertThat(OciCli.usageError(cli, e).getMessage()).endsWith("(see vessel --help)");
-        }
+        // each parse must fail: a catch alone would pass if it did not
+        assertThatThrownBy(() -> cli.parseArgs("doctor", "--yaml")).isInstanceOfSatisfying(CommandLine.ParameterException.class,
+                e -> assertThat(OciCli.usageError(cli, e).getMessage())
+                        .isEqualTo("doctor: Unknown option: '--yaml' (see vessel doctor --help)"));
+        assertThatThrownBy(() -> cli.parseArgs("image", "ext4", "/a", "/b", "--size", "big"))
+                .isInstanceOfSatisfying(CommandLine.ParameterException.class,
+                        e -> assertThat(OciCli.usageError(cli, e).getMessage()).startsWith("image: ").contains("--size"));
+        assertThatThrownBy(() -> cli.parseArgs("--nope", "list")).isInstanceOfSatisfying(CommandLine.ParameterException.class,
+                e -> assertThat(OciCli.usageError(cli, e).getMessage()).endsWith("(see vessel --help)"));
     }
 
     @Test
