@@ -130,8 +130,10 @@ assert_ne() {
   fail "$1"; _show "expected anything but" "$2"; return 1
 }
 
-# assert_contains NAME HAYSTACK NEEDLE
+# assert_contains NAME HAYSTACK NEEDLE — an empty NEEDLE (an expectation computed as nothing) fails:
+# every haystack contains it, so the check could not fail
 assert_contains() {
+  [ -n "$3" ] || { fail "$1"; _show "expected to contain" "(nothing: the expectation is empty)"; _show got "$2"; return 1; }
   case "$2" in *"$3"*) pass "$1"; return 0 ;; esac
   fail "$1"; _show "expected to contain" "$3"; _show got "$2"; return 1
 }
@@ -142,8 +144,9 @@ assert_not_contains() {
   pass "$1"
 }
 
-# assert_match NAME ERE GOT
+# assert_match NAME ERE GOT — an empty ERE fails, as an empty needle does
 assert_match() {
+  [ -n "$2" ] || { fail "$1"; _show "expected to match" "(nothing: the expression is empty)"; _show got "$3"; return 1; }
   if printf '%s' "$3" | grep -Eq -- "$2"; then pass "$1"; return 0; fi
   fail "$1"; _show "expected to match" "$2"; _show got "$3"; return 1
 }

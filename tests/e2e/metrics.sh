@@ -9,7 +9,7 @@ source "$(dirname "$0")/../lib.sh"
 command -v prometheus >/dev/null || skip_all "prometheus not installed (scripts/install-deps installs it)"
 host_prepare || skip_all "host_prepare failed"
 ensure_image || skip_all "image build failed"
-"$VESSEL" assets show >/dev/null 2>&1 || skip_all "guest assets missing (make test builds them: bin/vessel assets build)"
+require_assets
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 MPORT=$(free_port)

@@ -17,9 +17,11 @@ BB=$IMAGE_NAME
 P=tp$$
 VM=(--annotation dev.vessel.isolation=microvm)
 TEMPLATES=$(dirname "$KERNEL")/templates
-cmdline_of() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null; }
-# the QEMU of a sandbox of ROOT, by its run dir's qemu.pid
-vm_qemu() { local d; d=$(vm_run_dir "$1" "$2") && cat "$d/qemu.pid" 2>/dev/null; }
+# PID's command line; for no QEMU at all a line that fails both kinds of check below (it has
+# "-incoming" but not "-incoming defer"), so that a sandbox whose QEMU is not found fails them
+cmdline_of() { [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' < "/proc/$1/cmdline" || echo "-incoming? (no QEMU found: pid '$1')"; }
+# the QEMU of a sandbox of ROOT: the one whose command line names its run dir (from vessel state)
+vm_qemu() { local d; d=$(vm_run_dir "$1" "$2") && qemus_of "$d/" | head -n1; }
 
 # --- vessel assets build: the default layouts' templates ---
 run "$VESSEL" assets build

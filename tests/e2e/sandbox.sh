@@ -7,7 +7,7 @@ source "$(dirname "$0")/../lib.sh"
 [ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
 host_prepare || skip_all "host_prepare failed"
 ensure_image || skip_all "image build failed"
-"$VESSEL" assets show >/dev/null 2>&1 || skip_all "guest assets missing (make test builds them: bin/vessel assets build)"
+require_assets
 
 ROOT=$T/root
 private_daemon
@@ -18,7 +18,8 @@ export -f state_of
 export ROOT
 
 VM_ANN='.annotations["dev.vessel.isolation"] = "microvm" | .annotations["test.own"] = "kept"'
-B_VM=$T/b-vm;   mkbundle "$B_VM" "$VM_ANN | .process.args = [\"sleep\", \"1000\"]"
+B_VM=$T/b-vm;   mkbundle "$B_VM" "$VM_ANN | .process.args = [\"sleep\", \"1000\"]
+  | .hooks.poststart = [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > $T/vm-hook-state.json\"]}]"
 B_FG=$T/b-fg;   mkbundle "$B_FG" "$VM_ANN | .process.args = [\"sh\", \"-c\", \"echo up; sleep 25; echo still-here; exit 3\"]"
 B_CT=$T/b-ct;   mkbundle "$B_CT" ".annotations[\"test.own\"] = \"kept\" | .process.args = [\"sleep\", \"1000\"]
   | .hooks.poststart = [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > $T/hook-state.json\"]}]"
@@ -47,6 +48,10 @@ assert_eq "container: the bundle's own annotation in state" kept "$(state_of ct1
 wait_for 10 "[ -s $T/hook-state.json ]"
 assert_eq "hook: the state on its stdin has the bundle's annotation" kept "$(jq -r '.annotations["test.own"]' "$T/hook-state.json" 2>&1)"
 assert_eq "hook: and none of Vessel's" "" "$(jq -r '.annotations | keys[] | select(startswith("dev.vessel"))' "$T/hook-state.json" 2>&1)"
+wait_for 10 "[ -s $T/vm-hook-state.json ]"
+assert_eq "microvm hook: the state on its stdin has exactly the bundle's own annotations" \
+  "$(jq -cS .annotations "$B_VM/config.json")" "$(jq -cS .annotations "$T/vm-hook-state.json" 2>&1)"
+assert_eq "microvm hook: its status is running" running "$(jq -r .status "$T/vm-hook-state.json" 2>&1)"
 run "$VESSEL" --version
 spec=$(printf '%s\n' "$OUT" | sed -n 's/^spec: //p')
 assert_eq "--version and state agree on the spec version" "$spec" "$(state_of ct1 .ociVersion)"
@@ -106,14 +111,19 @@ store=$(ls /run/vessel/sandboxes 2>/dev/null | while read -r d; do [ "$(cat "/ru
 assert_eq "nothing is left in Vessel's store for this root" "" "$store"
 
 # --- help for every command, and bad global options ---
-for c in create run start state kill delete list exec ps pause resume update events features spec daemon assets doctor image vmm; do
+for c in create run start state kill delete list exec ps pause resume update events features spec daemon assets doctor image vmm vm help; do
   run "$VESSEL" "$c" --help
   assert_contains "$c --help" "$OUT" "Usage: vessel $c"
+  run "$VESSEL" help "$c"
+  assert_contains "vessel help $c" "$OUT" "Usage: vessel $c"
+  assert_eq "vessel help $c: exit 0" 0 "$RC"
 done
-run "$VESSEL" help create
-assert_contains "vessel help create" "$OUT" "Usage: vessel create"
 run "$VESSEL" --help
-assert_contains "--help lists vmm and image" "$OUT" "vmm, image"
+for c in vmm image assets doctor daemon vm; do
+  assert_match "--help lists $c" "(^|[ ,])$c([ ,]|\$)" "$(printf '%s\n' "$OUT" | grep '^Vessel commands:' -A1 | tr '\n' ' ')"
+done
+run "$VESSEL" vm aply -f x.yaml
+assert_eq "a mistyped verb of vm: did you mean" 'vessel: vm: unknown command "aply" (did you mean apply?) (see vessel vm --help)' "$ERR"
 run "$VESSEL" lsit
 assert_eq "an unknown command: did you mean" 'vessel: unknown command "lsit" (did you mean list?) (see vessel --help)' "$ERR"
 run "$VESSEL" --root /etc/passwd list
