@@ -1,14 +1,11 @@
 package dev.vessel.daemon;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
-import com.fasterxml.jackson.databind.JsonNode;
-import dev.vessel.oci.BundleConfig;
 import dev.vessel.oci.Isolation;
 import dev.vessel.runtime.MicroVmState;
 import dev.vessel.runtime.OciState;
 import dev.vessel.runtime.SandboxRecord;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -103,21 +100,16 @@ record SandboxInfo(String id, String root, String isolation, String status, long
     }
 
     static Resources resources(String bundle, Integer vcpus, Integer guestMemoryMib) {
-        JsonNode r = null;
+        dev.vessel.oci.OciSpec.Resources r = null;
         if (bundle != null) {
             try {
-                r = BundleConfig.JSON.readTree(Files.readAllBytes(Path.of(bundle, "config.json"))).path("linux").path("resources");
+                r = dev.vessel.oci.OciSpec.read(Path.of(bundle)).linux().resources();
             } catch (IOException | RuntimeException e) {
-                // the bundle is gone: only what Vessel kept
+                // the bundle is gone (or its config is not one): only what Vessel kept
             }
         }
         if (r == null) return new Resources(null, null, null, null, null, vcpus, guestMemoryMib);
-        return new Resources(number(r.path("memory").path("limit")), number(r.path("cpu").path("quota")),
-                number(r.path("cpu").path("period")), number(r.path("cpu").path("shares")), number(r.path("pids").path("limit")),
+        return new Resources(r.memory().limit(), r.cpu().quota(), r.cpu().period(), r.cpu().shares(), r.pids().limit(),
                 vcpus, guestMemoryMib);
-    }
-
-    private static Long number(JsonNode node) {
-        return node.canConvertToLong() ? node.asLong() : null;
     }
 }

@@ -34,4 +34,16 @@ class SandboxInfoTest {
         SandboxInfo.Resources r = SandboxInfo.resources("/nonexistent/bundle", 2, 320);
         assertThat(r).isEqualTo(new SandboxInfo.Resources(null, null, null, null, null, 2, 320));
     }
+
+    @Test
+    void resourcesOfABundleAreItsConfigsLinuxResources(@org.junit.jupiter.api.io.TempDir java.nio.file.Path bundle) throws Exception {
+        java.nio.file.Files.writeString(bundle.resolve("config.json"), """
+                {"ociVersion": "1.0.2", "linux": {"resources": {"memory": {"limit": 536870912, "swap": -1},
+                 "cpu": {"quota": 50000, "period": 100000, "shares": 512, "cpus": "0-1"}, "pids": {"limit": 64}}}}""");
+        assertThat(SandboxInfo.resources(bundle.toString(), 2, 320))
+                .isEqualTo(new SandboxInfo.Resources(536870912L, 50000L, 100000L, 512L, 64L, 2, 320));
+        java.nio.file.Files.writeString(bundle.resolve("config.json"), "{\"ociVersion\": \"1.0.2\"}");
+        assertThat(SandboxInfo.resources(bundle.toString(), null, null))
+                .isEqualTo(new SandboxInfo.Resources(null, null, null, null, null, null, null));
+    }
 }

@@ -35,7 +35,7 @@ public record OciSpec(Process process, String hostname, List<Mount> mounts, Linu
     @JsonIgnoreProperties(ignoreUnknown = true)
     public record Linux(Resources resources, List<Namespace> namespaces) {
         public Linux {
-            resources = resources == null ? new Resources(null, null) : resources;
+            resources = resources == null ? new Resources(null, null, null) : resources;
             namespaces = namespaces == null ? List.of() : namespaces;
         }
 
@@ -46,10 +46,11 @@ public record OciSpec(Process process, String hostname, List<Mount> mounts, Linu
     }
 
     @JsonIgnoreProperties(ignoreUnknown = true)
-    public record Resources(Memory memory, Cpu cpu) {
+    public record Resources(Memory memory, Cpu cpu, Pids pids) {
         public Resources {
             memory = memory == null ? new Memory(null) : memory;
             cpu = cpu == null ? new Cpu(null, null, null) : cpu;
+            pids = pids == null ? new Pids(null) : pids;
         }
     }
 
@@ -58,6 +59,14 @@ public record OciSpec(Process process, String hostname, List<Mount> mounts, Linu
 
     @JsonIgnoreProperties(ignoreUnknown = true)
     public record Cpu(Long quota, Long period, Long shares) {}
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public record Pids(Long limit) {}
+
+    /** The typed parts of {@code bundle}'s config.json. */
+    public static OciSpec read(java.nio.file.Path bundle) throws java.io.IOException {
+        return BundleConfig.JSON.readValue(java.nio.file.Files.readAllBytes(bundle.resolve("config.json")), OciSpec.class);
+    }
 
     /** {@code path} empty or null: a new namespace. */
     @JsonIgnoreProperties(ignoreUnknown = true)

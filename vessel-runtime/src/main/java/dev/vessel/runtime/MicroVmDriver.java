@@ -1468,9 +1468,8 @@ public final class MicroVmDriver implements IsolationDriver {
     static long bundleMemoryLimit(SandboxRecord record) {
         if (record.bundle() == null) return 0;
         try {
-            JsonNode limit = BundleConfig.JSON.readTree(Path.of(record.bundle(), "config.json").toFile())
-                    .path("linux").path("resources").path("memory").path("limit");
-            return limit.canConvertToLong() && limit.asLong() > 0 ? limit.asLong() : 0;
+            Long limit = OciSpec.read(Path.of(record.bundle())).linux().resources().memory().limit();
+            return limit != null && limit > 0 ? limit : 0;
         } catch (IOException | RuntimeException e) {
             return 0;
         }
