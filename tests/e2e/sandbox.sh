@@ -109,6 +109,12 @@ run "${RT[@]}" list -q
 assert_eq "...and run removed it, as runc does" "" "$OUT"
 store=$(ls /run/vessel/sandboxes 2>/dev/null | while read -r d; do [ "$(cat "/run/vessel/sandboxes/$d/root" 2>/dev/null)" = "$ROOT" ] && echo "$d"; done)
 assert_eq "nothing is left in Vessel's store for this root" "" "$store"
+# its directory is the first 16 hex digits of the SHA-256 of the root's path (SandboxStore.forRoot):
+# not even a lock's file of a state or delete of an id that was gone may be left in it
+run "${RT[@]}" state no-such-id
+assert_eq "state of an id that is not there: exit 1" 1 "$RC"
+store_dir=/run/vessel/sandboxes/$(printf '%s' "$ROOT" | sha256sum | cut -c1-16)
+assert_eq "...and no directory (no lock's file) is left in Vessel's store for this root" "" "$(ls -A "$store_dir" 2>&1 | grep -v 'No such file')"
 
 # --- help for every command, and bad global options ---
 for c in create run start state kill delete list exec ps pause resume update events features spec daemon assets doctor image vmm vm help; do

@@ -133,10 +133,14 @@ public final class SandboxStore {
         ReentrantLock local = LOCKS.computeIfAbsent(path, p -> new ReentrantLock());
         local.lock();
         try {
-            if (local.getHoldCount() > 1) return new Lock(local, null, null); // nested: the file lock is held already
+            if (local.getHoldCount() > 1) return new Lock(local, null, null, null); // nested: the file lock is held already
             Files.createDirectories(dir);
             FileChannel channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-            return new Lock(local, channel, channel.lock());
+            // released with no record (an id that was not there, one deleted meanwhile, a create
+            // that failed): the lock's file goes too, and the directory with the last of them
+            return new Lock(local, channel, channel.lock(), () -> {
+                if (!Files.exists(file(id))) remove(id);
+            });
         } catch (IOException | RuntimeException e) {
             local.unlock();
             throw new OciException("cannot lock \"" + id + "\" in " + dir + ": " + e.getMessage());
@@ -147,16 +151,25 @@ public final class SandboxStore {
         private final ReentrantLock local;
         private final FileChannel channel;
         private final FileLock lock;
+        private final Runnable beforeRelease;
 
-        private Lock(ReentrantLock local, FileChannel channel, FileLock lock) {
+        private Lock(ReentrantLock local, FileChannel channel, FileLock lock, Runnable beforeRelease) {
             this.local = local;
             this.channel = channel;
             this.lock = lock;
+            this.beforeRelease = beforeRelease;
         }
 
         @Override
         public void close() {
             try {
+                if (beforeRelease != null) {
+                    try {
+                        beforeRelease.run();
+                    } catch (RuntimeException e) {
+                        // a file left behind: the next operation on this id removes it
+                    }
+                }
                 if (lock != null) lock.release();
                 if (channel != null) channel.close();
             } catch (IOException ignored) {

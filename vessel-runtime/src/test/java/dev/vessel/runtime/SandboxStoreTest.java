@@ -62,6 +62,30 @@ class SandboxStoreTest {
     }
 
     @Test
+    void aLockOfAnIdWithNoRecordLeavesNoFileBehind() throws Exception {
+        SandboxStore store = SandboxStore.forRoot(base, Path.of("/r"));
+        try (var lock = store.lock("nosuch")) {
+            assertThat(store.dir().resolve(".nosuch.lock")).exists();
+        }
+        assertThat(store.dir()).as("state or delete of an id that is not there").doesNotExist();
+        store.save(record("a", "2026-12-01T10:00:00Z"));
+        try (var lock = store.lock("a")) {
+            store.save(record("a", "2026-12-01T10:00:00Z").withStatus(Status.RUNNING));
+        }
+        try (var lock = store.lock("b")) {
+            store.save(record("b", "2026-12-01T10:00:00Z"));
+            store.remove("b"); // a create that failed
+        }
+        try (var files = Files.list(store.dir())) {
+            assertThat(files.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("a.json", ".a.lock", "root");
+        }
+        try (var lock = store.lock("a")) {
+            store.remove("a");
+        }
+        assertThat(store.dir()).doesNotExist();
+    }
+
+    @Test
     void aDamagedRecordIsOneLineNamingIt() throws Exception {
         SandboxStore store = SandboxStore.forRoot(base, Path.of("/r"));
         Files.createDirectories(store.dir());
