@@ -9,13 +9,13 @@
 # next daemon re-adopts the same QEMU, the console still works), a host reboot (Always starts it again),
 # Always after poweroff (from a containerDisk in an OCI archive), a crash loop's back-off, emptyDisk on
 # scsi and a sata cdrom, Halted, Manual, UEFI, two VMs on a
-# test-made bridge, every bad input (one line, non-zero, nothing left), and nothing left after delete.
+# test-made bridge, a containerDisk from a registry this test runs (docker-registry, pushed with skopeo), every bad input (one line, non-zero, nothing left), and nothing left after delete.
 # A daemon of our own (socket, VM directory), so that killing it disturbs no other test.
 source "$(dirname "$0")/../lib.sh"
 
 diag "runtime: $VESSEL"
 [ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
-for t in qemu-system-x86_64 qemu-img genisoimage extlinux socat curl jq; do
+for t in qemu-system-x86_64 qemu-img genisoimage extlinux socat curl jq skopeo docker-registry; do
   command -v "$t" >/dev/null || skip_all "$t missing (scripts/install-deps)"
 done
 DISK=$BUILD/images/vm-test-disk.raw
@@ -319,11 +319,50 @@ check_sh "… no file left by the refused start (VM directory, overlay, the host
 run "$VESSEL" vm get no-such-vm
 assert_eq "get of a VM that does not exist: one line" "1 vessel: vm \"no-such-vm\" does not exist" "$RC $ERR"
 
+# ---------------------------------------------------------------- containerDisk from a registry
+# a private registry of this test's own (Debian's docker-registry: its config, storage and a loopback port),
+# holding the busybox disk as a KubeVirt containerDisk (Docker v2 manifest this time: another digest than the archive's)
+RP=$((HP + 3))
+mkdir -p "$T/registry"
+cat > "$T/registry/config.yml" <<Y
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $T/registry/store}}
+http: {addr: 127.0.0.1:$RP}
+Y
+docker-registry serve "$T/registry/config.yml" > "$T/registry/log" 2>&1 &
+REGISTRY=$!
+on_cleanup '[ -n "${REGISTRY:-}" ] && kill "$REGISTRY" 2>/dev/null'
+check_sh "a private registry answers on 127.0.0.1:$RP" "wait_for 20 'curl -sf http://127.0.0.1:$RP/v2/ >/dev/null'"
+check "skopeo pushes the containerDisk image to it" skopeo copy -q --format v2s2 --dest-tls-verify=false \
+  "oci-archive:$T/disk.oci.tar" "docker://127.0.0.1:$RP/vessel/vm-test-disk:1"
+RD=$(skopeo inspect --tls-verify=false --no-tags --format '{{.Digest}}' "docker://127.0.0.1:$RP/vessel/vm-test-disk:1" | cut -d: -f2)
+R=$P-r
+manifest "$R" RerunOnFailure "[{name: default, masquerade: {}}]" "" 128Mi "127.0.0.1:$RP/vessel/vm-test-disk:1" > "$T/r.yaml"
+check "apply (containerDisk image HOST:PORT/NAME:TAG)" "$VESSEL" vm apply -f "$T/r.yaml"
+check_sh "the VM boots from the registry's image" "wait_for $BOOT '[ \"\$(boots $R)\" = 1 ]'"
+assert_eq "… pulled once into the cache by its digest, backing the run's overlay" "$T/vms/.images/$RD.img" \
+  "$(qemu-img info -U --output=json "$T/vms/$R/run-root.qcow2" | jq -r '.["backing-filename"]')"
+kill "$REGISTRY"; wait "$REGISTRY" 2>/dev/null; REGISTRY=
+RP1=$(qpid "$R"); kill -KILL "$RP1"
+check_sh "with the registry gone, RerunOnFailure starts it again from the cache (IfNotPresent)" "wait_for $BOOT '[ \"\$(boots $R)\" = 2 ]'"
+check "delete (registry image)" "$VESSEL" vm delete "$R" --grace-period 0
+docker-registry serve "$T/registry/config.yml" > "$T/registry/log" 2>&1 &
+REGISTRY=$!
+check_sh "the registry again" "wait_for 20 'curl -sf http://127.0.0.1:$RP/v2/ >/dev/null'"
+manifest "$X" Always "[{name: default, masquerade: {}}]" "" 128Mi "docker://127.0.0.1:$RP/vessel/no-such-disk:1" > "$T/bad8.yaml"
+bad "a registry image that does not exist" "$X" "$T/bad8.yaml" "spec.template.spec.volumes[0].containerDisk.image: \"docker://127.0.0.1:$RP/vessel/no-such-disk:1\": reading manifest 1"
+kill "$REGISTRY"; wait "$REGISTRY" 2>/dev/null; REGISTRY=
+manifest "$X" Always "[{name: default, masquerade: {}}]" "" 128Mi "127.0.0.1:$RP/vessel/vm-test-disk:2" > "$T/bad9.yaml"
+bad "a registry that does not answer" "$X" "$T/bad9.yaml" "spec.template.spec.volumes[0].containerDisk.image: \"127.0.0.1:$RP/vessel/vm-test-disk:2\": pinging container registry 127.0.0.1:$RP"
+check_sh "… no pull left behind in the cache, the registry stopped" "[ -z \"\$(ls -A $T/vms/.images | grep '^\.')\" ] && ! pgrep -f '[d]ocker-registry serve $T/' >/dev/null"
+
 # ---------------------------------------------------------------- delete leaves nothing
 check "delete" "$VESSEL" vm delete "$A" --grace-period 5
 check_sh "nothing left after delete: no VM directory, QEMU, cgroup or tap" \
   "[ -z \"\$(ls $T/vms)\" ] && [ -z \"\$(qemus_of $T/vms/)\" ] && [ -z \"\$(cgroup_dirs_named vm-$P)\" ] && ! ip -o link | grep -q ': vt[0-9a-f]\{10\}'"
-assert_eq "… the containerDisk cache keeps the one image, no work directory" "$MD.img" "$(ls -A "$T/vms/.images")"
+assert_eq "… the containerDisk cache keeps the images (the archive's, the registry's, its tag's digest), no work directory" \
+  "$(printf '%s\n' "$MD.img" "$RD.img" refs | sort)" "$(ls -A "$T/vms/.images" | sort)"
 run "$VESSEL" vm list
 assert_eq "list: no VM" "NAME                     AGE      STATUS             READY" "$OUT"
 

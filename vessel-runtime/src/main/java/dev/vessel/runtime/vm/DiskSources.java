@@ -17,11 +17,11 @@ import java.util.List;
  * The files behind a VM's disks, made for each run in the VM's directory:
  * <ul>
  *   <li>containerDisk: {@code image} is the absolute path of a disk image file on the host (raw
- *       or qcow2, as {@code qemu-img info} says), or {@code oci-archive:PATH}, an OCI image-layout
+ *       or qcow2, as {@code qemu-img info} says), {@code oci-archive:PATH}, an OCI image-layout
  *       tar holding a KubeVirt containerDisk (its one file under {@code /disk/}, or the image's
- *       {@code path}): that file is taken out once into {@code <vms>/.images/<manifest digest>.img}.
- *       The run gets a qcow2 overlay on the image ({@code run-VOLUME.qcow2}), so the image itself is
- *       never written. Registry references are not supported: one line says so;</li>
+ *       {@code path}), or a registry reference ({@link Registries}, pulled with skopeo): that file is
+ *       taken out once into {@code <vms>/.images/<manifest digest>.img}. The run gets a qcow2 overlay
+ *       on the image ({@code run-VOLUME.qcow2}), so the image itself is never written;</li>
  *   <li>ephemeral: the claim's name is the path of a disk file; an overlay as for containerDisk;</li>
  *   <li>hostDisk: the file itself, raw, persistent; DiskOrCreate makes it sparse with its capacity;</li>
  *   <li>emptyDisk: a blank qcow2 of its capacity ({@code run-VOLUME.qcow2});</li>
@@ -45,26 +45,34 @@ final class DiskSources {
 
     static final String OCI_ARCHIVE = "oci-archive:";
 
-    /** The image file (or OCI archive) of a containerDisk, checked: it exists and is a regular file. */
-    static Path imageFile(VmPlan.ContainerDiskSource c, String volume) {
+    /** Whether a containerDisk's image is a registry reference (neither a host path nor an OCI archive). */
+    static boolean fromRegistry(VmPlan.ContainerDiskSource c) {
+        return !c.image().startsWith("/") && !c.image().startsWith(OCI_ARCHIVE);
+    }
+
+    /** The image file (or OCI archive) of a local containerDisk, checked: it exists and is a regular file. */
+    static Path imageFile(VmPlan.ContainerDiskSource c) {
         String image = c.image();
         if (image.startsWith(OCI_ARCHIVE)) image = image.substring(OCI_ARCHIVE.length());
         if (!image.startsWith("/")) {
-            throw new OciException("volume \"" + volume + "\": containerDisk image \"" + c.image() + "\": give the absolute path of a "
-                    + "disk image file on this host, or oci-archive:/PATH of an OCI archive (registries are not supported)");
+            throw new OciException(c.field() + ": Invalid value: \"" + c.image() + "\": oci-archive: takes the absolute path of an OCI archive");
         }
         Path p = Path.of(image);
-        if (!Files.isRegularFile(p)) {
-            throw new OciException("volume \"" + volume + "\": containerDisk image " + image + " does not exist");
-        }
+        if (!Files.isRegularFile(p)) throw new OciException(c.field() + ": " + image + " does not exist");
         return p;
+    }
+
+    /** The disk behind a containerDisk: the file itself, taken out of an OCI archive, or pulled from a registry. */
+    static Path containerDisk(Path cache, VmPlan.ContainerDiskSource c) throws IOException {
+        if (fromRegistry(c)) return Registries.disk(cache, c.image(), c.path(), c.pullPolicy(), c.field());
+        if (c.image().startsWith(OCI_ARCHIVE)) return fromArchive(cache, imageFile(c), c.path(), c.field());
+        return imageFile(c);
     }
 
     static Prepared prepare(Path dir, String vm, VmPlan.PlannedDisk disk) throws IOException {
         String volume = disk.name();
         return switch (disk.source()) {
-            case VmPlan.ContainerDiskSource c -> overlay(dir, volume, c.image().startsWith(OCI_ARCHIVE)
-                    ? fromArchive(dir.getParent().resolve(".images"), imageFile(c, volume), c.path(), volume) : imageFile(c, volume));
+            case VmPlan.ContainerDiskSource c -> overlay(dir, volume, containerDisk(dir.getParent().resolve(".images"), c));
             case VmPlan.EphemeralSource e -> overlay(dir, volume, Path.of(e.path()));
             case VmPlan.HostDiskSource h -> {
                 Path p = Path.of(h.path());
@@ -87,35 +95,58 @@ final class DiskSources {
 
     /**
      * The disk of a containerDisk in an OCI image-layout archive: index.json's first manifest, its
-     * layers searched from the top for {@code path} (default: the one file under {@code disk/}),
-     * taken out once per manifest digest into {@code cache}.
+     * disk found by {@link #fromLayers}, taken out once per manifest digest into {@code cache}.
      */
-    static Path fromArchive(Path cache, Path archive, String path, String volume) throws IOException {
+    static Path fromArchive(Path cache, Path archive, String path, String field) throws IOException {
         Files.createDirectories(cache);
         Path work = Files.createTempDirectory(cache, ".work-"); // beside the cache: the disk is moved, not copied
         try {
             // members are "index.json" or "./index.json", as the archive was made
             Command.Result listing = Command.run(List.of("tar", "-tf", archive.toString()), "", Duration.ofMinutes(10));
-            if (listing.status() != 0) throw new OciException(archive + " is not a tar archive (" + listing.firstLine() + ")");
+            if (listing.status() != 0) throw new OciException(field + ": " + archive + " is not a tar archive (" + listing.firstLine() + ")");
             String prefix = listing.output().lines().anyMatch("./index.json"::equals) ? "./" : "";
-            tar(List.of("tar", "-xf", archive.toString(), "-C", work.toString(), prefix + "index.json"), archive);
+            tar(List.of("tar", "-xf", archive.toString(), "-C", work.toString(), prefix + "index.json"), archive, field);
             JsonNode index = JSON.readTree(work.resolve("index.json").toFile());
             String manifestDigest = index.path("manifests").path(0).path("digest").asText("");
-            if (!manifestDigest.startsWith("sha256:")) throw new OciException(archive + ": index.json names no sha256 manifest");
+            if (!manifestDigest.startsWith("sha256:")) throw new OciException(field + ": " + archive + ": index.json names no sha256 manifest");
             Path cached = cache.resolve(manifestDigest.substring(7) + ".img");
             if (Files.isRegularFile(cached)) return cached;
             String manifestBlob = "blobs/sha256/" + manifestDigest.substring(7);
-            tar(List.of("tar", "-xf", archive.toString(), "-C", work.toString(), prefix + manifestBlob), archive);
-            JsonNode layers = JSON.readTree(work.resolve(manifestBlob).toFile()).path("layers");
+            tar(List.of("tar", "-xf", archive.toString(), "-C", work.toString(), prefix + manifestBlob), archive, field);
+            return fromLayers(cache, manifestDigest, Files.readAllBytes(work.resolve(manifestBlob)), hex -> {
+                String blob = "blobs/sha256/" + hex;
+                tar(List.of("tar", "-xf", archive.toString(), "-C", work.toString(), prefix + blob), archive, field);
+                return work.resolve(blob);
+            }, path, field, archive.toString());
+        } finally {
+            VmDriver.deleteTree(work);
+        }
+    }
+
+    /** A layer's blob as a file, by its sha256 (hex). */
+    interface Blobs {
+        Path blob(String hex) throws IOException;
+    }
+
+    /**
+     * KubeVirt's containerDisk rules on an image's layers (its manifest, OCI or Docker v2): the file
+     * {@code path} when given, else the one file under {@code /disk/} (more than one is refused),
+     * searched from the top layer down; moved into {@code cache} as {@code <manifest digest>.img}.
+     */
+    static Path fromLayers(Path cache, String manifestDigest, byte[] manifest, Blobs blobs, String path, String field, String image)
+            throws IOException {
+        Path cached = cache.resolve(manifestDigest.substring("sha256:".length()) + ".img");
+        Path work = Files.createTempDirectory(cache, ".layers-");
+        try {
+            JsonNode layers = JSON.readTree(manifest).path("layers");
             String inImage = path == null ? null : path.replaceFirst("^/+", "");
             for (int i = layers.size() - 1; i >= 0; i--) {
-                String blob = "blobs/sha256/" + layers.get(i).path("digest").asText("").replaceFirst("^sha256:", "");
-                tar(List.of("tar", "-xf", archive.toString(), "-C", work.toString(), prefix + blob), archive);
+                Path blob = blobs.blob(layers.get(i).path("digest").asText("").replaceFirst("^sha256:", ""));
                 Path out = Files.createDirectories(work.resolve("layer" + i));
                 // GNU tar finds the layer's compression itself; only the disk's entries are taken out
-                Command.run(List.of("tar", "-xf", work.resolve(blob).toString(), "-C", out.toString(), "--wildcards",
+                Command.run(List.of("tar", "-xf", blob.toString(), "-C", out.toString(), "--wildcards",
                         inImage != null ? inImage : "disk/*"), "", Duration.ofMinutes(10));
-                Files.delete(work.resolve(blob));
+                Files.deleteIfExists(blob);
                 Path found = null;
                 if (inImage != null) {
                     if (Files.isRegularFile(out.resolve(inImage))) found = out.resolve(inImage);
@@ -123,7 +154,7 @@ final class DiskSources {
                     try (var files = Files.list(out.resolve("disk"))) {
                         List<Path> disks = files.filter(Files::isRegularFile).toList();
                         if (disks.size() > 1) {
-                            throw new OciException("volume \"" + volume + "\": " + archive + " holds " + disks.size()
+                            throw new OciException(field + ": " + image + " holds " + disks.size()
                                     + " files under /disk/: name one with containerDisk.path");
                         }
                         if (!disks.isEmpty()) found = disks.getFirst();
@@ -135,17 +166,27 @@ final class DiskSources {
                     Files.move(tmp, cached, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
                     return cached;
                 }
+                VmDriver.deleteTree(out);
             }
-            throw new OciException("volume \"" + volume + "\": " + archive + " holds no "
+            throw new OciException(field + ": " + image + " holds no "
                     + (inImage != null ? "/" + inImage : "disk under /disk/") + " (a KubeVirt containerDisk image)");
         } finally {
             VmDriver.deleteTree(work);
         }
     }
 
-    private static void tar(List<String> argv, Path archive) throws IOException {
+    /** Writes a small cache file; a failure is logged (the cache works without it). */
+    static void writeQuietly(Path file, String content) {
+        try {
+            VmDriver.writeAtomically(file, content.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        } catch (RuntimeException e) {
+            Log.info("vm: " + file + ": " + e.getMessage());
+        }
+    }
+
+    private static void tar(List<String> argv, Path archive, String field) throws IOException {
         Command.Result r = Command.run(argv, "", Duration.ofMinutes(10));
-        if (r.status() != 0) throw new OciException(archive + " is not an OCI image archive (" + r.firstLine() + ")");
+        if (r.status() != 0) throw new OciException(field + ": " + archive + " is not an OCI image archive (" + r.firstLine() + ")");
     }
 
     private static Prepared overlay(Path dir, String volume, Path image) throws IOException {

@@ -311,8 +311,19 @@ public final class Manifests {
                     + (given.isEmpty() ? "" : " (not " + String.join(" and ", given) + ")"));
         }
         if (v.containerDisk() != null) {
-            if (v.containerDisk().image() == null) throw err.required(vp + ".containerDisk.image");
-            return new VmPlan.ContainerDiskSource(v.containerDisk().image(), v.containerDisk().path());
+            VirtualMachine.ContainerDisk cd = v.containerDisk();
+            if (cd.image() == null || cd.image().isBlank()) throw err.required(vp + ".containerDisk.image");
+            String policy = cd.imagePullPolicy() == null ? null
+                    : choice(err, vp + ".containerDisk.imagePullPolicy", cd.imagePullPolicy(), null, List.of("Always", "IfNotPresent", "Never"));
+            if (cd.path() != null && !cd.path().startsWith("/")) {
+                throw err.invalid(vp + ".containerDisk.path", cd.path(), "an absolute path in the image");
+            }
+            String image = cd.image();
+            if (!image.startsWith("/") && !image.startsWith(DiskSources.OCI_ARCHIVE)) {
+                String why = Registries.invalid(image);
+                if (why != null) throw err.invalid(vp + ".containerDisk.image", image, why);
+            }
+            return new VmPlan.ContainerDiskSource(image, cd.path(), policy, vp + ".containerDisk.image");
         }
         if (v.hostDisk() != null) {
             VirtualMachine.HostDisk h = v.hostDisk();

@@ -96,9 +96,12 @@ public record VirtualMachine(String apiVersion, String kind, Metadata metadata, 
     public record Volume(String name, ContainerDisk containerDisk, HostDisk hostDisk, EmptyDisk emptyDisk,
             Ephemeral ephemeral, CloudInitNoCloud cloudInitNoCloud) {}
 
-    /** {@code image}: see {@link DiskSources} for what is supported (a local path or an OCI archive). */
+    /**
+     * {@code image}: see {@link DiskSources} for what is supported (a local path, an OCI archive, a
+     * registry reference); {@code imagePullPolicy}: Always, IfNotPresent or Never, as Kubernetes'.
+     */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record ContainerDisk(String image, String path) {}
+    public record ContainerDisk(String image, String path, String imagePullPolicy) {}
 
     /** {@code type}: Disk (the file must exist) or DiskOrCreate (made sparse with {@code capacity}). */
     @JsonInclude(JsonInclude.Include.NON_NULL)

@@ -692,7 +692,9 @@ public final class VmDriver implements AutoCloseable {
     private void checkHost(VmPlan plan, String source) {
         for (VmPlan.PlannedDisk d : plan.disks()) {
             switch (d.source()) {
-                case VmPlan.ContainerDiskSource c -> DiskSources.imageFile(c, d.name());
+                case VmPlan.ContainerDiskSource c -> {
+                    if (!DiskSources.fromRegistry(c)) DiskSources.imageFile(c); // a registry's image is pulled at the start
+                }
                 case VmPlan.EphemeralSource e -> {
                     if (!Files.isRegularFile(Path.of(e.path()))) {
                         throw new OciException("vm " + plan.name() + ": volume \"" + d.name() + "\": disk file " + e.path()

@@ -27,8 +27,16 @@ public record VmPlan(String name, RunStrategy runStrategy, int sockets, int core
     /** Where a disk's content comes from (a volume). */
     public sealed interface Source {}
 
-    /** An image (a local file, or one in an OCI archive), run through an overlay made at each start. */
-    public record ContainerDiskSource(String image, String path) implements Source {}
+    /**
+     * An image (a local file, one in an OCI archive, or a registry reference), run through an overlay
+     * made at each start. {@code pullPolicy}: Always, IfNotPresent or Never (a registry image's;
+     * Kubernetes' default from the tag); {@code field}: the manifest's path of {@code image}, for messages.
+     */
+    public record ContainerDiskSource(String image, String path, String pullPolicy, String field) implements Source {
+        public ContainerDiskSource(String image, String path) {
+            this(image, path, null, "containerDisk.image");
+        }
+    }
 
     /** A host file used as is (persistent); {@code create}: made sparse with {@code capacityBytes} if missing. */
     public record HostDiskSource(String path, boolean create, long capacityBytes) implements Source {}

@@ -153,6 +153,22 @@ class ManifestsTest {
     }
 
     @Test
+    void containerDiskFromARegistry() {
+        VmPlan plan = parse(VM.replace("image: /var/lib/images/disk.qcow2", "image: 127.0.0.1:5000/disks/busybox:1"));
+        VmPlan.ContainerDiskSource c = (VmPlan.ContainerDiskSource) plan.disks().getFirst().source();
+        assertThat(c.image()).isEqualTo("127.0.0.1:5000/disks/busybox:1");
+        assertThat(c.field()).isEqualTo("spec.template.spec.volumes[0].containerDisk.image");
+        assertThat(DiskSources.fromRegistry(c)).isTrue();
+        parse(VM.replace("image: /var/lib/images/disk.qcow2", "image: docker://quay.io/containerdisks/fedora:40"));
+        assertThat(error(VM.replace("image: /var/lib/images/disk.qcow2", "image: \"Quay.io/a b\"")))
+                .contains("spec.template.spec.volumes[0].containerDisk.image: Invalid value: \"Quay.io/a b\": a registry reference");
+        assertThat(error(VM.replace("image: /var/lib/images/disk.qcow2", "image: quay.io/a:1, imagePullPolicy: Sometimes")))
+                .contains("volumes[0].containerDisk.imagePullPolicy: Unsupported value: \"Sometimes\"");
+        assertThat(error(VM.replace("image: /var/lib/images/disk.qcow2", "image: quay.io/a:1, path: disk/x.img")))
+                .contains("volumes[0].containerDisk.path: Invalid value: \"disk/x.img\"");
+    }
+
+    @Test
     void malformedYamlIsOneLineWithItsPlace() {
         assertThat(error("apiVersion: kubevirt.io/v1\nmetadata:\n\tname: x\n")).startsWith("vm.yaml: malformed YAML at line");
         assertThat(error("")).contains("empty manifest");
