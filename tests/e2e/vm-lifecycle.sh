@@ -9,7 +9,8 @@
 # next daemon re-adopts the same QEMU, the console still works), a host reboot (Always starts it again),
 # Always after poweroff (from a containerDisk in an OCI archive), a crash loop's back-off, emptyDisk on
 # scsi and a sata cdrom, Halted, Manual, UEFI, two VMs on a
-# test-made bridge, a containerDisk from a registry this test runs (docker-registry, pushed with skopeo), every bad input (one line, non-zero, nothing left), and nothing left after delete.
+# test-made bridge, a containerDisk from a registry this test runs (docker-registry, pushed with skopeo),
+# snapshots of a stopped VM (its hostDisk: list, restore, delete one by one, CLI and API), every bad input (one line, non-zero, nothing left), and nothing left after delete.
 # A daemon of our own (socket, VM directory), so that killing it disturbs no other test.
 source "$(dirname "$0")/../lib.sh"
 
@@ -356,6 +357,37 @@ kill "$REGISTRY"; wait "$REGISTRY" 2>/dev/null; REGISTRY=
 manifest "$X" Always "[{name: default, masquerade: {}}]" "" 128Mi "127.0.0.1:$RP/vessel/vm-test-disk:2" > "$T/bad9.yaml"
 bad "a registry that does not answer" "$X" "$T/bad9.yaml" "spec.template.spec.volumes[0].containerDisk.image: \"127.0.0.1:$RP/vessel/vm-test-disk:2\": pinging container registry 127.0.0.1:$RP"
 check_sh "… no pull left behind in the cache, the registry stopped" "[ -z \"\$(ls -A $T/vms/.images | grep '^\.')\" ] && ! pgrep -f '[d]ocker-registry serve $T/' >/dev/null"
+
+# ---------------------------------------------------------------- snapshots of a stopped VM (its hostDisk)
+check_sh "(VM a up again: boot 5 done)" "wait_for $BOOT 'booted $A 5'"
+check "stop (for its disk snapshots)" "$VESSEL" vm stop "$A"
+check_sh "… Stopped" "wait_for 40 '[ \"\$(printable $A)\" = Stopped ]'"
+run "$VESSEL" vm snapshot "$A" before
+assert_eq "snapshot of a stopped VM: created" "0 virtualmachinesnapshot.snapshot.kubevirt.io/before created" "$RC $OUT"
+check "… a second one" "$VESSEL" vm snapshot "$A" second
+run "$VESSEL" vm snapshot list "$A" -o json
+assert_eq "snapshot list: both, the stopped VM's disks (the hostDisk data), no memory" "before data false|second data false" \
+  "$(printf '%s' "$OUT" | jq -r '[.[] | "\(.name) \(.disks | join(",")) \(.memory)"] | join("|")')"
+check "start (after the snapshots)" "$VESSEL" vm start "$A"
+check_sh "… boots (boots=6 on the hostDisk)" "wait_for $BOOT 'booted $A 6'"
+run "$VESSEL" vm restore "$A" before
+assert_contains "restore of a stopped VM's snapshot into the running VM: refused, one line" "$RC $ERR" "1 vessel: vm \"$A\" is running: snapshot before holds the disks of the stopped VM"
+check "stop" "$VESSEL" vm stop "$A"
+check_sh "… Stopped" "wait_for 40 '[ \"\$(printable $A)\" = Stopped ]'"
+run "$VESSEL" vm restore "$A" before
+assert_eq "restore of the stopped VM" "0 virtualmachinerestore.snapshot.kubevirt.io/$A-before restored" "$RC $OUT"
+check "start (restored)" "$VESSEL" vm start "$A"
+# (console.log is appended to across runs: the restored run is the second boots=6 in it)
+check_sh "… its hostDisk is the snapshot's: the count goes on from 5 (boots=6 again, not 7)" \
+  "wait_for $BOOT '[ \$(console_log $A | grep -ac \"^boots=6\$\") = 2 ]'"
+assert_eq "… (no boots=7 in the console log)" 0 "$(console_log "$A" | grep -ac '^boots=7$')"
+run "$VESSEL" vm snapshot delete "$A" second
+assert_eq "snapshot delete: one of them" "0 virtualmachinesnapshot.snapshot.kubevirt.io \"second\" deleted" "$RC $OUT"
+assert_eq "… the other stays" "before" "$(curl -sS --unix-socket "$T/vessel/api.sock" "http://localhost/v1/vms/$A/snapshots" | jq -r '[.snapshots[].name] | join(",")')"
+assert_eq "the API: DELETE /v1/vms/NAME/snapshots/SNAP" "snapshot before deleted" "$(curl -sS --unix-socket "$T/vessel/api.sock" -X DELETE "http://localhost/v1/vms/$A/snapshots/before" | jq -r .result)"
+run "$VESSEL" vm snapshot delete "$A" before
+assert_eq "… deleting it again: one line" "1 vessel: vm $A: no snapshot named \"before\"" "$RC $ERR"
+assert_eq "… no snapshot left, on disk either" "0 " "$("$VESSEL" vm snapshot list "$A" -o json | jq length) $(ls -A "$T/vms/$A/snapshots")"
 
 # ---------------------------------------------------------------- delete leaves nothing
 check "delete" "$VESSEL" vm delete "$A" --grace-period 5

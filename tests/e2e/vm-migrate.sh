@@ -6,7 +6,9 @@
 # (the counter is back near the snapshot's value, no reboot), the same through the management API,
 # vm migrate --to a second private daemon (own VESSEL_SOCKET and VESSEL_VMS_DIR): the counter carries
 # on on the target (no reboot: the hostDisk's boot count unchanged, no boot banner), the source QEMU
-# gone, each daemon's vm list says so; bad inputs (unknown snapshot, target socket missing, a
+# gone, each daemon's vm list says so; the VMs' events on /v1/events (pause, resume, migrate, create of the
+# incoming VM, crash, start, exit, delete) and GET /v1/sandboxes/{name}; kill -9 of the source daemon
+# mid-migration (the VM runs on exactly one side); vessel doctor's VM lines; bad inputs (unknown snapshot, target socket missing, a
 # snapshot of a stopped VM) one line, non-zero, nothing left; and nothing left after delete.
 source "$(dirname "$0")/../lib.sh"
 
@@ -128,6 +130,19 @@ assert_eq "bad input: a target that refuses (the VM's own daemon: the name is ta
 # ---------------------------------------------------------------- live migration to a second daemon
 run v2 vm list
 assert_eq "the target daemon: no VM yet" "NAME                     AGE      STATUS             READY" "$OUT"
+# the management API's event streams of both daemons, the VMs' events only
+curl -sN --unix-socket "$API" "http://localhost/v1/events?isolation=vm" > "$T/events1" 2>/dev/null &
+EV1=$!
+curl -sN --unix-socket "$T/vessel2/api.sock" "http://localhost/v1/events?isolation=vm" > "$T/events2" 2>/dev/null &
+EV2=$!
+on_cleanup 'kill "$EV1" "$EV2" 2>/dev/null'
+check_sh "(both event streams are open)" "wait_for 10 'grep -q \"vessel events\" $T/events1 && grep -q \"vessel events\" $T/events2'"
+run curl -sS --unix-socket "$API" "http://localhost/v1/sandboxes/$A"
+assert_eq "GET /v1/sandboxes/{name} of a VM: its sandbox entry" "$A vm running" "$(jq -r '"\(.id) \(.isolation) \(.status)"' <<<"$OUT")"
+check "pause" "$VESSEL" vm pause "$A"
+check "unpause" "$VESSEL" vm unpause "$A"
+events_of() { sed -n 's/^data: //p' "$1" | jq -r --arg n "$A" 'select(.id == $n) | "\(.type)\(if .reason then "(" + .reason + ")" else "" end)"' | paste -sd' '; }
+export -f events_of
 SRCPID=$("$VESSEL" vm get "$A" -o json | jq -r .status.vessel.pid)
 check_sh "the counter runs" "wait_for 30 '[ \"\$(last_tick $LOG1)\" -gt $(last_tick "$LOG1") ]'"
 M0=$(last_tick "$LOG1")
@@ -138,6 +153,13 @@ check_sh "the source QEMU is gone" "! kill -0 $SRCPID 2>/dev/null"
 run "$VESSEL" vm list
 assert_eq "the source daemon's vm list: no VM" "NAME                     AGE      STATUS             READY" "$OUT"
 check_sh "… its VM directory gone" "[ ! -e $T/vms/$A ]"
+check_sh "/v1/events of the source: the VM's pause, resume and migrate (isolation vm)" \
+  "wait_for 10 '[ \"\$(events_of $T/events1)\" = \"pause resume migrate(to $SOCK2)\" ]'"
+assert_eq "/v1/events of the target: the VM made for the incoming migration" "create(incoming migration)" "$(events_of "$T/events2")"
+run curl -sS --unix-socket "$API" "http://localhost/v1/sandboxes/$A"
+assert_eq "… the source's GET /v1/sandboxes/{name}: gone" "sandbox \"$A\" does not exist" "$(jq -r .error <<<"$OUT")"
+run curl -sS --unix-socket "$T/vessel2/api.sock" "http://localhost/v1/sandboxes/$A"
+assert_eq "… the target's: the VM, running" "$A vm running" "$(jq -r '"\(.id) \(.isolation) \(.status)"' <<<"$OUT")"
 run v2 vm list
 assert_match "the target daemon's vm list: the VM, Running" "$A +[0-9a-z]+ +Running +True" "$OUT"
 check_sh "the counter carries on on the target" "wait_for 30 '[ -n \"\$(first_tick $LOG2)\" ]'"
@@ -160,9 +182,60 @@ assert_match "API: PUT /v1/vms/{name}/migrate back to the first daemon" "migrate
 run "$VESSEL" vm list
 assert_match "… the first daemon runs it again" "$A +[0-9a-z]+ +Running +True" "$OUT"
 check_sh "… one QEMU in all" "[ \$(qemus_of $T/vms | wc -l) = 1 ]"
+check_sh "… the target's stream says it left" "wait_for 10 'events_of $T/events2 | grep -q \"migrate(to $VESSEL_SOCKET)\"'"
+kill "$EV1" "$EV2" 2>/dev/null
+
+# ---------------------------------------------------------------- kill -9 of the source daemon mid-migration
+# QEMU carries the migration on by itself: whichever way it ends, the guest must run on exactly one side
+# (the next source daemon quits a QEMU whose migration completed; the target drops one whose migration failed)
+DPID=$("$VESSEL" daemon status 2>/dev/null)
+M0=$(last_tick "$LOG1")
+"$VESSEL" vm migrate "$A" --to "$SOCK2" > "$T/migrate3.out" 2>&1 &
+MIG=$!
+check_sh "a third migration begins (the target's QEMU is there, waiting)" "wait_for 60 '[ \$(qemus_of $T/vms | wc -l) = 2 ]'"
+kill -KILL "$DPID"
+wait "$MIG"
+diag "the migration's client: $(head -c 300 "$T/migrate3.out")"
+# where the VM is: "source"/"target" by each daemon's vm list (the first is started again by the call)
+side() {
+  local s t
+  s=$("$VESSEL" vm list -o json 2>/dev/null | jq -r --arg n "$A" '.[] | select(.name == $n) | .printableStatus')
+  t=$(v2 vm list -o json 2>/dev/null | jq -r --arg n "$A" '.[] | select(.name == $n) | .printableStatus')
+  if [ "$s" = Running ] && [ -z "$t" ]; then echo source; elif [ "$t" = Running ] && [ -z "$s" ]; then echo target; else echo "source=$s target=$t"; fi
+}
+export -f side
+check_sh "kill -9 of the source daemon mid-migration: the VM runs on one side only, never both, never none" \
+  "wait_for 150 '[ \"\$(side)\" = source ] || [ \"\$(side)\" = target ]'"
+WHERE=$(side)
+diag "after the kill: the VM is the $WHERE's"
+check_sh "… one QEMU in all" "wait_for 20 '[ \$(qemus_of $T/vms | wc -l) = 1 ]'"
+if [ "$WHERE" = target ]; then LOGW=$LOG2; else LOGW=$LOG1; fi
+TW=$(last_tick "$LOGW")
+check_sh "… its guest counts on, not rebooted (the hostDisk's boot count is 1)" \
+  "wait_for 30 '[ \"\$(last_tick $LOGW)\" -gt ${TW:-0} ]' && [ \"\$(hostdisk_boots)\" = 1 ]"
+sleep 3
+assert_eq "… and stays so" "$WHERE" "$(side)"
+if [ "$WHERE" = target ]; then
+  run -t 400 v2 vm migrate "$A" --to "$VESSEL_SOCKET"
+  assert_match "… back to the first daemon" "^0 VM $A migrated" "$RC $OUT"
+fi
+
+# ---------------------------------------------------------------- a crash and a delete on /v1/events
+curl -sN --unix-socket "$API" "http://localhost/v1/events?isolation=vm" > "$T/events3" 2>/dev/null &
+EV1=$!
+check_sh "(the event stream of the daemon after the kill is open)" "wait_for 10 'grep -q \"vessel events\" $T/events3'"
+kill -KILL "$("$VESSEL" vm get "$A" -o json | jq -r .status.vessel.pid)"
+check_sh "kill -9 of QEMU under Always: crash, then start again, on /v1/events" \
+  "wait_for 60 '[ \"\$(events_of $T/events3)\" = \"crash(Crashed) start\" ]'"
 
 # ---------------------------------------------------------------- delete leaves nothing
 check "delete" "$VESSEL" vm delete "$A" --grace-period 0
+check_sh "… delete on /v1/events: exit, then delete" "wait_for 10 '[ \"\$(events_of $T/events3)\" = \"crash(Crashed) start exit(Stopped) delete\" ]'"
+kill "$EV1" 2>/dev/null
+run "$VESSEL" doctor
+assert_contains "vessel doctor: OVMF for firmware efi" "$OUT" "vm firmware efi: /usr/share/OVMF/"
+assert_contains "… genisoimage" "$OUT" "vm genisoimage: /"
+assert_contains "… the image cache" "$OUT" "vm image cache: $T/vms/.images ("
 check_sh "nothing left: no VM directory on either daemon, no QEMU, no cgroup" \
   "[ -z \"\$(ls $T/vms)\" ] && [ -z \"\$(ls $T/vms2)\" ] && [ -z \"\$(qemus_of $T/vms)\" ] && [ -z \"\$(cgroup_dirs_named vm-$P)\" ]"
 

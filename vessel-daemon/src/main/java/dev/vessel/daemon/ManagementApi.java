@@ -75,8 +75,17 @@ final class ManagementApi {
             ApiQuery query = ApiQuery.parse(rawQuery, ONE_PARAMETERS);
             String id = parts.get(2);
             return switch (catalog.find(id, query.root())) {
-                case SandboxCatalog.Lookup.Missing m -> Reply.error(404, "sandbox \"" + ApiQuery.printable(id) + "\" does not exist"
-                        + (query.root() == null ? "" : " under --root " + query.root()));
+                case SandboxCatalog.Lookup.Missing m -> {
+                    var vm = query.root() == null && VmService.started()
+                            ? VmService.driver().summaries().stream().filter(v -> v.name().equals(id)).findFirst() : java.util.Optional.<dev.vessel.runtime.vm.VmDriver.Summary>empty();
+                    if (vm.isPresent()) {
+                        // a full VM: its sandbox entry; its stats and the rest are under /v1/vms/{name}
+                        yield parts.size() == 3 ? Reply.json(200, vmSandbox(vm.get()))
+                                : Reply.error(404, "sandbox \"" + id + "\" is a full VM: no stats here yet (see /v1/vms/" + id + ")");
+                    }
+                    yield Reply.error(404, "sandbox \"" + ApiQuery.printable(id) + "\" does not exist"
+                            + (query.root() == null ? "" : " under --root " + query.root()));
+                }
                 case SandboxCatalog.Lookup.Ambiguous a -> {
                     ObjectNode body = JSON.createObjectNode().put("error", "sandbox \"" + id + "\" exists under several roots ("
                             + String.join(", ", a.roots().stream().map(Path::toString).toList()) + "): add ?root=");
@@ -108,7 +117,7 @@ final class ManagementApi {
     /** A full VM as a sandbox of isolation {@code vm}: its name, QEMU's pid, a status of the sandbox model. */
     static SandboxInfo vmSandbox(dev.vessel.runtime.vm.VmDriver.Summary vm) {
         String status = switch (vm.printableStatus()) {
-            case "Running", "Stopping", "Terminating" -> "running";
+            case "Running", "Migrating", "Stopping", "Terminating" -> "running";
             case "Paused" -> "paused";
             case "Starting" -> "creating";
             default -> "stopped";

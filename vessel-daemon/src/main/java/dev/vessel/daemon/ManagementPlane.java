@@ -21,7 +21,9 @@ final class ManagementPlane {
         SandboxCatalog catalog = new SandboxCatalog(drivers, settings);
         Path socket = ManagementServer.socketNextTo(vesseldSocket);
         try {
-            ManagementServer.start(socket, new ManagementApi(catalog), new SandboxEvents(catalog));
+            SandboxEvents events = new SandboxEvents(catalog);
+            VmService.publishTo(events);
+            ManagementServer.start(socket, new ManagementApi(catalog), events);
             apiLine = "management API: " + socket + " (root only)";
             Vesseld.log("serving the management API on " + socket);
         } catch (IOException | RuntimeException e) {

@@ -16,7 +16,8 @@ import java.util.concurrent.LinkedBlockingQueue;
 /**
  * The sandboxes' life as events (create, start, pause, resume, oom, exit, delete) for the
  * management API's {@code /v1/events}: a small in-process bus, fed by a watcher that compares
- * the catalog every {@link #PERIOD} while someone listens. The OCI front end hands the
+ * the catalog every {@link #PERIOD} while someone listens, and by the VM driver, which tells
+ * each change of a full VM as it makes it (crash and migrate besides; {@link VmService}). The OCI front end hands the
  * low-level runtime's work to the client (it execs crun), so the daemon learns how a create or
  * a start ended only from the state it leaves; polling that state is the one source that sees
  * every change, exits and changes made by other tools included.
@@ -25,8 +26,13 @@ final class SandboxEvents {
     static final Duration PERIOD = Duration.ofSeconds(1);
     private static final int QUEUE = 1024;
 
+    /** {@code reason}: why, where the type alone does not say (a full VM's exit: Stopped, PoweredOff, HostRestarted). */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    record Event(String type, String id, String root, String isolation, String status, String time) {}
+    record Event(String type, String id, String root, String isolation, String status, String time, String reason) {
+        Event(String type, String id, String root, String isolation, String status, String time) {
+            this(type, id, root, isolation, status, time, null);
+        }
+    }
 
     private final SandboxCatalog catalog;
     private final List<BlockingQueue<Event>> listeners = new CopyOnWriteArrayList<>();

@@ -13,7 +13,8 @@ import java.util.Set;
  * {@code POST /v1/vms} (a VirtualMachine manifest, YAML or JSON: kubectl apply),
  * {@code PUT /v1/vms/{name}/start|stop|restart|pause|unpause} (KubeVirt's subresource names;
  * stop and restart take {@code ?gracePeriod=SECONDS}), {@code DELETE /v1/vms/{name}},
- * {@code POST /v1/vms/{name}/snapshots} ({@code {"name": SNAPSHOT}}), {@code PUT /v1/vms/{name}/restore}
+ * {@code POST /v1/vms/{name}/snapshots} ({@code {"name": SNAPSHOT}}; a running VM's memory and disks, a stopped
+ * VM's hostDisks), {@code GET|DELETE /v1/vms/{name}/snapshots/{snapshot}}, {@code PUT /v1/vms/{name}/restore}
  * ({@code {"snapshot": SNAPSHOT}}), {@code PUT /v1/vms/{name}/migrate} ({@code {"to": SOCKET}}); and a
  * migration's target side, {@code POST /v1/vms/{name}/incoming} and {@code DELETE /v1/vms/{name}/incoming}. A manifest
  * refused is a 400 naming the field ({@code field}: its path, when the message has one).
@@ -75,6 +76,20 @@ final class VmApi {
                 driver.snapshotVm(name, snapshot);
                 return ManagementApi.Reply.json(201, Map.of("result", "snapshot " + snapshot + " created", "vm", driver.get(name)));
             }
+            if (parts.size() == 5 && parts.get(3).equals("snapshots")) {
+                String snapshot = parts.get(4);
+                return switch (method) {
+                    case "GET", "HEAD" -> driver.snapshots(name).stream().filter(s -> s.name().equals(snapshot)).findFirst()
+                            .map(s -> ManagementApi.Reply.json(200, s))
+                            .orElseGet(() -> ManagementApi.Reply.error(404, "vm " + name + ": no snapshot named \""
+                                    + ApiQuery.printable(snapshot) + "\""));
+                    case "DELETE" -> {
+                        driver.deleteSnapshot(name, snapshot);
+                        yield ManagementApi.Reply.json(200, Map.of("result", "snapshot " + snapshot + " deleted"));
+                    }
+                    default -> notAllowed(method, "GET or DELETE");
+                };
+            }
             if (parts.size() == 4 && parts.get(3).equals("restore")) {
                 if (!method.equals("PUT")) return notAllowed(method, "PUT");
                 driver.restoreVm(name, field(body, "snapshot"));
@@ -87,7 +102,7 @@ final class VmApi {
                 return ManagementApi.Reply.json(200, Map.of("result", driver.migrateVm(name, MigrationClient.at(java.nio.file.Path.of(to)))));
             }
             return ManagementApi.Reply.error(404, "no such endpoint: " + ApiQuery.printable(path)
-                    + " (see /v1/vms, /v1/vms/{name}, /v1/vms/{name}/start|stop|restart|pause|unpause|snapshots|restore|migrate)");
+                    + " (see /v1/vms, /v1/vms/{name}, /v1/vms/{name}/start|stop|restart|pause|unpause|snapshots[/{snapshot}]|restore|migrate)");
         } catch (OciException e) {
             return badRequest(e.getMessage());
         }
@@ -152,7 +167,7 @@ final class VmApi {
         var body = ManagementApi.JSON.createObjectNode().put("error", message);
         String field = field(message);
         if (field != null) body.put("field", field);
-        int status = message.contains("does not exist") && message.startsWith("vm \"") ? 404
+        int status = message.contains("does not exist") && message.startsWith("vm \"") || message.contains(": no snapshot named ") ? 404
                 : message.contains("already exists") ? 409 : 400;
         return ManagementApi.Reply.json(status, body);
     }

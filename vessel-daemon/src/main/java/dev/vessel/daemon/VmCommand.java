@@ -27,7 +27,7 @@ import picocli.CommandLine.ParseResult;
  */
 @Command(name = "vm", description = "Full VMs from KubeVirt VirtualMachine manifests: apply -f FILE|-, create, list,"
         + " get NAME [-o yaml|json], start, stop, restart, pause, unpause, delete, console NAME,"
-        + " snapshot|restore NAME SNAPSHOT, migrate NAME --to SOCKET;"
+        + " snapshot|restore NAME SNAPSHOT, snapshot list NAME, snapshot delete NAME SNAPSHOT, migrate NAME --to SOCKET;"
         + " image build KIND OUT.qcow2 (a guest disk).",
         subcommands = {VmCommand.Apply.class, VmCommand.Create.class, VmCommand.ListVms.class, VmCommand.Get.class,
                 VmCommand.Start.class, VmCommand.Stop.class, VmCommand.Restart.class, VmCommand.Pause.class,
@@ -236,17 +236,73 @@ final class VmCommand implements OciCli.Handler {
         @Parameters(index = "1", paramLabel = "SNAPSHOT", description = "the snapshot's name") String snapshot;
     }
 
-    @Command(name = "snapshot", description = "Snapshot a running VM: its memory and qcow2 disks (raw hostDisks are not part of it).")
-    static final class Snapshot extends WithSnapshot {
+    @Command(name = "snapshot", description = "Snapshot a VM: NAME SNAPSHOT (running: its memory and qcow2 disks, raw hostDisks"
+            + " not part of it; stopped: copies of its hostDisks), list NAME, delete NAME SNAPSHOT.",
+            subcommands = {VmCommand.SnapshotList.class, VmCommand.SnapshotDelete.class})
+    static final class Snapshot extends Verb {
+        // optional here, so that picocli takes "list" and "delete" as the verbs they are; checked below
+        @Parameters(index = "0", arity = "0..1", paramLabel = "NAME", description = "the VirtualMachine's metadata.name") String name;
+        @Parameters(index = "1", arity = "0..1", paramLabel = "SNAPSHOT", description = "the snapshot's name") String snapshot;
+
         @Override
-        public void run(Call call, ParseResult parsed) {
+        public void run(Call call, ParseResult parsed) throws IOException {
+            if (parsed.hasSubcommand()) {
+                if (name != null) throw new OciException("vm snapshot: " + parsed.subcommand().commandSpec().name() + " comes first"
+                        + " (vessel vm snapshot " + parsed.subcommand().commandSpec().name() + " NAME …)");
+                ParseResult sub = parsed.subcommand();
+                if (sub.isUsageHelpRequested()) {
+                    call.print(sub.commandSpec().commandLine().getUsageMessage());
+                    OciCli.done(call);
+                    return;
+                }
+                ((OciCli.Handler) sub.commandSpec().userObject()).run(call, sub);
+                return;
+            }
+            if (name == null || snapshot == null) {
+                throw new OciException("vm snapshot: Missing required parameter: '" + (name == null ? "NAME" : "SNAPSHOT")
+                        + "' (see vessel vm snapshot --help)");
+            }
             driver().snapshotVm(name, snapshot);
             call.print("virtualmachinesnapshot.snapshot.kubevirt.io/" + snapshot + " created\n");
             OciCli.done(call);
         }
     }
 
-    @Command(name = "restore", description = "Restore a running VM to one of its snapshots (memory and qcow2 disks).")
+    @Command(name = "list", description = "A VM's snapshots: NAME CREATED KIND (disks+memory of the run, or disks of the stopped VM).")
+    static final class SnapshotList extends Named {
+        @Option(names = {"-o", "--output"}, paramLabel = "json", description = "json: the list as JSON") String output;
+
+        @Override
+        public void run(Call call, ParseResult parsed) throws IOException {
+            List<VmStatus.Snapshot> all = driver().requireSnapshots(name);
+            if ("json".equals(output)) {
+                call.print(Manifests.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(all) + "\n");
+            } else if (output != null) {
+                throw new OciException("vm snapshot list: unknown output \"" + output + "\" (use json)");
+            } else {
+                StringBuilder b = new StringBuilder(String.format("%-24s %-8s %s%n", "NAME", "AGE", "HOLDS"));
+                for (VmStatus.Snapshot s : all) {
+                    b.append(String.format("%-24s %-8s %s%n", s.name(), age(s.creationTime()),
+                            s.ofRun() ? "memory and disks of the run" : "disks: " + String.join(", ", s.disks())));
+                }
+                call.print(b.toString());
+            }
+            OciCli.done(call);
+        }
+    }
+
+    @Command(name = "delete", description = "Delete one snapshot of a VM: NAME SNAPSHOT.")
+    static final class SnapshotDelete extends WithSnapshot {
+        @Override
+        public void run(Call call, ParseResult parsed) {
+            driver().deleteSnapshot(name, snapshot);
+            call.print("virtualmachinesnapshot.snapshot.kubevirt.io \"" + snapshot + "\" deleted\n");
+            OciCli.done(call);
+        }
+    }
+
+    @Command(name = "restore", description = "Restore a VM to one of its snapshots: a running VM's (memory and qcow2 disks;"
+            + " it runs on from there), or a stopped VM's (its hostDisks, while it is stopped).")
     static final class Restore extends WithSnapshot {
         @Override
         public void run(Call call, ParseResult parsed) {

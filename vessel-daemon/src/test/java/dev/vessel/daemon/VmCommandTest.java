@@ -48,6 +48,20 @@ class VmCommandTest {
     }
 
     @Test
+    void snapshotTakesOneOrListsOrDeletesThem() {
+        VmCommand.Snapshot take = (VmCommand.Snapshot) verb("vm", "snapshot", "a", "s1").commandSpec().userObject();
+        assertThat(take.name + " " + take.snapshot).isEqualTo("a s1");
+        CommandLine.ParseResult delete = verb("vm", "snapshot", "delete", "a", "s1");
+        assertThat(delete.hasSubcommand()).isTrue();
+        VmCommand.SnapshotDelete d = (VmCommand.SnapshotDelete) delete.subcommand().commandSpec().userObject();
+        assertThat(d.name + " " + d.snapshot).isEqualTo("a s1");
+        CommandLine.ParseResult list = verb("vm", "snapshot", "list", "a", "-o", "json");
+        assertThat(((VmCommand.SnapshotList) list.subcommand().commandSpec().userObject()).output).isEqualTo("json");
+        assertThatThrownBy(() -> OciCli.commandLine().parseArgs("vm", "snapshot", "delete", "a"))
+                .isInstanceOf(CommandLine.MissingParameterException.class);
+    }
+
+    @Test
     void aUsageErrorNamesTheVerbWithItsParent() {
         CommandLine cli = OciCli.commandLine();
         try {

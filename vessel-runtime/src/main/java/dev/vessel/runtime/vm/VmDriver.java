@@ -60,6 +60,10 @@ public final class VmDriver implements AutoCloseable {
     public static final String STATE = "state.json";
     /** The run's snapshots (a list of {@link VmStatus.Snapshot}): "run-" as the overlays holding them, so it goes with them. */
     public static final String SNAPSHOTS = DiskSources.RUN_PREFIX + "snapshots.json";
+    /** A stopped VM's snapshots: a directory each ({@code snapshot.json} and the copies of its persistent disks). */
+    public static final String STORED_SNAPSHOTS = "snapshots";
+    /** Marks a migration target's run until its QEMU has run the guest: a QEMU that ends before that is dropped, not restarted. */
+    static final String INCOMING = DiskSources.RUN_PREFIX + "incoming";
     /** The socket a migration target's QEMU listens on ({@code migrate-incoming}). */
     public static final String MIGRATE_SOCKET = "migrate.sock";
     static final Duration SNAPSHOT_TIMEOUT = Duration.ofMinutes(5);
@@ -74,7 +78,8 @@ public final class VmDriver implements AutoCloseable {
     public static final String MASQUERADE_GUEST = "10.0.2.2";
     static final Duration CRASH_LOOP_WINDOW = Duration.ofSeconds(60);
     static final Duration MAX_BACKOFF = Duration.ofMinutes(5);
-    static final List<Path> OVMF = List.of(Path.of("/usr/share/OVMF/OVMF_CODE.fd"), Path.of("/usr/share/OVMF/OVMF_CODE_4M.fd"));
+    /** Where Debian's ovmf puts the UEFI firmware, by preference. */
+    public static final List<Path> OVMF = List.of(Path.of("/usr/share/OVMF/OVMF_CODE.fd"), Path.of("/usr/share/OVMF/OVMF_CODE_4M.fd"));
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path root;
@@ -84,10 +89,13 @@ public final class VmDriver implements AutoCloseable {
     /** QEMU's run status as last seen (running, paused, …), by VM. */
     private final Map<String, String> qemuStatus = new ConcurrentHashMap<>();
     private final Map<String, Boolean> deleting = new ConcurrentHashMap<>();
+    /** VMs this daemon is migrating away (printableStatus Migrating meanwhile). */
+    private final java.util.Set<String> migrating = ConcurrentHashMap.newKeySet();
     /** VMs whose stored manifest this build refuses (logged once, left alone). */
     private final java.util.Set<String> invalid = ConcurrentHashMap.newKeySet();
     private volatile Thread reconciler;
     private volatile boolean closed;
+    private volatile Events events = (type, name, status, reason) -> { };
 
     public VmDriver(Path root, String qemu, Supplier<Accelerator.Kind> accelerator) {
         this.root = root;
@@ -97,6 +105,28 @@ public final class VmDriver implements AutoCloseable {
 
     public Path root() {
         return root;
+    }
+
+    /**
+     * A VM's life as events, for the management API's stream: {@code type} create, start, pause,
+     * resume, exit (the run ended: {@code reason} Stopped, PoweredOff or HostRestarted), crash (QEMU
+     * died or the guest panicked), delete, migrate (to {@code reason}); {@code status} the VM's
+     * printableStatus after it. Called by the thread that made the change; it must not block.
+     */
+    public interface Events {
+        void event(String type, String name, String status, String reason);
+    }
+
+    public void events(Events sink) {
+        this.events = sink;
+    }
+
+    private void emit(String type, String name, String status, String reason) {
+        try {
+            events.event(type, name, status, reason);
+        } catch (RuntimeException e) {
+            Log.info("vm " + name + ": event " + type + ": " + e.getMessage());
+        }
     }
 
     /** Starts reconciling (the daemon's start): re-adopts running QEMUs, starts what runStrategy says. */
@@ -154,12 +184,14 @@ public final class VmDriver implements AutoCloseable {
                 Files.createDirectories(dir);
                 writeAtomically(dir.resolve(MANIFEST), Manifests.YAML.writeValueAsBytes(withoutStatus(vm)));
                 VmState state = VmState.fresh(UUID.randomUUID().toString(), Instant.now().toString(), desired);
-                if (desired) state = launch(name, plan, state);
+                if (desired) state = launch(name, plan, state, false, false);
                 save(name, state);
             } catch (IOException | RuntimeException e) {
                 deleteTree(dir);
                 throw e instanceof IOException io ? new OciException("vm " + name + ": " + io.getMessage()) : (RuntimeException) e;
             }
+            emit("create", name, desired ? "Starting" : "Stopped", null);
+            if (desired) emit("start", name, "Running", null);
             return "virtualmachine.kubevirt.io/" + name + " created";
         }
     }
@@ -250,6 +282,7 @@ public final class VmDriver implements AutoCloseable {
                 if (!pause && !now.equals("paused")) throw new OciException("vm \"" + name + "\" is not paused");
                 qmp.execute(pause ? "stop" : "cont");
                 qemuStatus.put(name, qmp.status());
+                emit(pause ? "pause" : "resume", name, pause ? "Paused" : "Running", null);
             } catch (VmmException e) {
                 throw new OciException("vm " + name + ": " + e.getMessage());
             }
@@ -278,6 +311,7 @@ public final class VmDriver implements AutoCloseable {
                         cleanupRun(name, state);
                         deleteTree(dir(name));
                         qemuStatus.remove(name);
+                        emit("delete", name, null, null);
                         return;
                     }
                     if (System.currentTimeMillis() > deadline) {
@@ -350,37 +384,110 @@ public final class VmDriver implements AutoCloseable {
     // ---- snapshots and live migration (issue 14, item 5) ----
 
     /**
-     * {@code snapshot}: the memory and the qcow2 disks of the running VM (its overlays and
-     * emptyDisks) as internal snapshot {@code snapshot} ({@code snapshot-save}); the VM runs on.
-     * A raw hostDisk cannot hold an internal snapshot and is not part of it: a restore leaves its
-     * content as it is. Snapshots live in the run's overlays, so they end with the run.
+     * {@code snapshot} of a running VM: its memory and qcow2 disks (its overlays and emptyDisks) as
+     * internal snapshot {@code snapshot} ({@code snapshot-save}); the VM runs on. A raw hostDisk cannot
+     * hold an internal snapshot and is not part of it: a restore leaves its content as it is. Such
+     * snapshots live in the run's overlays, so they end with the run.
+     *
+     * <p>Of a stopped VM: what outlives a run, as KubeVirt's snapshot of a stopped VM takes its
+     * persistent volumes: each hostDisk (and the UEFI variable store) copied, sparse, into {@code
+     * snapshots/SNAPSHOT/}, kept until deleted. containerDisk, ephemeral and emptyDisk volumes start
+     * afresh at every run and are not part of it.
      */
     public void snapshotVm(String name, String snapshot) {
         checkSnapshotName(snapshot);
         try (var held = lock(name)) {
-            VmState state = requireRunning(name, "a snapshot holds a running VM's memory");
-            List<VmStatus.Snapshot> all = new ArrayList<>(snapshots(name));
-            if (all.stream().anyMatch(s -> s.name().equals(snapshot))) {
+            VmState state = requireState(name);
+            if (snapshots(name).stream().anyMatch(s -> s.name().equals(snapshot))) {
                 throw new OciException("vm " + name + ": snapshot \"" + snapshot + "\" already exists");
             }
-            List<String> devices = snapshotDevices(Manifests.plan(manifest(name), MANIFEST));
+            if (state.pid() != 0 && state.stopping()) {
+                throw new OciException("vm \"" + name + "\" is stopping: snapshot it when it is running or stopped");
+            }
+            VmPlan plan = Manifests.plan(manifest(name), MANIFEST);
+            if (state.pid() == 0) {
+                storedSnapshot(name, plan, snapshot);
+                return;
+            }
+            List<String> devices = snapshotDevices(plan);
             if (devices.isEmpty()) throw new OciException("vm " + name + ": no qcow2 disk to hold a snapshot (raw hostDisks cannot)");
             try (Qmp qmp = qmp(name)) {
                 LiveState.save(qmp, snapshot, devices.getFirst(), devices, SNAPSHOT_TIMEOUT);
             } catch (VmmException e) {
                 throw new OciException("vm " + name + ": snapshot " + snapshot + ": " + e.getMessage());
             }
-            all.add(new VmStatus.Snapshot(snapshot, Instant.now().toString(), devices, state.startedAt()));
-            writeAtomically(dir(name).resolve(SNAPSHOTS), json(all));
+            List<VmStatus.Snapshot> run = new ArrayList<>(runSnapshots(name));
+            run.add(new VmStatus.Snapshot(snapshot, Instant.now().toString(), devices, state.startedAt(), true, null));
+            writeAtomically(dir(name).resolve(SNAPSHOTS), json(run));
         }
     }
 
-    /** {@code restore}: memory and qcow2 disks back to {@code snapshot} ({@code snapshot-load}); a running VM runs on from there. */
+    /** A stopped VM's snapshot: its hostDisks' files and UEFI variables copied into {@code snapshots/SNAPSHOT/}. */
+    private void storedSnapshot(String name, VmPlan plan, String snapshot) {
+        Map<String, String> hostDisks = new java.util.LinkedHashMap<>();
+        for (VmPlan.PlannedDisk d : plan.disks()) {
+            if (d.source() instanceof VmPlan.HostDiskSource h && Files.isRegularFile(Path.of(h.path()))) hostDisks.put(d.name(), h.path());
+        }
+        Path vars = dir(name).resolve("OVMF_VARS.fd");
+        if (hostDisks.isEmpty() && !Files.exists(vars)) {
+            throw new OciException("vm " + name + ": nothing persistent to snapshot while it is stopped (no hostDisk; containerDisk,"
+                    + " ephemeral and emptyDisk volumes start afresh at every run); a running VM's snapshot holds its memory and qcow2 disks");
+        }
+        Path all = dir(name).resolve(STORED_SNAPSHOTS);
+        Path work = all.resolve("." + snapshot + ".tmp");
+        try {
+            Files.createDirectories(all);
+            deleteTree(work);
+            Files.createDirectories(work);
+            for (var e : hostDisks.entrySet()) copySparse(Path.of(e.getValue()), work.resolve(e.getKey() + ".raw"));
+            if (Files.exists(vars)) copySparse(vars, work.resolve("OVMF_VARS.fd"));
+            VmStatus.Snapshot s = new VmStatus.Snapshot(snapshot, Instant.now().toString(), List.copyOf(hostDisks.keySet()), null,
+                    false, hostDisks);
+            writeAtomically(work.resolve("snapshot.json"), json(s));
+            Files.move(work, all.resolve(snapshot), StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException | RuntimeException e) {
+            deleteTree(work);
+            throw new OciException("vm " + name + ": snapshot " + snapshot + ": " + (e.getMessage() == null ? e : e.getMessage()));
+        }
+    }
+
+    /** {@code cp --sparse=always}, into a temporary file renamed at the end: a copy cut short leaves the old file. */
+    private static void copySparse(Path from, Path to) throws IOException {
+        Path tmp = to.resolveSibling("." + to.getFileName() + ".copy");
+        Command.Result r = Command.run(List.of("cp", "--sparse=always", "--reflink=auto", from.toString(), tmp.toString()), "",
+                Duration.ofMinutes(30));
+        if (r.status() != 0) {
+            Files.deleteIfExists(tmp);
+            throw new OciException("cp " + from + ": " + r.firstLine());
+        }
+        Files.move(tmp, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /**
+     * {@code restore}: a running VM's snapshot puts memory and qcow2 disks back ({@code snapshot-load})
+     * and the VM runs on from there; a stopped VM's snapshot puts its hostDisks' files (and UEFI
+     * variables) back while the VM is stopped.
+     */
     public void restoreVm(String name, String snapshot) {
         try (var held = lock(name)) {
-            requireRunning(name, "its snapshots are in the run's disks");
+            VmState state = requireState(name);
             VmStatus.Snapshot s = snapshots(name).stream().filter(x -> x.name().equals(snapshot)).findFirst()
                     .orElseThrow(() -> new OciException("vm " + name + ": no snapshot named \"" + snapshot + "\""));
+            if (!s.ofRun()) {
+                if (state.pid() != 0) {
+                    throw new OciException("vm \"" + name + "\" is running: snapshot " + snapshot + " holds the disks of the stopped VM;"
+                            + " restore it once the VM is stopped (vessel vm stop " + name + ")");
+                }
+                Path from = dir(name).resolve(STORED_SNAPSHOTS).resolve(snapshot);
+                try {
+                    for (var e : s.hostDisks().entrySet()) copySparse(from.resolve(e.getKey() + ".raw"), Path.of(e.getValue()));
+                    if (Files.exists(from.resolve("OVMF_VARS.fd"))) copySparse(from.resolve("OVMF_VARS.fd"), dir(name).resolve("OVMF_VARS.fd"));
+                } catch (IOException e) {
+                    throw new OciException("vm " + name + ": restore " + snapshot + ": " + e.getMessage());
+                }
+                return;
+            }
+            requireRunning(name, "its snapshots are in the run's disks");
             try (Qmp qmp = qmp(name)) {
                 LiveState.load(qmp, snapshot, s.disks().getFirst(), s.disks(), SNAPSHOT_TIMEOUT);
                 qemuStatus.put(name, qmp.status());
@@ -390,8 +497,50 @@ public final class VmDriver implements AutoCloseable {
         }
     }
 
-    /** The run's snapshots, oldest first (none when it is not running). */
+    /** {@code snapshot delete}: one snapshot removed (a running VM's from its qcow2 disks, {@code snapshot-delete}). */
+    public void deleteSnapshot(String name, String snapshot) {
+        try (var held = lock(name)) {
+            requireState(name);
+            VmStatus.Snapshot s = snapshots(name).stream().filter(x -> x.name().equals(snapshot)).findFirst()
+                    .orElseThrow(() -> new OciException("vm " + name + ": no snapshot named \"" + snapshot + "\""));
+            if (!s.ofRun()) {
+                Path stored = dir(name).resolve(STORED_SNAPSHOTS).resolve(snapshot);
+                Path gone = stored.resolveSibling("." + snapshot + ".deleted");
+                try {
+                    Files.move(stored, gone, StandardCopyOption.ATOMIC_MOVE); // gone from the list at once, even if removing it fails
+                } catch (IOException e) {
+                    throw new OciException("vm " + name + ": snapshot " + snapshot + ": " + e.getMessage());
+                }
+                deleteTree(gone);
+                return;
+            }
+            requireRunning(name, "its snapshots are in the run's disks");
+            try (Qmp qmp = qmp(name)) {
+                LiveState.delete(qmp, snapshot, s.disks(), SNAPSHOT_TIMEOUT);
+            } catch (VmmException e) {
+                throw new OciException("vm " + name + ": snapshot " + snapshot + ": " + e.getMessage());
+            }
+            List<VmStatus.Snapshot> run = new ArrayList<>(runSnapshots(name));
+            run.removeIf(x -> x.name().equals(snapshot));
+            writeAtomically(dir(name).resolve(SNAPSHOTS), json(run));
+        }
+    }
+
+    /** {@link #snapshots} of a VM that must exist. */
+    public List<VmStatus.Snapshot> requireSnapshots(String name) {
+        requireState(name);
+        return snapshots(name);
+    }
+
+    /** Every snapshot, oldest first: the stopped VM's (kept) and the run's (none when it is not running). */
     public List<VmStatus.Snapshot> snapshots(String name) {
+        List<VmStatus.Snapshot> all = new ArrayList<>(storedSnapshots(name));
+        all.addAll(runSnapshots(name));
+        all.sort(Comparator.comparing(VmStatus.Snapshot::creationTime));
+        return all;
+    }
+
+    private List<VmStatus.Snapshot> runSnapshots(String name) {
         Path file = dir(name).resolve(SNAPSHOTS);
         if (!Files.exists(file)) return List.of();
         try {
@@ -400,6 +549,24 @@ public final class VmDriver implements AutoCloseable {
             Log.info("vm " + name + ": " + SNAPSHOTS + ": " + e.getMessage());
             return List.of();
         }
+    }
+
+    private List<VmStatus.Snapshot> storedSnapshots(String name) {
+        Path all = dir(name).resolve(STORED_SNAPSHOTS);
+        if (!Files.isDirectory(all)) return List.of();
+        List<VmStatus.Snapshot> found = new ArrayList<>();
+        try (var dirs = Files.list(all)) {
+            for (Path d : dirs.filter(d -> !d.getFileName().toString().startsWith(".")).toList()) {
+                try {
+                    found.add(JSON.readValue(Files.readAllBytes(d.resolve("snapshot.json")), VmStatus.Snapshot.class));
+                } catch (IOException e) {
+                    Log.info("vm " + name + ": snapshot " + d.getFileName() + ": " + e.getMessage());
+                }
+            }
+        } catch (IOException e) {
+            Log.info("vm " + name + ": " + all + ": " + e.getMessage());
+        }
+        return found;
     }
 
     static void checkSnapshotName(String snapshot) {
@@ -458,6 +625,7 @@ public final class VmDriver implements AutoCloseable {
             }
             String uri = target.prepare(name, state.uid(), state.created(), manifest, dir(name));
             LiveState.Result result;
+            migrating.add(name);
             try (Qmp qmp = qmp(name)) {
                 result = LiveState.migrate(qmp, uri, plan.memoryMib() << 20);
                 try {
@@ -472,11 +640,14 @@ public final class VmDriver implements AutoCloseable {
                     Log.info("vm " + name + ": migration target " + target.describe() + ": " + other.getMessage());
                 }
                 throw new OciException("vm " + name + ": " + e.getMessage() + " (the VM runs on here)");
+            } finally {
+                migrating.remove(name);
             }
             waitGone(state.pid());
             cleanupRun(name, state, false);
             deleteTree(dir(name));
             qemuStatus.remove(name);
+            emit("migrate", name, null, "to " + target.describe());
             Log.info("vm " + name + ": migrated to " + target.describe() + " in " + result.took().toMillis() + " ms ("
                     + result.transferredBytes() + " bytes, downtime " + result.downtimeMs() + " ms)");
             return "VM " + name + " migrated to " + target.describe() + " in " + result.took().toMillis() + " ms (downtime "
@@ -529,13 +700,25 @@ public final class VmDriver implements AutoCloseable {
                         }
                     }
                 }
+                Path stored = sourceDir.resolve(STORED_SNAPSHOTS);
+                if (Files.isDirectory(stored)) { // a stopped VM's snapshots go with it, linked as its disks are
+                    try (var walk = Files.walk(stored)) {
+                        for (Path f : walk.toList()) {
+                            Path to = dir.resolve(sourceDir.relativize(f).toString());
+                            if (Files.isDirectory(f)) Files.createDirectories(to);
+                            else if (Files.isRegularFile(f)) Files.createLink(to, f);
+                        }
+                    }
+                }
                 writeAtomically(dir.resolve(MANIFEST), yaml(withoutStatus(vm)));
-                state = launch(name, plan, state, true);
+                Files.writeString(dir.resolve(INCOMING), "from " + sourceDir + "\n");
+                state = launch(name, plan, state, true, false);
                 save(name, state);
                 String uri = "unix:" + dir.resolve(MIGRATE_SOCKET);
                 try (Qmp qmp = qmp(name)) {
                     LiveState.acceptIncoming(qmp, uri);
                 }
+                emit("create", name, "Starting", "incoming migration");
                 return uri;
             } catch (IOException | RuntimeException | VmmException e) {
                 if (state.pid() != 0) {
@@ -552,6 +735,15 @@ public final class VmDriver implements AutoCloseable {
         }
     }
 
+    /** A migration target whose QEMU ended before it ran the guest: its files and state gone (the guest is the source's). */
+    private void dropIncoming(String name, VmState state, String why) {
+        cleanupRun(name, state, false);
+        deleteTree(dir(name));
+        qemuStatus.remove(name);
+        Log.info("vm " + name + ": incoming migration dropped: " + why);
+        emit("delete", name, null, "incoming migration dropped: " + why);
+    }
+
     /** The migration failed: the target's QEMU (still waiting, never run) killed, its files and state gone. */
     public void abortMigration(String name) {
         try (var held = lock(name)) {
@@ -563,6 +755,7 @@ public final class VmDriver implements AutoCloseable {
             cleanupRun(name, state, false);
             deleteTree(dir(name));
             qemuStatus.remove(name);
+            emit("delete", name, null, "incoming migration dropped");
         }
     }
 
@@ -596,15 +789,39 @@ public final class VmDriver implements AutoCloseable {
                 cleanupRun(name, state);
                 state = state.ended("HostRestarted", Instant.now().toString(), again && state.desired(), 0, 0);
                 save(name, state);
+                emit("exit", name, again && state.desired() ? "Starting" : "Stopped", "HostRestarted");
             }
             if (state.pid() != 0) {
+                boolean incoming = Files.exists(dir(name).resolve(INCOMING));
                 if (!alive(name, state.pid())) {
+                    if (incoming) { // the migration failed with no source daemon to say so: the guest runs on there
+                        dropIncoming(name, state, "its QEMU ended before the migration completed");
+                        return;
+                    }
                     ended(name, plan, state, state.stopping() ? "Stopped" : "Crashed");
                     return;
                 }
                 String status;
                 try (Qmp qmp = qmp(name)) {
                     status = qmp.status();
+                    if (status.equals("postmigrate")) {
+                        // a migration completed that no daemon of ours saw end (the source daemon was killed mid-way):
+                        // the guest runs on the target now, so this QEMU goes and this daemon forgets the VM, as migrateVm does
+                        try {
+                            qmp.execute("quit");
+                        } catch (VmmException gone) {
+                            // quit's reply may not come before QEMU exits
+                        }
+                        waitGone(state.pid());
+                        cleanupRun(name, state, false);
+                        deleteTree(dir(name));
+                        qemuStatus.remove(name);
+                        Log.info("vm " + name + ": its migration completed while no daemon watched it: QEMU " + state.pid()
+                                + " quit, the VM is the target's now");
+                        emit("migrate", name, null, "completed while the source daemon was away");
+                        return;
+                    }
+                    if (incoming && !status.equals("inmigrate")) Files.deleteIfExists(dir(name).resolve(INCOMING));
                     if (status.equals("shutdown") || status.equals("guest-panicked")
                             || (state.stopping() && System.currentTimeMillis() >= state.stopDeadline())) {
                         try {
@@ -619,6 +836,9 @@ public final class VmDriver implements AutoCloseable {
                     }
                 } catch (VmmException e) {
                     return; // busy (another QMP client) or going: look again next time
+                } catch (IOException e) {
+                    Log.info("vm " + name + ": " + e.getMessage());
+                    return;
                 }
                 qemuStatus.put(name, status);
                 if (state.failures() > 0 && state.startedAt() != null
@@ -653,6 +873,7 @@ public final class VmDriver implements AutoCloseable {
         qemuStatus.remove(name);
         String at = Instant.now().toString();
         Log.info("vm " + name + ": QEMU " + state.pid() + " ended: " + how);
+        emit(how.equals("Crashed") ? "crash" : "exit", name, null, how);
         VmPlan.RunStrategy s = plan.runStrategy();
         if (how.equals("Stopped")) {
             save(name, state.ended(how, at, state.restart(), 0, 0)); // a restart (or a start meanwhile) runs it again
@@ -728,14 +949,14 @@ public final class VmDriver implements AutoCloseable {
 
     /** Makes the run's disks, taps and cgroup and starts QEMU; on failure removes all it made and throws one line. */
     private VmState launch(String name, VmPlan plan, VmState state) {
-        return launch(name, plan, state, false);
+        return launch(name, plan, state, false, true);
     }
 
     /**
      * As {@link #launch(String, VmPlan, VmState)}; {@code incoming}: a migration's target, on the run
      * files already in the directory (linked from the source's), QEMU waiting with {@code -incoming defer}.
      */
-    private VmState launch(String name, VmPlan plan, VmState state, boolean incoming) {
+    private VmState launch(String name, VmPlan plan, VmState state, boolean incoming, boolean announce) {
         Path dir = dir(name);
         List<String> taps = new ArrayList<>();
         List<String> forwards = new ArrayList<>();
@@ -792,6 +1013,7 @@ public final class VmDriver implements AutoCloseable {
             long pid = Long.parseLong(Files.readString(dir.resolve(Q35Command.PID_FILE)).strip());
             Log.info("vm " + name + ": QEMU " + pid + " started");
             qemuStatus.put(name, incoming ? "inmigrate" : "running");
+            if (announce) emit("start", name, "Running", null);
             return state.running(pid, bootId(), Instant.now().toString(), taps, forwards);
         } catch (IOException | RuntimeException e) {
             cleanupRun(name, state.running(0, null, null, taps, forwards));
@@ -911,7 +1133,7 @@ public final class VmDriver implements AutoCloseable {
         String printable = printableStatus(name, state);
         String now = Instant.now().toString();
         List<VmStatus.Condition> conditions = new ArrayList<>();
-        boolean ready = printable.equals("Running");
+        boolean ready = printable.equals("Running") || printable.equals("Migrating");
         conditions.add(new VmStatus.Condition("Ready", ready ? "True" : "False", ready ? null : printable,
                 ready ? null : state.lastExit() == null ? null : "last run ended: " + state.lastExit(),
                 state.startedAt() != null ? state.startedAt() : state.lastExitAt()));
@@ -970,6 +1192,7 @@ public final class VmDriver implements AutoCloseable {
     /** KubeVirt's printableStatus. */
     public String printableStatus(String name, VmState state) {
         if (deleting.containsKey(name)) return "Terminating";
+        if (migrating.contains(name)) return "Migrating";
         if (state.pid() != 0) {
             if (state.stopping()) return state.restart() ? "Starting" : "Stopping";
             String s = qemuStatus.getOrDefault(name, "running");
@@ -990,7 +1213,7 @@ public final class VmDriver implements AutoCloseable {
             try {
                 VmState s = state(name);
                 String p = printableStatus(name, s);
-                all.add(new Summary(name, p, s.created(), s.pid(), p.equals("Running")));
+                all.add(new Summary(name, p, s.created(), s.pid(), p.equals("Running") || p.equals("Migrating")));
             } catch (RuntimeException e) {
                 // removed meanwhile
             }

@@ -25,12 +25,22 @@ public record VmStatus(String printableStatus, boolean ready, boolean created, S
             String lastExit, String lastExitAt, String startedAt, String cgroup) {}
 
     /**
-     * A snapshot of the running VM (KubeVirt has VirtualMachineSnapshot objects; here a list in the
-     * status): its name, when it was taken, the block nodes holding it (the run's qcow2 disks; raw
-     * hostDisks are not part of it) and the run it belongs to (its start).
+     * A snapshot of the VM (KubeVirt has VirtualMachineSnapshot objects; here a list in the status):
+     * its name, when it was taken, and what it holds. Of a running VM ({@code memory} true): the
+     * block nodes holding it (the run's qcow2 disks; raw hostDisks are not part of it) and the run it
+     * belongs to (its start); it ends with the run. Of a stopped VM ({@code memory} false): copies of
+     * its persistent disks, {@code disks} their volumes and {@code hostDisks} each one's file; it stays
+     * until deleted (or the VM is).
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record Snapshot(String name, String creationTime, List<String> disks, String runStartedAt) {}
+    public record Snapshot(String name, String creationTime, List<String> disks, String runStartedAt, Boolean memory,
+            java.util.Map<String, String> hostDisks) {
+        /** Whether it is a running VM's (memory and the run's disks) rather than a stopped VM's disks. */
+        @com.fasterxml.jackson.annotation.JsonIgnore
+        public boolean ofRun() {
+            return hostDisks == null;
+        }
+    }
 
     /** The manifest with this status, for get -o yaml|json. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
