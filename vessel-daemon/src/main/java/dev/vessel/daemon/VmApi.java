@@ -175,7 +175,9 @@ final class VmApi {
     static String field(String message) {
         java.util.regex.Matcher unknown = java.util.regex.Pattern.compile("unknown field \"([^\"]+)\"").matcher(message);
         if (unknown.find()) return unknown.group(1);
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^manifest: ((?:apiVersion|kind|metadata|spec)[^:\\s]*): ").matcher(message);
+        // a manifest's own error ("manifest: PATH: …"), or a start's that names a field ("vm NAME: PATH: …", a containerDisk's image)
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^(?:manifest|vm [a-z0-9.-]+): ((?:apiVersion|kind|metadata|spec)[^:\\s]*): ")
+                .matcher(message);
         return m.find() ? m.group(1) : null;
     }
 

@@ -12,6 +12,9 @@ class VmApiTest {
         assertThat(new String(r.body())).contains("\"field\" : \"spec.template.spec.domain.devices.disks[0].disk.bus\"");
         assertThat(VmApi.field("manifest: unknown field \"spec.foo\"")).isEqualTo("spec.foo");
         assertThat(VmApi.field("vm x: host port 127.0.0.1:80/tcp is in use")).isNull();
+        assertThat(VmApi.field("vm x: spec.template.spec.volumes[0].containerDisk.image: \"127.0.0.1:5000/a:1\": manifest unknown"))
+                .isEqualTo("spec.template.spec.volumes[0].containerDisk.image");
+        assertThat(VmApi.badRequest("vm x: no snapshot named \"s\"").status()).isEqualTo(404);
     }
 
     @Test
