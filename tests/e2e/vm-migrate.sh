@@ -32,6 +32,7 @@ export SOCK2
 export -f v2
 P=vm$$
 A=$P-a
+export A   # for the functions check_sh and wait_for run in a shell of their own
 on_cleanup 'for n in $("$VESSEL" vm list -o json 2>/dev/null | jq -r ".[].name"); do "$VESSEL" vm delete "$n" --grace-period 0; done'
 on_cleanup 'for n in $(v2 vm list -o json 2>/dev/null | jq -r ".[].name"); do v2 vm delete "$n" --grace-period 0; done; v2 daemon stop'
 on_cleanup 'for p in $(qemus_of "$T/vms"); do kill -KILL "$p"; done'
@@ -130,7 +131,8 @@ assert_eq "bad input: a target that refuses (the VM's own daemon: the name is ta
 # ---------------------------------------------------------------- live migration to a second daemon
 run v2 vm list
 assert_eq "the target daemon: no VM yet" "NAME                     AGE      STATUS             READY" "$OUT"
-# the management API's event streams of both daemons, the VMs' events only
+# the management API's event streams of both daemons, the VMs' events only (the target's API comes up just after its daemon)
+check_sh "(the target daemon's management API is up)" "wait_for 20 '[ -S $T/vessel2/api.sock ]'"
 curl -sN --unix-socket "$API" "http://localhost/v1/events?isolation=vm" > "$T/events1" 2>/dev/null &
 EV1=$!
 curl -sN --unix-socket "$T/vessel2/api.sock" "http://localhost/v1/events?isolation=vm" > "$T/events2" 2>/dev/null &
@@ -207,7 +209,7 @@ export -f side
 check_sh "kill -9 of the source daemon mid-migration: the VM runs on one side only, never both, never none" \
   "wait_for 150 '[ \"\$(side)\" = source ] || [ \"\$(side)\" = target ]'"
 WHERE=$(side)
-diag "after the kill: the VM is the $WHERE's"
+diag "after the kill: the VM is the $WHERE's; the daemons said: $(grep -ah 'while no daemon watched\|incoming migration dropped\|migrated to' "$VESSEL_LOG" "$T/vesseld2.log" | tail -n 3 | cut -c1-200 | paste -sd'|')"
 check_sh "… one QEMU in all" "wait_for 20 '[ \$(qemus_of $T/vms | wc -l) = 1 ]'"
 if [ "$WHERE" = target ]; then LOGW=$LOG2; else LOGW=$LOG1; fi
 TW=$(last_tick "$LOGW")
