@@ -179,6 +179,7 @@ final class Dispatcher {
                 drivers.microVm().qemu(), drivers.microVm().accelerators()));
         lines.add("resource view: " + (view == null ? "off or unavailable (see the daemon's log)" : view.fuseRoot().toString()));
         lines.addAll(MicroVmApis.doctorLines());
+        lines.addAll(VmService.doctorLines());
         lines.addAll(ManagementPlane.doctorLines());
         lines.add("daemon: pid " + ProcessHandle.current().pid() + ", config " + configFile + ", log " + DaemonLog.destination());
         call.print(json ? Doctor.json(lines) : String.join("\n", lines) + "\n");
