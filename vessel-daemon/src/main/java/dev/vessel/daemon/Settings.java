@@ -32,6 +32,7 @@ import java.util.Set;
  * templates = true                  # microVMs start from pre-booted templates; env VESSEL_TEMPLATES=0|1 overrides it
  * pod_memory = 512                  # MiB of a Kubernetes pod's microVM when neither its pod cgroup nor its annotations size it
  * pod_cpus = 1                      # its vCPUs, likewise
+ * jail = false                      # each microVM's QEMU confined (own uid, no capabilities, own mount namespace); env VESSEL_JAIL=0|1
  * </pre>
  *
  * @param metricsAddress HOST:PORT as written (checked when the daemon binds it, so that a bad one
@@ -39,17 +40,27 @@ import java.util.Set;
  */
 public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
         boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout, AcceleratorSelector.Mode accelerator,
-        String qemu, GuestKernel guestKernel, String metricsAddress, boolean templates, int podMemory, int podCpus) {
+        String qemu, GuestKernel guestKernel, String metricsAddress, boolean templates, int podMemory, int podCpus,
+        boolean jail) {
     public static final String ACCELERATOR_ENV = "VESSEL_ACCELERATOR";
     public static final String QEMU_ENV = "VESSEL_QEMU";
     public static final String TEMPLATES_ENV = "VESSEL_TEMPLATES";
+    public static final String JAIL_ENV = "VESSEL_JAIL";
     public static final String GUEST_KERNEL_ENV = "VESSEL_GUEST_KERNEL";
     public static final Path DEFAULT_FILE = Path.of("/etc/vessel/config.toml");
     private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root",
             "resource_view", "view_cpus_from_shares", "assets_dir", "microvm_boot_timeout", "accelerator", "qemu",
-            "guest_kernel", "metrics_address", "templates", "pod_memory", "pod_cpus");
+            "guest_kernel", "metrics_address", "templates", "pod_memory", "pod_cpus", "jail");
 
-    /** As the canonical constructor, with the pod defaults of {@link #defaults()}. */
+    /** As the canonical constructor, jail off. */
+    public Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
+            boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout, AcceleratorSelector.Mode accelerator,
+            String qemu, GuestKernel guestKernel, String metricsAddress, boolean templates, int podMemory, int podCpus) {
+        this(lowLevelRuntime, defaultIsolation, stateRoot, resourceView, viewCpusFromShares, assetsDir, microvmBootTimeout,
+                accelerator, qemu, guestKernel, metricsAddress, templates, podMemory, podCpus, false);
+    }
+
+    /** As the canonical constructor, with the pod defaults of {@link #defaults()}, jail off. */
     public Settings(String lowLevelRuntime, Isolation defaultIsolation, Path stateRoot, boolean resourceView,
             boolean viewCpusFromShares, Path assetsDir, Duration microvmBootTimeout, AcceleratorSelector.Mode accelerator,
             String qemu, GuestKernel guestKernel, String metricsAddress, boolean templates) {
@@ -78,11 +89,15 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
         if (!tmpl.isEmpty() && !tmpl.equals("0") && !tmpl.equals("1")) {
             throw new OciException(TEMPLATES_ENV + ": must be 0 or 1, not \"" + tmpl + "\"");
         }
+        String jailed = env.getOrDefault(JAIL_ENV, "");
+        if (!jailed.isEmpty() && !jailed.equals("0") && !jailed.equals("1")) {
+            throw new OciException(JAIL_ENV + ": must be 0 or 1, not \"" + jailed + "\"");
+        }
         return new Settings(lowLevelRuntime, defaultIsolation, stateRoot, resourceView, viewCpusFromShares, assetsDir,
                 microvmBootTimeout, accel.isEmpty() ? accelerator : accelerator(ACCELERATOR_ENV, accel),
                 binary.isEmpty() ? qemu : qemu(QEMU_ENV, binary),
                 kernel.isEmpty() ? guestKernel : guestKernel(GUEST_KERNEL_ENV, kernel), metricsAddress,
-                tmpl.isEmpty() ? templates : tmpl.equals("1"), podMemory, podCpus);
+                tmpl.isEmpty() ? templates : tmpl.equals("1"), podMemory, podCpus, jailed.isEmpty() ? jail : jailed.equals("1"));
     }
 
     public static Settings load(Path file) {
@@ -124,7 +139,8 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
                 toml.has("guest_kernel") ? guestKernel(file + ": guest_kernel", toml.get("guest_kernel").asText())
                         : d.guestKernel(),
                 metricsAddress(file, toml), bool(file, toml, "templates", d.templates()),
-                positive(file, toml, "pod_memory", d.podMemory(), 64), positive(file, toml, "pod_cpus", d.podCpus(), 1));
+                positive(file, toml, "pod_memory", d.podMemory(), 64), positive(file, toml, "pod_cpus", d.podCpus(), 1),
+                bool(file, toml, "jail", d.jail()));
     }
 
     /** A whole number of at least {@code min}, or the default when absent; else one line naming the key. */

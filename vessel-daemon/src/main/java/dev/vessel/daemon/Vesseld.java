@@ -94,7 +94,8 @@ public final class Vesseld {
                 Isolation.MICROVM, new MicroVmDriver(new GuestAssets(settings.assetsDir(), settings.guestKernel()), settings.qemu(),
                         settings.microvmBootTimeout(), settings.accelerator(),
                         "skip".equals(System.getenv(AcceleratorSelector.PROBE_ENV)), settings.templates(), BootTimes.observing(MicroVmApis.OBSERVER))
-                        .podDefaults((long) settings.podMemory() << 20, settings.podCpus())),
+                        .podDefaults((long) settings.podMemory() << 20, settings.podCpus())
+                        .jail(settings.jail() ? home.toAbsolutePath().resolve("bin/vessel-jail") : null)),
                 SandboxStore.DEFAULT_BASE);
         Vesseld daemon = new Vesseld(socket, new Dispatcher(settings, configFile, view == null ? null : view.plan(),
                 drivers, home), view);

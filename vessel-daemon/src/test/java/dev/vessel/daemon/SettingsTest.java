@@ -114,6 +114,22 @@ class SettingsTest {
     }
 
     @Test
+    void jailFromTheConfigAndTheEnvironment() throws Exception {
+        assertThat(Settings.defaults().jail()).isFalse();
+        Path file = dir.resolve("config.toml");
+        Files.writeString(file, "jail = true\n");
+        Settings on = Settings.load(file);
+        assertThat(on.jail()).isTrue();
+        assertThat(on.withEnvironment(Map.of("VESSEL_JAIL", "0")).jail()).isFalse();
+        assertThat(Settings.defaults().withEnvironment(Map.of("VESSEL_JAIL", "1")).jail()).isTrue();
+        assertThat(on.withEnvironment(Map.of("VESSEL_JAIL", ""))).isEqualTo(on);
+        assertThatThrownBy(() -> Settings.defaults().withEnvironment(Map.of("VESSEL_JAIL", "on")))
+                .hasMessage("VESSEL_JAIL: must be 0 or 1, not \"on\"");
+        Files.writeString(file, "jail = 1\n");
+        assertThatThrownBy(() -> Settings.load(file)).hasMessageContaining("jail must be true or false");
+    }
+
+    @Test
     void templatesFromTheConfigAndTheEnvironment() throws Exception {
         assertThat(Settings.defaults().templates()).isTrue();
         Path file = dir.resolve("config.toml");

@@ -79,6 +79,10 @@ public final class MicroVmDriver implements IsolationDriver {
     private volatile Path makingRunDir;
     private volatile long podMemory = DEFAULT_POD_MEMORY;
     private volatile int podCpus = DEFAULT_POD_CPUS;
+    /** vessel-jail's path when QEMUs run jailed ({@code jail = true}, docs/microvm.md "The jail"); null: as root. */
+    private volatile Path jailHelper;
+    /** The jails' roots are mounted here, each in its QEMU's own mount namespace; empty on the host. */
+    static final Path JAIL_ROOT = Path.of("/run/vessel/jail");
 
     /** {@code skipQuickProbes}: for tests, see {@link AcceleratorSelector#PROBE_ENV}. Templates off. */
     public MicroVmDriver(GuestAssets assets, String qemu, Duration bootTimeout, AcceleratorSelector.Mode accelerator,
@@ -118,6 +122,22 @@ public final class MicroVmDriver implements IsolationDriver {
         this.podMemory = memoryBytes;
         this.podCpus = cpus;
         return this;
+    }
+
+    /**
+     * Each QEMU started from now on runs confined by {@code helper} (vessel-jail): its own uid and
+     * gid, no capabilities, a mount namespace of its own (docs/microvm.md, "The jail"). Null: as
+     * root, as before. Jailed microVMs boot cold: QEMU 7.2 maps a template's RAM file only read-write,
+     * which would let one clone write the memory every other clone of it starts from.
+     */
+    public MicroVmDriver jail(Path helper) {
+        this.jailHelper = helper;
+        return this;
+    }
+
+    /** Whether QEMUs run jailed. */
+    public boolean jailed() {
+        return jailHelper != null;
     }
 
     /** The templates, or null when they are off. */
@@ -440,9 +460,10 @@ public final class MicroVmDriver implements IsolationDriver {
      */
     static int nextProcess(Path runDir, int atLeast) throws IOException {
         Path file = runDir.resolve("processes");
+        // not through a link: a jailed QEMU can write in the run dir (JailIds#openTo)
         try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(file,
                 java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.READ,
-                java.nio.file.StandardOpenOption.WRITE);
+                java.nio.file.StandardOpenOption.WRITE, java.nio.file.LinkOption.NOFOLLOW_LINKS);
                 java.nio.channels.FileLock lock = channel.lock()) {
             java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(32);
             channel.read(buffer, 0);
@@ -518,7 +539,7 @@ public final class MicroVmDriver implements IsolationDriver {
         // error line (vessel assets build, which make demo and make test run, shows it on stderr)
         AcceleratorSelector.Choice choice = accelerators.choose(line -> Log.info("microvm " + id + ": " + line));
         // a pod's VM has the pod's share, which no template has: it boots cold
-        boolean templated = templates != null && record.microvm().pod() == null;
+        boolean templated = templates != null && record.microvm().pod() == null && jailHelper == null;
         if (templated) {
             AgentClient cloned = fromTemplate(store, record, rootfs, network, shares, placement, choice.kind());
             if (cloned != null) return cloned;
@@ -749,10 +770,19 @@ public final class MicroVmDriver implements IsolationDriver {
     private MicroVmState boot(Path runDir, Path rootfs, MicroVmState vm, GuestNetwork network, List<QemuCommand.Share> shares,
             List<String> placement, Accelerator.Kind kind, Duration deadline, VmTemplates.Template template) throws IOException {
         // QEMU opens (and so creates) its taps in the namespace it runs in: the container's.
+        java.util.function.Consumer<QemuCommand> variant = template == null ? command -> { }
+                : command -> command.memoryFile(template.memory(), false).incomingDefer(true).template(true);
+        Path helper = jailHelper;
+        if (helper != null && template == null) {
+            long id = JailIds.allocate(runDir);
+            JailIds.openTo(runDir, id);
+            Files.createDirectories(JAIL_ROOT);
+            Files.setPosixFilePermissions(JAIL_ROOT, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+            QemuCommand.Jail jail = new QemuCommand.Jail(helper, id, id, JAIL_ROOT);
+            variant = variant.andThen(command -> command.jail(jail));
+        }
         return boot(runDir, rootfs, vm, network == null ? List.of() : network.qemuNics(),
-                network == null ? List.of() : network.ns().enter(), shares, placement, kind, deadline,
-                template == null ? command -> { }
-                        : command -> command.memoryFile(template.memory(), false).incomingDefer(true).template(true));
+                network == null ? List.of() : network.ns().enter(), shares, placement, kind, deadline, variant);
     }
 
     /**
@@ -781,7 +811,9 @@ public final class MicroVmDriver implements IsolationDriver {
         // lives on in a session of its own. It does not go with -nographic.
         argv.replaceAll(a -> a.equals("-nographic") ? "-display" : a);
         argv.add(argv.indexOf("-display") + 1, "none");
-        argv.addAll(List.of("-daemonize", "-pidfile", runDir.resolve("qemu.pid").toString()));
+        // jailed, vessel-jail detaches QEMU (its -daemonize forks after -sandbox spawn=deny)
+        if (!command.jailed()) argv.add("-daemonize");
+        argv.addAll(List.of("-pidfile", runDir.resolve("qemu.pid").toString()));
         Path log = runDir.resolve("qemu.log");
         Process process = Command.start(argv, ProcessBuilder.Redirect.to(log.toFile()));
         long wait = Math.min(deadline.toMillis(), TimeUnit.SECONDS.toMillis(60));

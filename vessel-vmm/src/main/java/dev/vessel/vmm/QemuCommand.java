@@ -54,6 +54,7 @@ public final class QemuCommand {
     private boolean memoryShared;
     private boolean incomingDefer;
     private boolean template;
+    private Jail jail;
     /** The kernel command-line word that tells the agent it boots a template: it mounts nothing (see {@link VmTemplates}). */
     public static final String TEMPLATE_WORD = "vessel.template";
 
@@ -117,6 +118,30 @@ public final class QemuCommand {
                         + ROOTFS_TAG + "): " + tag);
             }
             Objects.requireNonNull(path, "path");
+        }
+    }
+
+    /**
+     * QEMU confined by {@code vessel-jail} ({@code helper}; docs/microvm.md, "The jail"): uid and
+     * gid {@code uid} (a sandbox's own, see {@code dev.vessel.runtime.JailIds}), no capabilities,
+     * a mount namespace whose root is a tmpfs on {@code root} holding only the kernel, the initrd,
+     * /usr (QEMU, its libraries and firmware) and the state directory. Its taps are opened for it
+     * ({@code -netdev tap,fd=}), its 9p shares served by virtfs-proxy-helper ({@code -fsdev proxy,sock_fd=}),
+     * and {@code -sandbox} denies obsolete calls, privilege changes, spawning and resource control.
+     */
+    public record Jail(Path helper, long uid, long gid, Path root) {
+        /** The full seccomp policy QEMU 7.2 has; spawn=deny is why the jail, not QEMU, detaches QEMU. */
+        public static final String SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+        /** vessel-jail's first tap fd (then 101, …) and first 9p proxy socket (the rootfs's, then the shares'). */
+        static final int TAP_FD = 100;
+        static final int SHARE_FD = 200;
+
+        public Jail {
+            Objects.requireNonNull(helper, "helper");
+            Objects.requireNonNull(root, "root");
+            if (uid <= 0 || gid <= 0 || uid >= 0xffffffffL || gid >= 0xffffffffL) {
+                throw new IllegalArgumentException("a jail's uid and gid must be unprivileged ids, not " + uid + ":" + gid);
+            }
         }
     }
 
@@ -273,6 +298,17 @@ public final class QemuCommand {
         return this;
     }
 
+    /** Runs QEMU in {@code jail} (null: as its caller, root). Not with a RAM file: QEMU 7.2 opens it read-write. */
+    public QemuCommand jail(Jail jail) {
+        this.jail = jail;
+        return this;
+    }
+
+    /** Whether QEMU runs jailed ({@link #jail}): vessel-jail, not {@code -daemonize}, detaches it. */
+    public boolean jailed() {
+        return jail != null;
+    }
+
     public String kernelCmdline() {
         List<String> words = new ArrayList<>();
         if (kernelArgs == null) words.addAll(List.of("console=hvc0", "quiet", "panic=-1"));
@@ -288,9 +324,14 @@ public final class QemuCommand {
         Objects.requireNonNull(kernel, "kernel");
         Objects.requireNonNull(initrd, "initrd");
         if (agentChannel || qmpSocket == null) Objects.requireNonNull(stateDir, "stateDir");
-        List<String> a = new ArrayList<>(List.of(binary,
-                "-M", "microvm", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"));
-        if (sandbox) a.addAll(List.of("-sandbox", "on"));
+        if (jail != null && memoryFile != null) {
+            throw new IllegalStateException("a jailed QEMU cannot map a RAM file: QEMU 7.2 opens it read-write");
+        }
+        List<String> a = new ArrayList<>();
+        if (jail != null) a.addAll(jailArgs());
+        a.addAll(List.of(binary, "-M", "microvm", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"));
+        if (jail != null) a.addAll(List.of("-sandbox", Jail.SANDBOX));
+        else if (sandbox) a.addAll(List.of("-sandbox", "on"));
         if (memoryFile != null) {
             a.addAll(List.of("-object", "memory-backend-file,id=ram,size=" + memoryMib + "M,mem-path=" + option(memoryFile)
                     + ",share=" + (memoryShared ? "on" : "off"), "-machine", "memory-backend=ram"));
@@ -334,21 +375,28 @@ public final class QemuCommand {
             }
             a.addAll(List.of("-device", device));
         }
+        int proxySocket = Jail.SHARE_FD;
         if (rootfs != null) {
             a.addAll(List.of(
-                    "-fsdev", "local,id=rootfs,path=" + option(rootfs) + ",security_model=passthrough",
+                    "-fsdev", jail != null ? "proxy,id=rootfs,sock_fd=" + proxySocket++
+                            : "local,id=rootfs,path=" + option(rootfs) + ",security_model=passthrough",
                     "-device", "virtio-9p-device,fsdev=rootfs,mount_tag=" + ROOTFS_TAG));
         }
         for (Share share : shares) {
+            // the proxy backend has no multidevs: a jailed pod share's inode numbers are the files' own
             a.addAll(List.of(
-                    "-fsdev", "local,id=" + share.tag() + ",path=" + option(share.path()) + ",security_model=passthrough"
-                            + (share.readOnly() ? ",readonly=on" : "") + (share.remapDevices() ? ",multidevs=remap" : ""),
+                    "-fsdev", (jail != null ? "proxy,id=" + share.tag() + ",sock_fd=" + proxySocket++
+                            : "local,id=" + share.tag() + ",path=" + option(share.path()) + ",security_model=passthrough")
+                            + (share.readOnly() ? ",readonly=on" : "")
+                            + (share.remapDevices() && jail == null ? ",multidevs=remap" : ""),
                     "-device", "virtio-9p-device,fsdev=" + share.tag() + ",mount_tag=" + share.tag()));
         }
+        int tapFd = Jail.TAP_FD;
         for (int i = 0; i < nics.size(); i++) {
             Nic nic = nics.get(i);
             a.addAll(List.of(
                     "-netdev", nic.tap() == null ? "hubport,id=net" + i + ",hubid=" + i
+                            : jail != null ? "tap,id=net" + i + ",fd=" + tapFd++
                             : "tap,id=net" + i + ",ifname=" + nic.tap() + ",script=no,downscript=no",
                     "-device", "virtio-net-device,netdev=net" + i + ",mac=" + nic.mac()));
         }
@@ -357,6 +405,34 @@ public final class QemuCommand {
         for (List<String> e : extra) a.addAll(e);
         if (incomingDefer) a.addAll(List.of("-incoming", "defer"));
         return a;
+    }
+
+    /**
+     * vessel-jail's options: what the jail holds (read-only: kernel, initrd, /usr, QEMU's binary
+     * if elsewhere, read-only drives; read-write: the state directory, QMP's directory, drives),
+     * the device nodes QEMU opens, the taps it opens for QEMU and the shares it serves; QEMU is
+     * detached once it answers on QMP.
+     */
+    private List<String> jailArgs() {
+        List<String> j = new ArrayList<>(List.of(jail.helper().toString(), "--uid", Long.toString(jail.uid()),
+                "--gid", Long.toString(jail.gid()), "--root", jail.root().toString()));
+        Path qmp = qmpSocket != null ? qmpSocket : stateDir.resolve(QMP_SOCKET);
+        j.addAll(List.of("--ready-qmp", qmp.toString()));
+        java.util.LinkedHashSet<String> ro = new java.util.LinkedHashSet<>(List.of(kernel.toString(), initrd.toString(), "/usr"));
+        Path qemuBinary = Path.of(binary);
+        if (qemuBinary.isAbsolute() && !qemuBinary.startsWith("/usr/")) ro.add(binary);
+        java.util.LinkedHashSet<String> rw = new java.util.LinkedHashSet<>();
+        if (stateDir != null) rw.add(stateDir.toString());
+        if (qmpSocket != null) rw.add(qmpSocket.getParent().toString());
+        for (Drive d : drives) (d.readOnly() ? ro : rw).add(d.path().toString());
+        ro.forEach(p -> j.addAll(List.of("--ro", p)));
+        rw.forEach(p -> j.addAll(List.of("--rw", p)));
+        for (String dev : List.of("/dev/null", "/dev/urandom", "/dev/kvm")) j.addAll(List.of("--dev", dev));
+        for (Nic nic : nics) if (nic.tap() != null) j.addAll(List.of("--tap", nic.tap()));
+        if (rootfs != null) j.addAll(List.of("--share", rootfs.toString()));
+        for (Share share : shares) j.addAll(List.of("--share", share.path().toString()));
+        j.add("--");
+        return j;
     }
 
     /** {@code proc-N.sock}: process N's stream port. */

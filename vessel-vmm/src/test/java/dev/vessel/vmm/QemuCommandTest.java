@@ -35,6 +35,39 @@ class QemuCommandTest {
     }
 
     @Test
+    void jailedQemuIsStartedByTheJailWithItsFdsAndTheFullSandbox() {
+        QemuCommand.Jail jail = new QemuCommand.Jail(Path.of("/v/bin/vessel-jail"), 2000000007, 2000000007,
+                Path.of("/run/vessel/jail"));
+        QemuCommand command = base().binary("/usr/bin/qemu-system-x86_64").rootfs(Path.of("/b/rootfs")).sandbox(true)
+                .share(new QemuCommand.Share("vol0", Path.of("/data"), true))
+                .share(new QemuCommand.Share("pod", Path.of("/run/pod"), false, true))
+                .nic(new QemuCommand.Nic("tap0_vessel", "02:00:00:00:00:01")).nic(QemuCommand.Nic.unplugged("02:00:00:00:00:02"))
+                .nic(new QemuCommand.Nic("tap1_vessel", "02:00:00:00:00:03")).jail(jail);
+        List<String> argv = command.build();
+        assertThat(command.jailed()).isTrue();
+        int qemu = argv.indexOf("/usr/bin/qemu-system-x86_64");
+        assertThat(String.join(" ", argv.subList(0, qemu))).isEqualTo("/v/bin/vessel-jail --uid 2000000007 --gid 2000000007"
+                + " --root /run/vessel/jail --ready-qmp /run/vessel/c1/qmp.sock --ro /a/vmlinux --ro /a/initrd.img --ro /usr"
+                + " --rw /run/vessel/c1 --dev /dev/null --dev /dev/urandom --dev /dev/kvm --tap tap0_vessel --tap tap1_vessel"
+                + " --share /b/rootfs --share /data --share /run/pod --");
+        List<String> qemuArgs = argv.subList(qemu, argv.size());
+        assertThat(qemuArgs).containsSequence("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
+                .contains("proxy,id=rootfs,sock_fd=200", "proxy,id=vol0,sock_fd=201,readonly=on", "proxy,id=pod,sock_fd=202",
+                        "tap,id=net0,fd=100", "hubport,id=net1,hubid=1", "tap,id=net2,fd=101");
+        assertThat(String.join(" ", qemuArgs)).doesNotContain("path=/b/rootfs", "path=/data", "ifname=", "multidevs");
+    }
+
+    @Test
+    void aJailedQemuOutsideUsrIsBoundAndARamFileIsRefused() {
+        QemuCommand.Jail jail = new QemuCommand.Jail(Path.of("/j"), 2000000001, 2000000001, Path.of("/r"));
+        assertThat(base().binary("/opt/qemu/bin/qemu").jail(jail).build()).containsSequence("--ro", "/opt/qemu/bin/qemu");
+        assertThatThrownBy(() -> base().memoryFile(Path.of("/m"), false).jail(jail).build())
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("read-write");
+        assertThatThrownBy(() -> new QemuCommand.Jail(Path.of("/j"), 0, 5, Path.of("/r")))
+                .hasMessageContaining("unprivileged");
+    }
+
+    @Test
     void tcgDefaultsWithoutSandboxTscOrRootfs() {
         List<String> argv = base().build();
         assertThat(argv).containsSequence("-accel", "tcg,tb-size=16", "-cpu", "max", "-m", "256", "-smp", "1")
