@@ -432,10 +432,17 @@ podman_v() { podman_t --runtime "$VESSEL" "$@"; }
 pstate() { podman_t inspect "$1" --format '{{.State.Status}}' 2>/dev/null; }
 pexit() { podman_t inspect "$1" --format '{{.State.ExitCode}}' 2>/dev/null; }
 ppid_of() { podman_t inspect "$1" --format '{{.State.Pid}}' 2>/dev/null; }
-# podman_qemu NAME — the QEMU of a podman microVM container (its 9p root is the container's merged dir)
+# podman_qemu NAME — the QEMU of a podman microVM container (its 9p root is the container's merged
+# dir; a jailed QEMU's is served by a virtfs-proxy-helper, its child, with -p DIR)
 podman_qemu() {
-  local d; d=$(podman_t inspect "$1" --format '{{.GraphDriver.Data.MergedDir}}' 2>/dev/null)
-  [ -n "$d" ] && qemus_of "path=$d,"
+  local d q h; d=$(podman_t inspect "$1" --format '{{.GraphDriver.Data.MergedDir}}' 2>/dev/null)
+  [ -n "$d" ] || return 0
+  q=$(qemus_of "path=$d,")
+  if [ -z "$q" ]; then
+    h=$(pgrep -f -- "virtfs-proxy-helper -n -f 3 -p $d\$" | head -n1)
+    [ -n "$h" ] && q=$(ps -o ppid= -p "$h" | tr -d ' ')
+  fi
+  [ -n "$q" ] && echo "$q"
 }
 
 # podman_start — prepare config and load localhost/bb:latest
