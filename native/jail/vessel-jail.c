@@ -3,7 +3,8 @@
  * (docs/microvm.md, "The jail"; issue 12, item 6).
  *
  * Usage: vessel-jail --uid U --gid G --root DIR [--ro PATH]... [--rw PATH]... [--dev PATH]...
- *                    [--tap NAME]... [--share PATH]... [--proxy-helper PATH] -- PROGRAM ARG...
+ *                    [--tap NAME]... [--share PATH]... [--proxy-helper PATH] [--ready-qmp SOCKET]
+ *                    [--kvm] -- PROGRAM ARG...
  *
  * As root, in this order:
  *  1. each --tap NAME is opened (/dev/net/tun, TUNSETIFF, IFF_VNET_HDR) in the network namespace
@@ -17,7 +18,7 @@
  *     mounted on DIR holding only the --ro / --rw paths (bind mounts at the same paths, read-only,
  *     nosuid, nodev but for --dev nodes), /usr's links (bin, lib, lib64, sbin) and a /proc that
  *     shows only its own processes; pivot_root into it;
- *  4. no supplementary groups, gid G, every capability dropped from the bounding set, uid U (which
+ *  4. no supplementary groups (with --kvm: /dev/kvm's group only), gid G, every capability dropped from the bounding set, uid U (which
  *     clears the others), no ambient ones, no_new_privs;
  *  with --ready-qmp SOCKET, steps 2-4 and PROGRAM (QEMU) are a child's, in a session of its own
  *  (so the proxy helpers are QEMU's children), and we exit 0 once it answers on its QMP socket (it
@@ -199,9 +200,18 @@ static void enter_root(const char *root)
     if (chdir("/")) fail("chdir /", NULL);
 }
 
-static void drop_privileges(uid_t uid, gid_t gid)
+static void drop_privileges(uid_t uid, gid_t gid, int kvm)
 {
-    if (setgroups(0, NULL)) fail("setgroups", NULL);
+    /* with --kvm, the one supplementary group is /dev/kvm's (0660 root:kvm on Debian), as a
+     * Firecracker jail's uid must be able to open it; else none */
+    struct stat st;
+    gid_t kvm_group;
+    if (kvm && stat("/dev/kvm", &st) == 0 && st.st_gid != 0) {
+        kvm_group = st.st_gid;
+        if (setgroups(1, &kvm_group)) fail("setgroups", NULL);
+    } else if (setgroups(0, NULL)) {
+        fail("setgroups", NULL);
+    }
     if (setresgid(gid, gid, gid)) fail("setresgid", NULL);
     for (int cap = 0; cap <= 63; cap++) {
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL) fail("drop a capability from the bounding set", NULL);
@@ -265,6 +275,7 @@ static int wait_ready(pid_t pid, char **argv, const char *qmp)
 int main(int argc, char **argv)
 {
     const char *ready_qmp = NULL;
+    int kvm = 0;
     unsigned long uid = 0, gid = 0;
     const char *root = NULL, *helper = "/usr/lib/qemu/virtfs-proxy-helper";
     int i = 1;
@@ -273,6 +284,10 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--")) {
             i++;
             break;
+        }
+        if (!strcmp(a, "--kvm")) {
+            kvm = 1;
+            continue;
         }
         if (i + 1 >= argc) {
             errno = 0;
@@ -319,7 +334,7 @@ int main(int argc, char **argv)
     }
     start_proxies(helper);
     enter_root(root);
-    drop_privileges((uid_t)uid, (gid_t)gid);
+    drop_privileges((uid_t)uid, (gid_t)gid, kvm);
     execv(argv[i], argv + i);
     fail("exec", argv[i]);
     return 125;

@@ -428,6 +428,8 @@ public final class QemuCommand {
         ro.forEach(p -> j.addAll(List.of("--ro", p)));
         rw.forEach(p -> j.addAll(List.of("--rw", p)));
         for (String dev : List.of("/dev/null", "/dev/urandom", "/dev/kvm")) j.addAll(List.of("--dev", dev));
+        // QEMU opens /dev/kvm (0660 root:kvm) as the jail's uid: that group is its one supplementary group
+        if (accelerator == Accelerator.Kind.KVM) j.add("--kvm");
         for (Nic nic : nics) if (nic.tap() != null) j.addAll(List.of("--tap", nic.tap()));
         if (rootfs != null) j.addAll(List.of("--share", rootfs.toString()));
         for (Share share : shares) j.addAll(List.of("--share", share.path().toString()));

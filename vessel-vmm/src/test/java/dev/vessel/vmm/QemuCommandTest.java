@@ -61,6 +61,8 @@ class QemuCommandTest {
     void aJailedQemuOutsideUsrIsBoundAndARamFileIsRefused() {
         QemuCommand.Jail jail = new QemuCommand.Jail(Path.of("/j"), 2000000001, 2000000001, Path.of("/r"));
         assertThat(base().binary("/opt/qemu/bin/qemu").jail(jail).build()).containsSequence("--ro", "/opt/qemu/bin/qemu");
+        assertThat(base().binary("/opt/qemu/bin/qemu").jail(jail).build()).doesNotContain("--kvm");
+        assertThat(base().accelerator(Accelerator.Kind.KVM).jail(jail).build()).containsSequence("--dev", "/dev/kvm", "--kvm");
         assertThatThrownBy(() -> base().memoryFile(Path.of("/m"), false).jail(jail).build())
                 .isInstanceOf(IllegalStateException.class).hasMessageContaining("read-write");
         assertThatThrownBy(() -> new QemuCommand.Jail(Path.of("/j"), 0, 5, Path.of("/r")))
