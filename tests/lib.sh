@@ -443,6 +443,7 @@ podman_qemu() {
     [ -n "$h" ] && q=$(ps -o ppid= -p "$h" | tr -d ' ')
   fi
   [ -n "$q" ] && echo "$q"
+  return 0
 }
 
 # podman_start — prepare config and load localhost/bb:latest
