@@ -124,7 +124,7 @@ dir_a=$(vm_run_dir "$ROOT" a)
 "$VESSEL" --root "$ROOT" delete -f a >/dev/null 2>&1
 "$VESSEL" --root "$ROOT" delete -f b >/dev/null 2>&1
 wait_for 20 "! pid_alive $qa && ! pid_alive $qb" && pass "delete: the QEMUs are gone" || fail "delete: the QEMUs are gone" "$qa $qb"
-wait_for 10 "[ -z \"\$(pgrep -f 'virtfs-proxy-helper .* -p $T/')\" ]" && pass "delete: their proxy helpers are gone" \
+wait_for 10 "[ -z \"\$(pgrep -f '[v]irtfs-proxy-helper .* -p $T/')\" ]" && pass "delete: their proxy helpers are gone" \
   || fail "delete: their proxy helpers are gone" "$(pgrep -af virtfs-proxy-helper)"
 check_fails "delete: the tap is gone" ip netns exec "$NS" ip link show tap0_vessel
 check_fails "delete: a's run dir is gone" test -e "$dir_a"
