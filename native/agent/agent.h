@@ -44,6 +44,7 @@ struct spec {
     char *root, *cgroup;
     int join;              /* EXEC: the process whose namespaces it joins (0: the sandbox's) */
     int newuts;            /* CONTAINER: a UTS namespace of its own (else the pod's) */
+    int sharepid;          /* CONTAINER: the pod's PID namespace, process 0's (shareProcessNamespace), not one of its own */
 };
 
 enum pstate { P_PREPARED, P_RUNNING, P_EXITED, P_DONE };

@@ -327,7 +327,15 @@ int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen)
     /* the pid namespace is chosen for the children of the agent: a new one (process 0) or
        process 0's (an exec); the agent's own is restored right after the fork */
     if ((self = openat(procfd, "self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0) goto ns_fail;
-    if (p->n == 0 || s->root) {
+    if (s->root && s->sharepid) {
+        /* shareProcessNamespace: the pod's containers in process 0's (the pause's) PID namespace */
+        struct proc *p0 = proc_find(0);
+        char path[64];
+        if (!p0 || p0->state >= P_EXITED) { errno = ESRCH; goto ns_fail; }
+        snprintf(path, sizeof path, "%d/ns/pid", p0->pid);
+        join.pid = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+        if (join.pid < 0 || setns(join.pid, CLONE_NEWPID) < 0) goto ns_fail;
+    } else if (p->n == 0 || s->root) {
         if (unshare(CLONE_NEWPID) < 0) goto ns_fail;
     } else if (proc_find(s->join) && proc_find(s->join)->state < P_EXITED) {
         struct proc *p0 = proc_find(s->join); /* process 0, or the pod's container the exec is in */

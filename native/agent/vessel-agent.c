@@ -39,6 +39,7 @@
 
 int procfd = -1, cgfd = -1;
 static int podfd = -1; /* a pod's sandbox: the pod's share (the containers' rootfs and volumes), outside the agent's root */
+static int shmfd = -1; /* a pod's sandbox: the pod's /dev/shm (a tmpfs), outside the agent's root too */
 static int logfd = -1, devfd = -1, portsfd = -1, sigfd = -1, created;
 static struct {
     int fd, connected, busy; /* busy: an EXEC waits for its port */
@@ -492,6 +493,7 @@ static void block_line(char *line)
     else if (!strcmp(key, "limits")) { free(blk.limits); blk.limits = strdup(val); }
     else if (!strcmp(key, "in")) s->join = atoi(val);
     else if (!strcmp(key, "uts")) s->newuts = atoi(val);
+    else if (!strcmp(key, "pidns")) { if (atoi(val) != 0) goto bad; s->sharepid = 1; } /* process 0's: the only one */
     else if (!strcmp(key, "arg")) push(&s->argv, &s->argc, field(&val, 0));
     else if (!strcmp(key, "env")) push(&s->env, &s->envc, field(&val, 0));
     else if (!strcmp(key, "cwd")) { free(s->cwd); s->cwd = strdup(field(&val, 0)); }
@@ -823,11 +825,21 @@ static int do_sysctls(char *err, size_t errlen)
  * the agent's /run before the agent enters the sandbox's rootfs, and kept as an fd; so is the
  * guest's cgroup2, under which each of the pod's containers gets a cgroup of its own.
  */
+#define POD_SHM "/run/vessel/shm"
+
 static int pod_setup(char *err, size_t errlen)
 {
     mkdir("/run/vessel", 0700);
     mkdir("/run/vessel/pod", 0700);
     mkdir("/run/vessel/cgroup", 0700);
+    mkdir(POD_SHM, 0700);
+    /* the pod's /dev/shm, one tmpfs that every container of the pod mounts (type podshm), as the
+       sandbox's shm is bound into each container under runc; 64 MiB as containerd's sandbox shm */
+    if (mount("shm", POD_SHM, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0
+        || (shmfd = open(POD_SHM, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        snprintf(err, errlen, "the pod's /dev/shm: %s", strerror(errno));
+        return -1;
+    }
     if (mount(blk.pod, "/run/vessel/pod", "9p", 0, NINEP_OPTS) < 0
         || (podfd = open("/run/vessel/pod", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
         snprintf(err, errlen, "the pod's share %s: %s", blk.pod, strerror(errno));
@@ -855,18 +867,45 @@ static int cg_write(const char *name, const char *file, const char *value)
     return r;
 }
 
-/* A pod's container's cgroup, with its limits ("MEMORY_MAX CPU_QUOTA CPU_PERIOD", "max": none). */
-static int cgroup_make(const char *name, const char *limits, char *err, size_t errlen)
+/* A pod's container's cgroup limits ("MEMORY_MAX CPU_QUOTA CPU_PERIOD", "max": none): CONTAINER's and LIMITS'. */
+static int cgroup_limits(const char *name, const char *limits, char *err, size_t errlen)
 {
     char mem[32] = "max", quota[32] = "max", period[32] = "100000", cpu[80];
     if (limits) sscanf(limits, "%31s %31s %31s", mem, quota, period);
     snprintf(cpu, sizeof cpu, "%s %s", quota, period);
-    if (cgfd < 0) { snprintf(err, errlen, "no cgroup2 in the guest"); return -1; }
-    if (mkdirat(cgfd, name, 0755) < 0 && errno != EEXIST) { snprintf(err, errlen, "cgroup %s: %s", name, strerror(errno)); return -1; }
     if (cg_write(name, "memory.max", mem) < 0) { snprintf(err, errlen, "memory.max %s: %s", mem, strerror(errno)); return -1; }
-    if (cg_write(name, "memory.swap.max", "0") < 0 && errno != ENOENT) logmsg("memory.swap.max of %s: %m", name);
     if (cg_write(name, "cpu.max", cpu) < 0) { snprintf(err, errlen, "cpu.max %s: %s", cpu, strerror(errno)); return -1; }
     return 0;
+}
+
+/* LIMITS: "MEMORY_MAX CPU_QUOTA CPU_PERIOD" where "-" leaves a value as it is (cpu.max read for the other half). */
+static int cgroup_update(const char *name, const char *limits, char *err, size_t errlen)
+{
+    char mem[32] = "-", quota[32] = "-", period[32] = "-", now[80] = "", cpu[80];
+    if (sscanf(limits, "%31s %31s %31s", mem, quota, period) != 3) { snprintf(err, errlen, "bad limits: %s", limits); return -1; }
+    if (strcmp(mem, "-") && cg_write(name, "memory.max", mem) < 0) {
+        snprintf(err, errlen, "memory.max %s: %s", mem, strerror(errno));
+        return -1;
+    }
+    if (!strcmp(quota, "-") && !strcmp(period, "-")) return 0;
+    char path[128], cur_quota[32] = "max", cur_period[32] = "100000";
+    snprintf(path, sizeof path, "%s/cpu.max", name);
+    int fd = openat(cgfd, path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, now, sizeof now - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (n > 0) { now[n] = 0; sscanf(now, "%31s %31s", cur_quota, cur_period); }
+    snprintf(cpu, sizeof cpu, "%s %s", strcmp(quota, "-") ? quota : cur_quota, strcmp(period, "-") ? period : cur_period);
+    if (cg_write(name, "cpu.max", cpu) < 0) { snprintf(err, errlen, "cpu.max %s: %s", cpu, strerror(errno)); return -1; }
+    return 0;
+}
+
+/* A pod's container's cgroup, with its limits. */
+static int cgroup_make(const char *name, const char *limits, char *err, size_t errlen)
+{
+    if (cgfd < 0) { snprintf(err, errlen, "no cgroup2 in the guest"); return -1; }
+    if (mkdirat(cgfd, name, 0755) < 0 && errno != EEXIST) { snprintf(err, errlen, "cgroup %s: %s", name, strerror(errno)); return -1; }
+    if (cg_write(name, "memory.swap.max", "0") < 0 && errno != ENOENT) logmsg("memory.swap.max of %s: %m", name);
+    return cgroup_limits(name, limits, err, errlen);
 }
 
 /* Every process in a pod's container's cgroup killed, then the cgroup removed (it empties as they are reaped). */
@@ -898,8 +937,10 @@ static int member_stage(char *err, size_t errlen)
     member_root = open_tree(podfd, root, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (member_root < 0) { snprintf(err, errlen, "rootfs %s: %s", blk.s.root, strerror(errno)); return -1; }
     for (int i = 0; i < blk.nm; i++) {
-        if (strcmp(blk.m[i][2], "pod")) continue;
-        member_vols[i] = open_tree(podfd, blk.m[i][0] + strspn(blk.m[i][0], "/"), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (!strcmp(blk.m[i][2], "podshm")) member_vols[i] = open_tree(shmfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        else if (!strcmp(blk.m[i][2], "pod"))
+            member_vols[i] = open_tree(podfd, blk.m[i][0] + strspn(blk.m[i][0], "/"), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        else continue;
         if (member_vols[i] < 0) {
             snprintf(err, errlen, "volume %s on %s: %s", blk.m[i][0], blk.m[i][1], strerror(errno));
             member_unstage();
@@ -951,6 +992,12 @@ static int do_create(char *err, size_t errlen)
     for (int i = 0; i < blk.nm; i++)
         if (!strcmp(blk.m[i][2], "9p") && (vols[i] = vol_stage(i, err, errlen)) < 0) goto out;
     if (blk.pod && pod_setup(err, errlen) < 0) goto out;
+    for (int i = 0; i < blk.nm; i++)
+        if (!strcmp(blk.m[i][2], "podshm")
+            && (!blk.pod || (vols[i] = open_tree(shmfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)) < 0)) {
+            snprintf(err, errlen, "mount %s: %s", blk.m[i][1], blk.pod ? strerror(errno) : "the pod's /dev/shm is a pod's sandbox's");
+            goto out;
+        }
     if (chdir("/rootfs") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0) {
         snprintf(err, errlen, "entering the rootfs: %s", strerror(errno));
         goto out;
@@ -1128,6 +1175,12 @@ static void block_run(void)
             p->cgroup = NULL;
             ctl_send("OK");
         }
+    } else if (!strcmp(v, "LIMITS")) {
+        /* update of a pod's container: its guest cgroup's memory.max and cpu.max */
+        if (!p || !p->cgroup) ctl_err("no such container process");
+        else if (!blk.limits) ctl_err("no limits line");
+        else if (cgroup_update(p->cgroup, blk.limits, err, sizeof err) < 0) ctl_err(err);
+        else ctl_send("OK");
     } else if (!strcmp(v, "EXEC")) {
         if (!created) ctl_err("not created");
         else if (p || blk.n <= 0) ctl_err("process number in use");

@@ -8,6 +8,10 @@
 # OOM-killed, the VM lives on); exec, kill, state, events --stats per container; delete of each
 # container then of the sandbox leaves nothing (no QEMU, share, mounts, run dir, state). Bad
 # input: a sandbox id Vessel does not know, a container made after its sandbox's VM died.
+# Then (the follow-up): one /dev/shm for the pod (a write in one container read in the other), a
+# container in the pod's PID namespace (shareProcessNamespace: the sandbox's pause is its PID 1),
+# update of a container's limits (its guest cgroup's), and a pod's VM restored from a template (the
+# first pod of a size boots cold, a template of that layout is made meanwhile, the next is a clone).
 source "$(dirname "$0")/../lib.sh"
 
 diag "runtime: $VESSEL"
@@ -15,9 +19,9 @@ diag "runtime: $VESSEL"
 host_prepare || skip_all "host_prepare failed"
 ensure_image || skip_all "image build failed"
 # a daemon and guest assets of this run's own (its agent is this build's: the pod requests are
-# new in the agent's protocol), cold boots (a pod's VM never starts from a template)
+# new in the agent's protocol), with templates (the first pod boots cold: none fits it yet)
 private_daemon
-printf 'assets_dir = "%s"\ntemplates = false\nresource_view = false\n' "$T/assets" > "$VESSEL_CONFIG"
+printf 'assets_dir = "%s"\ntemplates = true\nresource_view = false\n' "$T/assets" > "$VESSEL_CONFIG"
 run "$VESSEL" assets build
 [ "$RC" = 0 ] || skip_all "vessel assets build failed: $ERR"
 require_assets
@@ -29,6 +33,9 @@ RT=("$VESSEL" --root "$R")
 P=pod$$
 # ids as containerd makes them (64 hex digits)
 SB=$(printf 'sb-%s' "$P" | sha256sum | cut -c1-64)
+SB3=$(printf 'sb3-%s' "$P" | sha256sum | cut -c1-64)
+CC=$(printf 'c-%s' "$P" | sha256sum | cut -c1-64)
+CD=$(printf 'd-%s' "$P" | sha256sum | cut -c1-64)
 CA=$(printf 'a-%s' "$P" | sha256sum | cut -c1-64)
 CB=$(printf 'b-%s' "$P" | sha256sum | cut -c1-64)
 DEAD=$(printf 'dead-%s' "$P" | sha256sum | cut -c1-64)
@@ -63,15 +70,15 @@ sandbox_annotations='{"io.kubernetes.cri.container-type": "sandbox", "io.kuberne
   "io.kubernetes.cri.sandbox-name": "web", "io.kubernetes.cri.sandbox-namespace": "default",
   "io.kubernetes.cri.sandbox-uid": "'"$POD_UID"'", "io.kubernetes.cri.sandbox-log-directory": "/var/log/pods/default_web_'"$POD_UID"'",
   "dev.vessel.isolation": "microvm"}'
-container_annotations() { # NAME
-  echo '{"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "'"$SB"'",
+container_annotations() { # NAME [SANDBOX]
+  echo '{"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "'"${2:-$SB}"'",
   "io.kubernetes.cri.container-name": "'"$1"'", "io.kubernetes.cri.image-name": "'"$IMAGE_NAME"'",
   "io.kubernetes.cri.sandbox-name": "web", "io.kubernetes.cri.sandbox-namespace": "default",
   "io.kubernetes.cri.sandbox-uid": "'"$POD_UID"'", "dev.vessel.isolation": "microvm"}'
 }
 
 # each container's own rootfs (containerd gives each a snapshot of its own), with a marker
-for c in a b; do
+for c in a b c d; do
   mkdir -p "$T/root-$c" && cp -a "$IMAGE_DIR/bundle/rootfs/." "$T/root-$c/" && echo "$c" > "$T/root-$c/marker"
 done
 mkdir -p "$T/empty"          # the kubelet's emptyDir: a host dir bound into both containers
@@ -81,8 +88,8 @@ mkbundle "$T/sb" '.annotations = '"$sandbox_annotations"' | .process.args = ["sl
   | .hostname = "web" | .linux.cgroupsPath = "/'"$CG"'/'"$SB"'"'
 # a container of the pod: its rootfs, /data (the emptyDir), /etc/hosts; the network, IPC and UTS
 # namespaces the pause container's (containerd names them by /proc/PID/ns/*), its own mount and pid
-mkcontainer() { # DIR NAME ARGS-JSON
-  mkbundle "$1" '.annotations = '"$(container_annotations "$2")"' | .root.path = "'"$T/root-$2"'"
+mkcontainer() { # DIR NAME ARGS-JSON [SANDBOX]
+  mkbundle "$1" '.annotations = '"$(container_annotations "$2" "${4:-}")"' | .root.path = "'"$T/root-$2"'"
     | .process.args = '"$3"' | .linux.cgroupsPath = "/'"$CG"'/'"$2"'"
     | .linux.resources.memory.limit = '"$CTR_MEM"'
     | .linux.namespaces = [{"type": "pid"}, {"type": "mount"}, {"type": "ipc", "path": "/proc/1/ns/ipc"},
@@ -92,6 +99,10 @@ mkcontainer() { # DIR NAME ARGS-JSON
 }
 mkcontainer "$T/a" a '["httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/data"]'
 mkcontainer "$T/b" b '["sleep", "100000"]'
+# c: in the pod's PID namespace (shareProcessNamespace: containerd names the pause's by path)
+mkcontainer "$T/c" c '["sleep", "100003"]'
+jq '.linux.namespaces |= map(if .type == "pid" then .path = "/proc/1/ns/pid" else . end)' "$T/c/config.json" > "$T/c/c.json" \
+  && mv "$T/c/c.json" "$T/c/config.json"
 
 # ---------------------------------------------------------------- the sandbox boots the pod's VM
 check "create the pod's sandbox (pause, microvm)" "${RT[@]}" create --bundle "$T/sb" "$SB"
@@ -101,6 +112,7 @@ if [ -z "$RUN" ]; then fail "the sandbox's VM has a run dir"; summary; exit 1; f
 SHARE=/run/vessel/pods/$(basename "$RUN")
 assert_eq "one QEMU for the pod" 1 "$(qemus_of "$RUN/" | wc -l)"
 QPID=$(qemus_of "$RUN/")
+assert_not_contains "the first pod of its size boots cold (no template fits it yet)" "$(tr '\0' ' ' < "/proc/$QPID/cmdline")" "-incoming"
 assert_contains "the pod's share is exported once, with multidevs=remap" "$(tr '\0' ' ' < "/proc/$QPID/cmdline")" "multidevs=remap"
 run "${RT[@]}" exec "$SB" awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo
 total=$OUT
@@ -174,6 +186,44 @@ assert_ge "events --stats a counts the OOM kill" 1 "$(printf '%s\n' "$OUT" | jq 
 run "${RT[@]}" ps --format json "$CA"
 assert_contains "ps a lists a's relay" "$OUT" "$("${RT[@]}" state "$CA" | jq -r .pid)"
 
+# ---------------------------------------------------------------- the pod's one /dev/shm
+check_sh "a writes a POSIX shm object in /dev/shm" "'$VESSEL' --root '$R' exec '$CA' sh -c 'echo shm-from-a > /dev/shm/pod-shm'"
+run "${RT[@]}" exec "$CB" cat /dev/shm/pod-shm
+assert_eq "b reads a's /dev/shm object: one /dev/shm for the pod" shm-from-a "$OUT"
+run "${RT[@]}" exec "$SB" cat /dev/shm/pod-shm
+assert_eq "the sandbox's /dev/shm is the pod's too" shm-from-a "$OUT"
+
+# ---------------------------------------------------------------- shareProcessNamespace
+check "create c, in the pod's PID namespace" "${RT[@]}" create --bundle "$T/c" "$CC"
+check "start c" "${RT[@]}" start "$CC"
+run "${RT[@]}" exec "$CC" sh -c 'tr "\0" " " < /proc/1/cmdline'
+assert_eq "c's PID 1 is the sandbox's pause (sleep 100000): one PID namespace" "sleep 100000 " "$OUT"
+run "${RT[@]}" exec "$SB" ps
+assert_contains "ps in the sandbox sees c's process" "$OUT" "sleep 100003"
+run "${RT[@]}" exec "$CC" ps
+assert_contains "ps in c sees the pause process" "$OUT" "sleep 100000"
+run "${RT[@]}" exec "$CA" ps
+assert_not_contains "a, in a PID namespace of its own, does not see c's" "$OUT" "sleep 100003"
+run "${RT[@]}" exec "$CC" cat /proc/self/cgroup
+assert_ne "c has a guest cgroup of its own all the same" "$cga" "$OUT"
+check "delete --force c" "${RT[@]}" delete --force "$CC"
+run "${RT[@]}" exec "$SB" ps
+assert_not_contains "c's process is gone with it" "$OUT" "sleep 100003"
+
+# ---------------------------------------------------------------- update of a pod's container
+check "update --memory 160m a" "${RT[@]}" update --memory 160m "$CA"
+run "${RT[@]}" events --stats "$CA"
+assert_eq "events --stats a: its new limit (its guest cgroup's memory.max)" $((160 << 20)) "$(printf '%s\n' "$OUT" | jq -r .data.memory.usage.limit)"
+run "${RT[@]}" exec "$CA" sh -c 'dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null; echo rc=$?'
+assert_eq "100 MiB in a now fit (killed at 64 MiB before the update)" "rc=0" "$OUT"
+check "update --cpu-quota 50000 --cpu-period 100000 a" "${RT[@]}" update --cpu-quota 50000 --cpu-period 100000 "$CA"
+run "${RT[@]}" exec "$CA" cat /sys/fs/cgroup/cpu.max
+assert_eq "a's guest cgroup holds the new CPU limit" "50000 100000" "$OUT"
+run "${RT[@]}" events --stats "$CB"
+assert_eq "b's limit is unchanged" "$CTR_MEM" "$(printf '%s\n' "$OUT" | jq -r .data.memory.usage.limit)"
+run "${RT[@]}" update --pids-limit 10 "$CA"
+assert_ne "update of what a microVM cannot change fails" 0 "$RC"
+
 # ---------------------------------------------------------------- bad input
 mkbundle "$T/nosb" '.annotations = '"$(container_annotations a | jq -c '."io.kubernetes.cri.sandbox-id" = "nope"')"'
   | .root.path = "'"$T/root-a"'"'
@@ -206,9 +256,41 @@ assert_eq "the emptyDir's files are the host's, untouched" "from-a from-b from-h
   "$(cat "$T/empty/a" "$T/empty/b" "$T/empty/h" | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "the containers' rootfs are untouched" "a b" "$(cat "$T/root-a/marker" "$T/root-b/marker" | tr '\n' ' ' | sed 's/ $//')"
 
+# ---------------------------------------------------------------- a pod's VM from a template
+# (the first pod's cold boot had a template of its layout made in the background: the pod's share
+# is in it, empty and unmounted, and the clone's own share is attached at CREATE)
+wait_for 240 "grep -qs ' pod\$' '$T'/assets/templates/*/inputs" \
+  && pass "a template of the pod's layout was made after its first cold boot" \
+  || fail "a template of the pod's layout was made after its first cold boot" "$(ls -a "$T/assets/templates" 2>&1)"
+mkbundle "$T/sb3" '.annotations = '"$(echo "$sandbox_annotations" | jq -c '."io.kubernetes.cri.sandbox-id" = "'"$SB3"'"')"'
+  | .process.args = ["sleep", "100000"] | .hostname = "web3" | .linux.cgroupsPath = "/'"$CG"'/'"$SB3"'"'
+check "create a second pod's sandbox, of the same size" "${RT[@]}" create --bundle "$T/sb3" "$SB3"
+check "start it" "${RT[@]}" start "$SB3"
+RUN3=$(vm_run_dir "$R" "$SB3")
+Q3=$(qemus_of "$RUN3/")
+assert_contains "its VM is restored from the template (-incoming defer)" "$(tr '\0' ' ' < "/proc/${Q3:-0}/cmdline" 2>/dev/null)" "-incoming defer"
+assert_contains "…its RAM the template's, copy-on-write" "$(tr '\0' ' ' < "/proc/${Q3:-0}/cmdline" 2>/dev/null)" ",share=off"
+mkcontainer "$T/d" d '["sleep", "100000"]' "$SB3"
+check "create a container in the cloned pod" "${RT[@]}" create --bundle "$T/d" "$CD"
+check "start it" "${RT[@]}" start "$CD"
+run "${RT[@]}" exec "$CD" cat /marker
+assert_eq "the container runs on its own rootfs, through the clone's pod share" d "$OUT"
+run "${RT[@]}" exec "$CD" cat /data/a
+assert_eq "its emptyDir reaches it" from-a "$OUT"
+run "${RT[@]}" exec "$CD" hostname
+assert_eq "the clone has the pod's hostname" web3 "$OUT"
+run "${RT[@]}" exec "$CD" sh -c 'echo from-d > /dev/shm/x && cat /dev/shm/x'
+assert_eq "the cloned pod's /dev/shm works" from-d "$OUT"
+check "delete --force the container" "${RT[@]}" delete --force "$CD"
+check "delete --force the cloned pod's sandbox" "${RT[@]}" delete --force "$SB3"
+wait_for 20 "! pgrep -f -- '[q]emu-system-.*$RUN3/' >/dev/null"
+assert_eq "no QEMU of the cloned pod left" "" "$(qemus_of "$RUN3/")"
+assert_eq "its share is gone" no "$([ -e "/run/vessel/pods/$(basename "$RUN3")" ] && echo yes || echo no)"
+assert_eq "nothing left under --root" "" "$("${RT[@]}" list -q 2>/dev/null)"
+
 # a container made after its sandbox's VM died
 mkbundle "$T/sb2" '.annotations = '"$(echo "$sandbox_annotations" | jq -c '."io.kubernetes.cri.sandbox-id" = "'"$DEAD"'"')"'
-  | .process.args = ["sleep", "100000"]'
+  | .process.args = ["sleep", "100000"] | .linux.cgroupsPath = "/'"$CG"'/'"$DEAD"'"'
 check "create a second pod's sandbox" "${RT[@]}" create --bundle "$T/sb2" "$DEAD"
 RUN2=$(vm_run_dir "$R" "$DEAD")
 [ -n "$RUN2" ] || { fail "the second sandbox has a run dir"; summary; exit 1; }

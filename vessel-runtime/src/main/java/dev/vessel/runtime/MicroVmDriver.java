@@ -258,7 +258,8 @@ public final class MicroVmDriver implements IsolationDriver {
                 List<AgentClient.Nic> nics = network == null ? List.of() : network.guestNics();
                 List<AgentClient.Route> routes = network == null ? List.of() : network.guestRoutes();
                 if (podSandbox) {
-                    agent.createSandbox(MicroVmPod.SHARE_TAG, hostname, mounts.mounts(), mounts.files(), nics, routes, linux, process);
+                    agent.createSandbox(MicroVmPod.SHARE_TAG, hostname, MicroVmPod.sharedShm(mounts.mounts()), mounts.files(), nics,
+                            routes, linux, process);
                 } else {
                     agent.create(hostname, mounts.mounts(), mounts.files(), nics, routes, linux, process);
                 }
@@ -374,7 +375,8 @@ public final class MicroVmDriver implements IsolationDriver {
             }
             try (Qmp qmp = qmp(box); AgentClient agent = agent(box)) {
                 qmp.addProcessPort(n, port);
-                agent.container(n, root, ownUts(oci) ? (oci.hostname() == null ? "" : oci.hostname()) : null, plan.mounts(),
+                agent.container(n, root, ownUts(oci) ? (oci.hostname() == null ? "" : oci.hostname()) : null,
+                        MicroVmPod.sharesPids(oci), plan.mounts(),
                         new AgentClient.Limits(resources.memory().limit(), resources.cpu().quota(), resources.cpu().period()),
                         linux, process);
             }
@@ -538,8 +540,9 @@ public final class MicroVmDriver implements IsolationDriver {
         // progress to the daemon's log only: an engine's create must print nothing but its one
         // error line (vessel assets build, which make demo and make test run, shows it on stderr)
         AcceleratorSelector.Choice choice = accelerators.choose(line -> Log.info("microvm " + id + ": " + line));
-        // a pod's VM has the pod's share, which no template has: it boots cold
-        boolean templated = templates != null && record.microvm().pod() == null && jailHelper == null;
+        // a pod's VM too: its templates have the pod's share (empty, unmounted: the clone's is attached
+        // at CREATE); a jailed QEMU boots cold, as it would need to write the template's memory file
+        boolean templated = templates != null && jailHelper == null;
         if (templated) {
             AgentClient cloned = fromTemplate(store, record, rootfs, network, shares, placement, choice.kind());
             if (cloned != null) return cloned;
@@ -550,8 +553,8 @@ public final class MicroVmDriver implements IsolationDriver {
                     choice.deadline(), null)));
             AgentClient agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), choice.deadline());
             if (templated) {
-                VmTemplates.Layout layout = new VmTemplates.Layout(record.microvm().memoryMib(), record.microvm().vcpus(),
-                        choice.kind(), network == null ? 0 : network.qemuNics().size(), shares.size());
+                VmTemplates.Layout layout = layout(record.microvm(), choice.kind(), network == null ? 0 : network.qemuNics().size(),
+                        shares);
                 makeTemplateLater(layout, templates.inputs(layout, tscKhz, sandbox));
             }
             return agent;
@@ -588,7 +591,7 @@ public final class MicroVmDriver implements IsolationDriver {
         MicroVmState vm = record.microvm();
         probeHost();
         List<QemuCommand.Nic> nics = network == null ? List.of() : network.qemuNics();
-        VmTemplates.Layout layout = new VmTemplates.Layout(vm.memoryMib(), vm.vcpus(), kind, nics.size(), shares.size());
+        VmTemplates.Layout layout = layout(vm, kind, nics.size(), shares);
         String inputs = templates.inputs(layout, tscKhz, sandbox);
         java.util.Optional<VmTemplates.Template> template;
         try {
@@ -625,6 +628,15 @@ public final class MicroVmDriver implements IsolationDriver {
             templates.remove(template.get().key());
             return null;
         }
+    }
+
+    /**
+     * A VM's device layout, as its template has it: a pod's sandbox has the pod's share after its
+     * volume shares ({@code shares} holds both, the pod's last).
+     */
+    private static VmTemplates.Layout layout(MicroVmState vm, Accelerator.Kind kind, int nics, List<QemuCommand.Share> shares) {
+        boolean pod = vm.pod() != null;
+        return new VmTemplates.Layout(vm.memoryMib(), vm.vcpus(), kind, nics, shares.size() - (pod ? 1 : 0), pod);
     }
 
     private void makeTemplateLater(VmTemplates.Layout layout, String inputs) {
@@ -699,6 +711,9 @@ public final class MicroVmDriver implements IsolationDriver {
                 for (int i = 0; i < layout.shares(); i++) {
                     shares.add(new QemuCommand.Share(GuestMounts.SHARE_TAG + i, Files.createDirectories(work.resolve("share" + i)),
                             false));
+                }
+                if (layout.pod()) { // as a sandbox's: tag and options as its clones' (the guest probed it), empty
+                    shares.add(new QemuCommand.Share(MicroVmPod.SHARE_TAG, Files.createDirectories(work.resolve("pod")), false, true));
                 }
                 List<QemuCommand.Nic> nics = new ArrayList<>();
                 for (int i = 0; i < layout.nics(); i++) nics.add(QemuCommand.Nic.unplugged(VmTemplates.mac(i)));
@@ -1114,11 +1129,8 @@ public final class MicroVmDriver implements IsolationDriver {
             com.fasterxml.jackson.databind.node.ObjectNode resources) {
         if (!status(record).isAlive()) throw new OciException("container \"" + record.id() + "\" is not running");
         MicroVmState vm = record.microvm();
-        if (vm.podMember()) {
-            throw new OciException("update of microvm container \"" + record.id() + "\": a pod's container's limits are set at"
-                    + " create (its cgroup in the pod's guest); changing them is not supported yet");
-        }
         MicroVmCgroups.OciLimits limits = MicroVmUpdate.parse(record.id(), options, resources);
+        if (vm.podMember()) return updateInPod(record, limits);
         Long balloonBytes = null;
         if (limits.memory() != null) {
             long boot = (long) vm.memoryMib() << 20;
@@ -1149,6 +1161,32 @@ public final class MicroVmDriver implements IsolationDriver {
             if (container != null && Files.isDirectory(container.dirs().getFirst())) {
                 MicroVmCgroups.applyCpu(container, limits.cpuQuota(), limits.cpuPeriod(), limits.cpuShares());
                 if (limits.memory() != null) MicroVmCgroups.applyMemory(container, limits.memory());
+            }
+        } catch (VmmException e) {
+            throw failure(record.id(), e);
+        } catch (IOException e) {
+            throw new OciException("update of microvm container \"" + record.id() + "\": " + e.getMessage());
+        }
+        return Outcome.ok();
+    }
+
+    /**
+     * update of a pod's container (CRI's UpdateContainerResources): its guest cgroup takes the new
+     * memory.max and cpu.max, which the guest kernel holds (the VM's size stays the pod's), and
+     * its host cgroup (the relay's, what engines read) the same limits. What is not given stays.
+     */
+    private Outcome updateInPod(SandboxRecord record, MicroVmCgroups.OciLimits limits) {
+        MicroVmState vm = record.microvm();
+        try {
+            if (limits.memory() != null || limits.cpuQuota() != null || limits.cpuPeriod() != null) {
+                try (AgentClient agent = agent(vm)) {
+                    agent.updateLimits(vm.pod().process(), limits.memory(), limits.cpuQuota(), limits.cpuPeriod());
+                }
+            }
+            var host = record.bundle() == null ? null : containerCgroup(record);
+            if (host != null && Files.isDirectory(host.dirs().getFirst())) {
+                MicroVmCgroups.applyCpu(host, limits.cpuQuota(), limits.cpuPeriod(), limits.cpuShares());
+                if (limits.memory() != null) MicroVmCgroups.applyMemory(host, limits.memory());
             }
         } catch (VmmException e) {
             throw failure(record.id(), e);

@@ -276,6 +276,30 @@ final class MicroVmPod {
             binds.putIfAbsent(rel, real);
             mounts.add(new AgentClient.Mount(rel, dest, "pod", flags));
         });
-        return new Plan(mounts, binds, ignored);
+        return new Plan(sharedShm(mounts), binds, ignored);
+    }
+
+    /** The agent's mount type for the pod's one /dev/shm (a tmpfs its sandbox's CREATE makes). */
+    static final String SHM_TYPE = "podshm";
+
+    /**
+     * The pod's containers share one /dev/shm, as under runc, where the engine binds the
+     * sandbox's shm into each container (POSIX shared memory across the pod: write in one, read
+     * in the other): the guest tmpfs {@link GuestMounts} plans at /dev/shm becomes the pod's
+     * (type {@value #SHM_TYPE}), with the mount's flags; its size is the pod's (64 MiB, containerd's).
+     */
+    static List<AgentClient.Mount> sharedShm(List<AgentClient.Mount> mounts) {
+        return mounts.stream().map(m -> !m.destination().equals("/dev/shm") || !m.type().equals("tmpfs") ? m
+                : new AgentClient.Mount("shm", m.destination(), SHM_TYPE,
+                        m.options().stream().filter(o -> !o.startsWith("mode=") && !o.startsWith("size=")).toList())).toList();
+    }
+
+    /**
+     * Whether a pod's container is to share the pod's PID namespace (Kubernetes'
+     * shareProcessNamespace, CRI's NamespaceOption pid=POD): containerd then names the sandbox's
+     * namespace by path ({@code /proc/PID/ns/pid}); a pid namespace without a path is one of its own.
+     */
+    static boolean sharesPids(OciSpec oci) {
+        return oci.linux().namespaces().stream().anyMatch(ns -> ns.type().equals("pid") && ns.path() != null && !ns.path().isEmpty());
     }
 }

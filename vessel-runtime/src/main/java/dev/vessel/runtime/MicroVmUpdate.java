@@ -18,7 +18,10 @@ final class MicroVmUpdate {
         Long memory = null, quota = null, period = null, shares = null;
         if (resources != null) {
             JsonNode cpu = resources.path("cpu"), mem = resources.path("memory");
-            for (String unsupported : List.of("pids", "blockIO", "hugepageLimits", "network", "rdma", "unified", "devices")) {
+            // "devices" is left as it is: containerd's CRI sends the spec's whole linux.resources with
+            // each UpdateContainerResources, device rules included, and a guest's devices are its own
+            // nodes, which no host device cgroup reaches (create does not apply them either)
+            for (String unsupported : List.of("pids", "blockIO", "hugepageLimits", "network", "rdma", "unified")) {
                 if (resources.hasNonNull(unsupported)) throw refused(id, "--resources: " + unsupported);
             }
             var fields = mem.fieldNames();

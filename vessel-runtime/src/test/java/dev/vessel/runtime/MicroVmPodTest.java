@@ -107,11 +107,26 @@ class MicroVmPodTest {
                 new AgentClient.Mount("proc", "/proc", "proc", List.of()),
                 new AgentClient.Mount(emptyRel, "/data", "pod", List.of("rw")),
                 new AgentClient.Mount(hostsRel, "/etc/hosts", "pod", List.of("ro")),
-                new AgentClient.Mount("shm", "/dev/shm", "tmpfs", List.of("nosuid", "mode=1777")));
+                // the pod's one /dev/shm (its sandbox's), not a tmpfs of the container's own
+                new AgentClient.Mount("shm", "/dev/shm", "podshm", List.of("nosuid")));
         assertThat(a.binds()).containsExactly(Map.entry(emptyRel, empty.toRealPath()), Map.entry(hostsRel, hosts.toRealPath()));
         // another container given the same emptyDir: the same path in the share, so the same guest path
         MicroVmPod.Plan b = MicroVmPod.plan("b", List.of(bind(empty, "/cache", "rbind")), rootfs);
         assertThat(b.binds()).containsOnlyKeys(emptyRel);
+    }
+
+    @Test
+    void aContainerSharesThePodsPidNamespaceOnlyWhenItsSpecNamesOne() throws Exception {
+        assertThat(MicroVmPod.sharesPids(spec("[{\"type\": \"pid\", \"path\": \"/proc/42/ns/pid\"}, {\"type\": \"mount\"}]")))
+                .isTrue();
+        assertThat(MicroVmPod.sharesPids(spec("[{\"type\": \"pid\"}, {\"type\": \"mount\"}]"))).isFalse();
+        assertThat(MicroVmPod.sharesPids(spec("[{\"type\": \"network\", \"path\": \"/proc/42/ns/net\"}]"))).isFalse();
+    }
+
+    private static OciSpec spec(String namespaces) throws Exception {
+        return dev.vessel.oci.BundleConfig.JSON.treeToValue(dev.vessel.oci.BundleConfig.JSON.readTree(
+                "{\"ociVersion\": \"1.0.2\", \"root\": {\"path\": \"rootfs\"}, \"linux\": {\"namespaces\": " + namespaces + "}}"),
+                OciSpec.class);
     }
 
     @Test

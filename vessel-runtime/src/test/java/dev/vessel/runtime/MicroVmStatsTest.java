@@ -77,6 +77,15 @@ class MicroVmStatsTest {
     }
 
     @Test
+    void updateTakesContainerdsDocumentWithTheSpecsDeviceRules() {
+        // what containerd 1.6's CRI sends for UpdateContainerResources: the spec's linux.resources, devices and all
+        var cri = UpdateResources.parse("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\","
+                + "\"major\":1,\"minor\":3,\"access\":\"rwm\"}],\"memory\":{\"limit\":201326592},"
+                + "\"cpu\":{\"shares\":512,\"quota\":50000,\"period\":100000}}", "-");
+        assertEquals(new MicroVmCgroups.OciLimits(201326592L, 50000L, 100000L, 512L), MicroVmUpdate.parse("c", List.of(), cri));
+    }
+
+    @Test
     void bootLimitInvertsGuestMemory() {
         for (dev.vessel.vmm.GuestKernel kernel : dev.vessel.vmm.GuestKernel.values()) {
             for (long mib : List.of(64L, 256L, 512L, 1000L)) {

@@ -189,14 +189,17 @@ public final class AgentClient implements AutoCloseable {
      * that share), namespaces of its own but the pod's network and IPC, a cgroup with
      * {@code limits}; prepared, waiting for {@link #start}. Returns its guest pid.
      */
-    public int container(int n, String root, String hostname, List<Mount> mounts, Limits limits, GuestLinux linux,
-                         GuestProcess process) throws VmmException {
-        return Integer.parseInt(request(encodeContainer(n, root, hostname, mounts, limits, linux, process)));
+    public int container(int n, String root, String hostname, boolean podPids, List<Mount> mounts, Limits limits,
+                         GuestLinux linux, GuestProcess process) throws VmmException {
+        return Integer.parseInt(request(encodeContainer(n, root, hostname, podPids, mounts, limits, linux, process)));
     }
 
-    /** {@code hostname}: null, it shares the pod's UTS namespace (Kubernetes' way); else one of its own with that name. */
-    static List<String> encodeContainer(int n, String root, String hostname, List<Mount> mounts, Limits limits,
-                                        GuestLinux linux, GuestProcess process) {
+    /**
+     * {@code hostname}: null, it shares the pod's UTS namespace (Kubernetes' way); else one of its own with that name.
+     * {@code podPids}: in the pod's PID namespace, the sandbox's (Kubernetes' shareProcessNamespace), not one of its own.
+     */
+    static List<String> encodeContainer(int n, String root, String hostname, boolean podPids, List<Mount> mounts,
+                                        Limits limits, GuestLinux linux, GuestProcess process) {
         List<String> lines = new ArrayList<>();
         lines.add("CONTAINER " + n);
         lines.add("root " + escape(root));
@@ -204,6 +207,7 @@ public final class AgentClient implements AutoCloseable {
             lines.add("uts 1");
             if (!hostname.isEmpty()) lines.add("hostname " + escape(hostname));
         }
+        if (podPids) lines.add("pidns 0");
         lines.add(limits.line());
         for (Mount m : mounts) lines.add(mountLine(m));
         lines.addAll(linux.lines());
@@ -219,6 +223,20 @@ public final class AgentClient implements AutoCloseable {
         if (in > 0) lines.add("in " + in);
         lines.addAll(processLines(process));
         return Integer.parseInt(request(lines));
+    }
+
+    /**
+     * LIMITS: a pod's container's (process n) guest cgroup takes new limits (update): null leaves
+     * one as it is, a memory or quota ≤ 0 is none ("max").
+     */
+    public void updateLimits(int n, Long memory, Long cpuQuota, Long cpuPeriod) throws VmmException {
+        request(encodeLimits(n, memory, cpuQuota, cpuPeriod));
+    }
+
+    static List<String> encodeLimits(int n, Long memory, Long cpuQuota, Long cpuPeriod) {
+        return List.of("LIMITS " + n, "limits " + (memory == null ? "-" : memory <= 0 ? "max" : memory.toString()) + " "
+                + (cpuQuota == null ? "-" : cpuQuota <= 0 ? "max" : cpuQuota.toString()) + " "
+                + (cpuPeriod == null || cpuPeriod <= 0 ? "-" : cpuPeriod.toString()));
     }
 
     /** REMOVE: a pod's container (process n) deleted: its processes killed and its guest cgroup removed. */

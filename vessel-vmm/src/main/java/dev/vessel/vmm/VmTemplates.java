@@ -56,10 +56,19 @@ public final class VmTemplates {
      * the accelerator and the device layout (NICs and volume shares: the devices a clone needs are
      * the template's, only their back ends differ).
      */
-    public record Layout(int memoryMib, int vcpus, Accelerator.Kind accelerator, int nics, int shares) {
+    /**
+     * {@code shares}: the volume shares; {@code pod}: one more, a pod's share ({@code multidevs=remap},
+     * after them), which a pod's sandbox has (docs/microvm.md, "Pods").
+     */
+    public record Layout(int memoryMib, int vcpus, Accelerator.Kind accelerator, int nics, int shares, boolean pod) {
+        public Layout(int memoryMib, int vcpus, Accelerator.Kind accelerator, int nics, int shares) {
+            this(memoryMib, vcpus, accelerator, nics, shares, false);
+        }
+
         public String describe() {
             return memoryMib + " MiB, " + vcpus + " vCPU" + (vcpus == 1 ? "" : "s") + ", " + accelerator.qemuName + ", "
-                    + nics + " NIC" + (nics == 1 ? "" : "s") + ", " + shares + " share" + (shares == 1 ? "" : "s");
+                    + nics + " NIC" + (nics == 1 ? "" : "s") + ", " + shares + " share" + (shares == 1 ? "" : "s")
+                    + (pod ? ", a pod's share" : "");
         }
     }
 
@@ -108,7 +117,7 @@ public final class VmTemplates {
                 + "tsc_khz " + tscKhz + "\n"
                 + "sandbox " + sandbox + "\n"
                 + "layout " + layout.memoryMib() + " " + layout.vcpus() + " " + layout.accelerator().qemuName + " "
-                + layout.nics() + " " + layout.shares() + "\n";
+                + layout.nics() + " " + layout.shares() + (layout.pod() ? " pod" : "") + "\n"; // (the keys of others as before)
     }
 
     /** The template's key: the SHA-256 of its inputs (the first 32 hex digits). */

@@ -179,12 +179,23 @@ class AgentClientTest {
         var mounts = List.of(new AgentClient.Mount("v/0123456789abcdef", "/data", "pod", List.of("rw")));
         var limits = new AgentClient.Limits(64L << 20, 50_000L, 100_000L);
         // hostname null: the pod's UTS namespace
-        assertThat(AgentClient.encodeContainer(3, "c/abc", null, mounts, limits, GuestLinux.NONE, GuestProcess.of("sleep", "1")))
+        assertThat(AgentClient.encodeContainer(3, "c/abc", null, false, mounts, limits, GuestLinux.NONE, GuestProcess.of("sleep", "1")))
                 .containsExactly("CONTAINER 3", "root c/abc", "limits 67108864 50000 100000",
                         "mount v/0123456789abcdef|/data|pod|rw", "PROCESS 3", "arg sleep", "arg 1", "env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "cwd /", "user 0 0");
         // one of its own, and no limits
-        assertThat(AgentClient.encodeContainer(4, "c/def", "web", List.of(), new AgentClient.Limits(null, null, null),
+        assertThat(AgentClient.encodeContainer(4, "c/def", "web", false, List.of(), new AgentClient.Limits(null, null, null),
                 GuestLinux.NONE, GuestProcess.of("true")))
                 .containsSequence("CONTAINER 4", "root c/def", "uts 1", "hostname web", "limits max max 100000");
+        // shareProcessNamespace: the pod's PID namespace (process 0's), said before its limits
+        assertThat(AgentClient.encodeContainer(5, "c/ghi", null, true, List.of(), new AgentClient.Limits(null, null, null),
+                GuestLinux.NONE, GuestProcess.of("true")))
+                .containsSequence("CONTAINER 5", "root c/ghi", "pidns 0", "limits max max 100000");
+    }
+
+    @Test
+    void encodesAnUpdateOfAPodsContainersLimitsLeavingWhatIsNotGiven() {
+        assertThat(AgentClient.encodeLimits(3, 128L << 20, null, null)).containsExactly("LIMITS 3", "limits 134217728 - -");
+        assertThat(AgentClient.encodeLimits(3, -1L, 50_000L, 100_000L)).containsExactly("LIMITS 3", "limits max 50000 100000");
+        assertThat(AgentClient.encodeLimits(4, null, -1L, null)).containsExactly("LIMITS 4", "limits - max -");
     }
 }

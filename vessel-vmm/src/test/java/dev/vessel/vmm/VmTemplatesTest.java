@@ -42,6 +42,7 @@ class VmTemplatesTest {
                 t.inputs(new VmTemplates.Layout(308, 1, Accelerator.Kind.KVM, 1, 0), 2_600_000, true),
                 t.inputs(new VmTemplates.Layout(308, 1, Accelerator.Kind.TCG, 0, 0), 2_600_000, true),
                 t.inputs(new VmTemplates.Layout(308, 1, Accelerator.Kind.TCG, 1, 1), 2_600_000, true),
+                t.inputs(new VmTemplates.Layout(308, 1, Accelerator.Kind.TCG, 1, 0, true), 2_600_000, true),
                 t.inputs(DEFAULT, 2_500_000, true),
                 t.inputs(DEFAULT, 2_600_000, false));
         for (String other : others) assertThat(VmTemplates.key(other)).isNotEqualTo(VmTemplates.key(inputs));
