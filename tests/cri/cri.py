@@ -115,6 +115,9 @@ def pod_up(client, spec, index):
     meta = pod.setdefault("metadata", {})
     meta["name"] = f"{meta.get('name', 'pod')}-{index}"
     meta["uid"] = f"{meta.get('uid', 'uid')}-{index}"
+    parents = spec.get("cgroup_parents")
+    if parents:  # a pod cgroup of its own, as the kubelet makes one per pod
+        pod.setdefault("linux", {})["cgroup_parent"] = parents[index]
     t0 = time.monotonic()
     pid = client.call("RunPodSandbox", {"config": pod, "runtime_handler": spec.get("handler", "")}).pod_sandbox_id
     cids = []

@@ -4,7 +4,9 @@
 # the pod's cgroup parent made where the kubelet makes it, RunPodSandbox with a RuntimeClass
 # handler, two containers sharing an emptyDir, ExecSync, ContainerStatus, ContainerStats,
 # PodSandboxStats, StopContainer, StopPodSandbox, RemovePodSandbox — for the handlers
-# vessel-microvm, vessel and (the reference) runc. Each check prints its own line;
+# vessel-microvm, vessel and (the reference) runc; then per handler a second pod whose containers
+# share its PID namespace (shareProcessNamespace), its /dev/shm, and whose container a takes new
+# limits (UpdateContainerResources). Each check prints its own line;
 # CRI_HANDLERS="runc vessel" runs a subset.
 source "$(dirname "$0")/../lib.sh"
 source "$REPO/tests/cri/lib.sh"
@@ -275,9 +277,75 @@ _h_left() {
     "$(find /sys/fs/cgroup/*/kubepods/burstable/pod"$uid" -mindepth 1 -type d 2>/dev/null)"
 }
 
+# pidns_checks HANDLER — a pod with shareProcessNamespace (CRI's NamespaceOption pid=POD): its two
+# containers in one PID namespace whose PID 1 is the sandbox's pause, as under runc; one /dev/shm
+# for the pod (containerd binds the sandbox's shm into each container: a POSIX shm object written
+# in one is read in the other); UpdateContainerResources of a, as the kubelet's resize sends it.
+# (A pod of its own: a microVM's exec ports are not reclaimed, and the first pod's ExecSyncs use
+# most of its 29.)
+pidns_checks() {
+  local h=$1 uid parent pod pid a b c cid mounts_before vm_before links_before netns_before
+  uid=$(cat /proc/sys/kernel/random/uuid)
+  mkdir -p "$CRI_DIR/logs/$uid"
+  mounts_before=$(mounts_snapshot); vm_before=$(vm_run_dirs)
+  links_before=$(ip -br link show | awk '{print $1}' | sort); netns_before=$(ip netns list | awk '{print $1}' | sort)
+  parent=$(cri_pod_cgroup "$uid" $((2 * LIM_A + 256 * MIB)))
+  pod=$(jq -cn --arg uid "$uid" --arg p "$parent" --arg logs "$CRI_DIR/logs/$uid" --arg h "$h" '{
+    metadata: {name: "pidns-\($h)", uid: $uid, namespace: "default", attempt: 0},
+    hostname: "pidns-\($h)", log_directory: $logs,
+    annotations: (if $h == "vessel-microvm" then {"dev.vessel.isolation": "microvm"} else {} end),
+    linux: {cgroup_parent: $p,
+            security_context: {namespace_options: {network: "POD", pid: "POD", ipc: "POD"}}}}')
+  run -t 180 cri call RunPodSandbox "$(jq -cn --argjson c "$pod" --arg h "$h" '{config: $c, runtime_handler: $h}')"
+  pid=$(printf '%s' "$OUT" | jq -r '.pod_sandbox_id // empty' 2>/dev/null)
+  if [ -z "$pid" ]; then _fail_run "$h: shareProcessNamespace: RunPodSandbox" "a pod sandbox id"; return; fi
+  pass "$h: shareProcessNamespace: RunPodSandbox"
+  for c in a b; do
+    run -t 180 cri call CreateContainer "$(jq -cn --arg id "$pid" --arg n "$c" --argjson p "$pod" --argjson lim "$LIM_A" '{pod_sandbox_id: $id,
+      config: {metadata: {name: $n, attempt: 0}, image: {image: "localhost/bb:latest"}, command: ["sleep", "1000\($n)"],
+               labels: {"io.kubernetes.container.name": $n}, log_path: "\($n)/0.log",
+               linux: {resources: {memory_limit_in_bytes: $lim}, security_context: {namespace_options: {network: "POD", pid: "POD", ipc: "POD"}}}},
+      sandbox_config: $p}')"
+    cid=$(printf '%s' "$OUT" | jq -r '.container_id // empty' 2>/dev/null)
+    if [ -n "$cid" ]; then pass "$h: shareProcessNamespace: CreateContainer $c"; else _fail_run "$h: shareProcessNamespace: CreateContainer $c" "a container id"; fi
+    eval "$c=\$cid"
+    [ -n "$cid" ] && check "$h: shareProcessNamespace: StartContainer $c" -t 180 cri call StartContainer "{\"container_id\": \"$cid\"}"
+  done
+  if [ -n "$a" ] && [ -n "$b" ]; then
+    wait_for 60 "[ \"\$(cstate $b)\" = CONTAINER_RUNNING ]"
+    run cri exec "$a" sh -c 'tr "\0" " " < /proc/1/cmdline'
+    expect_out "$h: shareProcessNamespace: PID 1 is the sandbox's pause" "/bin/sleep infinity "
+    run cri exec "$a" ps
+    assert_contains "$h: shareProcessNamespace: ps in a sees b's process" "$OUT" "sleep 1000b"
+    run cri exec "$b" ps
+    assert_contains "$h: shareProcessNamespace: ps in b sees a's process" "$OUT" "sleep 1000a"
+    run cri exec "$a" sh -c 'echo shm-from-a > /dev/shm/pod-shm'
+    run cri exec "$b" cat /dev/shm/pod-shm
+    expect_out "$h: b reads a's POSIX shm object: one /dev/shm for the pod" shm-from-a
+    local lim lim_a2=$((LIM_A + 64 * MIB))
+    local grab='echo 1000 > /proc/self/oom_score_adj; head -c "$0"m /dev/zero | tail -c "$0"m > /dev/null; echo $?'
+    run -t 120 cri exec -t 90 "$a" sh -c "$grab" $(( LIM_A / MIB * 5 / 4 ))
+    expect_out "$h: a cannot hold 1.25 times its limit" 137
+    check "$h: UpdateContainerResources a (memory $((lim_a2 / MIB)) MiB)" cri call UpdateContainerResources "$(jq -cn --arg id "$a" \
+      --argjson lim "$lim_a2" '{container_id: $id, linux: {cpu_period: 100000, cpu_quota: 50000, memory_limit_in_bytes: $lim}}')"
+    run cri exec "$a" sh -c "$CG_READ"
+    lim=${OUT%% *}
+    if [ "$lim" = "$lim_a2" ]; then pass "$h: a's new memory limit in its cgroup, inside"
+    else _fail_run "$h: a's new memory limit in its cgroup, inside" "limit $lim_a2 first"; fi
+    run -t 120 cri exec -t 90 "$a" sh -c "$grab" $(( LIM_A / MIB * 5 / 4 ))
+    expect_out "$h: a now holds 1.25 times its old limit" 0
+  fi
+  check "$h: shareProcessNamespace: StopPodSandbox" -t 120 cri call StopPodSandbox "{\"pod_sandbox_id\": \"$pid\"}"
+  check "$h: shareProcessNamespace: RemovePodSandbox" -t 120 cri call RemovePodSandbox "{\"pod_sandbox_id\": \"$pid\"}"
+  _h_left "$h: shareProcessNamespace" "$pid" "$uid" "$mounts_before" "$vm_before" "$links_before" "$netns_before"
+  _h_teardown "$h" "$pid"
+}
+
 for h in $HANDLERS; do
   diag "---- pod with handler $h"
   pod_checks "$h"
+  diag "---- shareProcessNamespace pod with handler $h"
+  pidns_checks "$h"
 done
 
 # ---------------------------------------------------------------- bad input

@@ -99,8 +99,6 @@ mkcontainer() { # DIR NAME ARGS-JSON [SANDBOX]
 }
 mkcontainer "$T/a" a '["httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/data"]'
 mkcontainer "$T/b" b '["sleep", "100000"]'
-# c: in the pod's PID namespace (shareProcessNamespace: containerd names the pause's by path)
-mkcontainer "$T/c" c '["sleep", "100003"]'
 jq '.linux.namespaces |= map(if .type == "pid" then .path = "/proc/1/ns/pid" else . end)' "$T/c/config.json" > "$T/c/c.json" \
   && mv "$T/c/c.json" "$T/c/config.json"
 
@@ -186,44 +184,6 @@ assert_ge "events --stats a counts the OOM kill" 1 "$(printf '%s\n' "$OUT" | jq 
 run "${RT[@]}" ps --format json "$CA"
 assert_contains "ps a lists a's relay" "$OUT" "$("${RT[@]}" state "$CA" | jq -r .pid)"
 
-# ---------------------------------------------------------------- the pod's one /dev/shm
-check_sh "a writes a POSIX shm object in /dev/shm" "'$VESSEL' --root '$R' exec '$CA' sh -c 'echo shm-from-a > /dev/shm/pod-shm'"
-run "${RT[@]}" exec "$CB" cat /dev/shm/pod-shm
-assert_eq "b reads a's /dev/shm object: one /dev/shm for the pod" shm-from-a "$OUT"
-run "${RT[@]}" exec "$SB" cat /dev/shm/pod-shm
-assert_eq "the sandbox's /dev/shm is the pod's too" shm-from-a "$OUT"
-
-# ---------------------------------------------------------------- shareProcessNamespace
-check "create c, in the pod's PID namespace" "${RT[@]}" create --bundle "$T/c" "$CC"
-check "start c" "${RT[@]}" start "$CC"
-run "${RT[@]}" exec "$CC" sh -c 'tr "\0" " " < /proc/1/cmdline'
-assert_eq "c's PID 1 is the sandbox's pause (sleep 100000): one PID namespace" "sleep 100000 " "$OUT"
-run "${RT[@]}" exec "$SB" ps
-assert_contains "ps in the sandbox sees c's process" "$OUT" "sleep 100003"
-run "${RT[@]}" exec "$CC" ps
-assert_contains "ps in c sees the pause process" "$OUT" "sleep 100000"
-run "${RT[@]}" exec "$CA" ps
-assert_not_contains "a, in a PID namespace of its own, does not see c's" "$OUT" "sleep 100003"
-run "${RT[@]}" exec "$CC" cat /proc/self/cgroup
-assert_ne "c has a guest cgroup of its own all the same" "$cga" "$OUT"
-check "delete --force c" "${RT[@]}" delete --force "$CC"
-run "${RT[@]}" exec "$SB" ps
-assert_not_contains "c's process is gone with it" "$OUT" "sleep 100003"
-
-# ---------------------------------------------------------------- update of a pod's container
-check "update --memory 160m a" "${RT[@]}" update --memory 160m "$CA"
-run "${RT[@]}" events --stats "$CA"
-assert_eq "events --stats a: its new limit (its guest cgroup's memory.max)" $((160 << 20)) "$(printf '%s\n' "$OUT" | jq -r .data.memory.usage.limit)"
-run "${RT[@]}" exec "$CA" sh -c 'dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null; echo rc=$?'
-assert_eq "100 MiB in a now fit (killed at 64 MiB before the update)" "rc=0" "$OUT"
-check "update --cpu-quota 50000 --cpu-period 100000 a" "${RT[@]}" update --cpu-quota 50000 --cpu-period 100000 "$CA"
-run "${RT[@]}" exec "$CA" cat /sys/fs/cgroup/cpu.max
-assert_eq "a's guest cgroup holds the new CPU limit" "50000 100000" "$OUT"
-run "${RT[@]}" events --stats "$CB"
-assert_eq "b's limit is unchanged" "$CTR_MEM" "$(printf '%s\n' "$OUT" | jq -r .data.memory.usage.limit)"
-run "${RT[@]}" update --pids-limit 10 "$CA"
-assert_ne "update of what a microVM cannot change fails" 0 "$RC"
-
 # ---------------------------------------------------------------- bad input
 mkbundle "$T/nosb" '.annotations = '"$(container_annotations a | jq -c '."io.kubernetes.cri.sandbox-id" = "nope"')"'
   | .root.path = "'"$T/root-a"'"'
@@ -271,6 +231,10 @@ Q3=$(qemus_of "$RUN3/")
 assert_contains "its VM is restored from the template (-incoming defer)" "$(tr '\0' ' ' < "/proc/${Q3:-0}/cmdline" 2>/dev/null)" "-incoming defer"
 assert_contains "…its RAM the template's, copy-on-write" "$(tr '\0' ' ' < "/proc/${Q3:-0}/cmdline" 2>/dev/null)" ",share=off"
 mkcontainer "$T/d" d '["sleep", "100000"]' "$SB3"
+# c: in the pod's PID namespace (shareProcessNamespace: containerd names the pause's by path)
+mkcontainer "$T/c" c '["sleep", "100003"]' "$SB3"
+jq '.linux.namespaces |= map(if .type == "pid" then .path = "/proc/1/ns/pid" else . end)' "$T/c/config.json" > "$T/c/c.json" \
+  && mv "$T/c/c.json" "$T/c/config.json"
 check "create a container in the cloned pod" "${RT[@]}" create --bundle "$T/d" "$CD"
 check "start it" "${RT[@]}" start "$CD"
 run "${RT[@]}" exec "$CD" cat /marker
@@ -279,8 +243,46 @@ run "${RT[@]}" exec "$CD" cat /data/a
 assert_eq "its emptyDir reaches it" from-a "$OUT"
 run "${RT[@]}" exec "$CD" hostname
 assert_eq "the clone has the pod's hostname" web3 "$OUT"
-run "${RT[@]}" exec "$CD" sh -c 'echo from-d > /dev/shm/x && cat /dev/shm/x'
-assert_eq "the cloned pod's /dev/shm works" from-d "$OUT"
+
+# shareProcessNamespace (c), and the pod's one /dev/shm (d and c)
+check "create c, in the pod's PID namespace" "${RT[@]}" create --bundle "$T/c" "$CC"
+check "start c" "${RT[@]}" start "$CC"
+run "${RT[@]}" exec "$CC" sh -c 'tr "\0" " " < /proc/1/cmdline'
+assert_eq "c's PID 1 is the sandbox's pause (sleep 100000): one PID namespace" "sleep 100000 " "$OUT"
+run "${RT[@]}" exec "$SB3" ps
+assert_contains "ps in the sandbox sees c's process" "$OUT" "sleep 100003"
+run "${RT[@]}" exec "$CC" ps
+assert_contains "ps in c sees the pause process" "$OUT" "sleep 100000"
+run "${RT[@]}" exec "$CD" ps
+assert_not_contains "d, in a PID namespace of its own, does not see c's" "$OUT" "sleep 100003"
+run "${RT[@]}" exec "$CD" cat /proc/self/cgroup
+cgd=$OUT
+run "${RT[@]}" exec "$CC" cat /proc/self/cgroup
+assert_ne "c has a guest cgroup of its own all the same" "$cgd" "$OUT"
+check_sh "d writes a POSIX shm object in /dev/shm" "'$VESSEL' --root '$R' exec '$CD' sh -c 'echo shm-from-d > /dev/shm/pod-shm'"
+run "${RT[@]}" exec "$CC" cat /dev/shm/pod-shm
+assert_eq "c reads d's /dev/shm object: one /dev/shm for the pod" shm-from-d "$OUT"
+run "${RT[@]}" exec "$SB3" cat /dev/shm/pod-shm
+assert_eq "the sandbox's /dev/shm is the pod's too" shm-from-d "$OUT"
+check "delete --force c" "${RT[@]}" delete --force "$CC"
+run "${RT[@]}" exec "$SB3" ps
+assert_not_contains "c's process is gone with it" "$OUT" "sleep 100003"
+
+# update of a pod's container: its guest cgroup's limits
+run "${RT[@]}" exec "$CD" sh -c 'dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null; echo rc=$?'
+assert_eq "a 100 MiB allocation in d (64 MiB limit) is OOM-killed" "rc=137" "$OUT"
+check "update --memory 160m d" "${RT[@]}" update --memory 160m "$CD"
+run "${RT[@]}" events --stats "$CD"
+assert_eq "events --stats d: its new limit (its guest cgroup's memory.max)" $((160 << 20)) "$(printf '%s\n' "$OUT" | jq -r .data.memory.usage.limit)"
+run "${RT[@]}" exec "$CD" sh -c 'dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null; echo rc=$?'
+assert_eq "100 MiB in d now fit" "rc=0" "$OUT"
+check "update --cpu-quota 50000 --cpu-period 100000 d" "${RT[@]}" update --cpu-quota 50000 --cpu-period 100000 "$CD"
+run "${RT[@]}" exec "$CD" cat /sys/fs/cgroup/cpu.max
+assert_eq "d's guest cgroup holds the new CPU limit" "50000 100000" "$OUT"
+run "${RT[@]}" events --stats "$CD"
+assert_eq "…and its memory limit stays" $((160 << 20)) "$(printf '%s\n' "$OUT" | jq -r .data.memory.usage.limit)"
+run "${RT[@]}" update --pids-limit 10 "$CD"
+assert_ne "update of what a microVM cannot change fails" 0 "$RC"
 check "delete --force the container" "${RT[@]}" delete --force "$CD"
 check "delete --force the cloned pod's sandbox" "${RT[@]}" delete --force "$SB3"
 wait_for 20 "! pgrep -f -- '[q]emu-system-.*$RUN3/' >/dev/null"
