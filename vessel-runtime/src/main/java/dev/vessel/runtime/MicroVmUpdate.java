@@ -27,7 +27,8 @@ final class MicroVmUpdate {
             var fields = mem.fieldNames();
             while (fields.hasNext()) {
                 String f = fields.next();
-                if (!f.equals("limit") && !mem.path(f).isNull()) throw refused(id, "--resources: memory." + f);
+                // swap: containerd sets it to the limit (no swap) with every limit; a guest has no swap
+                if (!f.equals("limit") && !f.equals("swap") && !mem.path(f).isNull()) throw refused(id, "--resources: memory." + f);
             }
             fields = cpu.fieldNames();
             while (fields.hasNext()) {

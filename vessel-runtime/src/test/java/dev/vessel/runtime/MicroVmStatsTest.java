@@ -80,7 +80,7 @@ class MicroVmStatsTest {
     void updateTakesContainerdsDocumentWithTheSpecsDeviceRules() {
         // what containerd 1.6's CRI sends for UpdateContainerResources: the spec's linux.resources, devices and all
         var cri = UpdateResources.parse("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\","
-                + "\"major\":1,\"minor\":3,\"access\":\"rwm\"}],\"memory\":{\"limit\":201326592},"
+                + "\"major\":1,\"minor\":3,\"access\":\"rwm\"}],\"memory\":{\"limit\":201326592,\"swap\":201326592},"
                 + "\"cpu\":{\"shares\":512,\"quota\":50000,\"period\":100000}}", "-");
         assertEquals(new MicroVmCgroups.OciLimits(201326592L, 50000L, 100000L, 512L), MicroVmUpdate.parse("c", List.of(), cri));
     }
