@@ -302,7 +302,7 @@ pidns_checks() {
   pass "$h: shareProcessNamespace: RunPodSandbox"
   for c in a b; do
     run -t 180 cri call CreateContainer "$(jq -cn --arg id "$pid" --arg n "$c" --argjson p "$pod" --argjson lim "$LIM_A" '{pod_sandbox_id: $id,
-      config: {metadata: {name: $n, attempt: 0}, image: {image: "localhost/bb:latest"}, command: ["sleep", "1000\($n)"],
+      config: {metadata: {name: $n, attempt: 0}, image: {image: "localhost/bb:latest"}, command: ["sleep", (if $n == "a" then "10001" else "10002" end)],
                labels: {"io.kubernetes.container.name": $n}, log_path: "\($n)/0.log",
                linux: {resources: {memory_limit_in_bytes: $lim}, security_context: {namespace_options: {network: "POD", pid: "POD", ipc: "POD"}}}},
       sandbox_config: $p}')"
@@ -316,9 +316,9 @@ pidns_checks() {
     run cri exec "$a" sh -c 'tr "\0" " " < /proc/1/cmdline'
     expect_out "$h: shareProcessNamespace: PID 1 is the sandbox's pause" "/bin/sleep infinity "
     run cri exec "$a" ps
-    assert_contains "$h: shareProcessNamespace: ps in a sees b's process" "$OUT" "sleep 1000b"
+    assert_contains "$h: shareProcessNamespace: ps in a sees b's process" "$OUT" "sleep 10002"
     run cri exec "$b" ps
-    assert_contains "$h: shareProcessNamespace: ps in b sees a's process" "$OUT" "sleep 1000a"
+    assert_contains "$h: shareProcessNamespace: ps in b sees a's process" "$OUT" "sleep 10001"
     run cri exec "$a" sh -c 'echo shm-from-a > /dev/shm/pod-shm'
     run cri exec "$b" cat /dev/shm/pod-shm
     expect_out "$h: b reads a's POSIX shm object: one /dev/shm for the pod" shm-from-a
