@@ -1137,7 +1137,7 @@ static void exec_attempt(void)
         blk.s.seccomp = in ? in->filter : seccomp_prog.len ? &seccomp_prog : NULL;
         if (in) { free(blk.s.cgroup); blk.s.cgroup = strdup(in->cgroup); }
         if (proc_prepare(p, &blk.s, err, sizeof err) < 0) { proc_free(p); ctl_err(err); }
-        else if (proc_start(p, err, sizeof err) < 0) ctl_err(err);
+        else if (proc_start(p, err, sizeof err) < 0) { proc_free(p); ctl_err(err); } /* no relay comes: its port is the host's to remove */
         else ctl_send("OK %d", p->pid);
     }
     block_free();
@@ -1192,6 +1192,13 @@ static void block_run(void)
         else if (kill(p->pid, blk.sig) < 0) ctl_err(strerror(errno));
         else ctl_send("OK");
     } else if (!strcmp(v, "PS")) ps();
+    else if (!strcmp(v, "PROCS")) {
+        /* the process numbers the agent still holds (their ports open): the host removes the others' ports */
+        char out[4000] = "OK";
+        size_t o = 2;
+        for (struct proc *q = procs; q && o < sizeof out - 12; q = q->next) o += snprintf(out + o, sizeof out - o, " %d", q->n);
+        ctl_send("%s", out);
+    }
     else if (!strcmp(v, "STATS") || !strcmp(v, "TOP")) {
         char out[4000];
         int cg = blk.n > 0 && p && p->cgroup ? openat(cgfd, p->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;

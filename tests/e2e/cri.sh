@@ -281,8 +281,7 @@ _h_left() {
 # containers in one PID namespace whose PID 1 is the sandbox's pause, as under runc; one /dev/shm
 # for the pod (containerd binds the sandbox's shm into each container: a POSIX shm object written
 # in one is read in the other); UpdateContainerResources of a, as the kubelet's resize sends it.
-# (A pod of its own: a microVM's exec ports are not reclaimed, and the first pod's ExecSyncs use
-# most of its 29.)
+# (A pod of its own, its checks independent of the first pod's.)
 pidns_checks() {
   local h=$1 uid parent pod pid a b c cid mounts_before vm_before links_before netns_before
   uid=$(cat /proc/sys/kernel/random/uuid)

@@ -5,7 +5,8 @@
 # from the pod cgroup; two containers and the pause process in it, each in namespaces of its own
 # with its own rootfs; localhost between them; an emptyDir (one host dir bound into both) written
 # both ways; each container's memory limit held by its guest cgroup (a write past it is
-# OOM-killed, the VM lives on); exec, kill, state, events --stats per container; delete of each
+# OOM-killed, the VM lives on); exec, kill, state, events --stats per container; 100 execs in a
+# row, their ports given back (a daemon killed -9 midway too); delete of each
 # container then of the sandbox leaves nothing (no QEMU, share, mounts, run dir, state). Bad
 # input: a sandbox id Vessel does not know, a container made after its sandbox's VM died.
 # Then (the follow-up): one /dev/shm for the pod (a write in one container read in the other), a
@@ -183,6 +184,33 @@ assert_ge "events --stats a counts the OOM kill" 1 "$(printf '%s\n' "$OUT" | jq 
 # ps per container: the relays the engine knows
 run "${RT[@]}" ps --format json "$CA"
 assert_contains "ps a lists a's relay" "$OUT" "$("${RT[@]}" state "$CA" | jq -r .pid)"
+
+# ---------------------------------------------------------------- exec ports are given back
+# Each exec hot-adds a virtio-serial port and the VM has 28 for execs and containers at once: an
+# ended exec's port is removed and its slot reused, by a daemon killed -9 meanwhile too (the ports
+# of the execs that ended under the old one are found from QEMU's and the agent's live lists).
+qmp_process_ports() { # RUN_DIR: how many process ports (chardevs procN) QEMU has now
+  python3 - "$1/qmp.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(20); s.connect(sys.argv[1]); f = s.makefile("rw")
+f.readline(); f.write('{"execute": "qmp_capabilities"}\n{"execute": "query-chardev", "id": 1}\n'); f.flush()
+while True:
+    r = json.loads(f.readline())
+    if r.get("id") == 1: print(sum(c["label"].startswith("proc") for c in r["return"])); break
+PY
+}
+failed=0; first_err=
+for i in $(seq 1 100); do
+  [ "$i" = 50 ] && kill -9 "$("$VESSEL" daemon status)" 2>/dev/null
+  if ! "${RT[@]}" exec "$CB" true > /dev/null 2> "$T/exec.err"; then
+    failed=$((failed + 1)); [ -n "$first_err" ] || first_err="exec $i: $(cat "$T/exec.err")"
+  fi
+done
+assert_eq "100 sequential 'vessel exec ID true' into one microVM (the daemon killed -9 at the 50th) all exit 0" \
+  "0 failed" "$failed failed${first_err:+ ($first_err)}"
+ports=$(qmp_process_ports "$RUN")
+# process 0's, a's, b's and the last exec's (removed when the next exec comes)
+assert_le "after them the VM holds 4 process ports, not 100 ($ports)" 4 "${ports:-99}"
 
 # ---------------------------------------------------------------- bad input
 mkbundle "$T/nosb" '.annotations = '"$(container_annotations a | jq -c '."io.kubernetes.cri.sandbox-id" = "nope"')"'

@@ -14,6 +14,7 @@ import dev.vessel.oci.OciSpec;
 import dev.vessel.vmm.Accelerator;
 import dev.vessel.vmm.AcceleratorSelector;
 import dev.vessel.vmm.AgentClient;
+import dev.vessel.vmm.ExecPorts;
 import dev.vessel.vmm.GuestAssets;
 import dev.vessel.vmm.GuestKernel;
 import dev.vessel.vmm.GuestLinux;
@@ -373,13 +374,16 @@ public final class MicroVmDriver implements IsolationDriver {
                 MicroVmCgroups.applyCpu(host, resources.cpu().quota(), resources.cpu().period(), resources.cpu().shares());
                 if (resources.memory().limit() != null) MicroVmCgroups.applyMemory(host, resources.memory().limit());
             }
-            try (Qmp qmp = qmp(box); AgentClient agent = agent(box)) {
-                qmp.addProcessPort(n, port);
-                agent.container(n, root, ownUts(oci) ? (oci.hostname() == null ? "" : oci.hostname()) : null,
-                        MicroVmPod.sharesPids(oci), plan.mounts(),
-                        new AgentClient.Limits(resources.memory().limit(), resources.cpu().quota(), resources.cpu().period()),
-                        linux, process);
-            }
+            final int number = n;
+            withNewPort(id, box, n, port, agent -> agent.container(number, root,
+                    ownUts(oci) ? (oci.hostname() == null ? "" : oci.hostname()) : null,
+                    MicroVmPod.sharesPids(oci), plan.mounts(),
+                    new AgentClient.Limits(resources.memory().limit(), resources.cpu().quota(), resources.cpu().period()),
+                    linux, process));
+        } catch (Qmp.NoFreePort e) {
+            removeMember(store, record.withMicrovm(record.microvm().withPod(new MicroVmState.Pod(sid, n, share.toString(), made))));
+            throw new OciException("container \"" + id + "\": its pod's microVM has no free port for another process: "
+                    + ExecPorts.CAPACITY + " execs and pod containers are running in it, as many as it takes at once");
         } catch (IOException | VmmException | RuntimeException e) {
             removeMember(store, record.withMicrovm(record.microvm().withPod(new MicroVmState.Pod(sid, n, share.toString(), made))));
             if (e instanceof OciException known) throw known;
@@ -1095,9 +1099,11 @@ public final class MicroVmDriver implements IsolationDriver {
         store.save(record.withMicrovm(record.microvm().withExecs(n)));
         MicroVmState vm = record.microvm();
         Path port = runDir(record).resolve(QemuCommand.processSocket(n));
-        try (Qmp qmp = qmp(vm); AgentClient agent = agent(vm)) {
-            qmp.addProcessPort(n, port);
-            agent.exec(n, processOf(vm), GuestProcess.fromOci(spec.process()));
+        try {
+            withNewPort(record.id(), vm, n, port, agent -> agent.exec(n, processOf(vm), GuestProcess.fromOci(spec.process())));
+        } catch (Qmp.NoFreePort e) {
+            throw new OciException("container \"" + record.id() + "\": exec: its microVM has no free port for another process: "
+                    + ExecPorts.CAPACITY + " execs and pod containers are running in it, as many as it takes at once");
         } catch (VmmException e) {
             throw failure(record.id(), e);
         }
@@ -1109,6 +1115,61 @@ public final class MicroVmDriver implements IsolationDriver {
                     }
                     return Outcome.ok();
                 });
+    }
+
+    /** What makes the agent hold a new process on its port (EXEC, CONTAINER). */
+    private interface PortUser {
+        void use(AgentClient agent) throws VmmException;
+    }
+
+    /** One lock per VM (its run dir) over a new port's whole making: no reclaim may take a port the agent does not hold yet. */
+    private static final java.util.concurrent.ConcurrentHashMap<String, Object> PORT_LOCKS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * Hot-adds process n's port once the ports of processes that are done are removed (so the
+     * controller's 31 slots are reused, see {@link ExecPorts}), then has the agent take the process
+     * ({@code user}); if that fails, the port goes again. Under the VM's port lock throughout.
+     */
+    private static void withNewPort(String id, MicroVmState vm, int n, Path port, PortUser user) throws VmmException {
+        synchronized (PORT_LOCKS.computeIfAbsent(vm.runDir(), k -> new Object())) {
+            try (Qmp qmp = qmp(vm); AgentClient agent = agent(vm)) {
+                reclaimPorts(id, Path.of(vm.runDir()), qmp, agent);
+                qmp.addProcessPort(n, port);
+                try {
+                    user.use(agent);
+                } catch (VmmException | RuntimeException e) {
+                    try {
+                        qmp.removeProcessPort(n);
+                    } catch (VmmException again) {
+                        Log.info("microvm " + id + ": removing the port of process " + n + " that did not start: " + again.getMessage());
+                    }
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /**
+     * Removes the ports of the VM's processes that are done (ended, drained, relay gone), read live
+     * from QEMU and the agent, so a daemon restarted meanwhile leaks none. An agent older than
+     * PROCS leaves them (one line in the log).
+     */
+    private static void reclaimPorts(String id, Path runDir, Qmp qmp, AgentClient agent) throws VmmException {
+        java.util.Set<Integer> held;
+        try {
+            held = agent.processes();
+        } catch (VmmException e) {
+            Log.info("microvm " + id + ": ports of ended execs not reclaimed (rebuild the assets for an agent with PROCS): " + e.getMessage());
+            return;
+        }
+        for (int done : ExecPorts.reclaimable(qmp.processPorts(), held)) {
+            qmp.removeProcessPort(done);
+            try {
+                Files.deleteIfExists(runDir.resolve(QemuCommand.processSocket(done)));
+            } catch (IOException e) {
+                Log.info("microvm " + id + ": " + e.getMessage());
+            }
+        }
     }
 
     /** The container's own process, as the base of an exec given on the command line (env, user, cwd). */

@@ -291,6 +291,28 @@ public final class AgentClient implements AutoCloseable {
         request(List.of("KILL " + n + " " + signal + (all ? " ALL" : "")));
     }
 
+    /**
+     * PROCS: the process numbers the agent still holds (0, pod containers, execs not yet done or
+     * whose relay is still connected); an exec's port whose number is not among them is free to
+     * remove. An agent older than PROCS answers ERR.
+     */
+    public java.util.Set<Integer> processes() throws VmmException {
+        return parseNumbers(request(List.of("PROCS")));
+    }
+
+    static java.util.Set<Integer> parseNumbers(String value) throws VmmException {
+        java.util.Set<Integer> numbers = new java.util.TreeSet<>();
+        for (String s : value.trim().split(" ")) {
+            if (s.isEmpty()) continue;
+            try {
+                numbers.add(Integer.parseInt(s));
+            } catch (NumberFormatException e) {
+                throw new VmmException("agent: PROCS answered \"" + value + "\", not process numbers");
+            }
+        }
+        return numbers;
+    }
+
     /** The guest pids of every live process but the agent. */
     public List<Integer> ps() throws VmmException {
         String v = request(List.of("PS"));

@@ -29,7 +29,7 @@ import java.util.Map;
  * {@code chardev-add} of a unix socket server without wait, then
  * {@code device_add virtserialport,bus=vser.0,chardev=procN,name=vessel.proc.N,id=procN} (the
  * controller is {@code -device virtio-serial-device,id=vser}); {@link #removeProcessPort} undoes
- * both ({@code device_del}, then {@code chardev-remove}).
+ * both ({@code device_del}, DEVICE_DELETED, then {@code chardev-remove}) and frees its slot.
  */
 public final class Qmp implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -128,9 +128,13 @@ public final class Qmp implements AutoCloseable {
         return execute("query-status").path("status").asText();
     }
 
-    /** Adds exec N's port: a chardev listening at {@code socket} and virtserialport {@code vessel.proc.N}. */
+    /**
+     * Adds exec N's port: a chardev listening at {@code socket} and virtserialport {@code vessel.proc.N}
+     * (QEMU gives it the lowest free slot of the controller). A controller with no free slot fails
+     * with {@link NoFreePort}.
+     */
     public void addProcessPort(int n, Path socket) throws VmmException {
-        String id = "proc" + n;
+        String id = ExecPorts.id(n);
         execute("chardev-add", Map.of("id", id, "backend", Map.of("type", "socket", "data", Map.of(
                 "addr", Map.of("type", "unix", "data", Map.of("path", socket.toString())),
                 "server", true, "wait", false))));
@@ -143,29 +147,84 @@ public final class Qmp implements AutoCloseable {
             } catch (VmmException ignored) {
                 // the first error is the one to report
             }
+            // QEMU 7.2 says "virtio-serial-bus: Out-of-range port id specified, max. allowed: 30" when every slot is taken
+            if (e.getMessage().contains("port id")) throw new NoFreePort(e.getMessage());
             throw e;
         }
     }
 
-    /** Removes exec N's port and its chardev. */
+    /** device_add found every slot of the virtio-serial controller taken. */
+    public static final class NoFreePort extends VmmException {
+        NoFreePort(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * The process ports QEMU has now (chardevs {@code procN}), each N with whether a host side (a
+     * relay) is connected to its socket: QEMU's query-chardev names a socket server with no client
+     * {@code disconnected:unix:…}.
+     */
+    public Map<Integer, Boolean> processPorts() throws VmmException {
+        Map<Integer, Boolean> ports = new java.util.TreeMap<>();
+        for (JsonNode chardev : execute("query-chardev")) {
+            int n = ExecPorts.number(chardev.path("label").asText());
+            if (n >= 0) ports.put(n, !chardev.path("filename").asText().startsWith("disconnected:"));
+        }
+        return ports;
+    }
+
+    /**
+     * Removes process N's port and its chardev, so that its slot of the controller is free again:
+     * {@code device_del}, then the DEVICE_DELETED event (QEMU finishes the unplug a moment later;
+     * the chardev is busy until then), then {@code chardev-remove}. A port already gone (half of
+     * it, or all) is no error.
+     */
     public void removeProcessPort(int n) throws VmmException {
-        String id = "proc" + n;
-        execute("device_del", Map.of("id", id));
-        // device_del completes asynchronously (DEVICE_DELETED); the chardev is busy until then.
-        long deadline = System.nanoTime() + Duration.ofSeconds(2).toNanos();
+        String id = ExecPorts.id(n);
+        boolean deviceThere = true;
+        try {
+            execute("device_del", Map.of("id", id));
+        } catch (VmmException e) {
+            if (!e.getMessage().contains("not found")) throw e;
+            deviceThere = false;
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        while (deviceThere && !deviceDeleted(id)) {
+            if (System.nanoTime() > deadline) throw new VmmException("QMP device_del " + id + ": no DEVICE_DELETED within 5 s");
+            pause();
+            status(); // a cheap command: the events that came meanwhile are read with its answer
+        }
         while (true) {
             try {
                 execute("chardev-remove", Map.of("id", id));
                 return;
             } catch (VmmException e) {
+                if (e.getMessage().contains("not found")) return;
                 if (System.nanoTime() > deadline) throw e;
             }
-            try {
-                Thread.sleep(10);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new VmmException("interrupted removing " + id, e);
+            pause();
+        }
+    }
+
+    /** Whether a DEVICE_DELETED event for {@code id} has come (it is taken; other events stay). */
+    private boolean deviceDeleted(String id) {
+        for (var it = events.iterator(); it.hasNext(); ) {
+            JsonNode event = it.next();
+            if (event.path("event").asText().equals("DEVICE_DELETED") && event.path("data").path("device").asText().equals(id)) {
+                it.remove();
+                return true;
             }
+        }
+        return false;
+    }
+
+    private static void pause() throws VmmException {
+        try {
+            Thread.sleep(10);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmmException("interrupted removing a process port", e);
         }
     }
 
