@@ -1122,8 +1122,11 @@ public final class MicroVmDriver implements IsolationDriver {
         void use(AgentClient agent) throws VmmException;
     }
 
-    /** One lock per VM (its run dir) over a new port's whole making: no reclaim may take a port the agent does not hold yet. */
-    private static final java.util.concurrent.ConcurrentHashMap<String, Object> PORT_LOCKS = new java.util.concurrent.ConcurrentHashMap<>();
+    /**
+     * Locks over a new port's whole making, a VM's always the same one (by its run dir; a fixed set,
+     * so nothing grows with the VMs a daemon has seen): no reclaim may take a port the agent does not hold yet.
+     */
+    private static final Object[] PORT_LOCKS = java.util.stream.Stream.generate(Object::new).limit(64).toArray();
 
     /**
      * Hot-adds process n's port once the ports of processes that are done are removed (so the
@@ -1131,7 +1134,7 @@ public final class MicroVmDriver implements IsolationDriver {
      * ({@code user}); if that fails, the port goes again. Under the VM's port lock throughout.
      */
     private static void withNewPort(String id, MicroVmState vm, int n, Path port, PortUser user) throws VmmException {
-        synchronized (PORT_LOCKS.computeIfAbsent(vm.runDir(), k -> new Object())) {
+        synchronized (PORT_LOCKS[Math.floorMod(vm.runDir().hashCode(), PORT_LOCKS.length)]) {
             try (Qmp qmp = qmp(vm); AgentClient agent = agent(vm)) {
                 reclaimPorts(id, Path.of(vm.runDir()), qmp, agent);
                 qmp.addProcessPort(n, port);
