@@ -211,6 +211,16 @@ assert_eq "100 sequential 'vessel exec ID true' into one microVM (the daemon kil
 ports=$(qmp_process_ports "$RUN")
 # process 0's, a's, b's and the last exec's (removed when the next exec comes)
 assert_le "after them the VM holds 4 process ports, not 100 ($ports)" 4 "${ports:-99}"
+# 28 processes at once: a and b hold two ports, 26 execs running fill the rest, the next is refused
+# in one line; once they have ended their ports are given back
+started=0
+for i in $(seq 1 26); do "${RT[@]}" exec -d "$CB" sleep 45 > /dev/null 2>&1 && started=$((started + 1)); done
+assert_eq "26 execs running at once in the pod's VM" 26 "$started"
+run "${RT[@]}" exec "$CB" true
+assert_ne "a 27th exec while they run is refused" 0 "$RC"
+assert_eq "…in one line" 'vessel: container "'"$CB"'": exec: its microVM has no free port for another process: 28 execs and pod containers are running in it, as many as it takes at once' "$ERR"
+wait_for 120 "'$VESSEL' --root '$R' exec '$CB' true 2>/dev/null" \
+  && pass "once they have ended an exec runs again" || fail "once they have ended an exec runs again" "$ERR"
 
 # ---------------------------------------------------------------- bad input
 mkbundle "$T/nosb" '.annotations = '"$(container_annotations a | jq -c '."io.kubernetes.cri.sandbox-id" = "nope"')"'
