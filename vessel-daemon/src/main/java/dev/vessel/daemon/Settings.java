@@ -2,6 +2,7 @@ package dev.vessel.daemon;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.toml.TomlMapper;
+import dev.vessel.linux.Tools;
 import dev.vessel.oci.Isolation;
 import dev.vessel.oci.OciException;
 import dev.vessel.vmm.AcceleratorSelector;
@@ -48,7 +49,8 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
     public static final String JAIL_ENV = "VESSEL_JAIL";
     public static final String GUEST_KERNEL_ENV = "VESSEL_GUEST_KERNEL";
     public static final Path DEFAULT_FILE = Path.of("/etc/vessel/config.toml");
-    private static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root",
+    /** Every key the config may hold (the sample packaging/config.toml and the README document each). */
+    static final Set<String> KEYS = Set.of("low_level_runtime", "default_isolation", "state_root",
             "resource_view", "view_cpus_from_shares", "assets_dir", "microvm_boot_timeout", "accelerator", "qemu",
             "guest_kernel", "metrics_address", "templates", "pod_memory", "pod_cpus", "jail");
 
@@ -169,7 +171,12 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
         }
     }
 
-    /** A QEMU binary: a name looked up in PATH when used, or a path that must exist. */
+    /**
+     * A QEMU binary given by the config or the environment: a path that must exist, or a name that
+     * must be found where {@link Tools} looks (checked now, so that an override naming nothing stops
+     * the daemon at start with one line, not each microVM's create later). The default is not
+     * checked: a host without QEMU still runs containers.
+     */
     private static String qemu(String what, String value) {
         if (value.isBlank()) {
             throw new OciException(what + ": empty (give QEMU's binary, e.g. qemu-system-x86_64 or a path)");
@@ -177,6 +184,9 @@ public record Settings(String lowLevelRuntime, Isolation defaultIsolation, Path 
         if (value.contains("/") && !Files.isExecutable(Path.of(value))) {
             throw new OciException(what + ": " + value + (Files.exists(Path.of(value)) ? " is not executable"
                     : " does not exist"));
+        }
+        if (!value.contains("/") && Tools.lookup(value).isEmpty()) {
+            throw new OciException(what + ": " + value + " is not in PATH (nor in /usr/sbin, /sbin, /usr/bin, /bin)");
         }
         return value;
     }

@@ -90,9 +90,10 @@ class SettingsTest {
         assertThat(settings.accelerator()).isEqualTo(AcceleratorSelector.Mode.TCG);
         assertThat(settings.qemu()).isEqualTo(qemu.toString());
 
-        Settings env = settings.withEnvironment(Map.of("VESSEL_ACCELERATOR", "kvm", "VESSEL_QEMU", "qemu-other"));
+        // a name is kept as given (looked up again at each use); "sh" stands for one found in PATH
+        Settings env = settings.withEnvironment(Map.of("VESSEL_ACCELERATOR", "kvm", "VESSEL_QEMU", "sh"));
         assertThat(env.accelerator()).isEqualTo(AcceleratorSelector.Mode.KVM);
-        assertThat(env.qemu()).isEqualTo("qemu-other");
+        assertThat(env.qemu()).isEqualTo("sh");
         assertThat(settings.withEnvironment(Map.of("VESSEL_ACCELERATOR", ""))).isEqualTo(settings);
     }
 
@@ -157,5 +158,13 @@ class SettingsTest {
                 .hasMessage("VESSEL_ACCELERATOR: unknown value \"KVM\" (use auto, kvm or tcg)");
         assertThatThrownBy(() -> Settings.defaults().withEnvironment(Map.of("VESSEL_QEMU", "/no/such/qemu")))
                 .hasMessage("VESSEL_QEMU: /no/such/qemu does not exist");
+        assertThatThrownBy(() -> Settings.defaults().withEnvironment(Map.of("VESSEL_QEMU", "no-such-qemu-binary")))
+                .hasMessage("VESSEL_QEMU: no-such-qemu-binary is not in PATH (nor in /usr/sbin, /sbin, /usr/bin, /bin)");
+        Files.writeString(file, "qemu = \"no-such-qemu-binary\"\n");
+        assertThatThrownBy(() -> Settings.load(file))
+                .hasMessage(file + ": qemu: no-such-qemu-binary is not in PATH (nor in /usr/sbin, /sbin, /usr/bin, /bin)");
+        assertThat(Settings.defaults().qemu()).as("the default is not looked up: QEMU is needed by microVMs only")
+                .isEqualTo("qemu-system-x86_64");
     }
+
 }
