@@ -4,8 +4,8 @@
 # kvm_pvm host, with the quick probes counted as passed (VESSEL_ACCELERATOR_PROBE=skip). The first
 # microVM measures (TCG, then KVM up to the TCG time), gets TCG and still comes up; the verdict is
 # cached; the next microVM does not wait again; a cached KVM verdict that no longer boots falls back
-# to TCG at create and flips. Bad VESSEL_ACCELERATOR / VESSEL_QEMU / accelerator: one line, nothing
-# started. Runs a daemon of its own (own socket and config); the host's verdict cache is restored.
+# to TCG at create and flips. Bad VESSEL_ACCELERATOR / VESSEL_QEMU / accelerator / qemu, an unreadable
+# config: one line, nothing started. Runs a daemon of its own (own socket and config); the host's verdict cache is restored.
 source "$(dirname "$0")/../lib.sh"
 
 [ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
@@ -63,6 +63,7 @@ one_line_no_daemon() { # NAME NEEDLE
   assert_contains "$1: names it" "$ERR" "$2"
   run "$VESSEL" daemon status
   assert_eq "$1: no daemon left running" 3 "$RC"
+  check "$1: no socket left" test ! -e "$VESSEL_SOCKET"
 }
 run env VESSEL_ACCELERATOR=fast "$VESSEL" --root "$ROOT" list
 one_line_no_daemon "VESSEL_ACCELERATOR=fast" 'VESSEL_ACCELERATOR: unknown value "fast" (use auto, kvm or tcg)'
@@ -76,6 +77,17 @@ one_line_no_daemon "config accelerator = \"hvf\"" "$T/bad.toml: accelerator: unk
 printf 'qemu = "%s"\n' "$T/no-such-qemu" > "$T/bad.toml"
 run env VESSEL_CONFIG="$T/bad.toml" "$VESSEL" --root "$ROOT" list
 one_line_no_daemon "config qemu of a missing file" "$T/bad.toml: qemu: $T/no-such-qemu does not exist"
+run env VESSEL_QEMU=no-such-qemu-system "$VESSEL" --root "$ROOT" list
+one_line_no_daemon "VESSEL_QEMU of a name not in PATH" "VESSEL_QEMU: no-such-qemu-system is not in PATH"
+printf 'qemu = "no-such-qemu-system"\n' > "$T/bad.toml"
+run env VESSEL_CONFIG="$T/bad.toml" "$VESSEL" --root "$ROOT" list
+one_line_no_daemon "config qemu of a name not in PATH" "$T/bad.toml: qemu: no-such-qemu-system is not in PATH"
+mkdir "$T/config-dir.toml"
+run env VESSEL_CONFIG="$T/config-dir.toml" "$VESSEL" --root "$ROOT" list
+one_line_no_daemon "an unreadable config (a directory)" "cannot start: $T/config-dir.toml: "
+printf 'accelerator = \n' > "$T/bad.toml"
+run env VESSEL_CONFIG="$T/bad.toml" "$VESSEL" --root "$ROOT" list
+one_line_no_daemon "a config that is not TOML" "cannot start: $T/bad.toml: "
 
 # --- first microVM: measures, gets TCG, comes up ---
 rm -f "$CACHE"

@@ -66,6 +66,16 @@ assert_eq "installed vessel runs a container" "installed-ok" "$OUT"
 assert_eq "installed vessel: the workload's status" 0 "$RC"
 run "$IV" doctor
 assert_contains "doctor names the log" "$OUT" "log $VESSEL_LOG"
+# a help page for every command the usage lists (its first word: "daemon start|stop|status" -> daemon)
+run "$IV" help
+cmds=$(printf '%s\n' "$OUT" | sed -n 's/^\(OCI runtime\|Vessel\) commands: *//p; /^  \{10,\}[a-z]/p' | tr ',' '\n' | awk 'NF { print $1 }')
+assert_ge "vessel help lists the commands" 20 "$(printf '%s\n' "$cmds" | grep -c .)"
+for c in $cmds; do
+  run "$IV" help "$c"
+  assert_eq "vessel help $c: exit 0" 0 "$RC"
+  assert_match "vessel help $c: its usage" "^Usage: vessel $c( |\$)" "$(printf '%s\n' "$OUT" | head -n1)"
+  assert_ge "vessel help $c: and what it does" 2 "$(printf '%s\n' "$OUT" | grep -c .)"
+done
 
 # --- a copied client finds its daemon ---
 check "daemon stop" "$IV" daemon stop
