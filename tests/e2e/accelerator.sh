@@ -173,6 +173,17 @@ run_dir_gone vm5
 assert_eq "after the flip: exit 0" 0 "$RC"
 assert_eq "after the flip: no KVM attempt" "$calls" "$(kvm_calls)"
 
+# --- a first measurement at a create on a terminal says what it does (the engines' above, stderr a
+# pipe, printed nothing) ---
+rm -f "$CACHE"
+run -t 240 script -qec "$VESSEL --root $ROOT run --bundle $B vm-tty" /dev/null
+run_dir_gone vm-tty
+assert_eq "on a terminal: exit 0" 0 "$RC"
+assert_contains "on a terminal: the measurement says it boots the guest under TCG" "$OUT" "vessel: accelerator: booting the guest under TCG"
+assert_contains "on a terminal: … then under KVM" "$OUT" "vessel: accelerator: booting the guest under KVM"
+assert_match "on a terminal: the workload ran" 'up-in-[0-9]' "$OUT"
+assert_eq "on a terminal: the verdict cached again" tcg "$(jq -r .verdict "$CACHE" 2>&1)"
+
 # --- vessel assets build: progress on stderr, and the measurement up front ---
 rm -f "$CACHE"
 run -t 300 "$VESSEL" assets build

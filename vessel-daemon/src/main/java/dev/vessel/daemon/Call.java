@@ -35,6 +35,7 @@ final class Call implements IsolationDriver.Context {
     Isolation isolation;
     private LowLevelRuntime runtime;
     private SandboxStore store;
+    private Boolean clientStderrIsTerminal; // found at the first progress line
 
     /** The drivers, one per isolation, and where their stores live. */
     record Drivers(Map<Isolation, IsolationDriver> byIsolation, Path storeBase) {
@@ -109,6 +110,33 @@ final class Call implements IsolationDriver.Context {
     @Override
     public long clientPid() {
         return request.pid();
+    }
+
+    /** On the client's stderr, when it is a terminal (see {@link #isTerminal}); a client gone meanwhile misses it. */
+    @Override
+    public void progress(String line) {
+        if (clientStderrIsTerminal == null) clientStderrIsTerminal = isTerminal(request.pid());
+        if (!clientStderrIsTerminal) return;
+        try {
+            reply.stderr("vessel: " + line + "\n");
+        } catch (IOException e) {
+            clientStderrIsTerminal = false;
+        }
+    }
+
+    /** Whether process {@code pid}'s stderr (fd 2) is a terminal: a pty, a virtual console or the console. */
+    static boolean isTerminal(long pid) {
+        if (pid <= 1) return false;
+        try {
+            return isTerminalDevice(java.nio.file.Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "fd", "2")).toString());
+        } catch (IOException | UnsupportedOperationException e) {
+            return false;
+        }
+    }
+
+    /** A terminal's device path (what /proc/PID/fd/N links to): /dev/pts/N, /dev/ttyN, /dev/console. */
+    static boolean isTerminalDevice(String target) {
+        return target.startsWith("/dev/pts/") || target.matches("/dev/tty[0-9]*") || target.equals("/dev/console");
     }
 
     @Override

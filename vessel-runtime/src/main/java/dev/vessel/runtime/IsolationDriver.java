@@ -99,5 +99,13 @@ public interface IsolationDriver {
         default boolean retried() {
             return false;
         }
+
+        /**
+         * A line of progress of long work the caller waits for (the accelerator's first
+         * measurement), shown on the caller's stderr only when that is a terminal: an engine's
+         * create, whose stderr is a pipe, still prints nothing but its error line.
+         */
+        default void progress(String line) {
+        }
     }
 }

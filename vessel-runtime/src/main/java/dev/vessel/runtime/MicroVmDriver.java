@@ -250,7 +250,7 @@ public final class MicroVmDriver implements IsolationDriver {
             store.save(record);
             List<String> placement = MicroVmCgroups.prepare(runDir, tree, new MicroVmCgroups.OciLimits(
                     resources.memory().limit(), resources.cpu().quota(), resources.cpu().period(), resources.cpu().shares()));
-            AgentClient booted = bootToReady(store, record, config.rootfs(), network, shares, placement);
+            AgentClient booted = bootToReady(context, store, record, config.rootfs(), network, shares, placement);
             record = store.load(id).orElse(record);
             // after READY: a KVM boot given up on and done again under TCG has made its taps afresh
             if (network != null) network.plumb();
@@ -537,13 +537,16 @@ public final class MicroVmDriver implements IsolationDriver {
      * Under KVM with a deadline: a guest that misses it is booted again under TCG, once, and when
      * it comes up so the verdict flips (said in the daemon's log). Each boot's QEMU is recorded.
      */
-    private AgentClient bootToReady(SandboxStore store, SandboxRecord record, Path rootfs, GuestNetwork network,
+    private AgentClient bootToReady(Context context, SandboxStore store, SandboxRecord record, Path rootfs, GuestNetwork network,
             List<QemuCommand.Share> shares, List<String> placement) throws IOException, VmmException {
         String id = record.id();
         Path runDir = runDir(record);
-        // progress to the daemon's log only: an engine's create must print nothing but its one
-        // error line (vessel assets build, which make demo and make test run, shows it on stderr)
-        AcceleratorSelector.Choice choice = accelerators.choose(line -> Log.info("microvm " + id + ": " + line));
+        // progress to the daemon's log, and to a caller on a terminal: an engine's create (stderr a
+        // pipe) must print nothing but its one error line (vessel assets build shows it on stderr)
+        AcceleratorSelector.Choice choice = accelerators.choose(line -> {
+            Log.info("microvm " + id + ": " + line);
+            context.progress(line);
+        });
         // a pod's VM too: its templates have the pod's share (empty, unmounted: the clone's is attached
         // at CREATE); a jailed QEMU boots cold, as it would need to write the template's memory file
         boolean templated = templates != null && jailHelper == null;
