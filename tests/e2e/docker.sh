@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Docker end-to-end (issue 12, item 4): Debian's docker.io (20.10) with a dockerd of its own — its
-# own data root, exec root, pid file, socket and containerd (dockerd starts one under its exec root),
-# no default bridge, no iptables rules, a bridge and subnet of our own for `-p` — and a daemon.json
+# own data root, exec root, pid file, socket and containerd (tests/lib.sh's, given with --containerd:
+# dockerd 20.10 would use the host's own containerd whenever /run/containerd/containerd.sock exists),
+# a default bridge of our own (--bridge=none would make dockerd delete the host's docker0), no
+# iptables rules, a bridge and subnet of our own for `-p` — and a daemon.json
 # declaring Vessel twice, as a Docker user does: "vessel" (container isolation) and
 # "vessel-microvm" (runtimeArgs ["--isolation=microvm"]), plus the vessel-microvm link as a path.
 # Every check runs with each runtime; dockerd and everything it made go at the end.
@@ -22,6 +24,8 @@ DOCKER_SOCK=$D/docker.sock
 DOCKER_NET=vessel-tdock
 DOCKER_BRIDGE=vessel-tdock0 # (a fixed name: one left by a killed run is found and removed)
 DOCKER_SUBNET=10.213.89.0/24
+DOCKER_DEFAULT_BRIDGE=vessel-tdockd # dockerd's default network: ours, made before it starts
+DOCKER_DEFAULT_ADDR=10.213.90.1/24
 IMG=vessel-test/bb:latest
 P=vd$$
 BG_TIMEOUT=180
@@ -47,10 +51,12 @@ docker_stop() {
   for _ in $(seq 1 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
   kill -KILL "$DOCKERD_PID" 2>/dev/null
   wait "$DOCKERD_PID" 2>/dev/null
-  # its containerd and shims (their command lines name our directory)
+  # its processes (their command lines name our directory), then our containerd and its shims
   local p
   for p in $(pids_matching "$D/"); do kill -KILL "$p" 2>/dev/null; done
+  containerd_stop
   ip link del "$DOCKER_BRIDGE" 2>/dev/null
+  ip link del "$DOCKER_DEFAULT_BRIDGE" 2>/dev/null
   # the cgroup parents dockerd made (empty once its containers are gone)
   if ! grep -q '^/sys/fs/cgroup/.*docker' "$T/.outside-before"; then rmdir /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker 2>/dev/null; fi
   [ -e "$T/.made-run-containerd" ] && ! pgrep -x containerd >/dev/null && rm -rf /run/containerd
@@ -60,6 +66,18 @@ docker_stop() {
   return 0
 }
 on_cleanup docker_stop
+
+# the host's situation: a default Docker's docker0 with 172.17.0.1/16 (made here when there is none,
+# as `systemctl start docker` leaves it); our dockerd must leave it as it is
+made_docker0=
+if ! ip link show docker0 >/dev/null 2>&1; then
+  ip link add docker0 type bridge && ip addr add 172.17.0.1/16 dev docker0 || skip_all "cannot make docker0"
+  made_docker0=1
+  on_cleanup "ip link del docker0"
+fi
+docker0_addr() { ip -o -4 addr show dev docker0 2>&1 | awk '{print $4}'; }
+docker0_before=$(docker0_addr)
+diag "docker0: $docker0_before$([ -z "$made_docker0" ] && echo " (the host's own)")"
 
 # ---------------------------------------------------------------- the flag and the name, without Docker
 VESSEL_MICROVM=$(dirname "$VESSEL")/vessel-microvm
@@ -83,8 +101,17 @@ jq -n --arg vessel "$VESSEL" --arg link "$VESSEL_MICROVM" '{
     "vessel-microvm-link": {"path": $link},
     "vessel-bad": {"path": $vessel, "runtimeArgs": ["--isolation=kvm"]}
   }}' > "$D/daemon.json"
+# the host's own containerd, if one serves the default socket: its namespaces, to show we left it alone
+HOST_CTRD=/run/containerd/containerd.sock
+host_ctrd_namespaces() { [ -S "$HOST_CTRD" ] && timeout 10 ctr --address "$HOST_CTRD" namespaces ls -q 2>&1; true; }
+host_ns_before=$(host_ctrd_namespaces)
+containerd_start || skip_all "containerd did not start"
+ip link del "$DOCKER_DEFAULT_BRIDGE" 2>/dev/null # left by a killed run
+ip link add "$DOCKER_DEFAULT_BRIDGE" type bridge && ip addr add "$DOCKER_DEFAULT_ADDR" dev "$DOCKER_DEFAULT_BRIDGE" \
+  || skip_all "cannot make $DOCKER_DEFAULT_BRIDGE"
 "$DOCKERD" --config-file "$D/daemon.json" -H "unix://$DOCKER_SOCK" --data-root "$D/data" --exec-root "$D/exec" \
-  --pidfile "$D/docker.pid" --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
+  --containerd "$CTRD_SOCK" \
+  --pidfile "$D/docker.pid" --bridge="$DOCKER_DEFAULT_BRIDGE" --iptables=false --ip-forward=false --ip-masq=false \
   --exec-opt native.cgroupdriver=cgroupfs >"$D/dockerd.log" 2>&1 </dev/null &
 DOCKERD_PID=$!
 if ! wait_for 60 'docker_t version'; then
@@ -92,8 +119,8 @@ if ! wait_for 60 'docker_t version'; then
   skip_all "dockerd did not come up"
 fi
 run docker_t version --format '{{.Server.Version}}'
-diag "dockerd $OUT (pid $DOCKERD_PID), containerd: $(pgrep -af "[c]ontainerd.*$D/" | head -n1 | cut -c1-160)"
-check "dockerd runs its own containerd under its exec root" test -S "$D/exec/containerd/containerd.sock"
+diag "dockerd $OUT (pid $DOCKERD_PID), containerd: pid $CTRD_PID on $CTRD_SOCK"
+assert_eq "with our dockerd up: docker0 as it was" "$docker0_before" "$(docker0_addr)"
 
 # the image: the busybox rootfs (Docker 20.10 loads no OCI layout archives)
 run_sh 'tar -C "$IMAGE_DIR/bundle/rootfs" -c . | docker_t import - "$IMG"'
@@ -244,11 +271,23 @@ for rt in vessel vessel-microvm vessel-microvm-link; do
   fi
 done
 
+# dockerd's containers went to our containerd (namespace moby), and none to the host's
+assert_contains "dockerd's containers were in our containerd (namespace moby)" \
+  "$(ctr --address "$CTRD_SOCK" namespaces ls -q 2>&1)" moby
+[ -S "$HOST_CTRD" ] && assert_eq "… and the host's containerd on $HOST_CTRD has no namespace of ours" \
+  "$host_ns_before" "$(host_ctrd_namespaces)"
+
 # ---------------------------------------------------------------- nothing left
 docker_stop >/dev/null 2>&1
 run outside_state
 assert_eq "dockerd left nothing outside its own directories" "$(cat "$T/.outside-before")" "$OUT"
 assert_eq "no process of our dockerd is left" "" "$(pids_matching "$D/")"
 assert_eq "our bridge is gone" "" "$(ip -br link show "$DOCKER_BRIDGE" 2>/dev/null)"
+assert_eq "our default bridge is gone" "" "$(ip -br link show "$DOCKER_DEFAULT_BRIDGE" 2>/dev/null)"
+assert_eq "docker0 as it was (${docker0_before:-no IPv4 address})" "$docker0_before" "$(docker0_addr)"
+assert_eq "no process of our containerd is left" "" "$(pids_matching "$CTRD_SOCK")"
+if [ -S "$HOST_CTRD" ]; then
+  assert_eq "the host's containerd on $HOST_CTRD: its namespaces as before (no moby of ours)" "$host_ns_before" "$(host_ctrd_namespaces)"
+fi
 
 summary
