@@ -45,6 +45,10 @@ struct spec {
     int join;              /* EXEC: the process whose namespaces it joins (0: the sandbox's) */
     int newuts;            /* CONTAINER: a UTS namespace of its own (else the pod's) */
     int sharepid;          /* CONTAINER: the pod's PID namespace, process 0's (shareProcessNamespace), not one of its own */
+    /* process 0: a user namespace of its own with these maps ("C H N" lines, as /proc/PID/uid_map
+       takes them; NULL: the agent's), and rootfsPropagation's flags for its / (0: left private) */
+    char *uidmap, *gidmap;
+    unsigned long propagation;
 };
 
 enum pstate { P_PREPARED, P_RUNNING, P_EXITED, P_DONE };

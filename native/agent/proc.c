@@ -133,7 +133,7 @@ static void child_fail(int st, const char *what)
  * (`ns` holds process 0's pid namespace, mount namespace and root, opened by the parent); once
  * process 0 has ended (its namespaces are gone) an exec runs in the agent's, over the same rootfs.
  */
-struct nsjoin { int pid, mnt, root; };
+struct nsjoin { int pid, mnt, root, user; }; /* user: -1 when process 0 is in the agent's user namespace */
 
 static void child_namespaces(int st, const struct nsjoin *ns)
 {
@@ -146,6 +146,8 @@ static void child_namespaces(int st, const struct nsjoin *ns)
             child_fail(st, "proc of the pid namespace");
         return;
     }
+    /* its user namespace first: the mount namespace is that namespace's */
+    if (ns->user >= 0 && setns(ns->user, CLONE_NEWUSER) < 0) child_fail(st, "joining the user namespace");
     /* setns resets the root to the namespace's, the initramfs under the moved rootfs: process 0's root instead */
     if (setns(ns->mnt, CLONE_NEWNS) < 0) child_fail(st, "joining the mount namespace");
     if (fchdir(ns->root) < 0 || chroot(".") < 0) child_fail(st, "joining the container's root");
@@ -188,6 +190,8 @@ static void child_rootfs(int st, struct spec *s, const char *console)
     }
     if (s->rootro && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | kept_flags("/"), NULL) < 0)
         child_fail(st, "root.readonly");
+    /* last, as runc does it after pivot_root: on the container's / alone, never on the agent's mounts */
+    if (s->propagation && mount(NULL, "/", NULL, s->propagation, NULL) < 0) child_fail(st, "rootfsPropagation");
 }
 
 static int capset3(uint64_t eff, uint64_t perm, uint64_t inh)
@@ -220,11 +224,18 @@ static void child_seccomp(int st, struct spec *s)
  * `st` too: START answers it.
  */
 static void child(struct spec *s, int go, int st, int fds[3], int tty, const char *pts, const struct nsjoin *ns,
-                  int first)
+                  int first, int parent_done)
 {
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
+    if (parent_done >= 0) { /* in a user namespace: its maps, rlimits and oom_score_adj are the agent's to set */
+        char c;
+        ssize_t n;
+        while ((n = read(parent_done, &c, 1)) < 0 && errno == EINTR) {}
+        if (n != 1) _exit(127);
+        close(parent_done);
+    }
     if (s->root) { /* a pod's container: a root and namespaces of its own, in the pod */
         char e[256];
         if (member_setup(s, e, sizeof e) < 0) {
@@ -258,9 +269,9 @@ static void child(struct spec *s, int go, int st, int fds[3], int tty, const cha
     }
     for (int i = 0; i < 3; i++)
         if (dup2(fds[i], i) < 0) child_fail(st, "stdio");
-    for (int i = 0; i < s->nrl; i++)
+    for (int i = 0; i < s->nrl && parent_done < 0; i++)
         if (setrlimit(s->rlres[i], &s->rl[i]) < 0) child_fail(st, "setrlimit");
-    if (s->has_oom) {
+    if (s->has_oom && parent_done < 0) {
         int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
         if (fd < 0 || dprintf(fd, "%d", s->oom) < 0) child_fail(st, "oomScoreAdj");
         close(fd);
@@ -298,10 +309,53 @@ static void child(struct spec *s, int go, int st, int fds[3], int tty, const cha
     child_fail(st, s->argv[0]);
 }
 
+/* Write /proc/PID/FILE (the agent's /proc); 0, or -1 with errno set. */
+static int proc_write(pid_t pid, const char *file, const char *text)
+{
+    char path[64];
+    snprintf(path, sizeof path, "%d/%s", pid, file);
+    int fd = openat(procfd, path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t len = strlen(text), n = write(fd, text, len);
+    int e = errno;
+    close(fd);
+    errno = n == len ? 0 : n < 0 ? e : EIO;
+    return n == len ? 0 : -1;
+}
+
+/*
+ * What a process in a user namespace of its own cannot do for itself, done from the agent before
+ * it goes on (runc's parent does the same): process 0's uid and gid maps (the agent may write any,
+ * as root of the namespace above), and its rlimits and oom_score_adj, since raising a hard limit
+ * or lowering the score needs the capability in the guest's root user namespace. NULL, or what failed.
+ */
+static const char *userns_setup(pid_t pid, const struct spec *s, int first)
+{
+    if (first && s->gidmap && proc_write(pid, "gid_map", s->gidmap) < 0) return "gidMappings";
+    if (first && proc_write(pid, "uid_map", s->uidmap) < 0) return "uidMappings";
+    for (int i = 0; i < s->nrl; i++)
+        if (prlimit(pid, s->rlres[i], &s->rl[i], NULL) < 0) return "setrlimit";
+    char oom[16];
+    snprintf(oom, sizeof oom, "%d", s->oom);
+    if (s->has_oom && proc_write(pid, "oom_score_adj", oom) < 0) return "oomScoreAdj";
+    return NULL;
+}
+
+/* Whether the namespace open at fd is the agent's own of that kind (/proc/self/ns/KIND). */
+static int own_namespace(int fd, const char *kind)
+{
+    char path[32];
+    struct stat a, b;
+    snprintf(path, sizeof path, "self/ns/%s", kind);
+    return fstat(fd, &a) == 0 && fstatat(procfd, path, &b, 0) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
 /* Fork process N's child, set up and waiting for proc_start. */
 int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen)
 {
-    int go[2], st[2], in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, ptm = -1;
+    int go[2] = {-1, -1}, st[2] = {-1, -1}, in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, ptm = -1;
+    int done[2] = {-1, -1}; /* the agent's part is done (user namespaces only) */
+    const char *what = NULL; /* what failed, for the error */
     char pts[64] = "";
     if (!getenv_in(s->env, "HOME")) {
         char home[512], *kv;
@@ -321,13 +375,20 @@ int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen)
     } else if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(er, O_CLOEXEC)) {
         goto fail;
     }
-    struct nsjoin join = {-1, -1, -1}, *ns = NULL;
+    struct nsjoin join = {-1, -1, -1, -1}, *ns = NULL;
     int self = -1, why = 0;
     pid_t pid = -1;
+    if (s->uidmap && (p->n != 0 || s->root)) {
+        errno = EINVAL; /* a pod's containers share the sandbox's: not one of their own (docs/microvm.md) */
+        what = "uidMappings";
+        goto fail;
+    }
     /* the pid namespace is chosen for the children of the agent: a new one (process 0) or
        process 0's (an exec); the agent's own is restored right after the fork */
     if ((self = openat(procfd, "self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0) goto ns_fail;
-    if (s->root && s->sharepid) {
+    if (p->n == 0 && s->uidmap) {
+        if (pipe2(done, O_CLOEXEC) < 0) goto ns_fail; /* the user namespace and the pid one, which it owns: clone */
+    } else if (s->root && s->sharepid) {
         /* shareProcessNamespace: the pod's containers in process 0's (the pause's) PID namespace */
         struct proc *p0 = proc_find(0);
         char path[64];
@@ -348,8 +409,15 @@ int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen)
         snprintf(path, sizeof path, "%d/root", p0->pid);
         join.root = openat(procfd, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (join.pid < 0 || join.mnt < 0 || join.root < 0 || setns(join.pid, CLONE_NEWPID) < 0) goto ns_fail;
+        snprintf(path, sizeof path, "%d/ns/user", p0->pid);
+        if ((join.user = openat(procfd, path, O_RDONLY | O_CLOEXEC)) < 0) goto ns_fail;
+        if (own_namespace(join.user, "user")) { close(join.user); join.user = -1; }
+        else if (pipe2(done, O_CLOEXEC) < 0) goto ns_fail;
     }
-    pid = fork();
+    /* with CLONE_NEWUSER in the same call, the user namespace is made first and owns the pid one:
+       process 0 may then mount its own /proc */
+    pid = done[0] >= 0 && !ns ? (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL)
+                              : fork();
     if (pid == 0) {
         int fds[3] = {in[0], out[1], er[1]};
         /* the other processes' ends are not this one's: a prepared one's start pipe held open
@@ -361,7 +429,8 @@ int proc_prepare(struct proc *p, struct spec *s, char *err, size_t errlen)
         }
         close(go[1]); /* or the start pipe never reads EOF */
         close(st[0]);
-        child(s, go[0], st[1], fds, s->tty, pts, ns, p->n == 0);
+        if (done[1] >= 0) close(done[1]);
+        child(s, go[0], st[1], fds, s->tty, pts, ns, p->n == 0, done[0]);
     }
     why = errno;
     if (setns(self, CLONE_NEWPID) < 0) logmsg("back to the agent's pid namespace: %m");
@@ -371,7 +440,22 @@ ns_fail:
     if (join.pid >= 0) close(join.pid);
     if (join.mnt >= 0) close(join.mnt);
     if (join.root >= 0) close(join.root);
+    if (join.user >= 0) close(join.user);
     if (pid < 0) { errno = why; goto fail; }
+    if (done[0] >= 0) {
+        close(done[0]);
+        done[0] = -1;
+        if ((what = userns_setup(pid, s, p->n == 0)) || write(done[1], "G", 1) != 1) {
+            if (!what) what = "user namespace";
+            why = errno;
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            errno = why;
+            goto fail;
+        }
+        close(done[1]);
+        done[1] = -1;
+    }
     close(go[0]); close(st[1]);
     p->pid = pid;
     p->start_w = go[1];
@@ -397,8 +481,8 @@ ns_fail:
     waitpid(pid, NULL, 0);
     return -1;
 fail:
-    snprintf(err, errlen, "prepare: %s", strerror(errno));
-    int all[] = {go[0], go[1], st[0], st[1], in[0], in[1], out[0], out[1], er[0], er[1], ptm};
+    snprintf(err, errlen, "%s: %s", what ? what : "prepare", strerror(errno));
+    int all[] = {go[0], go[1], st[0], st[1], in[0], in[1], out[0], out[1], er[0], er[1], ptm, done[0], done[1]};
     for (unsigned i = 0; i < sizeof all / sizeof *all; i++)
         if (all[i] >= 0) close(all[i]);
     return -1;

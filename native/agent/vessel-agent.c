@@ -451,11 +451,32 @@ static void block_free(void)
     for (int i = 0; i < blk.nsysctl; i++) { free(blk.sysctl[i][0]); free(blk.sysctl[i][1]); }
     for (int i = 0; i < blk.ndev; i++) for (int j = 0; j < 7; j++) free(blk.dev[i][j]);
     free(blk.s.argv); free(blk.s.env); free(blk.s.cwd); free(blk.s.masked); free(blk.s.ro); free(blk.seccomp);
+    free(blk.s.uidmap); free(blk.s.gidmap);
     memset(&blk, 0, sizeof blk);
 }
 
 static const char *rlnames[] = {"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
                                 "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"};
+
+/* rootfsPropagation's values, as runc takes them (the spec's four and their recursive forms) */
+static const struct { const char *name; unsigned long flags; } propagations[] = {
+    {"shared", MS_SHARED}, {"rshared", MS_SHARED | MS_REC}, {"slave", MS_SLAVE}, {"rslave", MS_SLAVE | MS_REC},
+    {"private", MS_PRIVATE}, {"rprivate", MS_PRIVATE | MS_REC}, {"unbindable", MS_UNBINDABLE},
+    {"runbindable", MS_UNBINDABLE | MS_REC},
+};
+
+/* One more "C H N" line of a uid or gid map; 0, or -1 if it is not three numbers. */
+static int map_add(char **map, const char *val)
+{
+    unsigned long c, h, n;
+    char extra;
+    if (sscanf(val, "%lu %lu %lu %c", &c, &h, &n, &extra) != 3 || n == 0) return -1;
+    char *old = *map, *line;
+    if (asprintf(&line, "%s%lu %lu %lu\n", old ? old : "", c, h, n) < 0) return -1;
+    free(old);
+    *map = line;
+    return 0;
+}
 
 static void push(char ***v, int *n, const char *s)
 {
@@ -511,6 +532,13 @@ static void block_line(char *line)
     else if (!strcmp(key, "masked")) push(&s->masked, &s->nmasked, field(&val, 0));
     else if (!strcmp(key, "readonly")) push(&s->ro, &s->nro, field(&val, 0));
     else if (!strcmp(key, "rootReadonly")) s->rootro = atoi(val);
+    else if (!strcmp(key, "uidmap")) { if (map_add(&s->uidmap, val) < 0) goto bad; }
+    else if (!strcmp(key, "gidmap")) { if (map_add(&s->gidmap, val) < 0) goto bad; }
+    else if (!strcmp(key, "rootfsPropagation")) {
+        for (unsigned i = 0; i < sizeof propagations / sizeof *propagations; i++)
+            if (!strcmp(val, propagations[i].name)) { s->propagation = propagations[i].flags; return; }
+        goto bad;
+    }
     else if (!strcmp(key, "sysctl") && blk.nsysctl < MAXSYSCTL) {
         blk.sysctl[blk.nsysctl][0] = strdup(field(&val, ' '));
         blk.sysctl[blk.nsysctl++][1] = strdup(field(&val, 0));

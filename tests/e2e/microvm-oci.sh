@@ -2,7 +2,8 @@
 # The OCI config inside a microVM's guest (issue 12, item 5): the same podman command under crun
 # and in a microVM must show the same capabilities, noNewPrivileges, seccomp mode and filter,
 # /dev layout, masked and read-only paths, read-only root, sysctl, oomScoreAdj, rlimit,
-# hostname and devices. Each check compares the microVM's line with crun's.
+# hostname, devices, uid/gid mappings (a user namespace) and rootfsPropagation. Each check
+# compares the microVM's line with crun's.
 source "$(dirname "$0")/../lib.sh"
 
 [ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
@@ -128,6 +129,94 @@ assert_eq "a failing createRuntime hook: one line naming it" \
 assert_eq "a failing createRuntime hook: nothing left behind" "" "$("$VESSEL" --root "$T/hroot" list -q)"
 assert_eq "a failing createRuntime hook: no VM dir left" "$vms_before" "$(ls /run/vessel/vm 2>/dev/null | sort)"
 assert_eq "hooks: no holder process left" "" "$(pgrep -x sleep -a | grep infinity | awk '{print $1}' | while read p; do [ "$(readlink /proc/$p/ns/net)" = "$(cat "$H/createRuntime.netns")" ] && echo $p; done)"
+
+# uid/gid mappings: a user namespace of the container's own in the guest, with podman's maps (its
+# storage chowns the image to the host ids, which 9p shows the guest as they are), as under crun:
+# the maps, root inside owning its files, the capabilities (of that namespace), a raised hard
+# rlimit and a lowered oom_score_adj (the agent's to set: the namespace cannot), and exec joining it
+userns_probe='
+  echo "uidmap $(tr -s " " < /proc/self/uid_map | tr "\n" ";")"
+  echo "gidmap $(tr -s " " < /proc/self/gid_map | tr "\n" ";")"
+  echo "id $(id)"
+  echo "owner $(stat -c %u:%g /etc/passwd)"
+  if touch /newfile 2>/dev/null; then echo "root writable"; else echo "root read-only"; fi
+  grep -E "^Cap(Eff|Bnd)" /proc/self/status | tr -s "\t " " "
+  echo "nofile $(ulimit -Sn):$(ulimit -Hn)"
+  echo "oom $(cat /proc/self/oom_score_adj)"
+'
+# (--network none: podman 4.3's CNI bridge fails to set up a user namespace's netns, under crun too)
+MAPS=(--network none --uidmap 0:100000:65536 --gidmap 0:100000:65536 --ulimit nofile=2048:8192 --oom-score-adj -100)
+run podman_t run --rm "${MAPS[@]}" "$BB" sh -c "$userns_probe"; crun_out=$OUT crun_rc=$RC
+run podman_v run --rm "${VM[@]}" "${MAPS[@]}" "$BB" sh -c "$userns_probe"; vm_out=$OUT vm_rc=$RC
+assert_eq "uidmap: crun ran the probe" 0 "$crun_rc"
+assert_eq "uidmap: the microVM ran the probe" 0 "$vm_rc"
+[ "$vm_rc" = 0 ] || diag "microVM: $ERR"
+assert_eq "uidmap: crun's maps are the asked ones" "uidmap  0 100000 65536;" "$(printf '%s\n' "$crun_out" | grep -m1 '^uidmap ')"
+for key in uidmap gidmap id owner root CapEff: CapBnd: nofile oom; do
+  assert_eq "uidmap: $key as under crun" "$(printf '%s\n' "$crun_out" | grep -m1 "^$key ")" \
+    "$(printf '%s\n' "$vm_out" | grep -m1 "^$key ")"
+done
+for rt in crun vm; do
+  if [ $rt = crun ]; then run podman_t run -d --name "oci-u$rt-$$" "${MAPS[@]}" "$BB" sleep 600
+  else run podman_v run -d --name "oci-u$rt-$$" "${VM[@]}" "${MAPS[@]}" "$BB" sleep 600; fi
+done
+wait_for 60 "[ \"\$(pstate oci-uvm-$$)\" = running ]"
+run podman_t exec "oci-ucrun-$$" sh -c "$userns_probe"; crun_exec=$OUT
+run podman_v exec "oci-uvm-$$" sh -c "$userns_probe"; vm_exec=$OUT
+assert_eq "uidmap: exec ran in the microVM" 0 "$RC"
+assert_eq "uidmap: exec's maps are the container's" "uidmap  0 100000 65536;" "$(printf '%s\n' "$vm_exec" | grep -m1 '^uidmap ')"
+for key in uidmap gidmap id CapEff: nofile; do
+  assert_eq "uidmap: exec's $key as under crun" "$(printf '%s\n' "$crun_exec" | grep -m1 "^$key ")" \
+    "$(printf '%s\n' "$vm_exec" | grep -m1 "^$key ")"
+done
+podman_t rm -f -t 0 "oci-ucrun-$$" >/dev/null 2>&1
+podman_v rm -f -t 0 "oci-uvm-$$" >/dev/null 2>&1
+
+# rootfsPropagation (no podman flag sets it: bundles, under crun and in a microVM): runtime-tools'
+# check in shell — / bound recursively on a directory, then a bind made on /: seen through the
+# first bind only when / is shared; binding / at all is refused when it is unbindable. And /'s
+# propagation in mountinfo as under crun, but for slave: the guest's / has no master (docs/microvm.md)
+prop_probe='
+  if mount -o rbind / /home 2>/dev/null; then echo "bind-root allowed"; else echo "bind-root refused"; fi
+  mount -o bind /www /var 2>/dev/null
+  if [ -e /home/var/index.html ]; then echo "propagated yes"; else echo "propagated no"; fi
+  echo "tags $(awk "\$5 == \"/\" { for (i = 7; \$i != \"-\"; i++) { sub(/:[0-9]+/, \"\", \$i); printf \"%s \", \$i } }" /proc/self/mountinfo)"
+'
+for prop in shared slave private unbindable; do
+  filter=".process.terminal = false | .root.readonly = false | .linux.rootfsPropagation = \"$prop\"
+    | .process.capabilities |= with_entries(.value += [\"CAP_SYS_ADMIN\"]) | .process.args = [\"sh\", \"-c\", \$probe]"
+  mkdir -p "$T/bp-$prop-crun" "$T/bp-$prop-vm"
+  jq --arg probe "$prop_probe" --arg rootfs "$IMAGE_DIR/bundle/rootfs" ".root.path = \$rootfs | $filter" \
+    "$IMAGE_DIR/bundle/config.json" > "$T/bp-$prop-crun/config.json"
+  jq '.annotations["dev.vessel.isolation"] = "microvm"' "$T/bp-$prop-crun/config.json" > "$T/bp-$prop-vm/config.json"
+  run -t 60 crun --root "$T/crunroot" run --bundle "$T/bp-$prop-crun" "prop-$prop-$$"; crun_out=$OUT
+  assert_eq "rootfsPropagation $prop: crun ran the probe" 0 "$RC"
+  # a shared / under crun hands its binds to the host's rootfs mount: undone, or the next run sees them
+  while umount -l "$IMAGE_DIR/bundle/rootfs/var" 2>/dev/null; do :; done
+  while umount -l "$IMAGE_DIR/bundle/rootfs/home" 2>/dev/null; do :; done
+  crun --root "$T/crunroot" delete -f "prop-$prop-$$" >/dev/null 2>&1
+  run -t 180 "$VESSEL" --root "$T/proot" run --bundle "$T/bp-$prop-vm" "prop-$prop"; vm_out=$OUT
+  assert_eq "rootfsPropagation $prop: the microVM ran the probe" 0 "$RC"
+  [ "$RC" = 0 ] || diag "microVM: $ERR"
+  for key in bind-root propagated tags; do
+    [ "$prop-$key" = slave-tags ] && continue
+    assert_eq "rootfsPropagation $prop: $key as under crun" "$(printf '%s\n' "$crun_out" | grep -m1 "^$key")" \
+      "$(printf '%s\n' "$vm_out" | grep -m1 "^$key")"
+  done
+  expect="propagated no"; [ $prop = shared ] && expect="propagated yes"
+  assert_eq "rootfsPropagation $prop: what runtime-tools expects" "$expect" "$(printf '%s\n' "$vm_out" | grep -m1 '^propagated')"
+  expect="bind-root allowed"; [ $prop = unbindable ] && expect="bind-root refused"
+  assert_eq "rootfsPropagation $prop: binding / as runtime-tools expects" "$expect" "$(printf '%s\n' "$vm_out" | grep -m1 '^bind-root')"
+  [ $prop = slave ] && slave_tags=$(printf '%s\n' "$vm_out" | grep -m1 '^tags')
+  "$VESSEL" --root "$T/proot" delete -f "prop-$prop" >/dev/null 2>&1
+done
+assert_eq "rootfsPropagation slave: / has no master in the guest (private), as documented" "tags " "$slave_tags"
+assert_eq "rootfsPropagation: nothing left on the image's rootfs" "" \
+  "$(awk -v r="$IMAGE_DIR/bundle/rootfs/" 'index($2, r) == 1' /proc/mounts)"
+mkbundle "$T/bpbad" '.annotations["dev.vessel.isolation"] = "microvm" | .linux.rootfsPropagation = "sideways"'
+run -t 60 "$VESSEL" --root "$T/proot" create --bundle "$T/bpbad" badprop
+assert_ne "rootfsPropagation sideways: refused" 0 "$RC"
+assert_contains "rootfsPropagation sideways: says which field" "$ERR" "linux.rootfsPropagation: 'sideways' is not one of"
 
 # bad input: a seccomp action that cannot apply in a guest fails the create in one line
 printf '{"defaultAction": "SCMP_ACT_NOTIFY"}' > "$T/notify.json"

@@ -28,6 +28,37 @@ class GuestLinuxTest {
     }
 
     @Test
+    void aUserNamespaceOfItsOwnWithItsMapsAndThePropagation() throws Exception {
+        var config = JSON.readTree("""
+                {"linux": {"namespaces": [{"type": "pid"}, {"type": "user"}], "rootfsPropagation": "shared",
+                           "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                           "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 1000},
+                                           {"containerID": 1000, "hostID": 1000, "size": 1}]}}""");
+        assertThat(GuestLinux.fromOci(config, null).lines()).containsExactly("uidmap 0 100000 65536",
+                "gidmap 0 200000 1000", "gidmap 1000 1000 1", "rootfsPropagation shared");
+        // maps without a user namespace of its own (none, or a path: a host one) make none
+        var noUserns = JSON.readTree("""
+                {"linux": {"namespaces": [{"type": "user", "path": "/proc/1/ns/user"}],
+                           "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}}""");
+        assertThat(GuestLinux.fromOci(noUserns, null).lines()).isEmpty();
+    }
+
+    @Test
+    void refusesAUserNamespaceWithoutMapsAndAnUnknownPropagation() throws Exception {
+        assertThatThrownBy(() -> GuestLinux.fromOci(JSON.readTree("{\"linux\": {\"namespaces\": [{\"type\": \"user\"}]}}"), null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("linux.namespaces: a user namespace, but no linux.uidMappings");
+        var bad = GuestLinux.fromOci(JSON.readTree("{\"linux\": {\"rootfsPropagation\": \"bogus\"}}"), null);
+        assertThatThrownBy(bad::lines).isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("linux.rootfsPropagation: 'bogus' is not one of shared, slave, private, unbindable, rshared, "
+                        + "rslave, rprivate, runbindable");
+        var badMap = GuestLinux.fromOci(JSON.readTree("""
+                {"linux": {"namespaces": [{"type": "user"}], "uidMappings": [{"containerID": 0, "hostID": 1, "size": 0}]}}"""), null);
+        assertThatThrownBy(badMap::lines).isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("linux.uidMappings[0]: containerID, hostID and size must be numbers (size at least 1)");
+    }
+
+    @Test
     void refusesWhatCannotGoOnTheWire() throws Exception {
         var badSysctl = GuestLinux.fromOci(JSON.readTree("{\"linux\": {\"sysctl\": {\"a b\": \"1\"}}}"), null);
         assertThatThrownBy(badSysctl::lines).isInstanceOf(IllegalArgumentException.class).hasMessage("not a sysctl name: 'a b'");
