@@ -132,8 +132,10 @@ assert_eq "hooks: no holder process left" "" "$(pgrep -x sleep -a | grep infinit
 
 # uid/gid mappings: a user namespace of the container's own in the guest, with podman's maps (its
 # storage chowns the image to the host ids, which 9p shows the guest as they are), as under crun:
-# the maps, root inside owning its files, the capabilities (of that namespace), a raised hard
-# rlimit and a lowered oom_score_adj (the agent's to set: the namespace cannot), and exec joining it
+# the maps, root inside owning its files, the capabilities (of that namespace), rlimits and
+# oom_score_adj, and exec joining it. Then what crun 1.8 refuses in a user namespace (`setrlimit
+# RLIMIT_NOFILE: Operation not permitted`, `write to /proc/self/oom_score_adj: Permission denied`)
+# and runc does from its parent, as the agent does: a raised hard rlimit, a lowered oom_score_adj
 userns_probe='
   echo "uidmap $(tr -s " " < /proc/self/uid_map | tr "\n" ";")"
   echo "gidmap $(tr -s " " < /proc/self/gid_map | tr "\n" ";")"
@@ -145,12 +147,15 @@ userns_probe='
   echo "oom $(cat /proc/self/oom_score_adj)"
 '
 # (--network none: podman 4.3's CNI bridge fails to set up a user namespace's netns, under crun too)
-MAPS=(--network none --uidmap 0:100000:65536 --gidmap 0:100000:65536 --ulimit nofile=2048:8192 --oom-score-adj -100)
+# (rlimits below the host's and a positive score: crun applies no more in a user namespace)
+MAPS=(--network none --uidmap 0:100000:65536 --gidmap 0:100000:65536 --ulimit nofile=1024:2048 --ulimit nproc=1000:1000
+      --oom-score-adj 100)
 run podman_t run --rm "${MAPS[@]}" "$BB" sh -c "$userns_probe"; crun_out=$OUT crun_rc=$RC
 run podman_v run --rm "${VM[@]}" "${MAPS[@]}" "$BB" sh -c "$userns_probe"; vm_out=$OUT vm_rc=$RC
 assert_eq "uidmap: crun ran the probe" 0 "$crun_rc"
 assert_eq "uidmap: the microVM ran the probe" 0 "$vm_rc"
 [ "$vm_rc" = 0 ] || diag "microVM: $ERR"
+[ "$crun_rc" = 0 ] || diag "crun: $ERR"
 assert_eq "uidmap: crun's maps are the asked ones" "uidmap  0 100000 65536;" "$(printf '%s\n' "$crun_out" | grep -m1 '^uidmap ')"
 for key in uidmap gidmap id owner root CapEff: CapBnd: nofile oom; do
   assert_eq "uidmap: $key as under crun" "$(printf '%s\n' "$crun_out" | grep -m1 "^$key ")" \
@@ -171,6 +176,11 @@ for key in uidmap gidmap id CapEff: nofile; do
 done
 podman_t rm -f -t 0 "oci-ucrun-$$" >/dev/null 2>&1
 podman_v rm -f -t 0 "oci-uvm-$$" >/dev/null 2>&1
+run podman_v run --rm "${VM[@]}" --network none --uidmap 0:100000:65536 --gidmap 0:100000:65536 \
+  --ulimit nofile=2048:8192 --oom-score-adj -100 "$BB" sh -c "$userns_probe"
+assert_eq "uidmap: a raised hard rlimit applies in the guest's user namespace" "nofile 2048:8192" "$(field nofile | sed 's/^/nofile /')"
+assert_eq "uidmap: a lowered oom_score_adj applies in the guest's user namespace" "oom -100" "$(field oom | sed 's/^/oom /')"
+assert_eq "uidmap: … with the maps" "uidmap  0 100000 65536;" "$(printf '%s\n' "$OUT" | grep -m1 '^uidmap ')"
 
 # rootfsPropagation (no podman flag sets it: bundles, under crun and in a microVM): runtime-tools'
 # check in shell — / bound recursively on a directory, then a bind made on /: seen through the
