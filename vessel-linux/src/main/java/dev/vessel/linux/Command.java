@@ -49,13 +49,7 @@ public final class Command {
         Process p = builder.start();
         // read aside: a program that hangs with its output open must still meet the timeout
         ByteArrayOutputStream output = new ByteArrayOutputStream();
-        Thread reader = Thread.ofVirtual().start(() -> {
-            try {
-                p.getInputStream().transferTo(output);
-            } catch (IOException e) {
-                // the program went away; what was read is kept
-            }
-        });
+        Thread reader = readAside(p, output);
         try {
             try {
                 p.getOutputStream().write(input.getBytes(StandardCharsets.UTF_8));
@@ -103,13 +97,7 @@ public final class Command {
             }
         });
         ByteArrayOutputStream output = new ByteArrayOutputStream();
-        Thread reader = Thread.ofVirtual().start(() -> {
-            try {
-                p.getInputStream().transferTo(output);
-            } catch (IOException e) {
-                // it went away; what was read is kept
-            }
-        });
+        Thread reader = readAside(p, output);
         try {
             if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                 throw new TimeoutException(argv.getFirst() + " did not finish within " + timeout.toMillis() + " ms");
@@ -123,5 +111,16 @@ public final class Command {
         } finally {
             p.destroyForcibly();
         }
+    }
+
+    /** A thread that copies {@code p}'s stdout into {@code output} until the program closes it. */
+    private static Thread readAside(Process p, ByteArrayOutputStream output) {
+        return Thread.ofVirtual().start(() -> {
+            try {
+                p.getInputStream().transferTo(output);
+            } catch (IOException e) {
+                // the program went away; what was read is kept
+            }
+        });
     }
 }
