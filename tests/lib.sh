@@ -669,6 +669,17 @@ on_cleanup() { _CLEANUP_HOOKS+=("$1"); }
 # test writes one), resource view and keeper under $T/vessel, so killing it disturbs no other
 # test. At the end: every sandbox of $ROOT (if set) deleted, the daemon stopped, its keeper and
 # view gone.
+# the full-VM suites' start: the runtime and TOOLs they need (else skip_all, naming what is missing),
+# then a daemon of the test's own without the resource view, its VMs in $T/vms, its log $T/vesseld.log
+vm_suite_daemon() { # TOOL...
+  [ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
+  local t
+  for t in "$@"; do command -v "$t" >/dev/null || skip_all "$t missing (scripts/install-deps)"; done
+  private_daemon
+  echo 'resource_view = false' > "$VESSEL_CONFIG"
+  export VESSEL_VMS_DIR=$T/vms
+  export VESSEL_LOG=$T/vesseld.log
+}
 private_daemon() {
   export VESSEL_SOCKET=$T/vessel/vesseld.sock
   export VESSEL_CONFIG=$T/config.toml

@@ -10,14 +10,7 @@
 source "$(dirname "$0")/../lib.sh"
 
 echo "# vm-debian: the Debian image is built once and cached in /var/lib/vessel/vm-images (a fresh build takes minutes; each TCG boot of it 30-90 s)"
-[ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
-for t in qemu-system-x86_64 qemu-img genisoimage debootstrap extlinux ssh ssh-keygen jq; do
-  command -v "$t" >/dev/null || skip_all "$t missing (scripts/install-deps)"
-done
-private_daemon
-echo 'resource_view = false' > "$VESSEL_CONFIG"
-export VESSEL_VMS_DIR=$T/vms
-export VESSEL_LOG=$T/vesseld.log
+vm_suite_daemon qemu-system-x86_64 qemu-img genisoimage debootstrap extlinux ssh ssh-keygen jq
 N=deb$$
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 on_cleanup '"$VESSEL" vm delete "$N" --grace-period 0 >/dev/null 2>&1'

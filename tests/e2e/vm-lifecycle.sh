@@ -15,17 +15,9 @@
 source "$(dirname "$0")/../lib.sh"
 
 diag "runtime: $VESSEL"
-[ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
-for t in qemu-system-x86_64 qemu-img genisoimage extlinux socat curl jq skopeo docker-registry; do
-  command -v "$t" >/dev/null || skip_all "$t missing (scripts/install-deps)"
-done
+vm_suite_daemon qemu-system-x86_64 qemu-img genisoimage extlinux socat curl jq skopeo docker-registry
 DISK=$BUILD/images/vm-test-disk.raw
 "$REPO/images/vm-test-disk.sh" "$DISK" || skip_all "images/vm-test-disk.sh failed"
-
-private_daemon
-echo 'resource_view = false' > "$VESSEL_CONFIG"
-export VESSEL_VMS_DIR=$T/vms
-export VESSEL_LOG=$T/vesseld.log   # this daemon's own log (shown when a check fails)
 P=vt$$
 HP=$((20000 + $$ % 20000))      # host port forwarded to the guest's 8080
 GP=$((HP + 1))                  # a host service the guest reaches through the gateway

@@ -13,17 +13,9 @@
 source "$(dirname "$0")/../lib.sh"
 
 diag "runtime: $VESSEL"
-[ -x "$VESSEL" ] || skip_all "runtime $VESSEL not found"
-for t in qemu-system-x86_64 qemu-img genisoimage extlinux socat curl jq; do
-  command -v "$t" >/dev/null || skip_all "$t missing (scripts/install-deps)"
-done
+vm_suite_daemon qemu-system-x86_64 qemu-img genisoimage extlinux socat curl jq
 DISK=$BUILD/images/vm-test-disk.raw
 "$REPO/images/vm-test-disk.sh" "$DISK" || skip_all "images/vm-test-disk.sh failed"
-
-private_daemon
-echo 'resource_view = false' > "$VESSEL_CONFIG"
-export VESSEL_VMS_DIR=$T/vms
-export VESSEL_LOG=$T/vesseld.log
 # the migration's target: a second daemon of this test, its own socket and VM directory (same file system)
 SOCK2=$T/vessel2/vesseld.sock
 mkdir -p "$T/vessel2"
