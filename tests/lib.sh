@@ -42,7 +42,7 @@ _TEST_NAME=$(basename "${0}")
 
 # ------------------------------------------------------------------ output / asserts
 
-diag() { printf '# %s\n' "$@"; }
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
 
 # indent a (possibly multi-line, possibly long) value for diagnostics
 _show() {

@@ -55,6 +55,7 @@ vm_dir_owner() { local f; for f in record state-dir; do [ -f "$1/$f" ] && { echo
 total_pass=0
 total_fail=0
 results=()
+failed_logs=()
 files=()
 for f in "$HERE"/e2e/*.sh; do
   [ -e "$f" ] || continue
@@ -110,7 +111,19 @@ for f in "${files[@]}"; do
   total_pass=$((total_pass + p))
   total_fail=$((total_fail + fl))
   results+=("$(printf '%-4s %-20s %4d passed, %3d failed  (%ds)' "$([ "$fl" = 0 ] && echo PASS || echo FAIL)" "$name" "$p" "$fl" "$secs")")
+  [ "$fl" = 0 ] || failed_logs+=("$log")
 done
+
+# CI shows only the end of this output: the failed checks and their diagnostics go just above the
+# table (each suite's first 30 lines of them), so a red run says why without its logs
+if [ "${#failed_logs[@]}" -gt 0 ]; then
+  echo
+  echo "=== failures"
+  for log in "${failed_logs[@]}"; do
+    echo "--- $(basename "$log" .log)"
+    awk '/^not ok / && !/# TODO/ {keep = 1; print; next} keep && /^#/ {print; next} {keep = 0}' "$log" | head -n 30
+  done
+fi
 
 echo
 echo "=== results (runtime: ${VESSEL:-$REPO/bin/vessel}; logs in $LOGS)"
