@@ -29,6 +29,12 @@ import java.util.Set;
  */
 final class ViewService {
     static final List<String> SYSCALLS = List.of("sysinfo", "sched_getaffinity");
+    /**
+     * The kernel caches each container's view files (FuseServer's cached mode): reads at the
+     * kernel's speed, changes seen within 100 ms. -Dvessel.view.cache=false renders at every open
+     * instead, as before (the mode is the connection's: it must stay the same across restarts).
+     */
+    private static final boolean CACHED = !"false".equals(System.getProperty("vessel.view.cache"));
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path fuseRoot;
@@ -80,14 +86,14 @@ final class ViewService {
         FuseFileSystem files = new ViewFiles(view);
         Integer fuseFd = held.remove("fuse");
         if (fuseFd != null) {
-            fuse = FuseServer.adopt(fuseFd, files, backingTable());
+            fuse = FuseServer.adopt(fuseFd, files, backingTable(), CACHED);
             Vesseld.log("resource view: took over the FUSE connection on " + fuseRoot);
         } else {
             // A mount left by a keeper that died is dead ("Transport endpoint is not connected"):
             // detach it first, since even creating the directory under it fails while it is there.
             Libc.umount2(fuseRoot.toString(), Libc.MNT_DETACH);
             Files.createDirectories(fuseRoot);
-            fuse = FuseServer.mount(fuseRoot, files, backingTable());
+            fuse = FuseServer.mount(fuseRoot, files, backingTable(), CACHED);
             keeper.put("fuse", fuse.fd());
             Vesseld.log("resource view: mounted on " + fuseRoot);
         }
@@ -201,6 +207,11 @@ final class ViewService {
         @Override
         public byte[] render(String path, long callerPid) {
             return view.render(path, callerPid);
+        }
+
+        @Override
+        public byte[] render(String path, long callerPid, long container) {
+            return view.render(path, callerPid, container);
         }
 
         @Override

@@ -3,6 +3,7 @@ package dev.vessel.oci;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -43,6 +44,7 @@ public final class ConfigRewriter {
         ArrayNode mounts = tree.has("mounts") && tree.get("mounts").isArray() ? (ArrayNode) tree.get("mounts") : tree.putArray("mounts");
         Set<String> taken = new HashSet<>();
         mounts.forEach(m -> taken.add(m.path("destination").asText()));
+        Path directory = view.newContainerDirectory();
         for (String file : view.files()) {
             if (taken.contains(file)) {
                 continue;
@@ -50,7 +52,7 @@ public final class ConfigRewriter {
             ObjectNode mount = mounts.addObject();
             mount.put("destination", file);
             mount.put("type", "bind");
-            mount.put("source", view.fuseRoot().resolve(file.substring(1)).toString());
+            mount.put("source", directory.resolve(file.substring(1)).toString());
             mount.putArray("options").add("bind").add("ro").add("nosuid").add("nodev").add("noexec");
         }
     }

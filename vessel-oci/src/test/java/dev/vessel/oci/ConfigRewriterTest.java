@@ -30,9 +30,16 @@ class ConfigRewriterTest {
         assertThat(tree.path("mounts")).hasSize(2);
         JsonNode meminfo = tree.path("mounts").get(0);
         assertThat(meminfo.path("destination").asText()).isEqualTo("/proc/meminfo");
-        assertThat(meminfo.path("source").asText()).isEqualTo("/run/vessel/view/proc/meminfo");
+        // a directory of its own: 12 hex digits under the mount
+        assertThat(meminfo.path("source").asText()).matches("/run/vessel/view/[0-9a-f]{12}/proc/meminfo");
         assertThat(meminfo.path("type").asText()).isEqualTo("bind");
         assertThat(texts(meminfo.path("options"))).contains("bind", "ro");
+        String source = meminfo.path("source").asText();
+        String directory = source.substring(0, source.indexOf("/proc/"));
+        assertThat(tree.path("mounts").get(1).path("source").asText()).isEqualTo(directory + "/sys/devices/system/cpu/online");
+        String another = ConfigRewriter.forContainer(config(""), Isolation.CONTAINER, "c2", VIEW).tree()
+                .path("mounts").get(0).path("source").asText();
+        assertThat(another).as("each container's own directory").isNotEqualTo(source);
     }
 
     @Test

@@ -23,10 +23,11 @@ public final class ResourceView {
     private static final long HOST_TTL_NANOS = 100_000_000L;
     /**
      * A container's rendered file is reused this long, for every process of the container: a tool
-     * reading a file in a loop costs no cgroup reads. The kernel's own memory.stat is refreshed only
-     * every 2 s, so 100 ms adds nothing a reader could notice.
+     * reading a file in a loop costs no cgroup reads. The FUSE server's cached files add as much
+     * again (the kernel's attribute timeout), so a change is seen within 100 ms. The kernel's own
+     * memory.stat is refreshed only every 2 s; memory.current, which the usage comes from, at once.
      */
-    private static final long RENDERED_TTL_NANOS = 100_000_000L;
+    private static final long RENDERED_TTL_NANOS = 50_000_000L;
     private static final int MAX_RENDERED = 4096;
 
     private record HostSnapshot(HostInfo host, long takenAt) {}
@@ -41,6 +42,8 @@ public final class ResourceView {
     private final LoadTracker loads = new LoadTracker();
     private volatile HostSnapshot snapshot;
     private final Map<RenderedKey, Rendered> rendered = new ConcurrentHashMap<>();
+    /** A container directory's cgroup, as its last reader inside a container had it. */
+    private final Map<Long, CgroupResolver.Resolved> containers = new ConcurrentHashMap<>();
 
     /** The view of the machine the daemon runs on. */
     public ResourceView(ViewOptions options) {
@@ -61,6 +64,17 @@ public final class ResourceView {
 
     /** The file's text for the caller's container; the host's text on any failure; empty for an unknown path. */
     public byte[] render(String path, long callerPid) {
+        return render(path, callerPid, -1);
+    }
+
+    /**
+     * The file's text for the container whose view directory is number {@code container} (-1:
+     * none), read by {@code callerPid}. Only that container's processes see the directory, so the
+     * caller's cgroup is the container's; a reader outside any container (root on the host looking
+     * in) is shown the container's last known text rather than the host's, which the kernel would
+     * otherwise cache for the container's processes too.
+     */
+    public byte[] render(String path, long callerPid, long container) {
         ViewFile file = ViewFile.of(path);
         if (file == null) {
             return new byte[0];
@@ -68,6 +82,16 @@ public final class ResourceView {
         HostInfo host = host();
         try {
             Optional<CgroupResolver.Resolved> cgroup = resolver.resolve(callerPid, host);
+            if (container >= 0) {
+                if (cgroup.isPresent()) {
+                    if (containers.size() >= MAX_RENDERED && !containers.containsKey(container)) {
+                        containers.clear();
+                    }
+                    containers.put(container, cgroup.get());
+                } else {
+                    cgroup = Optional.ofNullable(containers.get(container));
+                }
+            }
             if (cgroup.isEmpty()) {
                 return bytes(file.hostText.apply(host));
             }

@@ -19,6 +19,16 @@ public interface FuseFileSystem {
     byte[] render(String path, long callerPid) throws Exception;
 
     /**
+     * The content of {@code path} in the directory of container {@code container} (the number its
+     * directory's name gives), read by {@code callerPid}: what every process of that container
+     * should see, as the kernel may serve it to any of them from its cache. By default the
+     * caller's render.
+     */
+    default byte[] render(String path, long callerPid, long container) throws Exception {
+        return render(path, callerPid);
+    }
+
+    /**
      * What to serve when {@link #render} throws; {@code null} makes the read fail with EIO.
      * Must not throw.
      */

@@ -25,6 +25,7 @@ final class FuseProtocol {
 
     // INIT flags
     static final int FUSE_ASYNC_READ = 1;
+    static final int FUSE_AUTO_INVAL_DATA = 1 << 12;
     static final int FUSE_PARALLEL_DIROPS = 1 << 18;
     static final int FUSE_MAX_PAGES = 1 << 22;
     static final int FUSE_INIT_EXT = 1 << 30; // flags2 is valid
@@ -54,16 +55,16 @@ final class FuseProtocol {
 
     // struct fuse_attr (88 bytes), relative to its start
     static final int ATTR_INO = 0, ATTR_SIZE = 8, ATTR_BLOCKS = 16, ATTR_ATIME = 24, ATTR_MTIME = 32,
-            ATTR_CTIME = 40, ATTR_MODE = 60, ATTR_NLINK = 64, ATTR_UID = 68, ATTR_GID = 72, ATTR_BLKSIZE = 80;
+            ATTR_CTIME = 40, ATTR_MTIMENSEC = 52, ATTR_MODE = 60, ATTR_NLINK = 64, ATTR_UID = 68, ATTR_GID = 72, ATTR_BLKSIZE = 80;
     static final int ATTR_SIZEOF = 88;
 
     // struct fuse_entry_out (128 bytes)
     static final int ENTRY_NODEID = 0, ENTRY_GENERATION = 8, ENTRY_VALID = 16, ENTRY_ATTR_VALID = 24,
-            ENTRY_ATTR = 40;
+            ENTRY_VALID_NSEC = 32, ENTRY_ATTR_VALID_NSEC = 36, ENTRY_ATTR = 40;
     static final int ENTRY_OUT_SIZE = 128;
 
     // struct fuse_attr_out (104 bytes)
-    static final int ATTR_OUT_VALID = 0, ATTR_OUT_ATTR = 16;
+    static final int ATTR_OUT_VALID = 0, ATTR_OUT_VALID_NSEC = 8, ATTR_OUT_ATTR = 16;
     static final int ATTR_OUT_SIZE = 104;
 
     // struct fuse_open_in / fuse_open_out

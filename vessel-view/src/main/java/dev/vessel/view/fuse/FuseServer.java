@@ -24,17 +24,33 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p>The server keeps no state the kernel depends on, so another process can take over a live
  * connection with {@link #adopt}: inode numbers are hashes of paths, and a file handle it does
  * not know is rendered again.
+ *
+ * <p>Two ways to serve, chosen at mount: <em>per open</em>, every open renders for its caller and
+ * reads bypass the page cache (direct I/O, or passthrough where the kernel has it); <em>cached</em>,
+ * OPEN is refused with ENOSYS once, so the kernel stops sending OPEN and RELEASE, and keeps
+ * pages and attributes: a container directory's files ({@link FuseTree}) are answered from the
+ * kernel's page cache, at the kernel's own speed, and revalidated with one GETATTR when their
+ * attributes are older than {@link #ATTR_TTL_NANOS} (see {@link Snapshots}).
  */
 public final class FuseServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(FuseServer.class.getName());
     private static final int THREADS = 4;
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(2);
+    /**
+     * Cached mode: how long the kernel may use a container file's size and time, and with them its
+     * pages, before it asks again. With the view's own render cache (as long) a change is seen within
+     * 100 ms.
+     */
+    static final long ATTR_TTL_NANOS = 50_000_000L;
 
     private final int fd;
     private final int stopFd; // an eventfd made readable by close()
     private final FuseFileSystem fs;
     final FuseTree tree;
     final OpenFiles openFiles = new OpenFiles();
+    /** Whether the kernel caches (see the class comment); fixed for the connection's life. */
+    final boolean cached;
+    final Snapshots snapshots = new Snapshots();
     /** Passthrough backing files; enabled by FUSE_INIT, or by a probe when adopting. */
     final Backings backings;
     final long startSeconds = System.currentTimeMillis() / 1000;
@@ -43,8 +59,9 @@ public final class FuseServer implements AutoCloseable {
     private final AtomicLong nextFailureLogNanos = new AtomicLong(System.nanoTime());
     private final AtomicInteger unloggedFailures = new AtomicInteger();
 
-    private FuseServer(int fd, FuseFileSystem fs, Path backingTable) throws IOException {
+    private FuseServer(int fd, FuseFileSystem fs, Path backingTable, boolean cached) throws IOException {
         this.tree = new FuseTree(fs.files(), fs);
+        this.cached = cached;
         this.fd = fd;
         this.fs = fs;
         this.backings = new Backings(fd, false, backingTable);
@@ -65,13 +82,19 @@ public final class FuseServer implements AutoCloseable {
      * restart stay openable.
      */
     public static FuseServer mount(Path mountpoint, FuseFileSystem fs, Path backingTable) throws IOException {
+        return mount(mountpoint, fs, backingTable, false);
+    }
+
+    /** Mounts serving per open, or {@code cached} (see the class comment). */
+    public static FuseServer mount(Path mountpoint, FuseFileSystem fs, Path backingTable, boolean cached)
+            throws IOException {
         if (backingTable != null) {
             java.nio.file.Files.deleteIfExists(backingTable); // a new connection: nothing to inherit
         }
         int fd = (int) Libc.check(Libc.open("/dev/fuse", Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_NONBLOCK), "open /dev/fuse");
         FuseServer server;
         try {
-            server = new FuseServer(fd, fs, backingTable);
+            server = new FuseServer(fd, fs, backingTable, cached);
             String options = "fd=" + fd + ",rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions";
             Libc.check(Libc.mount("vessel", mountpoint.toString(), "fuse.vessel",
                     Libc.MS_RDONLY | Libc.MS_NOSUID | Libc.MS_NODEV | Libc.MS_NOEXEC, options),
@@ -105,10 +128,15 @@ public final class FuseServer implements AutoCloseable {
 
     /** {@link #adopt(int, FuseFileSystem)}, taking over the predecessor's backing table. */
     public static FuseServer adopt(int fuseFd, FuseFileSystem fs, Path backingTable) throws IOException {
+        return adopt(fuseFd, fs, backingTable, false);
+    }
+
+    /** {@link #adopt(int, FuseFileSystem, Path)} of a connection mounted {@code cached} or not. */
+    public static FuseServer adopt(int fuseFd, FuseFileSystem fs, Path backingTable, boolean cached) throws IOException {
         int flags = (int) Libc.check(Libc.fcntl(fuseFd, Libc.F_GETFL, 0), "fcntl F_GETFL");
         Libc.check(Libc.fcntl(fuseFd, Libc.F_SETFL, flags | Libc.O_NONBLOCK), "fcntl F_SETFL");
-        FuseServer server = new FuseServer(fuseFd, fs, backingTable);
-        server.backings.enable(Backings.probe(fuseFd));
+        FuseServer server = new FuseServer(fuseFd, fs, backingTable, cached);
+        server.backings.enable(!cached && Backings.probe(fuseFd));
         server.notifyResend();
         server.start();
         return server;
@@ -159,7 +187,7 @@ public final class FuseServer implements AutoCloseable {
 
     /** Whether to ask for passthrough at FUSE_INIT; -Dvessel.view.passthrough=false turns it off. */
     boolean passthroughWanted() {
-        return !"false".equals(System.getProperty("vessel.view.passthrough"));
+        return !cached && !"false".equals(System.getProperty("vessel.view.passthrough"));
     }
 
     boolean stopping() {
@@ -172,8 +200,15 @@ public final class FuseServer implements AutoCloseable {
 
     /** Renders a file; never throws: a failing renderer yields the fallback, or null for EIO. */
     byte[] render(FuseTree.Node node, long callerPid) {
+        return render(new FuseTree.Ref(node.id(), FuseTree.SHARED, node), callerPid);
+    }
+
+    /** {@link #render(FuseTree.Node, long)}, for a container's copy when {@code ref} is one. */
+    byte[] render(FuseTree.Ref ref, long callerPid) {
+        FuseTree.Node node = ref.node();
         try {
-            byte[] content = fs.render(node.path(), callerPid);
+            byte[] content = ref.container() == FuseTree.SHARED ? fs.render(node.path(), callerPid)
+                    : fs.render(node.path(), callerPid, ref.container());
             if (content != null) {
                 return content;
             }

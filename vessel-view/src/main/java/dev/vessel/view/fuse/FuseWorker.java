@@ -124,7 +124,9 @@ final class FuseWorker implements AutoCloseable {
             case STATFS -> statfs();
             case ACCESS -> access();
             // No reply is expected to these.
-            case FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY -> { }
+            case FORGET -> server.snapshots.forget(nodeId());
+            case BATCH_FORGET -> batchForget();
+            case INTERRUPT, NOTIFY_REPLY -> { }
             // ENOSYS to FLUSH and the xattr calls makes the kernel stop sending them: one round trip
             // less per close(2).
             case FLUSH, GETXATTR, LISTXATTR -> replyError(Libc.ENOSYS);
@@ -151,7 +153,9 @@ final class FuseWorker implements AutoCloseable {
         out.set(JAVA_INT, INIT_OUT_MAJOR, KERNEL_VERSION);
         out.set(JAVA_INT, INIT_OUT_MINOR, minor);
         out.set(JAVA_INT, INIT_OUT_MAX_READAHEAD, in.get(JAVA_INT, body + INIT_IN_MAX_READAHEAD));
-        out.set(JAVA_INT, INIT_OUT_FLAGS, offered & (FUSE_ASYNC_READ | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES)
+        // Cached: a changed size or time at GETATTR drops the inode's pages (Snapshots).
+        out.set(JAVA_INT, INIT_OUT_FLAGS, offered & (FUSE_ASYNC_READ | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES
+                        | (server.cached ? FUSE_AUTO_INVAL_DATA : 0))
                 | (passthrough ? FUSE_INIT_EXT : 0));
         if (passthrough) {
             // Backing files are memfds (shmem, stack depth 0): one level of stacking is enough.
@@ -169,34 +173,84 @@ final class FuseWorker implements AutoCloseable {
     }
 
     private void lookup() {
-        FuseTree.Node parent = server.tree.node(nodeId());
-        if (parent == null || !parent.directory()) {
+        FuseTree.Ref parent = server.tree.ref(nodeId());
+        if (parent == null || !parent.node().directory()) {
             replyError(parent == null ? Libc.ENOENT : Libc.ENOTDIR);
             return;
         }
-        FuseTree.Node child = parent.childByName().get(request.getString(IN_HEADER_SIZE));
+        FuseTree.Ref child = server.tree.child(parent, request.getString(IN_HEADER_SIZE));
         if (child == null) {
             replyError(Libc.ENOENT);
             return;
         }
+        Snapshots.Snapshot snapshot = snapshotForAttributes(child);
+        if (snapshot == NO_RENDER) {
+            replyError(Libc.EIO);
+            return;
+        }
         MemorySegment out = payload(ENTRY_OUT_SIZE);
         out.set(JAVA_LONG, ENTRY_NODEID, child.id());
-        out.set(JAVA_LONG, ENTRY_VALID, CACHE_SECONDS);
-        out.set(JAVA_LONG, ENTRY_ATTR_VALID, CACHE_SECONDS);
-        putAttr(out, ENTRY_ATTR, child);
+        out.set(JAVA_LONG, ENTRY_VALID, CACHE_SECONDS); // names never change
+        putAttrValid(out, ENTRY_ATTR_VALID, ENTRY_ATTR_VALID_NSEC, child);
+        putAttr(out, ENTRY_ATTR, child, snapshot);
         replyOk(ENTRY_OUT_SIZE);
     }
 
     private void getattr() {
-        FuseTree.Node node = server.tree.node(nodeId());
-        if (node == null) {
+        FuseTree.Ref ref = server.tree.ref(nodeId());
+        if (ref == null) {
             replyError(Libc.ENOENT);
             return;
         }
+        Snapshots.Snapshot snapshot = snapshotForAttributes(ref);
+        if (snapshot == NO_RENDER) {
+            replyError(Libc.EIO);
+            return;
+        }
         MemorySegment out = payload(ATTR_OUT_SIZE);
-        out.set(JAVA_LONG, ATTR_OUT_VALID, CACHE_SECONDS);
-        putAttr(out, ATTR_OUT_ATTR, node);
+        putAttrValid(out, ATTR_OUT_VALID, ATTR_OUT_VALID_NSEC, ref);
+        putAttr(out, ATTR_OUT_ATTR, ref, snapshot);
         replyOk(ATTR_OUT_SIZE);
+    }
+
+    private static final Snapshots.Snapshot NO_RENDER = new Snapshots.Snapshot(new byte[0], 0);
+
+    /**
+     * Cached mode, a file: a fresh render's snapshot, whose size and time the kernel is told (and
+     * NO_RENDER when rendering failed). Otherwise null: the static attributes.
+     */
+    private Snapshots.Snapshot snapshotForAttributes(FuseTree.Ref ref) {
+        if (!server.cached || ref.node().directory()) {
+            return null;
+        }
+        byte[] content = server.render(ref, callerPid());
+        if (content == null) {
+            return NO_RENDER;
+        }
+        // A file of the shared tree is rendered per caller: its pages are never to be reused.
+        return server.snapshots.refresh(ref.id(), content, ref.container() == FuseTree.SHARED);
+    }
+
+    /**
+     * How long the kernel may trust the attributes: directories and the per-open mode's files
+     * long; in cached mode a container's file ATTR_TTL, a shared file not at all.
+     */
+    private void putAttrValid(MemorySegment out, long seconds, long nanos, FuseTree.Ref ref) {
+        if (!server.cached || ref.node().directory()) {
+            out.set(JAVA_LONG, seconds, CACHE_SECONDS);
+        } else if (ref.container() != FuseTree.SHARED) {
+            out.set(JAVA_LONG, seconds, FuseServer.ATTR_TTL_NANOS / 1_000_000_000L);
+            out.set(JAVA_INT, nanos, (int) (FuseServer.ATTR_TTL_NANOS % 1_000_000_000L));
+        }
+    }
+
+    /** fuse_batch_forget_in: count, dummy, then count of (nodeid, nlookup). */
+    private void batchForget() {
+        int count = request.get(JAVA_INT, IN_HEADER_SIZE);
+        long length = request.get(JAVA_INT, IN_LEN);
+        for (int i = 0; i < count && IN_HEADER_SIZE + 8 + 16L * (i + 1) <= length; i++) {
+            server.snapshots.forget(request.get(JAVA_LONG, IN_HEADER_SIZE + 8 + 16L * i));
+        }
     }
 
     /**
@@ -205,7 +259,13 @@ final class FuseWorker implements AutoCloseable {
      * this handle slices the same bytes.
      */
     private void open() {
-        FuseTree.Node node = server.tree.node(nodeId());
+        if (server.cached) {
+            // Once: the kernel then opens without asking (no OPEN, no RELEASE) and keeps pages.
+            replyError(Libc.ENOSYS);
+            return;
+        }
+        FuseTree.Ref ref = server.tree.ref(nodeId());
+        FuseTree.Node node = ref == null ? null : ref.node();
         if (node == null || node.directory()) {
             replyError(node == null ? Libc.ENOENT : Libc.EISDIR);
             return;
@@ -214,14 +274,14 @@ final class FuseWorker implements AutoCloseable {
             replyError(Libc.EROFS);
             return;
         }
-        byte[] content = server.render(node, callerPid());
+        byte[] content = server.render(ref, callerPid());
         if (content == null) {
             replyError(Libc.EIO);
             return;
         }
-        Backings.Opened backing = server.backings.open(node.id(), content);
+        Backings.Opened backing = server.backings.open(ref.id(), content);
         int backingId = backing == null ? 0 : backing.backingId();
-        long handle = server.openFiles.add(node.id(), content, backingId);
+        long handle = server.openFiles.add(ref.id(), content, backingId);
         MemorySegment out = payload(OPEN_OUT_SIZE);
         out.set(JAVA_LONG, OPEN_OUT_FH, handle);
         if (backing == null) {
@@ -239,20 +299,25 @@ final class FuseWorker implements AutoCloseable {
         long handle = request.get(JAVA_LONG, IN_HEADER_SIZE + READ_IN_FH);
         long offset = request.get(JAVA_LONG, IN_HEADER_SIZE + READ_IN_OFFSET);
         int size = request.get(JAVA_INT, IN_HEADER_SIZE + READ_IN_SIZE);
-        byte[] content = server.openFiles.get(handle, nodeId());
+        byte[] content = server.cached ? cachedContent() : server.openFiles.get(handle, nodeId());
         if (content == null) {
-            // A handle opened before a takeover: render again and keep it for the reads to come.
-            FuseTree.Node node = server.tree.node(nodeId());
-            if (node == null || node.directory()) {
-                replyError(node == null ? Libc.ENOENT : Libc.EISDIR);
+            // A handle opened before a takeover (or, cached, an inode without a snapshot): render
+            // again and keep it for the reads to come.
+            FuseTree.Ref ref = server.tree.ref(nodeId());
+            if (ref == null || ref.node().directory()) {
+                replyError(ref == null ? Libc.ENOENT : Libc.EISDIR);
                 return;
             }
-            content = server.render(node, callerPid());
+            content = server.render(ref, callerPid());
             if (content == null) {
                 replyError(Libc.EIO);
                 return;
             }
-            server.openFiles.put(handle, node.id(), content);
+            if (server.cached) {
+                server.snapshots.refresh(ref.id(), content, false);
+            } else {
+                server.openFiles.put(handle, ref.id(), content);
+            }
         }
         int count = 0;
         if (offset >= 0 && offset < content.length) {
@@ -260,6 +325,12 @@ final class FuseWorker implements AutoCloseable {
             MemorySegment.copy(content, (int) offset, reply, JAVA_BYTE, OUT_HEADER_SIZE, count);
         }
         replyOk(count);
+    }
+
+    /** Cached mode: the snapshot whose size the kernel was told, or null. */
+    private byte[] cachedContent() {
+        Snapshots.Snapshot snapshot = server.snapshots.get(nodeId());
+        return snapshot == null ? null : snapshot.content();
     }
 
     private void release() {
@@ -277,7 +348,8 @@ final class FuseWorker implements AutoCloseable {
     }
 
     private void opendir() {
-        FuseTree.Node node = server.tree.node(nodeId());
+        FuseTree.Ref ref = server.tree.ref(nodeId());
+        FuseTree.Node node = ref == null ? null : ref.node();
         if (node == null || !node.directory()) {
             replyError(node == null ? Libc.ENOENT : Libc.ENOTDIR);
             return;
@@ -288,7 +360,8 @@ final class FuseWorker implements AutoCloseable {
 
     /** Entries are ".", ".." and the children; an entry's offset is its index plus one. */
     private void readdir() {
-        FuseTree.Node dir = server.tree.node(nodeId());
+        FuseTree.Ref ref = server.tree.ref(nodeId());
+        FuseTree.Node dir = ref == null ? null : ref.node();
         if (dir == null || !dir.directory()) {
             replyError(dir == null ? Libc.ENOENT : Libc.ENOTDIR);
             return;
@@ -303,12 +376,12 @@ final class FuseWorker implements AutoCloseable {
             int type;
             if (index < 2) {
                 name = index == 0 ? "." : "..";
-                ino = index == 0 ? dir.id() : dir.parentId();
+                ino = index == 0 ? ref.id() : server.tree.parentId(ref);
                 type = DT_DIR;
             } else {
                 FuseTree.Node child = dir.children().get((int) index - 2);
                 name = child.name();
-                ino = child.id();
+                ino = server.tree.idIn(ref.container(), child);
                 type = child.directory() ? DT_DIR : DT_REG;
             }
             byte[] bytes = name.getBytes(StandardCharsets.UTF_8);
@@ -337,7 +410,7 @@ final class FuseWorker implements AutoCloseable {
     }
 
     private void access() {
-        if (server.tree.node(nodeId()) == null) {
+        if (server.tree.ref(nodeId()) == null) {
             replyError(Libc.ENOENT);
         } else if ((request.get(JAVA_INT, IN_HEADER_SIZE + ACCESS_IN_MASK) & W_OK) != 0) {
             replyError(Libc.EROFS);
@@ -346,12 +419,19 @@ final class FuseWorker implements AutoCloseable {
         }
     }
 
-    private void putAttr(MemorySegment out, long at, FuseTree.Node node) {
-        out.set(JAVA_LONG, at + ATTR_INO, node.id());
-        out.set(JAVA_LONG, at + ATTR_SIZE, node.size());
+    /** {@code snapshot}: a cached file's size and time; null for the static ones. */
+    private void putAttr(MemorySegment out, long at, FuseTree.Ref ref, Snapshots.Snapshot snapshot) {
+        FuseTree.Node node = ref.node();
+        out.set(JAVA_LONG, at + ATTR_INO, ref.id());
+        out.set(JAVA_LONG, at + ATTR_SIZE, snapshot == null ? node.size() : snapshot.content().length);
         out.set(JAVA_LONG, at + ATTR_ATIME, server.startSeconds);
-        out.set(JAVA_LONG, at + ATTR_MTIME, server.startSeconds);
         out.set(JAVA_LONG, at + ATTR_CTIME, server.startSeconds);
+        if (snapshot == null) {
+            out.set(JAVA_LONG, at + ATTR_MTIME, server.startSeconds);
+        } else {
+            out.set(JAVA_LONG, at + ATTR_MTIME, snapshot.mtimeNanos() / 1_000_000_000L);
+            out.set(JAVA_INT, at + ATTR_MTIMENSEC, (int) (snapshot.mtimeNanos() % 1_000_000_000L));
+        }
         out.set(JAVA_INT, at + ATTR_MODE, node.directory() ? S_IFDIR | 0555 : S_IFREG | 0444);
         out.set(JAVA_INT, at + ATTR_NLINK, node.directory() ? 2 + node.subdirectories() : 1);
         out.set(JAVA_INT, at + ATTR_BLKSIZE, 4096);

@@ -436,6 +436,10 @@ class FuseServerTest {
         else assumeTrue(met, what);
     }
 
+    static boolean isRootForTests() {
+        return isRoot();
+    }
+
     private static boolean isRoot() {
         try {
             return ((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).intValue() == 0;
