@@ -127,6 +127,65 @@ capture read_view
 assert_eq "a daemon is back and the view is the container's again" "$(printf '262144\n256')" "$OUT"
 podman_t rm -f -t 0 "$cid" >/dev/null
 
+# --- freshness: the kernel caches each container's view files; what changes is seen within 100 ms
+# (FuseServer's 50 ms attribute timeout + ResourceView's 50 ms render cache). A static probe in
+# the container: MemTotal at its first read, the time it sees a limit lowered by `vessel update`,
+# and how long after touching 64 MiB it sees MemFree drop ---
+cat > "$T/probe.c" <<'EOF_C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+static long long ns(clockid_t c) { struct timespec t; clock_gettime(c, &t); return t.tv_sec * 1000000000LL + t.tv_nsec; }
+static long field(const char *name) { /* kB, from /proc/meminfo read whole */
+    static char buf[8192]; FILE *f = fopen("/proc/meminfo", "r"); if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f); fclose(f); buf[n] = 0;
+    char *at = strstr(buf, name); return at ? atol(at + strlen(name)) : -1;
+}
+static void put(const char *file, long long v) { FILE *f = fopen(file, "w"); fprintf(f, "%lld\n", v); fclose(f); }
+int main(int argc, char **argv) {
+    long want = atol(argv[1]); /* kB: the lowered limit */
+    put("/tmp/first", field("MemTotal:"));
+    while (field("MemTotal:") != want) usleep(1000);
+    put("/tmp/limit-seen", ns(CLOCK_REALTIME));
+    long before = field("MemFree:");
+    size_t size = 64 << 20; char *p = malloc(size); memset(p, 1, size);
+    long long touched = ns(CLOCK_MONOTONIC);
+    while (field("MemFree:") > before - 60 * 1024) usleep(1000);
+    put("/tmp/usage-lag", ns(CLOCK_MONOTONIC) - touched);
+    pause();
+    return p[0];
+}
+EOF_C
+mkdir -p "$T/fresh"
+if gcc -O2 -static -o "$T/fresh/probe" "$T/probe.c" 2>"$T/gcc.err"; then
+  ensure_image || fail "busybox image"
+  FRESH=fresh-$$
+  mkbundle "$T/fresh-bundle" '.process.terminal = false | .process.args = ["/tmp/probe", "131072"]
+    | .linux.resources.memory.limit = 268435456
+    | .mounts += [{destination: "/tmp", type: "bind", source: "'"$T/fresh"'", options: ["rbind", "rw"]}]'
+  check "freshness: create" "$VESSEL" --root "$T/root" create --bundle "$T/fresh-bundle" "$FRESH"
+  check "freshness: start" "$VESSEL" --root "$T/root" start "$FRESH"
+  wait_for 20 "[ -s $T/fresh/first ]"
+  assert_eq "MemTotal at a container's first read is its limit" 262144 "$(cat "$T/fresh/first" 2>/dev/null)"
+  sleep 0.3 # the first snapshot cached, its attributes expired or not: either way it must go
+  check "vessel update --memory 128m" "$VESSEL" --root "$T/root" update --memory 134217728 "$FRESH"
+  updated=$(date +%s%N)
+  wait_for 10 "[ -s $T/fresh/limit-seen ]"
+  lag=$(( ($(cat "$T/fresh/limit-seen" 2>/dev/null || echo 0) - updated) / 1000000 ))
+  echo "# a lowered limit was seen ${lag} ms after vessel update returned"
+  # 100 ms, plus the probe's 1 ms polls on a loaded 2-core host
+  assert_le "a lowered limit is seen inside within 100 ms (+50 ms of slack for the probe)" 150 "$lag"
+  wait_for 10 "[ -s $T/fresh/usage-lag ]"
+  ulag=$(( $(cat "$T/fresh/usage-lag" 2>/dev/null || echo 999999999999) / 1000000 ))
+  echo "# 64 MiB touched: MemFree dropped ${ulag} ms later"
+  assert_le "usage that grows is seen inside within 100 ms (+50 ms of slack)" 150 "$ulag"
+  "$VESSEL" --root "$T/root" delete --force "$FRESH" >/dev/null 2>&1
+else
+  fail "freshness: gcc -static the probe" "$(head -n3 "$T/gcc.err")"
+fi
+
 # --- bad callers: the host (no container cgroup), exiting readers; the server lives on ---
 assert_eq "a caller outside any container gets the host's MemTotal" \
   "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)" "$(awk '/^MemTotal:/ {print $2}' "$VIEW/proc/meminfo")"

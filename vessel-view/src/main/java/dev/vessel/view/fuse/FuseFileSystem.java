@@ -37,8 +37,9 @@ public interface FuseFileSystem {
     }
 
     /**
-     * The size stat(2) reports. Readers of /proc read until EOF and the server bypasses the page
-     * cache, so 0 (what /proc itself reports) is right for most files; sysfs reports 4096.
+     * The size stat(2) reports when serving per open. Readers of /proc read until EOF and the
+     * server bypasses the page cache, so 0 (what /proc itself reports) is right for most files;
+     * sysfs reports 4096. A cached server reports each render's own length.
      */
     default long size(String path) {
         return 0;
