@@ -35,6 +35,12 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class FuseServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(FuseServer.class.getName());
     private static final int THREADS = 4;
+    /**
+     * Cached, the kernel sends a GETATTR per reading container every ATTR_TTL_NANOS and a READ only
+     * when a file changed: two threads keep one free while the other renders (each thread costs its
+     * stack and 264 KiB of buffers).
+     */
+    private static final int CACHED_THREADS = 2;
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(2);
     /**
      * Cached mode: how long the kernel may use a container file's size and time, and with them its
@@ -237,7 +243,7 @@ public final class FuseServer implements AutoCloseable {
     }
 
     private void start() {
-        for (int i = 0; i < THREADS; i++) {
+        for (int i = 0; i < (cached ? CACHED_THREADS : THREADS); i++) {
             Thread thread = Thread.ofPlatform().name("vessel-fuse-" + fd + "-" + i).daemon().unstarted(() -> {
                 try (FuseWorker worker = new FuseWorker(this)) {
                     worker.serve();
