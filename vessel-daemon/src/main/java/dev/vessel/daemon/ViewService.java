@@ -86,14 +86,21 @@ final class ViewService {
         FuseFileSystem files = new ViewFiles(view);
         Integer fuseFd = held.remove("fuse");
         if (fuseFd != null) {
-            fuse = FuseServer.adopt(fuseFd, files, backingTable(), CACHED);
-            Vesseld.log("resource view: took over the FUSE connection on " + fuseRoot);
+            // The mode is the connection's, settled by the FUSE_INIT of the daemon that mounted it: a
+            // connection of an older daemon (no marker) is served per open until it is remounted.
+            boolean cached = Files.exists(cachedMarker());
+            fuse = FuseServer.adopt(fuseFd, files, backingTable(), cached);
+            Vesseld.log("resource view: took over the FUSE connection on " + fuseRoot + (cached ? "" : " (served per open)"));
         } else {
             // A mount left by a keeper that died is dead ("Transport endpoint is not connected"):
             // detach it first, since even creating the directory under it fails while it is there.
             Libc.umount2(fuseRoot.toString(), Libc.MNT_DETACH);
             Files.createDirectories(fuseRoot);
+            Files.deleteIfExists(cachedMarker());
             fuse = FuseServer.mount(fuseRoot, files, backingTable(), CACHED);
+            if (CACHED) {
+                Files.createFile(cachedMarker());
+            }
             keeper.put("fuse", fuse.fd());
             Vesseld.log("resource view: mounted on " + fuseRoot);
         }
@@ -149,6 +156,11 @@ final class ViewService {
         } catch (IOException e) {
             Vesseld.log("keeper: " + e.getMessage());
         }
+    }
+
+    /** Present while the mounted connection is a cached one (FuseServer's mode), for a successor. */
+    private Path cachedMarker() {
+        return listenerPath.resolveSibling("view-cached");
     }
 
     /** Which passthrough backing each view file holds: outlives the daemon, like the mount (see Backings). */
