@@ -87,8 +87,9 @@ final class ViewService {
         Integer fuseFd = held.remove("fuse");
         if (fuseFd != null) {
             // The mode is the connection's, settled by the FUSE_INIT of the daemon that mounted it: a
-            // connection of an older daemon (no marker) is served per open until it is remounted.
-            boolean cached = Files.exists(cachedMarker());
+            // connection of an older daemon (no marker, or one naming another connection: an older
+            // daemon remounted) is served per open until it is remounted.
+            boolean cached = mountedDevice().equals(readMarker());
             fuse = FuseServer.adopt(fuseFd, files, backingTable(), cached);
             Vesseld.log("resource view: took over the FUSE connection on " + fuseRoot + (cached ? "" : " (served per open)"));
         } else {
@@ -99,7 +100,7 @@ final class ViewService {
             Files.deleteIfExists(cachedMarker());
             fuse = FuseServer.mount(fuseRoot, files, backingTable(), CACHED);
             if (CACHED) {
-                Files.createFile(cachedMarker());
+                Files.writeString(cachedMarker(), mountedDevice());
             }
             keeper.put("fuse", fuse.fd());
             Vesseld.log("resource view: mounted on " + fuseRoot);
@@ -158,9 +159,36 @@ final class ViewService {
         }
     }
 
-    /** Present while the mounted connection is a cached one (FuseServer's mode), for a successor. */
+    /**
+     * Names the connection (its device, as mountinfo gives it) when the one mounted is cached
+     * (FuseServer's mode), for a successor.
+     */
     private Path cachedMarker() {
         return listenerPath.resolveSibling("view-cached");
+    }
+
+    private String readMarker() {
+        try {
+            return Files.readString(cachedMarker()).strip();
+        } catch (IOException e) {
+            return "none";
+        }
+    }
+
+    /** "major:minor" of the file system mounted on the view's directory (the last mount there), or "". */
+    private String mountedDevice() {
+        String device = "";
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+                String[] fields = line.split(" ");
+                if (fields.length > 4 && fields[4].equals(fuseRoot.toString())) {
+                    device = fields[2];
+                }
+            }
+        } catch (IOException e) {
+            return "";
+        }
+        return device;
     }
 
     /** Which passthrough backing each view file holds: outlives the daemon, like the mount (see Backings). */
