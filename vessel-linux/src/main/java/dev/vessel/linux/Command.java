@@ -81,6 +81,27 @@ public final class Command {
     }
 
     /**
+     * Runs {@code argv} to completion with its stdio given (files, fifos: a shim hands a runtime the
+     * engine's fifos, which the process it starts keeps) and returns its exit status; at most
+     * {@code timeout}. Its output is not kept: such a runtime reports errors in its log file.
+     */
+    public static int runWithStdio(List<String> argv, ProcessBuilder.Redirect stdin, ProcessBuilder.Redirect stdout,
+            ProcessBuilder.Redirect stderr, Duration timeout) throws IOException {
+        Process p = new ProcessBuilder(argv).redirectInput(stdin).redirectOutput(stdout).redirectError(stderr).start();
+        try {
+            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new TimeoutException(argv.getFirst() + " did not finish within " + timeout.toMillis() + " ms");
+            }
+            return p.exitValue();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(argv.getFirst() + ": interrupted", e);
+        } finally {
+            p.destroyForcibly();
+        }
+    }
+
+    /**
      * Runs {@code argv} as a filter: {@code length} bytes of {@code input} from {@code offset} on
      * its stdin, its stdout returned (stderr discarded), at most {@code timeout}. Its exit status
      * is not judged: a decompressor may complain of trailing data after a whole stream, so the
