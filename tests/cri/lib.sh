@@ -120,9 +120,21 @@ state = "$CRI_DIR/state"
 # ---- README.md's block (cri-runtimes), as it stands but for the binaries' directory
 EOF
     readme_cri_runtimes | sed "s#\"/usr/local/bin/#\"$vdir/#"
+    # ---- Vessel's own shim (docs/kubernetes.md, "Vessel's own shim"): opt-in, not in README's block
+    cat <<EOF
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.vessel-microvm-shim]
+  runtime_type = "io.containerd.vessel.v2"
+  pod_annotations = ["dev.vessel.*"]
+  container_annotations = ["dev.vessel.*"]
+EOF
   } > "$CRI_DIR/config.toml"
+  # containerd finds containerd-shim-vessel-v2 in its PATH; the shim runs this build's vessel-microvm
+  local path_before=$PATH
+  export PATH="$vdir:$PATH" VESSEL_SHIM_RUNTIME="$vdir/vessel-microvm"
   containerd --config "$CRI_DIR/config.toml" >"$CRI_DIR/containerd.log" 2>&1 </dev/null &
   CRI_PID=$!
+  export PATH=$path_before
   local i
   for i in $(seq 1 150); do
     if [ -S "$CRI_SOCK" ] && ctr --address "$CRI_SOCK" version >/dev/null 2>&1; then break; fi
@@ -179,6 +191,7 @@ cri_force_remove() {
          | jq -r '.info.info // "{}"' 2>/dev/null | jq -r '.runtimeSpec.linux.namespaces[]? | select(.type == "network") | .path // empty' 2>/dev/null)
   for id in $ids "$pod"; do
     timeout 60 "$(dirname "$VESSEL")/vessel-microvm" --root /run/containerd/runc/k8s.io delete -f "$id" >/dev/null 2>&1
+    timeout 60 "$(dirname "$VESSEL")/vessel-microvm" --root /run/containerd/vessel/k8s.io delete -f "$id" >/dev/null 2>&1
     timeout 60 runc --root /run/containerd/runc/k8s.io delete -f "$id" >/dev/null 2>&1
   done
   timeout 60 "$CRI_PY" "$REPO/tests/cri/cri.py" -s "$CRI_SOCK" --timeout 50 poddown "$pod" >/dev/null 2>&1
