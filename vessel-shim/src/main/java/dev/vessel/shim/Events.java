@@ -66,6 +66,10 @@ final class Events implements AutoCloseable {
         return new Event("/tasks/exec-started", "TaskExecStarted", new Protobuf.Writer().string(1, id).string(2, execId).uint(3, pid));
     }
 
+    static Event taskOom(String id) {
+        return new Event("/tasks/oom", "TaskOOM", new Protobuf.Writer().string(1, id));
+    }
+
     static Event paused(String id) {
         return new Event("/tasks/paused", "TaskPaused", new Protobuf.Writer().string(1, id));
     }

@@ -30,6 +30,13 @@ final class Metrics {
         return fromStats(data);
     }
 
+    /** The OOM kills an {@code events --stats} line counts (raw.oom_kill: the guest's, or the cgroup's). */
+    static long oomKills(String json) throws IOException {
+        JsonNode event = JSON.readTree(json);
+        JsonNode data = event != null && event.has("data") ? event.get("data") : event;
+        return data == null ? 0 : data.path("memory").path("raw").path("oom_kill").asLong();
+    }
+
     static Protobuf.Writer fromStats(JsonNode data) {
         Protobuf.Writer metrics = new Protobuf.Writer();
 

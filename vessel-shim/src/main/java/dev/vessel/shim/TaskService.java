@@ -41,6 +41,8 @@ final class TaskService {
         final TaskProcess init;
         final Map<String, TaskProcess> execs = new ConcurrentHashMap<>();
         final boolean mountedRootfs;
+        /** the guest's OOM kills last seen in a Stats answer: more since are a /tasks/oom event */
+        final java.util.concurrent.atomic.AtomicLong oomKills = new java.util.concurrent.atomic.AtomicLong();
 
         Container(String id, Path bundle, Runtime runtime, TaskProcess init, boolean mountedRootfs) {
             this.id = id;
@@ -319,7 +321,11 @@ final class TaskService {
 
     private byte[] stats(Protobuf.Message req) throws IOException, ShimException {
         Container c = container(req.string(1));
-        Protobuf.Writer metrics = Metrics.fromStatsEvent(c.runtime.stats(c.id));
+        String event = c.runtime.stats(c.id);
+        Protobuf.Writer metrics = Metrics.fromStatsEvent(event);
+        // the OOM killer's work, seen where containerd asks for it (no poller of our own per container)
+        long ooms = Metrics.oomKills(event);
+        if (ooms > c.oomKills.getAndAccumulate(ooms, Math::max)) events.publish(Events.taskOom(c.id));
         return new Protobuf.Writer().any(1, Metrics.TYPE_URL, metrics).toByteArray();
     }
 

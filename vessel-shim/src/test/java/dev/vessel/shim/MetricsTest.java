@@ -73,6 +73,12 @@ class MetricsTest {
     }
 
     @Test
+    void oomKillsAreCountedFromRaw() throws Exception {
+        assertThat(Metrics.oomKills(MICROVM_EVENT)).isEqualTo(2L);
+        assertThat(Metrics.oomKills("{\"type\":\"stats\",\"data\":{}}")).isZero();
+    }
+
+    @Test
     void notJsonIsAnError() {
         assertThatThrownBy(() -> Metrics.fromStatsEvent("[]")).hasMessageContaining("no JSON object");
     }
