@@ -39,17 +39,22 @@ final class Runtime {
     }
 
     /** {@code create}: returns the pid of the container's process, read from its pid file. */
-    int create(String id, Path bundle, Stdio stdio) throws IOException {
+    int create(String id, Path bundle, Stdio stdio, Console console) throws IOException {
         Path pidFile = bundle.resolve("init.pid");
         Path log = bundle.resolve("vessel-shim.log.json");
-        runWithStdio(List.of("create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), id), stdio, log);
+        List<String> args = new ArrayList<>(List.of("create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString()));
+        if (console != null) args.addAll(List.of("--console-socket", console.socket().toString()));
+        args.add(id);
+        runWithStdio(args, console != null ? Stdio.NONE : stdio, log);
         return readPid(pidFile);
     }
 
     /** {@code exec --detach}: the process described by {@code processJson} (an OCI process), returns its pid. */
-    int exec(String id, Path processJson, Path pidFile, Stdio stdio, Path log) throws IOException {
-        runWithStdio(List.of("exec", "--process", processJson.toString(), "--detach", "--pid-file", pidFile.toString(), id),
-                stdio, log);
+    int exec(String id, Path processJson, Path pidFile, Stdio stdio, Path log, Console console) throws IOException {
+        List<String> args = new ArrayList<>(List.of("exec", "--process", processJson.toString(), "--detach", "--pid-file", pidFile.toString()));
+        if (console != null) args.addAll(List.of("--console-socket", console.socket().toString()));
+        args.add(id);
+        runWithStdio(args, console != null ? Stdio.NONE : stdio, log);
         return readPid(pidFile);
     }
 
@@ -137,6 +142,9 @@ final class Runtime {
 
     /** The engine's stdio paths for one process ("" where it gives none). */
     record Stdio(String stdin, String stdout, String stderr) {
+        /** no stdio: a process with a terminal gets its stdio from the terminal */
+        static final Stdio NONE = new Stdio("", "", "");
+
         /**
          * Opened for a child: stdout and stderr as files (the engine holds the fifos' read ends
          * open already); stdin through a descriptor opened read-write, so opening the fifo never

@@ -24,6 +24,8 @@ final class TaskProcess {
     final boolean terminal;
     /** an exec's OCI process (JSON), null for init */
     final byte[] spec;
+    /** its terminal, when it has one */
+    volatile Console console;
     private final CountDownLatch exited = new CountDownLatch(1);
     private volatile int pid;
     private volatile int status = CREATED;

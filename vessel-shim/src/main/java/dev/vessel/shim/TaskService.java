@@ -89,7 +89,8 @@ final class TaskService {
                 case "Stats" -> stats(req);
                 case "Update" -> update(req);
                 case "Connect" -> connect(req);
-                case "CloseIO", "ResizePty" -> empty(container(req.string(1)));
+                case "ResizePty" -> resize(req);
+                case "CloseIO" -> empty(container(req.string(1)));
                 case "Shutdown" -> shutdown();
                 case "Checkpoint" -> throw new ShimException(Ttrpc.UNIMPLEMENTED, "checkpoint is not supported by Vessel");
                 default -> throw new ShimException(Ttrpc.UNIMPLEMENTED, "unknown method " + method);
@@ -134,24 +135,44 @@ final class TaskService {
         if (containers.containsKey(id)) throw new ShimException(Ttrpc.ALREADY_EXISTS, "container " + id + " exists already");
         Path bundle = Path.of(req.string(2));
         boolean terminal = req.bool(4);
-        if (terminal) throw new ShimException(Ttrpc.FAILED_PRECONDITION, "create: a terminal is not supported by Vessel's shim yet");
         Runtime.Stdio stdio = new Runtime.Stdio(req.string(5), req.string(6), req.string(7));
         Runtime runtime = new Runtime(binaryFrom(req.message(10), defaultBinary), root);
         List<Protobuf.Message> mounts = req.messages(3);
         boolean mounted = mountRootfs(bundle, mounts);
-        TaskProcess init = new TaskProcess(id, "", stdio, false, null);
+        TaskProcess init = new TaskProcess(id, "", stdio, terminal, null);
         Container c = new Container(id, bundle, runtime, init, mounted);
         try {
-            int pid = runtime.create(id, bundle, stdio);
+            init.console = terminal ? Console.listen(consoleSocket(id, "")) : null;
+            int pid = runtime.create(id, bundle, stdio, init.console);
+            if (init.console != null) attach(init.console, stdio);
             init.created(pid);
         } catch (IOException e) {
+            if (init.console != null) init.console.close();
             if (mounted) unmountRootfs(bundle);
             throw e;
+        } finally {
+            if (init.console != null) init.console.closeListener();
         }
         containers.put(id, c);
         reapInBackground(c, init);
-        events.publish(Events.taskCreate(id, bundle.toString(), stdio, false, init.pid()));
+        events.publish(Events.taskCreate(id, bundle.toString(), stdio, terminal, init.pid()));
         return new Protobuf.Writer().uint(1, init.pid()).toByteArray();
+    }
+
+    /** A console socket's path: short, as a bundle's path under containerd's state is too long for one (108 bytes). */
+    private Path consoleSocket(String id, String execId) {
+        try {
+            byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest((id + "/" + execId).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return root.resolve("tty-" + java.util.HexFormat.of().formatHex(d, 0, 8) + ".sock");
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** The terminal's master from the runtime, relayed to the engine's fifos. */
+    private static void attach(Console console, Runtime.Stdio stdio) throws IOException {
+        console.receiveMaster();
+        console.relay(stdio);
     }
 
     /** The engine's snapshot mounted at the bundle's rootfs, as the runc shim does; false when it gives none. */
@@ -217,14 +238,32 @@ final class TaskService {
         } else {
             Path spec = c.bundle.resolve("exec-" + execId + ".json");
             Files.write(spec, p.spec);
-            int pid = c.runtime.exec(c.id, spec, c.bundle.resolve("exec-" + execId + ".pid"), p.stdio,
-                    c.bundle.resolve("exec-" + execId + ".log.json"));
+            if (p.terminal) p.console = Console.listen(consoleSocket(c.id, execId));
+            int pid;
+            try {
+                pid = c.runtime.exec(c.id, spec, c.bundle.resolve("exec-" + execId + ".pid"), p.stdio,
+                        c.bundle.resolve("exec-" + execId + ".log.json"), p.console);
+                if (p.console != null) attach(p.console, p.stdio);
+            } catch (IOException e) {
+                if (p.console != null) p.console.close();
+                throw e;
+            } finally {
+                if (p.console != null) p.console.closeListener();
+            }
             p.created(pid);
             p.started();
             reapInBackground(c, p);
             events.publish(Events.execStarted(c.id, execId, pid));
         }
         return new Protobuf.Writer().uint(1, p.pid()).toByteArray();
+    }
+
+    /** ResizePty (id 1, exec_id 2, width 3, height 4): a process without a terminal ignores it, as runc's shim does. */
+    private byte[] resize(Protobuf.Message req) throws IOException, ShimException {
+        TaskProcess p = process(container(req.string(1)), req.string(2));
+        Console console = p.console;
+        if (console != null) console.resize((int) req.uint(3), (int) req.uint(4));
+        return new byte[0];
     }
 
     private byte[] state(Protobuf.Message req) throws ShimException {
@@ -285,11 +324,10 @@ final class TaskService {
         String execId = req.string(2);
         if (execId.isEmpty() || execId.contains("/")) throw new ShimException(Ttrpc.INVALID_ARGUMENT, "exec: bad exec id '" + execId + "'");
         if (c.execs.containsKey(execId)) throw new ShimException(Ttrpc.ALREADY_EXISTS, "exec " + execId + " exists already");
-        if (req.bool(3)) throw new ShimException(Ttrpc.FAILED_PRECONDITION, "exec: a terminal is not supported by Vessel's shim yet");
         Protobuf.Message spec = req.message(7);
         byte[] json = spec == null ? null : spec.bytes(2);
         if (json == null) throw new ShimException(Ttrpc.INVALID_ARGUMENT, "exec: no process spec");
-        c.execs.put(execId, new TaskProcess(c.id, execId, new Runtime.Stdio(req.string(4), req.string(5), req.string(6)), false, json));
+        c.execs.put(execId, new TaskProcess(c.id, execId, new Runtime.Stdio(req.string(4), req.string(5), req.string(6)), req.bool(3), json));
         events.publish(Events.execAdded(c.id, execId));
         return new byte[0];
     }
