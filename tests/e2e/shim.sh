@@ -2,7 +2,7 @@
 # containerd-shim-vessel-v2 (runtime_type io.containerd.vessel.v2): containerd of the test's own runs
 # microVMs through Vessel's own shim, whose Stats are the guest's numbers (events --stats through the
 # agent), where the runc shim reads QEMU's host cgroup. ctr run with a memory limit → ctr tasks
-# metrics within 10 % of the guest's /proc/meminfo; exit codes, stdout, exec; kill -9 of vesseld
+# metrics within 10 % of the guest's /proc/meminfo; exit codes, stdout, terminals, exec; kill -9 of vesseld
 # with the task running → the task runs on and its stats come back with the next daemon; nothing
 # left behind (no QEMU, no shim, no socket).
 source "$(dirname "$0")/../lib.sh"
@@ -36,6 +36,10 @@ assert_eq "shim: ctr run prints the process's stdout" hi "$(printf '%s\n' "$OUT"
 assert_ne "shim: the process ran in a microVM (the guest's kernel)" "$(uname -r)" "$(printf '%s\n' "$OUT" | tail -1)"
 [ "$RC" = 0 ] || diag "ctr run: rc $RC, $ERR"
 assert_rc "shim: ctr run gives the exit status (7)" 7 srun --rm "$BB" "$P-exit" sh -c 'exit 7'
+run -t 180 with_tty srun --rm -t "$BB" "$P-tty" sh -c 'tty; echo tty-ok; exit 3'
+assert_match "shim: ctr run -t: a terminal" '^/dev/pts/[0-9]+' "$OUT"
+assert_contains "shim: ctr run -t: its output" "$OUT" tty-ok
+assert_eq "shim: ctr run -t: exit status" 3 "$RC"
 
 # ---------------------------------------------------------------- a running task: metrics are the guest's
 run -t 180 srun -d --memory-limit $((256 * MIB)) "$BB" "$P-m" \
@@ -79,6 +83,8 @@ assert_ge "shim: metrics' CPU time" 1 "$(printf '%s' "$M" | jq -r '.Data.cpu.usa
 run ctr_exec --exec-id e1 "$P-m" sh -c 'echo exec-ok'
 assert_eq "shim: exec prints its stdout" exec-ok "$OUT"
 assert_rc "shim: exec gives its exit status (5)" 5 ctr_exec --exec-id e2 "$P-m" sh -c 'exit 5'
+run with_tty ctr_exec -t --exec-id e3 "$P-m" sh -c 'tty; echo exec-tty-ok'
+assert_match "shim: exec -t: a terminal" '^/dev/pts/[0-9]+' "$OUT"
 run ctr_t tasks ps "$P-m"
 assert_eq "shim: tasks ps answers" 0 "$RC"
 
