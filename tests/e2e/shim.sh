@@ -13,10 +13,10 @@ diag "runtime: $VESSEL, shim: $SHIM"
 [ -x "$SHIM" ] || skip_all "$SHIM not found"
 [ -f "$BUILD/lib/vessel-shim.jar" ] || skip_all "$BUILD/lib/vessel-shim.jar missing (make build)"
 host_prepare || skip_all "host_prepare failed"
-require_assets
 # a daemon of our own, which the shim's vessel reaches through containerd's environment, so that
 # killing it (below) disturbs no other suite
 private_daemon
+require_assets   # (through that daemon)
 # containerd finds containerd-shim-vessel-v2 in its PATH
 export PATH="$REPO/bin:$PATH"
 containerd_start || skip_all "containerd did not start"
