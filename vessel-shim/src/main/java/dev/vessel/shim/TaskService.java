@@ -335,7 +335,13 @@ final class TaskService {
     private byte[] pids(Protobuf.Message req) throws IOException, ShimException {
         Container c = container(req.string(1));
         Protobuf.Writer w = new Protobuf.Writer();
-        for (long pid : parsePids(c.runtime.ps(c.id))) w.message(1, new Protobuf.Writer().uint(1, pid));
+        for (long pid : parsePids(c.runtime.ps(c.id))) {
+            Protobuf.Writer info = new Protobuf.Writer().uint(1, pid);
+            // an exec's process named by its exec id, as the runc shim does (ctr tasks ps shows it)
+            c.execs.values().stream().filter(e -> e.pid() == pid && !e.hasExited()).findFirst().ifPresent(e ->
+                    info.any(2, "containerd.runc.v1.ProcessDetails", new Protobuf.Writer().string(1, e.execId)));
+            w.message(1, info);
+        }
         return w.toByteArray();
     }
 
