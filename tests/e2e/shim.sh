@@ -19,6 +19,9 @@ private_daemon
 require_assets   # (through that daemon)
 # containerd finds containerd-shim-vessel-v2 in its PATH
 export PATH="$REPO/bin:$PATH"
+# the shim's --root for our namespace (empty once its containers are deleted), as containerd_stop
+# removes the runc shim's
+on_cleanup 'rmdir "/run/containerd/vessel/$CTR_NS" /run/containerd/vessel 2>/dev/null; true'
 containerd_start || skip_all "containerd did not start"
 containerd_import || skip_all "ctr images import failed"
 
