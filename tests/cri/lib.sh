@@ -250,6 +250,8 @@ cri_stop() {
   _cri_sweep
   ip link del "$CRI_BRIDGE" 2>/dev/null
   host_sysctls_restore "$T/.cri-sysctls"
+  # Vessel's own shim's --root for k8s.io (only when empty: another containerd's pods may be there)
+  rmdir /run/containerd/vessel/k8s.io /run/containerd/vessel 2>/dev/null
   # the pod cgroups we made, deepest first (only when empty)
   [ -f "$T/.cri-cgroups" ] && sort -r "$T/.cri-cgroups" | while read -r d; do rmdir "$d" 2>/dev/null; done
   if [ -e "$T/.cri-made-var-lib-cni" ] && [ -d /var/lib/cni ] && [ -z "$(find /var/lib/cni -type f 2>/dev/null)" ]; then
