@@ -138,7 +138,9 @@ wait_for 120 "[ \"\$(ls '$A/templates' | grep -v '^\\.' | sort)\" != \"$keys_bef
 # this assets dir's part of the ramfs (VmTemplates: the first 12 hex digits of its path's SHA-256)
 STAGE=/run/vessel/templates/$(printf '%s' "$A" | sha256sum | cut -c1-12)
 stale_staged() { for k in $keys_before; do [ -e "$STAGE/$k" ] && echo "$k"; done; }
-wait_for 10 "[ -z \"\$(stale_staged)\" ]"
+# (wait_for runs its snippet in another bash: the function and these variables go with it)
+export -f stale_staged; export STAGE keys_before
+wait_for 10 '[ -z "$(stale_staged)" ]'
 assert_eq "new initrd: no stale copy left on the ramfs" "" "$(stale_staged)"
 check "new initrd: the new template's copy is on the ramfs" test -f "$STAGE/$(ls "$A/templates" | grep -v '^\.' | head -n1)"
 

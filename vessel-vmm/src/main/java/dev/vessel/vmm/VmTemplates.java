@@ -81,6 +81,13 @@ public final class VmTemplates {
     private final Path stageRoot;
     /** This assets dir's part of it (another daemon, on other assets, has its own). */
     private final Path stage;
+    /**
+     * Held while a staged copy is put in place and while a template and its copy are removed, so
+     * that a copy is never put in place for a template that has gone meanwhile: a clone's
+     * {@link #find} that raced {@link #prune} or {@link #remove} would otherwise leave the copy of
+     * a removed template on the ramfs, for good (the copy itself is made outside it).
+     */
+    private final Object staging = new Object();
 
     public VmTemplates(GuestAssets assets, String qemu, Path stageRoot) {
         this.assets = assets;
@@ -205,9 +212,11 @@ public final class VmTemplates {
         Files.writeString(work.resolve(INPUTS), inputs);
         Files.createDirectories(dir());
         Path saved = dir().resolve(key);
-        if (Files.exists(saved)) deleteTree(saved); // an unusable one (a clone of it failed)
-        Files.move(work, saved, StandardCopyOption.ATOMIC_MOVE);
-        Files.deleteIfExists(stage.resolve(key)); // (a stale copy of a template made again)
+        synchronized (staging) {
+            Files.deleteIfExists(stage.resolve(key)); // (a stale copy of a template made again)
+            if (Files.exists(saved)) deleteTree(saved); // an unusable one (a clone of it failed)
+            Files.move(work, saved, StandardCopyOption.ATOMIC_MOVE);
+        }
         stage(key, saved.resolve(MEMORY));
         return saved;
     }
@@ -222,20 +231,29 @@ public final class VmTemplates {
 
     /** Removes one template (a clone of it failed: the next use makes it again). Running clones keep their mapping. */
     public void remove(String key) {
-        deleteTree(dir().resolve(key));
-        try {
-            Files.deleteIfExists(stage.resolve(key));
-        } catch (IOException ignored) {
-            // gone with the next prune
+        synchronized (staging) {
+            try {
+                Files.deleteIfExists(stage.resolve(key));
+            } catch (IOException ignored) {
+                // gone with the next prune
+            }
+            deleteTree(dir().resolve(key));
         }
     }
 
     /**
      * Removes every template whose guest assets or QEMU are not the current ones (what
      * {@code vessel assets build} and each new template do), their staged copies, and what a dead
-     * daemon left half-made. Returns how many templates went.
+     * daemon left half-made. Returns how many templates went. A stale template's staged copy goes
+     * before its directory: once a template is seen gone, so is its copy.
      */
     public int prune(long tscKhz, boolean sandbox) {
+        synchronized (staging) {
+            return pruneStaging(tscKhz, sandbox);
+        }
+    }
+
+    private int pruneStaging(long tscKhz, boolean sandbox) {
         String current = identityLines(inputs(new Layout(64, 1, Accelerator.Kind.TCG, 0, 0), tscKhz, sandbox));
         int removed = 0;
         List<String> keep = new ArrayList<>();
@@ -249,8 +267,12 @@ public final class VmTemplates {
                     } else {
                         String inputs = Files.isRegularFile(d.resolve(INPUTS)) ? Files.readString(d.resolve(INPUTS)) : "";
                         stale = !identityLines(inputs).equals(current);
-                        if (stale) removed++;
-                        else keep.add(name);
+                        if (stale) {
+                            removed++;
+                            Files.deleteIfExists(stage.resolve(name));
+                        } else {
+                            keep.add(name);
+                        }
                     }
                     if (stale) deleteTree(d);
                 }
@@ -289,7 +311,10 @@ public final class VmTemplates {
 
     // ---- the ramfs ----
 
-    /** The staged copy of a template's RAM, made from the saved one if needed (after a host reboot). */
+    /**
+     * The staged copy of a template's RAM, made from the saved one if needed (after a host reboot).
+     * The copy is put in place only while its template is still there (see {@link #staging}).
+     */
     private Path stage(String key, Path saved) throws IOException {
         ensureStage();
         Path staged = stage.resolve(key);
@@ -301,7 +326,10 @@ public final class VmTemplates {
         Path tmp = stage.resolve(key + ".copy-" + ProcessHandle.current().pid() + "-" + Thread.currentThread().threadId());
         try {
             copySparse(saved, tmp);
-            Files.move(tmp, staged, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            synchronized (staging) {
+                if (!Files.isRegularFile(saved)) throw new java.nio.file.NoSuchFileException(saved + " (removed meanwhile)");
+                Files.move(tmp, staged, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            }
         } finally {
             Files.deleteIfExists(tmp);
         }
