@@ -126,6 +126,34 @@ wait_for 120 "[ \$(ls '$A/templates' | grep -cv '^\\.') = 3 ]" \
 assert_contains "300 MiB again: from its new template" "$(cmdline_of "$(vm_qemu "$ROOT" m2)")" "-incoming defer"
 "$VESSEL" --root "$ROOT" delete -f m2 >/dev/null 2>&1
 
+# the daemon killed -9 while it makes a template: the build's QEMU and its work dir go with it,
+# and the next daemon makes that template from scratch
+building() { qemus_of "$A/templates/.work-"; }
+export -f building; export A
+mkbundle "$T/k" '.annotations["dev.vessel.isolation"] = "microvm" | .process.args = ["sleep", "1000"] | .process.terminal = false
+  | .linux.resources.memory.limit = 293601280'
+"$VESSEL" --root "$ROOT" create --bundle "$T/k" k1 >/dev/null 2>&1
+wait_for 60 '[ -n "$(building)" ]' && pass "kill -9 mid-build: a template is being made (its QEMU runs)" \
+  || fail "kill -9 mid-build: a template is being made (its QEMU runs)" "$(ls -a "$A/templates")"
+builder=$("$VESSEL" daemon status 2>/dev/null)
+kill -KILL "$builder"
+wait_for 15 '[ -z "$(building)" ]' && pass "kill -9 mid-build: the build's QEMU is gone within 15 s" \
+  || fail "kill -9 mid-build: the build's QEMU is gone within 15 s" "$(building)"
+wait_for 15 '! ls -a "$A/templates" | grep -q "^\.work-"' && pass "kill -9 mid-build: no .work dir left" \
+  || fail "kill -9 mid-build: no .work dir left" "$(ls -a "$A/templates")"
+assert_eq "kill -9 mid-build: no run dir of the killed daemon's build left" "" "$(ls /run/vessel/tpl 2>/dev/null | grep "^$builder-")"
+"$VESSEL" --root "$ROOT" delete -f k1 >/dev/null 2>&1
+count_before=$(ls "$A/templates" | grep -cv '^\.')
+run "$VESSEL" --root "$ROOT" create --bundle "$T/k" k2
+assert_eq "kill -9 mid-build: the next daemon creates (a cold boot)" 0 "$RC"
+"$VESSEL" --root "$ROOT" delete -f k2 >/dev/null 2>&1
+wait_for 120 "[ \$(ls '$A/templates' | grep -cv '^\\.') = $((count_before + 1)) ] && [ -z \"\$(building)\" ]" \
+  && pass "kill -9 mid-build: the next daemon makes the template" \
+  || fail "kill -9 mid-build: the next daemon makes the template" "$(ls -a "$A/templates")"
+"$VESSEL" --root "$ROOT" create --bundle "$T/k" k3 >/dev/null 2>&1
+assert_contains "kill -9 mid-build: the template made again is used" "$(cmdline_of "$(vm_qemu "$ROOT" k3)")" "-incoming defer"
+"$VESSEL" --root "$ROOT" delete -f k3 >/dev/null 2>&1
+
 # an input changes (the initrd is rebuilt): no template fits, a cold boot, new ones replace the old
 keys_before=$(ls "$A/templates" | sort)
 touch "$A/initrd.img"

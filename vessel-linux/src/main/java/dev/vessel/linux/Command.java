@@ -10,7 +10,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * Vessel's one way to start a host program: {@link #run} for one run to completion (its input
  * given, its output, stdout and stderr together, kept), {@link #filter} for one whose stdout is
- * binary data, {@link #start} for one that lives on (QEMU, the keeper, a namespace holder).
+ * binary data, {@link #start} for one that lives on (QEMU, the keeper, a namespace holder),
+ * {@link #startTied} for one that must learn when this JVM has gone.
  */
 public final class Command {
     private Command() {
@@ -99,6 +100,16 @@ public final class Command {
         } finally {
             p.destroyForcibly();
         }
+    }
+
+    /**
+     * Starts {@code argv} tied to this JVM: its stdin is a pipe whose only writer is this process
+     * (the JDK closes every other descriptor in its children), so the program reads end-of-file
+     * the moment this JVM is gone, kill -9 included, and whatever the caller writes to
+     * {@link Process#getOutputStream} before that. Its stdout and stderr go to {@code output}.
+     */
+    public static Process startTied(List<String> argv, ProcessBuilder.Redirect output) throws IOException {
+        return new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(output).start();
     }
 
     /**

@@ -49,8 +49,25 @@ public final class MicroVmDriver implements IsolationDriver {
     public static final Path RUN_DIR = Path.of("/run/vessel/vm");
     /** In a VM's run dir: the path of its sandbox record, so that a new daemon finds it ({@link #records}). */
     public static final String RECORD_FILE = "record";
-    /** Where a template being made has its QEMU's sockets (not among the VMs': it is no container's). */
+    /**
+     * Where a template being made has its QEMU's sockets (not among the VMs': it is no container's),
+     * in {@code <daemon pid>-<key>}: daemons on other assets make theirs beside it.
+     */
     static final Path TEMPLATE_RUN_DIR = Path.of("/run/vessel/tpl");
+    /**
+     * Watches a template build for the daemon that runs it ({@link #watchBuild}): a line on stdin
+     * ends it, end-of-file (the daemon gone, kill -9 included) kills the build's QEMU (once its
+     * pid file is there, and only if that pid's command line names the build's work dir) and
+     * removes the run dir ($1) and work dir ($2).
+     */
+    private static final String BUILD_WATCH = """
+            if read -r _; then exit 0; fi
+            i=0
+            while [ ! -s "$1/qemu.pid" ] && [ $i -lt 40 ]; do sleep 0.25; i=$((i + 1)); done
+            p=$(cat "$1/qemu.pid" 2>/dev/null)
+            if [ -n "$p" ] && tr '\\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$2/"; then kill -KILL "$p"; fi
+            rm -rf -- "$1" "$2"
+            """;
     private static final long DEFAULT_MEMORY = 256L << 20;
     /** A pod's VM when neither its pod cgroup nor its annotations size it (Settings' pod_memory, pod_cpus). */
     public static final long DEFAULT_POD_MEMORY = 512L << 20;
@@ -76,8 +93,6 @@ public final class MicroVmDriver implements IsolationDriver {
     /** Templates made on first use, one at a time, in the background (the create that found none boots cold). */
     private final java.util.concurrent.ExecutorService templateMaker;
     private final java.util.Set<String> templatesMaking = java.util.concurrent.ConcurrentHashMap.newKeySet();
-    /** The run dir of the template being made (null: none): its QEMU killed and the dir removed if the daemon exits meanwhile. */
-    private volatile Path makingRunDir;
     private volatile long podMemory = DEFAULT_POD_MEMORY;
     private volatile int podCpus = DEFAULT_POD_CPUS;
     /** vessel-jail's path when QEMUs run jailed ({@code jail = true}, docs/microvm.md "The jail"); null: as root. */
@@ -106,15 +121,60 @@ public final class MicroVmDriver implements IsolationDriver {
             t.setDaemon(true);
             return t;
         }) : null;
-        if (templates) {
-            // a template half made is no one's: its QEMU goes with the daemon (the next one makes it again)
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                Path dir = makingRunDir;
-                if (dir != null) {
-                    stopQemu(dir);
-                    deleteTree(dir);
+        // a template half made is no one's: what a daemon that died making one left goes (templates on or off)
+        VmTemplates sweeper = this.templates != null ? this.templates : new VmTemplates(assets, this.qemu, VmTemplates.DEFAULT_STAGE);
+        Thread.ofPlatform().daemon().name("template-sweep").start(() -> sweepTemplateBuilds(sweeper));
+    }
+
+    /**
+     * Kills the QEMUs of template builds whose daemon is dead and removes their work and run dirs
+     * (each build's watch does that when its daemon dies; this is for a watch that could not).
+     */
+    static void sweepTemplateBuilds(VmTemplates templates) {
+        try {
+            int killed = templates.sweepBuilds();
+            if (Files.isDirectory(TEMPLATE_RUN_DIR)) {
+                try (var dirs = Files.list(TEMPLATE_RUN_DIR)) {
+                    for (Path d : dirs.toList()) {
+                        String name = d.getFileName().toString();
+                        boolean dead = name.matches("[0-9]+-.*") ? ProcessHandle.of(Long.parseLong(name.substring(0, name.indexOf('-')))).isEmpty()
+                                : !alive(pidIn(d.resolve("qemu.pid"))); // (named by an older daemon: its key only)
+                        if (dead) deleteTree(d);
+                    }
                 }
-            }));
+            }
+            if (killed > 0) Log.info("templates: " + killed + " QEMU(s) of a dead daemon's template builds killed");
+        } catch (IOException | RuntimeException e) {
+            Log.info("templates: sweeping dead daemons' builds: " + e.getMessage());
+        }
+    }
+
+    private static long pidIn(Path pidFile) {
+        try {
+            return Long.parseLong(Files.readString(pidFile).trim());
+        } catch (IOException | NumberFormatException e) {
+            return 0;
+        }
+    }
+
+    /** Starts the watch of a template build in {@code runDir} and {@code work} ({@link #BUILD_WATCH}). */
+    private static Process watchBuild(Path runDir, Path work) throws IOException {
+        return Command.startTied(List.of("/bin/sh", "-c", BUILD_WATCH, "vessel-template-watch", runDir.toString(), work.toString()),
+                ProcessBuilder.Redirect.DISCARD);
+    }
+
+    /** Ends a build's watch: the build cleaned up after itself. */
+    private static void unwatch(Process watch) {
+        try (var in = watch.getOutputStream()) {
+            in.write("done\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        } catch (IOException e) {
+            // it has gone already
+        }
+        try {
+            if (!watch.waitFor(2, TimeUnit.SECONDS)) watch.destroyForcibly();
+        } catch (InterruptedException e) {
+            watch.destroyForcibly();
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -706,13 +766,15 @@ public final class MicroVmDriver implements IsolationDriver {
         synchronized (templates) {
             if (templates.find(layout, inputs).isPresent()) return;
             progress.accept("making the template " + key + " for " + layout.describe() + " ...");
-            Path runDir = TEMPLATE_RUN_DIR.resolve(key.substring(0, 16));
+            Path runDir = TEMPLATE_RUN_DIR.resolve(ProcessHandle.current().pid() + "-" + key.substring(0, 16));
             Path work = templates.workDir();
             Path memory = VmTemplates.memoryFile(work);
+            Process watch = null;
             try {
                 deleteTree(runDir);
                 Files.createDirectories(runDir);
-                makingRunDir = runDir;
+                // before QEMU: should this daemon die while it builds, the watch takes QEMU and the dirs down
+                watch = watchBuild(runDir, work);
                 Path rootfs = Files.createDirectories(work.resolve("rootfs"));
                 List<QemuCommand.Share> shares = new ArrayList<>();
                 for (int i = 0; i < layout.shares(); i++) {
@@ -754,10 +816,10 @@ public final class MicroVmDriver implements IsolationDriver {
                 templates.prune(tscKhz, sandbox);
                 progress.accept("template " + key + " made");
             } finally {
-                makingRunDir = null;
                 stopQemu(runDir);
                 deleteTree(runDir);
                 deleteTree(work);
+                if (watch != null) unwatch(watch);
             }
         }
     }

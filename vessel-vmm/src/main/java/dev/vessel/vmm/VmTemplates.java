@@ -294,6 +294,47 @@ public final class VmTemplates {
         return removed;
     }
 
+    /**
+     * What a daemon that died while it made a template left (it was killed -9, or its builder's
+     * watch could not clean up): each QEMU still running on a half-made template's RAM
+     * ({@code mem-path=<templates>/.work-<pid>-…} of a dead daemon's pid) is killed, and each such
+     * {@code .work-} directory removed. Returns how many QEMUs it killed.
+     */
+    public int sweepBuilds() {
+        String prefix = dir() + "/.work-"; // as the build gave it to QEMU (workDir)
+        int killed = 0;
+        for (ProcessHandle p : ProcessHandle.allProcesses().toList()) {
+            String builder = builderOf(p.info().arguments().orElse(new String[0]), prefix);
+            if (builder != null && !alive(builder) && p.destroyForcibly()) {
+                killed++;
+                dev.vessel.linux.Log.info("templates: killed QEMU " + p.pid() + ", left making a template by daemon " + builder);
+            }
+        }
+        if (Files.isDirectory(dir())) {
+            try (Stream<Path> dirs = Files.list(dir())) {
+                for (Path d : dirs.toList()) {
+                    String name = d.getFileName().toString();
+                    if (name.startsWith(".work-") && !alive(name.substring(6).split("-")[0])) deleteTree(d);
+                }
+            } catch (IOException e) {
+                dev.vessel.linux.Log.info("templates: cannot list " + dir() + ": " + e.getMessage());
+            }
+        }
+        return killed;
+    }
+
+    /** The pid in {@code <prefix><pid>-…} of an argument of a template build's QEMU, or null: not one. */
+    static String builderOf(String[] args, String prefix) {
+        for (String arg : args) {
+            int at = arg.indexOf("mem-path=" + prefix);
+            if (at < 0) continue;
+            String rest = arg.substring(at + "mem-path=".length() + prefix.length());
+            int dash = rest.indexOf('-');
+            return dash > 0 ? rest.substring(0, dash) : null;
+        }
+        return null;
+    }
+
     /** The saved templates, one line each: key and layout. */
     public List<String> list() throws IOException {
         List<String> lines = new ArrayList<>();

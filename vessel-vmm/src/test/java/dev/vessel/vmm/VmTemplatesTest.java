@@ -63,6 +63,19 @@ class VmTemplatesTest {
     }
 
     @Test
+    void aTemplateBuildsQemuNamesItsDaemonInItsMemPath() {
+        String prefix = "/var/lib/vessel/assets/templates/.work-";
+        assertThat(VmTemplates.builderOf(new String[] {"-m", "308M", "-object",
+                "memory-backend-file,id=ram,size=308M,mem-path=" + prefix + "4242-987654321/memory,share=on"}, prefix)).isEqualTo("4242");
+        // a clone maps a staged copy, not a work dir; another assets dir's build is not this one's
+        assertThat(VmTemplates.builderOf(new String[] {"-object",
+                "memory-backend-file,id=ram,size=308M,mem-path=/run/vessel/templates/abc/0123,share=off"}, prefix)).isNull();
+        assertThat(VmTemplates.builderOf(new String[] {"-object",
+                "memory-backend-file,id=ram,mem-path=/tmp/x/assets/templates/.work-17-1/memory,share=on"}, prefix)).isNull();
+        assertThat(VmTemplates.builderOf(new String[0], prefix)).isNull();
+    }
+
+    @Test
     void templateMacsAreMappedInOrder() {
         assertThat(VmTemplates.mac(0)).isEqualTo("02:76:73:74:00:00");
         assertThat(VmTemplates.macs(List.of("aa:00:00:00:00:01", "aa:00:00:00:00:02"))).containsExactly(
