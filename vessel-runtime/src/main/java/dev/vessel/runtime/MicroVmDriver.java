@@ -65,7 +65,7 @@ public final class MicroVmDriver implements IsolationDriver {
             i=0
             while [ ! -s "$1/qemu.pid" ] && [ $i -lt 40 ]; do sleep 0.25; i=$((i + 1)); done
             p=$(cat "$1/qemu.pid" 2>/dev/null)
-            if [ -n "$p" ] && tr '\\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$2/"; then kill -KILL "$p"; fi
+            if [ -n "$p" ] && tr '\\0' ' ' 2>/dev/null < "/proc/$p/cmdline" | grep -qF -- "$2/"; then kill -KILL "$p"; fi
             rm -rf -- "$1" "$2"
             """;
     private static final long DEFAULT_MEMORY = 256L << 20;
