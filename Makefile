@@ -18,9 +18,11 @@ all: build
 deps:
 	@scripts/install-deps
 
+# then the daemon's AOT cache, from a training run (scripts/train-aot; skipped while up to date)
 build:
 	@test -n "$(JAVA_HOME)" || { scripts/find-jdk; exit 1; }
 	$(MVN) package -DskipTests
+	@scripts/train-aot .
 
 images: build
 	@images/busybox.sh build/images/busybox

@@ -99,6 +99,33 @@ run env VESSEL_DAEMON="$T/no-such-vesseld" "$T/copy/vessel" --version
 assert_ne "VESSEL_DAEMON that does not exist: non-zero" 0 "$RC"
 assert_contains "… named" "$ERR" "$T/no-such-vesseld"
 
+# --- the daemon's AOT cache: made by make install for the installed jars, never written by a daemon ---
+CACHE=$P/lib/vessel/build/vesseld.aot
+check "make install made the daemon's AOT cache" test -s "$CACHE"
+assert_contains "… listed among the installed files" "$(cat "$P/lib/vessel/installed-files" 2>/dev/null)" "$CACHE"
+cache_id=$(stat -c '%i %s %Y' "$CACHE" 2>/dev/null)
+run "$IV" --version
+pid=$(daemon_pid)
+check "the installed daemon maps its AOT cache" grep -qF "$CACHE" "/proc/$pid/maps"
+check "daemon stop" "$IV" daemon stop
+wait_for 20 "! kill -0 $pid 2>/dev/null"
+touch "$P/lib/vessel/build/lib/vessel-daemon.jar"
+run "$IV" --version
+assert_eq "a stale cache (a jar changed since): the daemon starts" 0 "$RC"
+pid=$(daemon_pid)
+assert_eq "… without the cache" 0 "$(grep -cF "$CACHE" "/proc/$pid/maps" 2>/dev/null)"
+check "daemon stop" "$IV" daemon stop
+wait_for 20 "! kill -0 $pid 2>/dev/null"
+assert_eq "… and its exit leaves the cache as it was (no daemon writes it)" "$cache_id" "$(stat -c '%i %s %Y' "$CACHE" 2>/dev/null)"
+mv "$CACHE" "$T/cache.kept"
+run "$IV" --version
+assert_eq "no cache: the daemon starts" 0 "$RC"
+pid=$(daemon_pid)
+check "daemon stop" "$IV" daemon stop
+wait_for 20 "! kill -0 $pid 2>/dev/null"
+check "… and none is written as it exits" test ! -e "$CACHE"
+mv "$T/cache.kept" "$CACHE"
+
 # --- make uninstall leaves what was there before ---
 cleanup_install   # the daemon, and the keeper that would start one from the installed files
 echo 'low_level_runtime = "runc"' >> "$ETC/vessel/config.toml"
