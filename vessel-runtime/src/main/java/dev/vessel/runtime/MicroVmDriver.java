@@ -139,7 +139,14 @@ public final class MicroVmDriver implements IsolationDriver {
                         String name = d.getFileName().toString();
                         boolean dead = name.matches("[0-9]+-.*") ? ProcessHandle.of(Long.parseLong(name.substring(0, name.indexOf('-')))).isEmpty()
                                 : !alive(pidIn(d.resolve("qemu.pid"))); // (named by an older daemon: its key only)
-                        if (dead) deleteTree(d);
+                        if (!dead) continue;
+                        long qemuPid = pidIn(d.resolve("qemu.pid")); // (a build on other assets: its QEMU too)
+                        if (alive(qemuPid) && ProcessHandle.of(qemuPid).flatMap(h -> h.info().arguments())
+                                .map(args -> String.join(" ", args).contains(d.toString())).orElse(false)) {
+                            kill(qemuPid);
+                            killed++;
+                        }
+                        deleteTree(d);
                     }
                 }
             }
