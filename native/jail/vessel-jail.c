@@ -3,13 +3,17 @@
  * (docs/microvm.md, "The jail"; issue 12, item 6).
  *
  * Usage: vessel-jail --uid U --gid G --root DIR [--ro PATH]... [--rw PATH]... [--dev PATH]...
- *                    [--tap NAME]... [--share PATH]... [--proxy-helper PATH] [--ready-qmp SOCKET]
- *                    [--kvm] -- PROGRAM ARG...
+ *                    [--tap NAME]... [--share PATH]... [--fd N=PATH]... [--proxy-helper PATH]
+ *                    [--ready-qmp SOCKET] [--kvm] -- PROGRAM ARG...
  *
  * As root, in this order:
  *  1. each --tap NAME is opened (/dev/net/tun, TUNSETIFF, IFF_VNET_HDR) in the network namespace
  *     we run in, and left open as fd 100, 101, …: QEMU takes them as `-netdev tap,fd=N` (it could
  *     not create a tap without CAP_NET_ADMIN), and a tap vanishes with the last fd on it;
+ *  1b. each --fd N=PATH is PATH opened read-only and left open as fd N (3-99): what QEMU is
+ *     given but must not reach by a path in its jail: a template's RAM (a memfd the daemon holds,
+ *     sealed against writes, PATH /proc/DAEMON/fd/M; QEMU maps /proc/self/fd/N copy-on-write)
+ *     and its device state (`migrate-incoming fd:N`);
  *  2. each --share PATH gets a virtfs-proxy-helper (root, in the host's mount namespace, so later
  *     mounts under PATH are seen; it chroots into PATH and keeps only the capabilities a
  *     passthrough 9p server needs) on one end of a socketpair; QEMU gets the other end as fd 200,
@@ -54,8 +58,8 @@
 #define TAP_FD_BASE 100
 #define SHARE_FD_BASE 200
 
-static const char *ro[MAX_PATHS], *rw[MAX_PATHS], *dev[MAX_PATHS], *taps[MAX_PATHS], *shares[MAX_PATHS];
-static int nro, nrw, ndev, ntaps, nshares;
+static const char *ro[MAX_PATHS], *rw[MAX_PATHS], *dev[MAX_PATHS], *taps[MAX_PATHS], *shares[MAX_PATHS], *fds[MAX_PATHS];
+static int nro, nrw, ndev, ntaps, nshares, nfds;
 static pid_t helpers[MAX_PATHS];
 
 static void fail(const char *what, const char *arg)
@@ -139,6 +143,28 @@ static void open_taps(void)
         if (ioctl(fd, TUNSETIFF, &ifr)) fail("TUNSETIFF", taps[i]);
         if (dup2(fd, TAP_FD_BASE + i) < 0) fail("dup2 for", taps[i]);
         close(fd);
+    }
+}
+
+/* --fd N=PATH: PATH opened read-only (as root, before the jail) at fd N, inherited by PROGRAM */
+static void open_fds(void)
+{
+    for (int i = 0; i < nfds; i++) {
+        char *end;
+        errno = 0;
+        long n = strtol(fds[i], &end, 10);
+        if (errno || end == fds[i] || *end != '=' || n < 3 || n > 99 || end[1] != '/') {
+            errno = 0;
+            fail("--fd: not N=PATH with N from 3 to 99 and PATH absolute:", fds[i]);
+        }
+        int fd = open(end + 1, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) fail("open", end + 1);
+        if (fd != n) {
+            if (dup2(fd, (int)n) < 0) fail("dup2 for", end + 1);
+            close(fd);
+        } else if (fcntl(fd, F_SETFD, 0)) {
+            fail("fcntl for", end + 1);
+        }
     }
 }
 
@@ -302,6 +328,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--dev")) add(dev, &ndev, v);
         else if (!strcmp(a, "--tap")) add(taps, &ntaps, v);
         else if (!strcmp(a, "--share")) add(shares, &nshares, v);
+        else if (!strcmp(a, "--fd")) add(fds, &nfds, v);
         else if (!strcmp(a, "--proxy-helper")) helper = v;
         else if (!strcmp(a, "--ready-qmp")) ready_qmp = v;
         else {
@@ -318,6 +345,7 @@ int main(int argc, char **argv)
         if (p[0] != '/') fail("not an absolute path:", p);
     }
     open_taps();
+    open_fds();
     if (ready_qmp) {
         pid_t pid = fork();
         if (pid < 0) fail("fork", NULL);

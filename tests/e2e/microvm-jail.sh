@@ -2,7 +2,8 @@
 # The outer wall confined (issue 12, item 6; docs/microvm.md, "The jail"): with `jail = true` each
 # microVM's QEMU runs as a uid and gid of its own, with no capabilities, under QEMU's full seccomp
 # policy, in a mount namespace that holds only what it needs; its 9p shares (root-owned files
-# included) are served by virtfs-proxy-helper, its taps opened for it. Nothing is left behind.
+# included) are served by virtfs-proxy-helper, its taps opened for it; a clone restores its
+# template from a sealed memfd it cannot write. Nothing is left behind.
 source "$(dirname "$0")/../lib.sh"
 
 diag "runtime: $VESSEL"
@@ -118,6 +119,74 @@ assert_eq "jailed QEMU's guest reaches the host side of its veth" 0 "$RC"
 check "its tap is in the namespace" ip netns exec "$NS" ip link show tap0_vessel
 run "$VESSEL" --root "$ROOT" exec a sh -c 'echo exec-ok'
 assert_eq "exec (a port hot-added over QMP in the jail)" exec-ok "$OUT"
+
+# --- templates: a jailed clone restores its template, whose RAM it cannot change ---
+# The default templates (0 NICs, 0 shares) are made by an unjailed QEMU from an empty rootfs; a
+# jailed clone maps the template's RAM from a memfd the daemon holds, sealed against writes.
+run "$VESSEL" assets build
+assert_eq "assets build (the default templates): exit 0" 0 "$RC"
+TEMPLATES=$(dirname "$KERNEL")/templates
+for x in c d; do
+  mkbundle "$T/$x" '.annotations["dev.vessel.isolation"] = "microvm" | .process.terminal = false | .process.args = ["sleep", "1000"]'
+done
+started=$EPOCHREALTIME
+run "$VESSEL" --root "$ROOT" create --bundle "$T/c" c
+"$VESSEL" --root "$ROOT" start c >/dev/null 2>&1
+diag "jailed clone c: create + start in $(awk -v s="$started" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.0f", (e - s) * 1000}') ms"
+assert_eq "jailed clone c: create exit 0" 0 "$RC"
+run "$VESSEL" --root "$ROOT" create --bundle "$T/d" d
+assert_eq "jailed clone d: create exit 0" 0 "$RC"
+"$VESSEL" --root "$ROOT" start d >/dev/null 2>&1
+qc=$(qemu_of c); qd=$(qemu_of d)
+cl=$(tr '\0' ' ' < "/proc/${qc:-0}/cmdline" 2>/dev/null)
+assert_contains "jailed clone: its QEMU restores a template (-incoming defer)" "$cl" "-incoming defer"
+assert_contains "jailed clone: its RAM is fd 99, copy-on-write (share=off)" "$cl" "mem-path=/proc/self/fd/99,share=off"
+assert_contains "jailed clone: under the full -sandbox" "$cl" "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+uid_c=$(status_of "$qc" Uid | awk '{print $1}')
+check "jailed clone: QEMU's uid is in the jail range" test "${uid_c:-0}" -ge 2000000000 -a "${uid_c:-0}" -le 2000065535
+assert_eq "jailed clone: QEMU's CapEff is empty" 0000000000000000 "$(status_of "$qc" CapEff)"
+assert_match "jailed clone: its fd 99 is the template's memfd" '^/memfd:vessel-template-[0-9a-f]{32} \(deleted\)$' \
+  "$(readlink "/proc/$qc/fd/99" 2>&1)"
+assert_eq "two jailed clones map one memfd (the template's pages shared)" "$(stat -L -c %i "/proc/$qc/fd/99" 2>&1)" \
+  "$(stat -L -c %i "/proc/$qd/fd/99" 2>&1)"
+check_fails "jailed clone: the templates' dir is not in its mount namespace" nsenter -t "$qc" -m test -e "$TEMPLATES"
+check_fails "jailed clone: nor the templates' ramfs" nsenter -t "$qc" -m test -e /run/vessel/templates
+run "$VESSEL" --root "$ROOT" exec c sh -c 'echo clone-ok'
+assert_eq "jailed clone c: exec" clone-ok "$OUT"
+run "$VESSEL" --root "$ROOT" exec d cat /proc/sys/kernel/random/boot_id
+assert_ne "jailed clone d: exec (its own guest)" "" "$OUT"
+# The seal: with QEMU's own fd on the template's RAM, as QEMU's uid in QEMU's mount namespace
+# (what a compromised QEMU could do), a write, a truncate and a shared writable mapping all fail;
+# root's too. The template is unchanged; what the guest writes is its own (copy-on-write).
+sum_before=$(sha256sum < "/proc/$qc/fd/99" 2>&1)
+# as_qemu_c CMD... — CMD as c's QEMU's uid in its mount namespace, fd 9 the memfd QEMU maps
+as_qemu_c() { run sh -c 'exec 9<>"$1" && shift && exec "$@"' _ "/proc/$qc/fd/99" nsenter -t "$qc" -m -S "$uid_c" -G "$uid_c" "$@"; }
+as_qemu_c sh -c 'printf X >&9'
+assert_ne "as QEMU's uid: a write to the template's memfd fails" 0 "$RC"
+as_qemu_c dd if=/usr/bin/sh of=/proc/self/fd/9 bs=4096 count=1 conv=notrunc
+assert_ne "as QEMU's uid: the memfd opened for writing again (as QEMU opens it), a write fails" 0 "$RC"
+assert_contains "as QEMU's uid: refused by the seal (EPERM)" "$ERR" "not permitted"
+as_qemu_c truncate -s 0 /proc/self/fd/9
+assert_ne "as QEMU's uid: truncating the template's memfd fails" 0 "$RC"
+as_qemu_c python3 -c 'import mmap; mmap.mmap(9, 4096, mmap.MAP_SHARED, mmap.PROT_WRITE)'
+[ -x /usr/bin/python3 ] && assert_ne "as QEMU's uid: a shared writable mapping of it fails" 0 "$RC"
+run sh -c "printf X 1<>/proc/$qc/fd/99"
+assert_ne "as root: a write to the template's memfd fails too" 0 "$RC"
+assert_eq "the template's RAM is unchanged" "$sum_before" "$(sha256sum < "/proc/$qc/fd/99" 2>&1)"
+assert_eq "the guests still run" "up up" "$("$VESSEL" --root "$ROOT" exec c echo up) $("$VESSEL" --root "$ROOT" exec d echo up)"
+# kill -9 the daemon: the clones keep their memory (their own fds on the memfd); a new daemon
+# makes its own memfd for the next clone
+kill -9 "$("$VESSEL" daemon status 2>/dev/null)" 2>/dev/null
+sleep 1
+check "kill -9 of the daemon: clone c's QEMU runs" pid_alive "$qc"
+run "$VESSEL" --root "$ROOT" exec c echo after
+assert_eq "kill -9 of the daemon: clone c answers (a new daemon)" after "$OUT"
+mkbundle "$T/e" '.annotations["dev.vessel.isolation"] = "microvm" | .process.terminal = false | .process.args = ["echo", "clone-e"]'
+run "$VESSEL" --root "$ROOT" run --bundle "$T/e" e
+assert_eq "a clone of the new daemon runs" clone-e "$OUT"
+"$VESSEL" --root "$ROOT" delete -f e >/dev/null 2>&1
+for x in c d; do "$VESSEL" --root "$ROOT" delete -f $x >/dev/null 2>&1; done
+wait_for 20 "! pid_alive $qc && ! pid_alive $qd" && pass "delete: the clones' QEMUs are gone" || fail "delete: the clones' QEMUs are gone" "$qc $qd"
 
 # --- delete: QEMU, its proxy helpers, its tap and its run dir go ---
 dir_a=$(vm_run_dir "$ROOT" a)

@@ -195,8 +195,10 @@ public final class MicroVmDriver implements IsolationDriver {
     /**
      * Each QEMU started from now on runs confined by {@code helper} (vessel-jail): its own uid and
      * gid, no capabilities, a mount namespace of its own (docs/microvm.md, "The jail"). Null: as
-     * root, as before. Jailed microVMs boot cold: QEMU 7.2 maps a template's RAM file only read-write,
-     * which would let one clone write the memory every other clone of it starts from.
+     * root, as before. A jailed clone maps its template's RAM from a memfd the daemon holds sealed
+     * against writes (VmTemplates#findSealed): QEMU 7.2 opens a RAM file read-write, and a writable
+     * one would let one clone change the memory every other clone starts from. Templates themselves
+     * are made by an unjailed QEMU (it writes the RAM file), from an empty rootfs, no workload in it.
      */
     public MicroVmDriver jail(Path helper) {
         this.jailHelper = helper;
@@ -615,8 +617,8 @@ public final class MicroVmDriver implements IsolationDriver {
             context.progress(line);
         });
         // a pod's VM too: its templates have the pod's share (empty, unmounted: the clone's is attached
-        // at CREATE); a jailed QEMU boots cold, as it would need to write the template's memory file
-        boolean templated = templates != null && jailHelper == null;
+        // at CREATE); a jailed clone too (its template's RAM sealed, see #jail)
+        boolean templated = templates != null;
         if (templated) {
             AgentClient cloned = fromTemplate(store, record, rootfs, network, shares, placement, choice.kind());
             if (cloned != null) return cloned;
@@ -669,7 +671,7 @@ public final class MicroVmDriver implements IsolationDriver {
         String inputs = templates.inputs(layout, tscKhz, sandbox);
         java.util.Optional<VmTemplates.Template> template;
         try {
-            template = templates.find(layout, inputs);
+            template = jailHelper != null ? templates.findSealed(layout, inputs) : templates.find(layout, inputs);
         } catch (IOException | RuntimeException e) {
             Log.info("microvm " + id + ": no template (" + e.getMessage() + "); booting cold");
             return null;
@@ -680,7 +682,8 @@ public final class MicroVmDriver implements IsolationDriver {
             VmTemplates.Template t = template.get();
             store.save(record.withMicrovm(boot(runDir, rootfs, vm, network, shares, placement, kind, bootTimeout, t)));
             try (Qmp qmp = Qmp.connect(runDir.resolve(QemuCommand.QMP_SOCKET), Duration.ofSeconds(10))) {
-                VmTemplates.restore(qmp, t.state(), Duration.ofSeconds(30));
+                if (jailHelper != null) VmTemplates.restore(qmp, "fd:" + QemuCommand.Jail.STATE_FD, Duration.ofSeconds(30));
+                else VmTemplates.restore(qmp, t.state(), Duration.ofSeconds(30));
             }
             AgentClient agent = AgentClient.connect(runDir.resolve(QemuCommand.AGENT_SOCKET), Duration.ofSeconds(20));
             try {
@@ -864,13 +867,14 @@ public final class MicroVmDriver implements IsolationDriver {
         java.util.function.Consumer<QemuCommand> variant = template == null ? command -> { }
                 : command -> command.memoryFile(template.memory(), false).incomingDefer(true).template(true);
         Path helper = jailHelper;
-        if (helper != null && template == null) {
+        if (helper != null) {
             long id = JailIds.allocate(runDir);
             JailIds.openTo(runDir, id);
             Files.createDirectories(JAIL_ROOT);
             Files.setPosixFilePermissions(JAIL_ROOT, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
             QemuCommand.Jail jail = new QemuCommand.Jail(helper, id, id, JAIL_ROOT);
             variant = variant.andThen(command -> command.jail(jail));
+            if (template != null) variant = variant.andThen(command -> command.incomingState(template.state()));
         }
         return boot(runDir, rootfs, vm, network == null ? List.of() : network.qemuNics(),
                 network == null ? List.of() : network.ns().enter(), shares, placement, kind, deadline, variant);

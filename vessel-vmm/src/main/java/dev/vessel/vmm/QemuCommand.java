@@ -55,6 +55,7 @@ public final class QemuCommand {
     private boolean incomingDefer;
     private boolean template;
     private Jail jail;
+    private Path incomingState;
     /** The kernel command-line word that tells the agent it boots a template: it mounts nothing (see {@link VmTemplates}). */
     public static final String TEMPLATE_WORD = "vessel.template";
 
@@ -135,6 +136,13 @@ public final class QemuCommand {
         /** vessel-jail's first tap fd (then 101, …) and first 9p proxy socket (the rootfs's, then the shares'). */
         static final int TAP_FD = 100;
         static final int SHARE_FD = 200;
+        /**
+         * A jailed clone's fds from vessel-jail's {@code --fd}: its template's RAM (a sealed memfd,
+         * mapped as {@code /proc/self/fd/99}, see VmTemplates#findSealed) and its device state
+         * ({@code migrate-incoming fd:98}); neither has a path in the jail.
+         */
+        public static final int MEMORY_FD = 99;
+        public static final int STATE_FD = 98;
 
         public Jail {
             Objects.requireNonNull(helper, "helper");
@@ -298,9 +306,19 @@ public final class QemuCommand {
         return this;
     }
 
-    /** Runs QEMU in {@code jail} (null: as its caller, root). Not with a RAM file: QEMU 7.2 opens it read-write. */
+    /**
+     * Runs QEMU in {@code jail} (null: as its caller, root). With a RAM file, only a clone's
+     * (share=off), and that file must be one QEMU cannot write through (a sealed memfd: QEMU 7.2
+     * opens it read-write): it is handed over as fd {@value Jail#MEMORY_FD}.
+     */
     public QemuCommand jail(Jail jail) {
         this.jail = jail;
+        return this;
+    }
+
+    /** A jailed clone's template device state, opened by vessel-jail as fd {@value Jail#STATE_FD}. */
+    public QemuCommand incomingState(Path state) {
+        this.incomingState = state;
         return this;
     }
 
@@ -324,16 +342,18 @@ public final class QemuCommand {
         Objects.requireNonNull(kernel, "kernel");
         Objects.requireNonNull(initrd, "initrd");
         if (agentChannel || qmpSocket == null) Objects.requireNonNull(stateDir, "stateDir");
-        if (jail != null && memoryFile != null) {
-            throw new IllegalStateException("a jailed QEMU cannot map a RAM file: QEMU 7.2 opens it read-write");
+        if (jail != null && memoryFile != null && memoryShared) {
+            throw new IllegalStateException("a jailed QEMU cannot write a RAM file (a template being made is not jailed)");
         }
+        if (incomingState != null && jail == null) throw new IllegalStateException("incomingState is a jailed clone's");
         List<String> a = new ArrayList<>();
         if (jail != null) a.addAll(jailArgs());
         a.addAll(List.of(binary, "-M", "microvm", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"));
         if (jail != null) a.addAll(List.of("-sandbox", Jail.SANDBOX));
         else if (sandbox) a.addAll(List.of("-sandbox", "on"));
         if (memoryFile != null) {
-            a.addAll(List.of("-object", "memory-backend-file,id=ram,size=" + memoryMib + "M,mem-path=" + option(memoryFile)
+            String memPath = jail != null ? "/proc/self/fd/" + Jail.MEMORY_FD : option(memoryFile);
+            a.addAll(List.of("-object", "memory-backend-file,id=ram,size=" + memoryMib + "M,mem-path=" + memPath
                     + ",share=" + (memoryShared ? "on" : "off"), "-machine", "memory-backend=ram"));
         }
         a.addAll(List.of(
@@ -433,6 +453,8 @@ public final class QemuCommand {
         for (Nic nic : nics) if (nic.tap() != null) j.addAll(List.of("--tap", nic.tap()));
         if (rootfs != null) j.addAll(List.of("--share", rootfs.toString()));
         for (Share share : shares) j.addAll(List.of("--share", share.path().toString()));
+        if (memoryFile != null) j.addAll(List.of("--fd", Jail.MEMORY_FD + "=" + memoryFile));
+        if (incomingState != null) j.addAll(List.of("--fd", Jail.STATE_FD + "=" + incomingState));
         j.add("--");
         return j;
     }

@@ -1,6 +1,7 @@
 package dev.vessel.vmm;
 
 import dev.vessel.linux.Command;
+import dev.vessel.linux.Libc;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -75,8 +76,17 @@ public final class VmTemplates {
     /** A saved template: its RAM (the staged copy clones map) and its device state. */
     public record Template(String key, Layout layout, Path memory, Path state) {}
 
+    static final int MFD_ALLOW_SEALING = 2;
+    static final int F_ADD_SEALS = 1033;
+    static final int F_SEAL_SEAL = 1;
+    static final int F_SEAL_SHRINK = 2;
+    static final int F_SEAL_GROW = 4;
+    static final int F_SEAL_WRITE = 8;
+
     private final GuestAssets assets;
     private final String qemu;
+    /** Template key → the memfd with its RAM, sealed, that jailed clones map ({@link #findSealed}). */
+    private final Map<String, Integer> sealed = new java.util.HashMap<>();
     /** The ramfs. */
     private final Path stageRoot;
     /** This assets dir's part of it (another daemon, on other assets, has its own). */
@@ -146,6 +156,57 @@ public final class VmTemplates {
     }
 
     /**
+     * The saved template for these inputs for a jailed clone (docs/microvm.md, "The jail"): its RAM
+     * in a memfd this process holds, sealed against writes, shrinking, growing and further sealing
+     * ({@link #sealedMemory}); the {@link Template#memory} path is {@code /proc/PID/fd/N}, which
+     * vessel-jail opens as root and hands QEMU as an fd. Empty when there is none.
+     */
+    public Optional<Template> findSealed(Layout layout, String inputs) throws IOException {
+        String key = key(inputs);
+        Path saved = dir().resolve(key);
+        if (!Files.isRegularFile(saved.resolve(STATE)) || !Files.isRegularFile(saved.resolve(MEMORY))) return Optional.empty();
+        return Optional.of(new Template(key, layout, sealedMemory(key, saved.resolve(MEMORY)), saved.resolve(STATE)));
+    }
+
+    /**
+     * The memfd holding template {@code key}'s RAM, made from {@code saved} (its non-zero pages)
+     * the first time and kept until the template goes. Why a sealed memfd: QEMU 7.2 opens a RAM
+     * file read-write even to map it copy-on-write, so a jailed QEMU given the ramfs copy could
+     * write the memory every other clone starts from. With F_SEAL_WRITE a write(2), a shared
+     * writable mapping and a hole punched (QEMU's balloon discard: refused, as on the ramfs) all
+     * fail for everyone, root included, while MAP_PRIVATE mappings work and share the pages;
+     * F_SEAL_SEAL keeps the seals on. A memfd outlives this process while a clone maps it.
+     */
+    private Path sealedMemory(String key, Path saved) throws IOException {
+        synchronized (sealed) {
+            Integer fd = sealed.get(key);
+            if (fd == null) {
+                int made = Libc.memfdCreate("vessel-template-" + key, Libc.MFD_CLOEXEC | MFD_ALLOW_SEALING);
+                if (made < 0) throw new IOException("memfd_create for template " + key + ": " + Libc.strerror(-made));
+                try {
+                    copySparse(saved, Path.of("/proc/self/fd/" + made));
+                    int r = Libc.fcntl(made, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+                    if (r < 0) throw new IOException("sealing template " + key + "'s memfd: " + Libc.strerror(-r));
+                } catch (IOException | RuntimeException e) {
+                    Libc.close(made);
+                    throw e;
+                }
+                sealed.put(key, made);
+                fd = made;
+            }
+            return Path.of("/proc/" + ProcessHandle.current().pid() + "/fd/" + fd);
+        }
+    }
+
+    /** Closes the sealed copy of template {@code key}, if held (running clones keep their own fd). */
+    private void closeSealed(String key) {
+        synchronized (sealed) {
+            Integer fd = sealed.remove(key);
+            if (fd != null) Libc.close(fd);
+        }
+    }
+
+    /**
      * Where a template being made in {@code work} has its RAM (QEMU writes it there, share=on): a
      * sparse file on the assets dir's disk. Not on the ramfs: any read of a ramfs file's hole
      * (the sparse copy's) allocates the page, so the whole guest RAM would become resident there.
@@ -182,8 +243,16 @@ public final class VmTemplates {
      * state"}, waiting up to {@code timeout}, {@code cont}.
      */
     public static void restore(Qmp qmp, Path state, Duration timeout) throws VmmException {
+        restore(qmp, "exec:cat " + shellQuote(state), timeout);
+    }
+
+    /**
+     * As above with the device state read from {@code uri}: a jailed QEMU (-sandbox spawn=deny, no
+     * path to the template) reads it from the fd vessel-jail opened for it, {@code fd:N}.
+     */
+    public static void restore(Qmp qmp, String uri, Duration timeout) throws VmmException {
         ignoreShared(qmp);
-        qmp.execute("migrate-incoming", Map.of("uri", "exec:cat " + shellQuote(state)));
+        qmp.execute("migrate-incoming", Map.of("uri", uri));
         long end = System.nanoTime() + timeout.toNanos();
         while (qmp.status().equals("inmigrate")) {
             if (System.nanoTime() > end) throw new VmmException("restoring the template: not done within " + timeout.toMillis() + " ms");
@@ -231,6 +300,7 @@ public final class VmTemplates {
 
     /** Removes one template (a clone of it failed: the next use makes it again). Running clones keep their mapping. */
     public void remove(String key) {
+        closeSealed(key);
         synchronized (staging) {
             try {
                 Files.deleteIfExists(stage.resolve(key));
@@ -279,6 +349,9 @@ public final class VmTemplates {
             } catch (IOException e) {
                 dev.vessel.linux.Log.info("templates: cannot list " + dir() + ": " + e.getMessage());
             }
+        }
+        synchronized (sealed) {
+            for (String key : List.copyOf(sealed.keySet())) if (!keep.contains(key)) closeSealed(key);
         }
         if (Files.isDirectory(stage)) {
             try (Stream<Path> files = Files.list(stage)) {

@@ -58,13 +58,28 @@ class QemuCommandTest {
     }
 
     @Test
-    void aJailedQemuOutsideUsrIsBoundAndARamFileIsRefused() {
+    void aJailedCloneGetsItsTemplatesRamAndStateAsFdsNotPaths() {
+        QemuCommand.Jail jail = new QemuCommand.Jail(Path.of("/j"), 2000000001, 2000000001, Path.of("/r"));
+        List<String> argv = base().memoryFile(Path.of("/proc/42/fd/7"), false).incomingDefer(true)
+                .incomingState(Path.of("/a/templates/k/state")).jail(jail).build();
+        int qemu = argv.indexOf("qemu-system-x86_64");
+        assertThat(argv.subList(0, qemu)).containsSequence("--fd", "99=/proc/42/fd/7")
+                .containsSequence("--fd", "98=/a/templates/k/state");
+        assertThat(String.join(" ", argv.subList(qemu, argv.size())))
+                .contains("memory-backend-file,id=ram,size=256M,mem-path=/proc/self/fd/99,share=off")
+                .doesNotContain("/proc/42").doesNotContain("templates/k/state");
+    }
+
+    @Test
+    void aJailedQemuOutsideUsrIsBoundAndAWritableRamFileIsRefused() {
         QemuCommand.Jail jail = new QemuCommand.Jail(Path.of("/j"), 2000000001, 2000000001, Path.of("/r"));
         assertThat(base().binary("/opt/qemu/bin/qemu").jail(jail).build()).containsSequence("--ro", "/opt/qemu/bin/qemu");
         assertThat(base().binary("/opt/qemu/bin/qemu").jail(jail).build()).doesNotContain("--kvm");
         assertThat(base().accelerator(Accelerator.Kind.KVM).jail(jail).build()).containsSequence("--dev", "/dev/kvm", "--kvm");
-        assertThatThrownBy(() -> base().memoryFile(Path.of("/m"), false).jail(jail).build())
-                .isInstanceOf(IllegalStateException.class).hasMessageContaining("read-write");
+        assertThatThrownBy(() -> base().memoryFile(Path.of("/m"), true).jail(jail).build())
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("cannot write a RAM file");
+        assertThatThrownBy(() -> base().incomingState(Path.of("/s")).build())
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("jailed clone");
         assertThatThrownBy(() -> new QemuCommand.Jail(Path.of("/j"), 0, 5, Path.of("/r")))
                 .hasMessageContaining("unprivileged");
     }

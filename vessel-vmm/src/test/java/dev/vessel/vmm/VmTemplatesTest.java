@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class VmTemplatesTest {
     @TempDir
@@ -73,6 +74,42 @@ class VmTemplatesTest {
         assertThat(VmTemplates.builderOf(new String[] {"-object",
                 "memory-backend-file,id=ram,mem-path=/tmp/x/assets/templates/.work-17-1/memory,share=on"}, prefix)).isNull();
         assertThat(VmTemplates.builderOf(new String[0], prefix)).isNull();
+    }
+
+    @Test
+    void aJailedClonesTemplateRamIsASealedMemfdNoOneCanWrite() throws Exception {
+        VmTemplates t = templates(dir.resolve("assets"));
+        String inputs = t.inputs(DEFAULT, 1, false);
+        Path saved = Files.createDirectories(t.dir().resolve(VmTemplates.key(inputs)));
+        Files.writeString(saved.resolve(VmTemplates.STATE), "device state");
+        try (FileChannel c = FileChannel.open(saved.resolve(VmTemplates.MEMORY), StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+            c.write(ByteBuffer.wrap("guest page".getBytes()), 8192);
+            c.write(ByteBuffer.allocate(1), (1 << 20) - 1);
+        }
+        VmTemplates.Template sealed = t.findSealed(DEFAULT, inputs).orElseThrow();
+        assertThat(sealed.memory().toString()).matches("/proc/" + ProcessHandle.current().pid() + "/fd/[0-9]+");
+        assertThat(sealed.state()).isEqualTo(saved.resolve(VmTemplates.STATE));
+        assertThat(t.findSealed(DEFAULT, inputs).orElseThrow().memory()).isEqualTo(sealed.memory()); // one memfd per template
+        assertThat(Files.readSymbolicLink(sealed.memory()).toString()).startsWith("/memfd:vessel-template-");
+        assertThat(Files.size(sealed.memory())).isEqualTo(1 << 20);
+        // QEMU 7.2 opens it read-write, as a jailed QEMU would: allowed, but nothing can change it
+        try (FileChannel c = FileChannel.open(sealed.memory(), StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer page = ByteBuffer.allocate(10);
+            c.read(page, 8192);
+            assertThat(new String(page.array())).isEqualTo("guest page");
+            assertThatThrownBy(() -> c.write(ByteBuffer.wrap("X".getBytes()), 8192)).isInstanceOf(java.io.IOException.class);
+            assertThatThrownBy(() -> c.truncate(4096)).isInstanceOf(java.io.IOException.class);
+            assertThatThrownBy(() -> c.map(FileChannel.MapMode.READ_WRITE, 0, 1 << 20)).isInstanceOf(java.io.IOException.class);
+            // a clone's mapping (MAP_PRIVATE) works; what it writes is its own
+            var cow = c.map(FileChannel.MapMode.PRIVATE, 0, 1 << 20);
+            cow.put(8192, (byte) 'X');
+            assertThat(cow.get(8192)).isEqualTo((byte) 'X');
+            page.clear();
+            c.read(page, 8192);
+            assertThat(new String(page.array())).isEqualTo("guest page");
+        }
+        t.remove(VmTemplates.key(inputs));
+        assertThat(Files.exists(sealed.memory(), java.nio.file.LinkOption.NOFOLLOW_LINKS)).isFalse();
     }
 
     @Test
