@@ -50,8 +50,15 @@ for i in 1 2; do
   eval "q$i=\${q:-0}"
   cl=$(cmdline_of "${q:-0}")
   assert_contains "clone $i: its QEMU restores a template (-incoming defer)" "$cl" "-incoming defer"
-  assert_contains "clone $i: its RAM is on the templates' ramfs" "$cl" "mem-path=/run/vessel/templates/"
-  assert_contains "clone $i: its RAM is the template's file, copy-on-write (share=off)" "$cl" "/$one_nic,share=off"
+  if [[ $cl == *"mem-path=/proc/self/fd/99,"* ]]; then
+    # jailed (VESSEL_JAIL=1; docs/microvm.md, "Templates under the jail"): the template's sealed memfd
+    assert_contains "clone $i (jailed): its RAM is the template's sealed memfd, copy-on-write" "$cl" "mem-path=/proc/self/fd/99,share=off"
+    assert_eq "clone $i (jailed): fd 99 is that template's memfd" "/memfd:vessel-template-$one_nic (deleted)" \
+      "$(readlink "/proc/${q:-0}/fd/99" 2>&1)"
+  else
+    assert_contains "clone $i: its RAM is on the templates' ramfs" "$cl" "mem-path=/run/vessel/templates/"
+    assert_contains "clone $i: its RAM is the template's file, copy-on-write (share=off)" "$cl" "/$one_nic,share=off"
+  fi
   run podman_t exec "$P-c$i" sh -c 'echo "rand $(head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n")"
     echo "time $(date +%s)"; echo "host $(hostname)"; echo "mac $(cat /sys/class/net/eth0/address)"
     echo "inet $(ip -o -4 addr show dev eth0 | awk "{print \$4}")"'
