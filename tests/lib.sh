@@ -257,9 +257,19 @@ vm_run_dir_of() { printf '/run/vessel/vm/%s\n' "$(printf '%s/%s' "$1" "$2" | sha
 vm_run_dirs() { ls -1 /run/vessel/vm 2>/dev/null | sed 's|^|/run/vessel/vm/|'; }
 
 # qemus_of STRING — pids of the QEMUs whose command line contains STRING (a path of theirs:
-# rootfs, drive, run dir); our_qemus — those of this run (a path under $T)
+# rootfs, drive, run dir); our_qemus — those of this run (a path under $T; a jailed QEMU names
+# none, its 9p shares being served by virtfs-proxy-helpers, its children: their parents then)
 qemus_of() { pgrep -af '[q]emu-system-' | grep -F -- "$1" | awk '{print $1}'; }
-our_qemus() { qemus_of "$T/"; }
+our_qemus() {
+  local h p
+  {
+    qemus_of "$T/"
+    for h in $(pgrep -af '[v]irtfs-proxy-helper ' | grep -F -- " -p $T/" | awk '{print $1}'); do
+      p=$(ps -o ppid= -p "$h" 2>/dev/null | tr -d ' ')
+      [ -n "$p" ] && ps -o comm= -p "$p" 2>/dev/null | grep -q '^qemu-system-' && echo "$p"
+    done
+  } | sort -un
+}
 
 # ------------------------------------------------------------------ host set-up
 
