@@ -57,6 +57,14 @@ final class MicroVmCgroups {
                 made.add(container.path());
                 applyCpu(container, limits.cpuQuota(), limits.cpuPeriod(), limits.cpuShares());
                 if (limits.memory() != null) applyMemory(container, limits.memory());
+                for (String[] w : memoryDetails(container.isUnified(), config.path("linux").path("resources").path("memory"))) {
+                    try {
+                        container.write("memory", w[0], w[1]);
+                    } catch (IOException e) { // e.g. a swap below the limit: that value only, not the sandbox's cgroup
+                        Log.info("microvm " + runDir.getFileName() + ": cgroup " + container.path() + ": " + w[0] + " " + w[1]
+                                + " not applied: " + e.getMessage());
+                    }
+                }
             }
             Files.writeString(runDir.resolve(FILE), String.join("\n", made) + "\n");
             List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c",
@@ -109,6 +117,34 @@ final class MicroVmCgroups {
     static void applyMemory(CgroupDir cg, long limit) throws IOException {
         if (cg.isUnified()) cg.write("memory", "memory.max", limit <= 0 ? "max" : Long.toString(limit));
         else cg.write("memory", "memory.limit_in_bytes", Long.toString(limit <= 0 ? -1 : limit));
+    }
+
+    /**
+     * The rest of {@code linux.resources.memory} that holds in a guest as asked, as crun writes it
+     * (after the limit: v1 refuses a memsw limit below it): {@code reservation} (the whole VM is the
+     * container's, so a soft floor holds), {@code swap} (limit plus swap; v2 counts swap alone)
+     * and {@code swappiness} (v1 only, as in runc: the guest has no swap, so neither is ever
+     * exceeded). {@code disableOOMKiller} is not written: the guest kernel's OOM killer still acts
+     * (docs/microvm.md, limitations), and the kernel memory limits are deprecated (crun ignores them too).
+     */
+    static List<String[]> memoryDetails(boolean unified, JsonNode memory) {
+        List<String[]> writes = new ArrayList<>();
+        JsonNode reservation = memory.path("reservation"), swap = memory.path("swap"), limit = memory.path("limit");
+        if (unified) {
+            if (reservation.canConvertToLong()) writes.add(new String[] {"memory.low", Long.toString(reservation.asLong())});
+            if (swap.canConvertToLong()) {
+                long swapOnly = swap.asLong() < 0 ? -1 : limit.canConvertToLong() && limit.asLong() > 0
+                        ? Math.max(0, swap.asLong() - limit.asLong()) : swap.asLong();
+                writes.add(new String[] {"memory.swap.max", swapOnly < 0 ? "max" : Long.toString(swapOnly)});
+            }
+        } else {
+            if (reservation.canConvertToLong()) writes.add(new String[] {"memory.soft_limit_in_bytes", Long.toString(reservation.asLong())});
+            if (swap.canConvertToLong()) writes.add(new String[] {"memory.memsw.limit_in_bytes", Long.toString(swap.asLong())});
+            if (memory.path("swappiness").canConvertToLong() && memory.path("swappiness").asLong() <= 100) {
+                writes.add(new String[] {"memory.swappiness", Long.toString(memory.path("swappiness").asLong())});
+            }
+        }
+        return writes;
     }
 
     /**
