@@ -125,7 +125,8 @@ final class MicroVmCgroups {
      * container's, so a soft floor holds), {@code swap} (limit plus swap; v2 counts swap alone)
      * and {@code swappiness} (v1 only, as in runc: the guest has no swap, so neither is ever
      * exceeded). {@code disableOOMKiller} is not written: the guest kernel's OOM killer still acts
-     * (docs/microvm.md, limitations), and the kernel memory limits are deprecated (crun ignores them too).
+     * (docs/microvm.md, limitations); {@code kernel} is deprecated (crun ignores it too) and {@code kernelTCP}
+     * is left out (the guest's TCP buffers are inside the VM's RAM).
      */
     static List<String[]> memoryDetails(boolean unified, JsonNode memory) {
         List<String[]> writes = new ArrayList<>();
