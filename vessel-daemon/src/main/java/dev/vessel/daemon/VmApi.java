@@ -112,12 +112,19 @@ final class VmApi {
     private static ManagementApi.Reply incoming(VmDriver driver, String method, String name, byte[] body) {
         switch (method) {
             case "POST" -> {
+                String wait = optionalField(body, "waitSeconds");
+                java.time.Duration waitFor;
+                try {
+                    waitFor = wait == null ? null : java.time.Duration.ofSeconds(Long.parseLong(wait));
+                } catch (NumberFormatException e) {
+                    throw new OciException("field \"waitSeconds\": a number of seconds, not \"" + ApiQuery.printable(wait) + "\"");
+                }
                 String uri = driver.acceptMigration(name, optionalField(body, "uid"), optionalField(body, "created"),
-                        field(body, "manifest").getBytes(StandardCharsets.UTF_8), java.nio.file.Path.of(field(body, "sourceDir")));
+                        field(body, "manifest").getBytes(StandardCharsets.UTF_8), java.nio.file.Path.of(field(body, "sourceDir")), waitFor);
                 return ManagementApi.Reply.json(201, Map.of("uri", uri));
             }
             case "DELETE" -> {
-                if (!driver.exists(name)) return ManagementApi.Reply.error(404, "vm \"" + ApiQuery.printable(name) + "\" does not exist");
+                // no look before the VM's lock: a prepare still under way holds it, and its VM is there once it lets go
                 driver.abortMigration(name);
                 return ManagementApi.Reply.json(200, Map.of("result", "incoming migration of " + name + " dropped"));
             }

@@ -319,7 +319,7 @@ final class VmCommand implements OciCli.Handler {
 
         @Override
         public void run(Call call, ParseResult parsed) {
-            call.print(driver().migrateVm(name, MigrationClient.at(call.resolve(to))) + "\n");
+            call.print(driver().migrateVm(name, MigrationClient.at(call.resolve(to)), call.retried()) + "\n");
             OciCli.done(call);
         }
     }

@@ -37,6 +37,7 @@ final class VmService {
                 SandboxEvents bus = events;
                 if (bus != null) bus.publish(new SandboxEvents.Event(type, name, root, "vm", status, java.time.Instant.now().toString(), reason));
             });
+            driver.migrationTargets(socket -> MigrationClient.at(Path.of(socket))); // a migration record names its target's socket
             driver.start();
         }
         return driver;

@@ -66,6 +66,19 @@ public final class VmDriver implements AutoCloseable {
     static final String INCOMING = DiskSources.RUN_PREFIX + "incoming";
     /** The socket a migration target's QEMU listens on ({@code migrate-incoming}). */
     public static final String MIGRATE_SOCKET = "migrate.sock";
+    /**
+     * The run's migration away ({@link VmStatus.MigrationState}), written before the target is asked to
+     * prepare. Not "run-": the target links the run's files, and this one is the source's alone.
+     */
+    public static final String MIGRATION = "migration.json";
+    /**
+     * How long a migration target waits for the source's first byte before it drops its VM, unless the
+     * source says otherwise: KubeVirt's progressTimeout. A live source would have cancelled a migration
+     * that made no progress for that long; a target that got nothing in it has no source left.
+     */
+    public static final Duration INCOMING_WAIT = LiveState.PROGRESS_TIMEOUT;
+    /** The failure reason of a migration cut short by the source daemon's end, as a retried call recognises it. */
+    static final String INTERRUPTED = "vesseld restarted before QEMU was told to migrate";
     static final Duration SNAPSHOT_TIMEOUT = Duration.ofMinutes(5);
     /** The metadata annotation that maps masquerade ports to other host ports: "GUEST:HOST,…" (default: the same number). */
     public static final String HOST_PORTS = "vessel.dev/host-ports";
@@ -96,6 +109,10 @@ public final class VmDriver implements AutoCloseable {
     private volatile Thread reconciler;
     private volatile boolean closed;
     private volatile Events events = (type, name, status, reason) -> { };
+    /** The migration target at a socket a migration record names (the daemon's management API client). */
+    private volatile java.util.function.Function<String, MigrationTarget> targets = socket -> {
+        throw new OciException("no migration client here to reach " + socket);
+    };
 
     public VmDriver(Path root, String qemu, Supplier<Accelerator.Kind> accelerator) {
         this.root = root;
@@ -119,6 +136,11 @@ public final class VmDriver implements AutoCloseable {
 
     public void events(Events sink) {
         this.events = sink;
+    }
+
+    /** How this driver reaches the target a migration record names, for a daemon that finds one left by its predecessor. */
+    public void migrationTargets(java.util.function.Function<String, MigrationTarget> byDescription) {
+        this.targets = byDescription;
     }
 
     private void emit(String type, String name, String status, String reason) {
@@ -610,10 +632,35 @@ public final class VmDriver implements AutoCloseable {
      * -incoming defer} on them; this QEMU migrates over the target's Unix socket with KubeVirt's
      * defaults ({@link LiveState#migrate}); on success it is quit and this daemon forgets the VM
      * (its links go; the files live on under the target's names), on failure it runs on here and
-     * the target is told to drop its QEMU and files.
+     * the target is told to drop its QEMU and files. The migration is recorded ({@link #MIGRATION})
+     * before the target is asked: a daemon that dies mid-way leaves it for the next, which settles it
+     * ({@link #settleMigration}) rather than leave a target waiting.
      */
     public String migrateVm(String name, MigrationTarget target) {
+        return migrateVm(name, target, false);
+    }
+
+    /**
+     * {@code retried}: the call was sent again because the daemon it was first sent to died before
+     * answering. What that daemon began is settled first (as the reconciler settles it) and told,
+     * not begun again: a migration cut short fails as KubeVirt's would, and the user migrates again.
+     */
+    public String migrateVm(String name, MigrationTarget target, boolean retried) {
         try (var held = lock(name)) {
+            if (exists(name)) reconcile(name); // settles a migration a previous daemon left half done
+            if (retried && !exists(name)) {
+                throw new OciException("vm \"" + name + "\" is not here: the vesseld this call was first sent to migrated it before it"
+                        + " ended (vessel vm list on " + target.describe() + ")");
+            }
+            VmStatus.MigrationState earlier = exists(name) ? migrationState(name) : null;
+            if (earlier != null && earlier.inProgress()) {
+                throw new OciException("vm " + name + ": a migration to " + earlier.targetNode() + " goes on (begun by the vesseld before"
+                        + " this one; vessel vm get " + name + " -o yaml shows its migrationState)");
+            }
+            if (retried && earlier != null && INTERRUPTED.equals(earlier.failureReason())) {
+                throw new OciException("vm " + name + ": the migration to " + earlier.targetNode() + " failed: " + INTERRUPTED
+                        + " (the VM runs on here; vessel vm migrate again)");
+            }
             VmState state = requireRunning(name, "only a running VM migrates");
             VmPlan plan = Manifests.plan(manifest(name), MANIFEST);
             checkMigratable(plan);
@@ -623,7 +670,17 @@ public final class VmDriver implements AutoCloseable {
             } catch (IOException e) {
                 throw new OciException("vm " + name + ": " + e.getMessage());
             }
-            String uri = target.prepare(name, state.uid(), state.created(), manifest, dir(name));
+            // on disk before the target makes anything: a daemon that starts after this one's death finds it and settles it
+            VmStatus.MigrationState record = new VmStatus.MigrationState(target.describe(), Instant.now().toString(), null, null, null, null);
+            writeAtomically(dir(name).resolve(MIGRATION), json(record));
+            String uri;
+            try {
+                uri = target.prepare(name, state.uid(), state.created(), manifest, dir(name));
+            } catch (RuntimeException e) {
+                writeAtomically(dir(name).resolve(MIGRATION), json(record.failedNow(e.getMessage())));
+                emit("migrate-failed", name, "Running", e.getMessage());
+                throw e;
+            }
             LiveState.Result result;
             migrating.add(name);
             try (Qmp qmp = qmp(name)) {
@@ -634,11 +691,7 @@ public final class VmDriver implements AutoCloseable {
                     // quit's reply may not come before QEMU exits
                 }
             } catch (VmmException e) {
-                try {
-                    target.abort(name);
-                } catch (RuntimeException other) {
-                    Log.info("vm " + name + ": migration target " + target.describe() + ": " + other.getMessage());
-                }
+                migrationFailed(name, record, target, e.getMessage());
                 throw new OciException("vm " + name + ": " + e.getMessage() + " (the VM runs on here)");
             } finally {
                 migrating.remove(name);
@@ -652,6 +705,71 @@ public final class VmDriver implements AutoCloseable {
                     + result.transferredBytes() + " bytes, downtime " + result.downtimeMs() + " ms)");
             return "VM " + name + " migrated to " + target.describe() + " in " + result.took().toMillis() + " ms (downtime "
                     + result.downtimeMs() + " ms)";
+        }
+    }
+
+    /** The run's migration away (its {@link #MIGRATION} record), or null. */
+    public VmStatus.MigrationState migrationState(String name) {
+        Path file = dir(name).resolve(MIGRATION);
+        if (!Files.exists(file)) return null;
+        try {
+            return JSON.readValue(Files.readAllBytes(file), VmStatus.MigrationState.class);
+        } catch (IOException e) {
+            Log.info("vm " + name + ": " + MIGRATION + ": " + e.getMessage());
+            return null;
+        }
+    }
+
+    /**
+     * A migration away failed ({@code why}): the target ({@code target}, or the one the record names)
+     * is told to drop its waiting VM, and the record says so; the VM runs on here. Returns whether the
+     * target refused because it runs the guest (the migration completed after all).
+     */
+    private boolean migrationFailed(String name, VmStatus.MigrationState record, MigrationTarget target, String why) {
+        boolean targetRuns = false;
+        try {
+            (target != null ? target : targets.apply(record.targetNode())).abort(name);
+        } catch (RuntimeException e) {
+            targetRuns = e.getMessage() != null && e.getMessage().contains(TARGET_RUNS);
+            Log.info("vm " + name + ": migration target " + record.targetNode() + ": " + e.getMessage());
+        }
+        if (targetRuns) return true;
+        writeAtomically(dir(name).resolve(MIGRATION), json(record.failedNow(why)));
+        Log.info("vm " + name + ": migration to " + record.targetNode() + " failed: " + why + "; the VM runs on here");
+        emit("migrate-failed", name, "Running", why);
+        return false;
+    }
+
+    /** A target's refusal to drop a VM whose QEMU has run the guest. */
+    static final String TARGET_RUNS = "its migration completed";
+
+    /**
+     * A migration the record says goes on, looked at by a daemon that did not begin it (the one that
+     * did holds the VM's lock throughout): QEMU carries a migration on by itself, under KubeVirt's
+     * completion timeout still; one that never began (the daemon ended between the target's prepare
+     * and QEMU's migrate command) or that failed is a failed migration, and the target must not wait.
+     */
+    private void settleMigration(String name, VmPlan plan, VmStatus.MigrationState record, Qmp qmp, String runstate)
+            throws VmmException {
+        JsonNode info = qmp.execute("query-migrate");
+        String status = info.path("status").asText("");
+        // query-migrate tells the QEMU's last migration, in or out: a VM that came here by migration says "completed"
+        // while it runs, so only a QEMU no longer running the guest (finish-migrate, then postmigrate) has completed ours
+        boolean earlierOne = status.equals("completed") && (runstate.equals("running") || runstate.equals("paused"));
+        switch (earlierOne ? "" : status) {
+            case "completed" -> { } // postmigrate at the next look: quit there
+            case "", "none" -> migrationFailed(name, record, null, INTERRUPTED);
+            case "failed", "cancelled" -> migrationFailed(name, record, null, "the migration " + status + " while no vesseld watched it"
+                    + (info.has("error-desc") ? ": " + info.get("error-desc").asText() : ""));
+            default -> { // setup, active, device, …: going on
+                long gib = Math.max(1, (plan.memoryMib() + 1023) / 1024);
+                Instant limit = Instant.parse(record.startTimestamp()).plus(LiveState.COMPLETION_TIMEOUT_PER_GIB.multipliedBy(gib));
+                if (Instant.now().isAfter(limit)) {
+                    Log.info("vm " + name + ": its migration did not complete within " + Duration.between(
+                            Instant.parse(record.startTimestamp()), limit).toSeconds() + " s: cancelled");
+                    qmp.execute("migrate_cancel"); // "cancelled" at a later look
+                }
+            }
         }
     }
 
@@ -676,6 +794,17 @@ public final class VmDriver implements AutoCloseable {
      * failure nothing is left.
      */
     public String acceptMigration(String name, String uid, String created, byte[] manifestText, Path sourceDir) {
+        return acceptMigration(name, uid, created, manifestText, sourceDir, null);
+    }
+
+    /**
+     * As above; {@code wait}: how long the waiting QEMU may receive nothing before this daemon drops
+     * the VM (null: {@link #INCOMING_WAIT}), so that a source gone before it sent anything leaves no
+     * target waiting for ever.
+     */
+    public String acceptMigration(String name, String uid, String created, byte[] manifestText, Path sourceDir, Duration wait) {
+        Duration waitFor = wait != null ? wait : INCOMING_WAIT;
+        if (waitFor.isNegative() || waitFor.isZero()) throw new OciException("field \"waitSeconds\": a number of seconds above 0");
         VirtualMachine vm = Manifests.read(manifestText, "manifest");
         VmPlan plan = Manifests.plan(vm, "manifest");
         if (!plan.name().equals(name)) throw new OciException("manifest: metadata.name \"" + plan.name() + "\" is not \"" + name + "\"");
@@ -711,13 +840,15 @@ public final class VmDriver implements AutoCloseable {
                     }
                 }
                 writeAtomically(dir.resolve(MANIFEST), yaml(withoutStatus(vm)));
-                Files.writeString(dir.resolve(INCOMING), "from " + sourceDir + "\n");
+                writeAtomically(dir.resolve(INCOMING), json(new Incoming(sourceDir.toString(), System.currentTimeMillis(), waitFor.toSeconds())));
                 state = launch(name, plan, state, true, false);
                 save(name, state);
                 String uri = "unix:" + dir.resolve(MIGRATE_SOCKET);
                 try (Qmp qmp = qmp(name)) {
                     LiveState.acceptIncoming(qmp, uri);
                 }
+                // the wait counts from here: QEMU listens
+                writeAtomically(dir.resolve(INCOMING), json(new Incoming(sourceDir.toString(), System.currentTimeMillis(), waitFor.toSeconds())));
                 emit("create", name, "Starting", "incoming migration");
                 return uri;
             } catch (IOException | RuntimeException | VmmException e) {
@@ -735,6 +866,30 @@ public final class VmDriver implements AutoCloseable {
         }
     }
 
+    /** A migration target's marker ({@link #INCOMING}): whence, since when its QEMU listens (epoch ms), how long it may get nothing. */
+    record Incoming(String from, long preparedAt, long waitSeconds) {}
+
+    /** The marker of a migration target's run; one this build cannot read counts from its file's time, with the default wait. */
+    private Incoming incoming(String name) {
+        Path file = dir(name).resolve(INCOMING);
+        try {
+            return JSON.readValue(Files.readAllBytes(file), Incoming.class);
+        } catch (IOException e) {
+            long at;
+            try {
+                at = Files.getLastModifiedTime(file).toMillis();
+            } catch (IOException gone) {
+                at = System.currentTimeMillis();
+            }
+            return new Incoming(null, at, INCOMING_WAIT.toSeconds());
+        }
+    }
+
+    /** Whether a waiting target has had nothing from its source for longer than it may (QEMU's query-migrate has no status yet). */
+    static boolean incomingExpired(Incoming in, JsonNode incomingInfo, long nowMillis) {
+        return !incomingInfo.hasNonNull("status") && nowMillis - in.preparedAt() >= in.waitSeconds() * 1000;
+    }
+
     /** A migration target whose QEMU ended before it ran the guest: its files and state gone (the guest is the source's). */
     private void dropIncoming(String name, VmState state, String why) {
         cleanupRun(name, state, false);
@@ -748,13 +903,21 @@ public final class VmDriver implements AutoCloseable {
     public void abortMigration(String name) {
         try (var held = lock(name)) {
             VmState state = requireState(name);
+            String runs = "vm \"" + name + "\" runs here (" + TARGET_RUNS + "): not dropped";
+            if (!Files.exists(dir(name).resolve(INCOMING))) throw new OciException(runs);
             if (state.pid() != 0 && alive(name, state.pid())) {
+                try (Qmp qmp = qmp(name)) {
+                    if (!qmp.status().equals("inmigrate")) throw new OciException(runs);
+                } catch (VmmException e) {
+                    throw new OciException("vm " + name + ": cannot tell whether its QEMU has run the guest (" + e.getMessage() + "): not dropped");
+                }
                 ProcessHandle.of(state.pid()).ifPresent(ProcessHandle::destroyForcibly);
                 waitGone(state.pid());
             }
             cleanupRun(name, state, false);
             deleteTree(dir(name));
             qemuStatus.remove(name);
+            Log.info("vm " + name + ": incoming migration dropped: its source said the migration failed");
             emit("delete", name, null, "incoming migration dropped");
         }
     }
@@ -793,9 +956,20 @@ public final class VmDriver implements AutoCloseable {
             }
             if (state.pid() != 0) {
                 boolean incoming = Files.exists(dir(name).resolve(INCOMING));
+                VmStatus.MigrationState away = incoming ? null : migrationState(name);
+                boolean settle = away != null && away.inProgress() && !migrating.contains(name);
                 if (!alive(name, state.pid())) {
                     if (incoming) { // the migration failed with no source daemon to say so: the guest runs on there
                         dropIncoming(name, state, "its QEMU ended before the migration completed");
+                        return;
+                    }
+                    if (settle && migrationFailed(name, away, null, "QEMU ended while no vesseld watched its migration")) {
+                        // the target runs the guest: a daemon killed after quitting the source QEMU, before forgetting the VM
+                        cleanupRun(name, state, false);
+                        deleteTree(dir(name));
+                        qemuStatus.remove(name);
+                        Log.info("vm " + name + ": its migration completed while no daemon watched it: the VM is the target's now");
+                        emit("migrate", name, null, "completed while the source daemon was away");
                         return;
                     }
                     ended(name, plan, state, state.stopping() ? "Stopped" : "Crashed");
@@ -822,6 +996,15 @@ public final class VmDriver implements AutoCloseable {
                         return;
                     }
                     if (incoming && !status.equals("inmigrate")) Files.deleteIfExists(dir(name).resolve(INCOMING));
+                    if (incoming && status.equals("inmigrate") && incomingExpired(incoming(name), qmp.execute("query-migrate"),
+                            System.currentTimeMillis())) {
+                        // the source is gone before it sent a byte (its daemon died between our prepare and its QEMU's migrate)
+                        ProcessHandle.of(state.pid()).ifPresent(ProcessHandle::destroyForcibly);
+                        waitGone(state.pid());
+                        dropIncoming(name, state, "nothing came from the source in " + incoming(name).waitSeconds() + " s");
+                        return;
+                    }
+                    if (settle) settleMigration(name, plan, away, qmp, status);
                     if (status.equals("shutdown") || status.equals("guest-panicked")
                             || (state.stopping() && System.currentTimeMillis() >= state.stopDeadline())) {
                         try {
@@ -1106,7 +1289,7 @@ public final class VmDriver implements AutoCloseable {
             }
         }
         DiskSources.removeRunFiles(dir);
-        for (String f : List.of(Q35Command.QMP_SOCKET, Q35Command.SERIAL_SOCKET, Q35Command.PID_FILE)) {
+        for (String f : List.of(Q35Command.QMP_SOCKET, Q35Command.SERIAL_SOCKET, Q35Command.PID_FILE, MIGRATION)) {
             try {
                 Files.deleteIfExists(dir.resolve(f));
             } catch (IOException e) {
@@ -1173,7 +1356,7 @@ public final class VmDriver implements AutoCloseable {
                 state.startedAt(), state.pid() != 0 ? "vessel/vm-" + name : null);
         List<VmStatus.Snapshot> snapshots = snapshots(name);
         return new VmStatus(printable, ready, state.pid() != 0, plan.runStrategy().name(), conditions, interfaces, vessel,
-                snapshots.isEmpty() ? null : snapshots);
+                snapshots.isEmpty() ? null : snapshots, state.pid() != 0 ? migrationState(name) : null);
     }
 
     private static String networkData(VmPlan plan) {
@@ -1193,6 +1376,10 @@ public final class VmDriver implements AutoCloseable {
     public String printableStatus(String name, VmState state) {
         if (deleting.containsKey(name)) return "Terminating";
         if (migrating.contains(name)) return "Migrating";
+        if (state.pid() != 0) {
+            VmStatus.MigrationState m = migrationState(name);
+            if (m != null && m.inProgress()) return "Migrating";
+        }
         if (state.pid() != 0) {
             if (state.stopping()) return state.restart() ? "Starting" : "Stopping";
             String s = qemuStatus.getOrDefault(name, "running");

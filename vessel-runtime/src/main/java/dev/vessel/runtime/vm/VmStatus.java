@@ -11,7 +11,8 @@ import java.util.List;
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record VmStatus(String printableStatus, boolean ready, boolean created, String runStrategy,
-        List<Condition> conditions, List<Interface> interfaces, Vessel vessel, List<Snapshot> snapshots) {
+        List<Condition> conditions, List<Interface> interfaces, Vessel vessel, List<Snapshot> snapshots,
+        MigrationState migrationState) {
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Condition(String type, String status, String reason, String message, String lastTransitionTime) {}
@@ -19,6 +20,27 @@ public record VmStatus(String printableStatus, boolean ready, boolean created, S
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Interface(String name, String mac, String ipAddress, List<String> ipAddresses, String interfaceName,
             String infoSource, List<String> forwards, String bridge, String tap) {}
+
+    /**
+     * KubeVirt's VMI {@code status.migrationState}: the run's last migration away ({@code targetNode}
+     * is the target vesseld's socket). Kept in the VM's directory ({@link VmDriver#MIGRATION}) from
+     * before the target is asked to prepare, so a daemon that restarts mid-way finds it: no
+     * {@code endTimestamp} while it goes on.
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @com.fasterxml.jackson.annotation.JsonIgnoreProperties(ignoreUnknown = true)
+    public record MigrationState(String targetNode, String startTimestamp, String endTimestamp, Boolean completed,
+            Boolean failed, String failureReason) {
+        /** Begun and not ended (by this daemon or one before it). */
+        @com.fasterxml.jackson.annotation.JsonIgnore
+        public boolean inProgress() {
+            return endTimestamp == null;
+        }
+
+        MigrationState failedNow(String why) {
+            return new MigrationState(targetNode, startTimestamp, java.time.Instant.now().toString(), false, true, why);
+        }
+    }
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Vessel(long pid, String qmpSocket, String serialSocket, String consoleLog, int failures,

@@ -74,4 +74,16 @@ class VmDriverTest {
                 .hasMessageStartingWith("snapshot name \"Bad_Name\"");
         assertThatThrownBy(() -> VmDriver.checkSnapshotName("../x")).isInstanceOf(OciException.class);
     }
+
+    @Test
+    void aWaitingTargetExpiresOnlyWhenNothingCameWithinItsWait() throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        VmDriver.Incoming in = new VmDriver.Incoming("/src", 1_000_000, 150);
+        // QEMU 7.2's query-migrate on a target nothing has connected to: no status, only where it listens
+        var nothing = json.readTree("{\"socket-address\": [{\"path\": \"/x/migrate.sock\", \"type\": \"unix\"}]}");
+        var receiving = json.readTree("{\"status\": \"active\"}");
+        assertThat(VmDriver.incomingExpired(in, nothing, 1_000_000 + 149_999)).isFalse();
+        assertThat(VmDriver.incomingExpired(in, nothing, 1_000_000 + 150_000)).isTrue();
+        assertThat(VmDriver.incomingExpired(in, receiving, 1_000_000 + 999_000)).isFalse();
+    }
 }
