@@ -10,7 +10,7 @@
 # Always after poweroff (from a containerDisk in an OCI archive), a crash loop's back-off, emptyDisk on
 # scsi and a sata cdrom, Halted, Manual, UEFI, two VMs on a
 # test-made bridge, a containerDisk from a registry this test runs (docker-registry, pushed with skopeo),
-# snapshots of a stopped VM (its hostDisk: list, restore, delete one by one, CLI and API), every bad input (one line, non-zero, nothing left), and nothing left after delete.
+# snapshots of a stopped VM (its hostDisk: list, restore, delete one by one, CLI and API), ErrorUnschedulable (memory, vCPUs), every bad input (one line, non-zero, nothing left), and nothing left after delete.
 # A daemon of our own (socket, VM directory), so that killing it disturbs no other test.
 source "$(dirname "$0")/../lib.sh"
 
@@ -280,6 +280,7 @@ assert_eq "… their taps are gone" "0" "$(ls /sys/class/net/$BR/brif | wc -l)"
 nothing_left() { # NAME
   [ ! -e "$T/vms/$1" ] && [ -z "$(qemus_of "$T/vms/$1/")" ] && [ -z "$(cgroup_dirs_named "vm-$1")" ]
 }
+export -f nothing_left
 bad() { # LABEL NAME FILE EXPECTED-SUBSTRING
   run "$VESSEL" vm apply -f "$3"
   if [ "$RC" != 0 ] && [ "$(printf '%s' "$ERR" | wc -l)" -le 1 ] && [ -n "$ERR" ] && [ -z "$OUT" ] \
@@ -311,6 +312,38 @@ bad "a forwarded port in use" "$X" "$T/bad7.yaml" "host port 127.0.0.1:$((HP + 2
 check_sh "… no file left by the refused start (VM directory, overlay, the hostDisk it would make)" "[ ! -e $T/vms/$X ] && [ ! -e $T/$X-data.raw ]"
 run "$VESSEL" vm get no-such-vm
 assert_eq "get of a VM that does not exist: one line" "1 vessel: vm \"no-such-vm\" does not exist" "$RC $ERR"
+
+# ---------------------------------------------------------------- ErrorUnschedulable: more than the host can give
+# accepted as KubeVirt accepts it (the virt-launcher pod stays Pending): guest memory beyond MemTotal, or more
+# vCPUs than a tenth of a CPU each fits (KubeVirt's cpuAllocationRatio 10)
+U=$P-u
+HOSTMIB=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 ))
+manifest "$U" Always "" "" "$((HOSTMIB + 1024))Mi" > "$T/u.yaml"
+run "$VESSEL" vm apply -f "$T/u.yaml"
+assert_eq "apply (Always, more memory than the host has): accepted, one line saying it cannot be scheduled" \
+  "0 virtualmachine.kubevirt.io/$U created (ErrorUnschedulable: 0/1 nodes are available: 1 Insufficient memory.)" "$RC $OUT"
+run "$VESSEL" vm get "$U" -o json
+assert_eq "… printableStatus ErrorUnschedulable, condition PodScheduled False with the scheduler's message" \
+  "ErrorUnschedulable False Unschedulable 0/1 nodes are available: 1 Insufficient memory." \
+  "$(jq -r '.status.printableStatus + " " + (.status.conditions[] | select(.type == "PodScheduled") | "\(.status) \(.reason) \(.message)")' <<<"$OUT")"
+run "$VESSEL" vm start "$U"
+assert_eq "… vm start: scheduled, as virtctl says (it waits for room)" "0 VM $U was scheduled to start" "$RC $OUT"
+sleep 2
+assert_eq "… and it stays so (the reconciler tries again): no QEMU, no run file, no hostDisk made" "ErrorUnschedulable ||" \
+  "$(printable "$U") |$(qemus_of "$T/vms/$U/")|$(ls "$T/vms/$U" | grep -v '^vm.yaml$\|^state.json$\|^console.log$')$(ls "$T/$U-data.raw" 2>/dev/null)"
+check "delete (ErrorUnschedulable)" "$VESSEL" vm delete "$U" --grace-period 0
+check_sh "… nothing left" "nothing_left $U && [ ! -e $T/$U-data.raw ]"
+VCPUS=$(( $(nproc) * 10 + 1 ))
+if [ "$VCPUS" -le 255 ]; then
+  manifest "$U" Always | sed "s/cpu: {cores: 1}/cpu: {cores: $VCPUS}/" > "$T/u2.yaml"
+  run "$VESSEL" vm apply -f "$T/u2.yaml"
+  assert_eq "apply ($VCPUS vCPUs on $(nproc) CPUs): ErrorUnschedulable, Insufficient cpu" \
+    "0 virtualmachine.kubevirt.io/$U created (ErrorUnschedulable: 0/1 nodes are available: 1 Insufficient cpu.) ErrorUnschedulable" "$RC $OUT $(printable "$U")"
+  check "delete (Insufficient cpu)" "$VESSEL" vm delete "$U" --grace-period 0
+  check_sh "… nothing left" "nothing_left $U && [ ! -e $T/$U-data.raw ]"
+else
+  diag "not checked: more vCPUs than the host can give (its $(nproc) CPUs take more than the 255 vCPUs a VM may have)"
+fi
 
 # ---------------------------------------------------------------- containerDisk from a registry
 # a private registry of this test's own (Debian's docker-registry: its config, storage and a loopback port),

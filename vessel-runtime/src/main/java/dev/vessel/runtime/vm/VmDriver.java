@@ -79,6 +79,10 @@ public final class VmDriver implements AutoCloseable {
     public static final Duration INCOMING_WAIT = LiveState.PROGRESS_TIMEOUT;
     /** The failure reason of a migration cut short by the source daemon's end, as a retried call recognises it. */
     static final String INTERRUPTED = "vesseld restarted before QEMU was told to migrate";
+    /** What a VM's QEMU and Vessel's processes serving it cost besides guest RAM, as a request (issue 14's bound). */
+    static final long OVERHEAD_MIB = 64;
+    /** KubeVirt's cpuAllocationRatio: a vCPU requests a tenth of a host CPU (100m). */
+    static final int CPU_ALLOCATION_RATIO = 10;
     static final Duration SNAPSHOT_TIMEOUT = Duration.ofMinutes(5);
     /** The metadata annotation that maps masquerade ports to other host ports: "GUEST:HOST,…" (default: the same number). */
     public static final String HOST_PORTS = "vessel.dev/host-ports";
@@ -109,6 +113,8 @@ public final class VmDriver implements AutoCloseable {
     private volatile Thread reconciler;
     private volatile boolean closed;
     private volatile Events events = (type, name, status, reason) -> { };
+    /** Why a VM that should run does not fit on the host (the scheduler's message), by VM; re-checked at each start. */
+    private final Map<String, String> unschedulable = new ConcurrentHashMap<>();
     /** The migration target at a socket a migration record names (the daemon's management API client). */
     private volatile java.util.function.Function<String, MigrationTarget> targets = socket -> {
         throw new OciException("no migration client here to reach " + socket);
@@ -202,19 +208,27 @@ public final class VmDriver implements AutoCloseable {
                 case Always, RerunOnFailure, Once -> true;
                 case Manual, Halted -> false;
             };
+            String pending = null;
             try {
                 Files.createDirectories(dir);
                 writeAtomically(dir.resolve(MANIFEST), Manifests.YAML.writeValueAsBytes(withoutStatus(vm)));
                 VmState state = VmState.fresh(UUID.randomUUID().toString(), Instant.now().toString(), desired);
-                if (desired) state = launch(name, plan, state, false, false);
+                if (desired) {
+                    try {
+                        state = launch(name, plan, state, false, false);
+                    } catch (Unschedulable u) {
+                        pending = u.reason; // accepted, as KubeVirt accepts it: it waits for room (the reconciler tries again)
+                    }
+                }
                 save(name, state);
             } catch (IOException | RuntimeException e) {
                 deleteTree(dir);
+                unschedulable.remove(name);
                 throw e instanceof IOException io ? new OciException("vm " + name + ": " + io.getMessage()) : (RuntimeException) e;
             }
-            emit("create", name, desired ? "Starting" : "Stopped", null);
-            if (desired) emit("start", name, "Running", null);
-            return "virtualmachine.kubevirt.io/" + name + " created";
+            emit("create", name, pending != null ? "ErrorUnschedulable" : desired ? "Starting" : "Stopped", pending);
+            if (desired && pending == null) emit("start", name, "Running", null);
+            return "virtualmachine.kubevirt.io/" + name + " created" + (pending == null ? "" : " (ErrorUnschedulable: " + pending + ")");
         }
     }
 
@@ -262,7 +276,12 @@ public final class VmDriver implements AutoCloseable {
             }
             checkHost(plan, name);
             state = state.withDesired(true).withFailures(0, 0);
-            save(name, launch(name, plan, state));
+            try {
+                state = launch(name, plan, state);
+            } catch (Unschedulable u) {
+                // as virtctl start: scheduled, and it stays ErrorUnschedulable until it fits
+            }
+            save(name, state);
         }
     }
 
@@ -333,6 +352,7 @@ public final class VmDriver implements AutoCloseable {
                         cleanupRun(name, state);
                         deleteTree(dir(name));
                         qemuStatus.remove(name);
+                        unschedulable.remove(name);
                         emit("delete", name, null, null);
                         return;
                     }
@@ -1037,9 +1057,12 @@ public final class VmDriver implements AutoCloseable {
                 save(name, state.running(orphan, bootId, Instant.now().toString(), List.of(), List.of()));
                 return;
             }
+            if (!state.desired()) unschedulable.remove(name);
             if (state.desired() && System.currentTimeMillis() >= state.backoffUntil() && !deleting.containsKey(name)) {
                 try {
                     save(name, launch(name, plan, state));
+                } catch (Unschedulable u) {
+                    // Pending, as a pod the scheduler cannot place: tried again at the next look, no back-off
                 } catch (RuntimeException e) {
                     int failures = state.failures() + 1;
                     Log.info("vm " + name + ": start failed: " + e.getMessage());
@@ -1141,6 +1164,12 @@ public final class VmDriver implements AutoCloseable {
      */
     private VmState launch(String name, VmPlan plan, VmState state, boolean incoming, boolean announce) {
         Path dir = dir(name);
+        String unfit = schedule(name, plan);
+        if (unfit != null) {
+            if (!unfit.equals(unschedulable.put(name, unfit))) Log.info("vm " + name + ": ErrorUnschedulable: " + unfit);
+            throw new Unschedulable(name, unfit);
+        }
+        unschedulable.remove(name);
         List<String> taps = new ArrayList<>();
         List<String> forwards = new ArrayList<>();
         List<Path> created = new ArrayList<>(); // hostDisks made by this start (DiskOrCreate): a failed start removes them
@@ -1210,6 +1239,65 @@ public final class VmDriver implements AutoCloseable {
             String why = e instanceof OciException ? e.getMessage() : e instanceof IOException io ? io.getMessage() : e.toString();
             throw new OciException(why.startsWith("vm " + name) ? why : "vm " + name + ": " + why);
         }
+    }
+
+    /**
+     * A start that KubeVirt's scheduler would leave Pending on this one-node cluster: the VM is
+     * ErrorUnschedulable (condition PodScheduled False) and nothing is made; it starts once it fits.
+     */
+    static final class Unschedulable extends OciException {
+        final String reason;
+
+        Unschedulable(String name, String reason) {
+            super("vm " + name + ": " + reason);
+            this.reason = reason;
+        }
+    }
+
+    /** Whether VM {@code name} fits beside the VMs this daemon runs: null, or the scheduler's message. */
+    private String schedule(String name, VmPlan plan) {
+        long otherMib = 0;
+        long otherVcpus = 0;
+        for (String other : names()) {
+            if (other.equals(name)) continue;
+            try {
+                if (state(other).pid() == 0) continue;
+                VmPlan p = Manifests.plan(manifest(other), MANIFEST);
+                otherMib += p.memoryMib() + OVERHEAD_MIB;
+                otherVcpus += (long) p.sockets() * p.cores() * p.threads();
+            } catch (RuntimeException e) {
+                // gone meanwhile, or a manifest this build refuses: it runs nothing of ours
+            }
+        }
+        return unschedulable(plan.memoryMib() + OVERHEAD_MIB, (long) plan.sockets() * plan.cores() * plan.threads(),
+                otherMib, otherVcpus, memTotalMib(), Runtime.getRuntime().availableProcessors());
+    }
+
+    /**
+     * Kubernetes' scheduler on one node, as it sees a KubeVirt VM's virt-launcher pod: it requests
+     * the guest's memory plus the overhead ({@code requestMib}), and a tenth of a CPU per vCPU
+     * (KubeVirt's cpuAllocationRatio 10); the node can give {@code memTotalMib} and {@code cpus}
+     * less what the VMs running there ({@code other…}) requested. Null when it fits, else the
+     * scheduler's message, "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory.".
+     */
+    static String unschedulable(long requestMib, long vcpus, long otherMib, long otherVcpus, long memTotalMib, int cpus) {
+        List<String> insufficient = new ArrayList<>();
+        // in milli-CPUs: 100m per vCPU
+        if ((vcpus + otherVcpus) * 1000 / CPU_ALLOCATION_RATIO > cpus * 1000L) insufficient.add("1 Insufficient cpu");
+        if (requestMib + otherMib > memTotalMib) insufficient.add("1 Insufficient memory");
+        return insufficient.isEmpty() ? null : "0/1 nodes are available: " + String.join(", ", insufficient) + ".";
+    }
+
+    /** The host's memory (MemTotal), MiB; unbounded where /proc/meminfo cannot be read. */
+    static long memTotalMib() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemTotal:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
+            }
+        } catch (IOException | NumberFormatException e) {
+            // no figure: nothing is refused for it
+        }
+        return Long.MAX_VALUE / 2;
     }
 
     /** The masquerade interface's forwards: the port from the host (the annotation may map it), each checked free. */
@@ -1327,6 +1415,10 @@ public final class VmDriver implements AutoCloseable {
             conditions.add(new VmStatus.Condition("RestartRequired", "True", null,
                     "a non-live-updatable field was changed in the template spec: " + String.join(", ", state.restartRequired()), now));
         }
+        String unfit = unschedulable.get(name);
+        if (printable.equals("ErrorUnschedulable") && unfit != null) {
+            conditions.add(new VmStatus.Condition("PodScheduled", "False", "Unschedulable", unfit, now));
+        }
         if (printable.equals("CrashLoopBackOff")) {
             conditions.add(new VmStatus.Condition("Failure", "True", "CrashLoopBackOff", state.failures()
                     + " failed runs in a row; next start at " + Instant.ofEpochMilli(state.backoffUntil()), now));
@@ -1387,6 +1479,7 @@ public final class VmDriver implements AutoCloseable {
             if (s.equals("prelaunch") || s.equals("inmigrate")) return "Starting";
             return "Running";
         }
+        if (state.desired() && unschedulable.containsKey(name)) return "ErrorUnschedulable";
         if (state.desired()) return state.backoffUntil() > System.currentTimeMillis() ? "CrashLoopBackOff" : "Starting";
         return "Stopped";
     }

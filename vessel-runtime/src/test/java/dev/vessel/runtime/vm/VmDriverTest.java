@@ -76,6 +76,21 @@ class VmDriverTest {
     }
 
     @Test
+    void theSchedulerOfOneNodeCountsMemoryWithOverheadAndATenthOfACpuPerVcpu() {
+        // 24 GiB, 2 CPUs: a 1 GiB VM fits, one of the whole host's memory (plus the overhead) does not
+        assertThat(VmDriver.unschedulable(1024 + 64, 1, 0, 0, 24_000, 2)).isNull();
+        assertThat(VmDriver.unschedulable(24_000 + 64, 1, 0, 0, 24_000, 2))
+                .isEqualTo("0/1 nodes are available: 1 Insufficient memory.");
+        // beside what runs already: 20 GiB running leaves no room for 8 more
+        assertThat(VmDriver.unschedulable(8192 + 64, 1, 20_480 + 64, 1, 24_000, 2)).isEqualTo("0/1 nodes are available: 1 Insufficient memory.");
+        // 20 vCPUs request 2000m of 2 CPUs: fits; 21 do not
+        assertThat(VmDriver.unschedulable(128, 20, 0, 0, 24_000, 2)).isNull();
+        assertThat(VmDriver.unschedulable(128, 21, 0, 0, 24_000, 2)).isEqualTo("0/1 nodes are available: 1 Insufficient cpu.");
+        assertThat(VmDriver.unschedulable(30_000, 21, 0, 0, 24_000, 2))
+                .isEqualTo("0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory.");
+    }
+
+    @Test
     void aWaitingTargetExpiresOnlyWhenNothingCameWithinItsWait() throws Exception {
         ObjectMapper json = new ObjectMapper();
         VmDriver.Incoming in = new VmDriver.Incoming("/src", 1_000_000, 150);
