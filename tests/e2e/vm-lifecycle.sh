@@ -7,7 +7,8 @@
 # and guest→host, RestartRequired, RerunOnFailure (restart after kill -9 of QEMU, none after a guest
 # poweroff), stop (ACPI)/start keeping a hostDisk's content, kill -9 of vesseld (the VM keeps running, the
 # next daemon re-adopts the same QEMU, the console still works), a host reboot (Always starts it again),
-# Always after poweroff (from a containerDisk in an OCI archive), a crash loop's back-off, emptyDisk on
+# Always after poweroff (from a containerDisk in an OCI archive), a crash loop's back-off, Once (not restarted) with an
+# ephemeral volume and userDataBase64, spec.running, emptyDisk on
 # scsi and a sata cdrom, Halted, Manual, UEFI, two VMs on a
 # test-made bridge, a containerDisk from a registry this test runs (docker-registry, pushed with skopeo),
 # snapshots of a stopped VM (its hostDisk: list, restore, delete one by one, CLI and API), ErrorUnschedulable (memory, vCPUs), every bad input (one line, non-zero, nothing left), and nothing left after delete.
@@ -257,6 +258,57 @@ check "start (Manual)" "$VESSEL" vm start "$E"
 check_sh "efi: OVMF runs from pflash, with the VM's own variable store" \
   "wait_for $BOOT 'console_log $E | grep -aq BdsDxe' && [ -f $T/vms/$E/OVMF_VARS.fd ]"
 check "delete (efi)" "$VESSEL" vm delete "$E" --grace-period 0
+
+# ---------------------------------------------------------------- Once, an ephemeral volume, userDataBase64, spec.running
+O=$P-o
+cat > "$T/o.yaml" <<Y
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata: {name: $O}
+spec:
+  runStrategy: Once
+  template:
+    spec:
+      domain:
+        cpu: {sockets: 1, cores: 1, threads: 1}
+        resources: {requests: {memory: 128Mi}}
+        devices:
+          disks:
+          - {name: root, disk: {bus: virtio}}
+          - {name: cloudinit, cdrom: {bus: sata}}
+      volumes:
+      - {name: root, ephemeral: {persistentVolumeClaim: {claimName: "$DISK"}}}
+      - {name: cloudinit, cloudInitNoCloud: {userDataBase64: "$(printf '#cloud-config\nhostname: %s\n' "$O" | base64 -w0)"}}
+Y
+check "apply (Once, root an ephemeral volume, cloudInitNoCloud userDataBase64, memory from resources.requests)" "$VESSEL" vm apply -f "$T/o.yaml"
+# (the boot banner: a "tick N" after the first can share its line with the console shell's prompt)
+check_sh "… boots" "wait_for $BOOT 'console_log $O | grep -aq \"^vessel-test-guest up\"'"
+assert_eq "ephemeral: the run writes to a qcow2 overlay on the claim's disk file, which stays as it was" "$DISK qcow2" \
+  "$(qemu-img info -U --output=json "$T/vms/$O/run-root.qcow2" | jq -r '"\(.["backing-filename"]) \(.format)"')"
+assert_eq "userDataBase64: decoded into the seed's user-data" "#cloud-config
+hostname: $O" "$(isoinfo -i "$T/vms/$O/run-cloudinit.iso" -J -x /user-data)"
+check "pause (CLI)" "$VESSEL" vm pause "$O"
+assert_eq "… printableStatus Paused, condition Paused (PausedByUser)" "Paused True PausedByUser" \
+  "$("$VESSEL" vm get "$O" -o json | jq -r '.status.printableStatus + " " + (.status.conditions[] | select(.type == "Paused") | "\(.status) \(.reason)")')"
+run curl -sS --unix-socket "$T/vessel/api.sock" -X PUT "http://localhost/v1/vms/$O/unpause"
+assert_eq "the API: PUT /v1/vms/{name}/unpause: Running" "Running" "$(jq -r .status.printableStatus <<<"$OUT")"
+OPID=$(qpid "$O")
+run curl -sS --unix-socket "$T/vessel/api.sock" -X PUT "http://localhost/v1/vms/$O/restart?gracePeriod=30"
+assert_match "the API: PUT /v1/vms/{name}/restart (the VM as it is then: Starting while it stops, or Running again)" \
+  "^(Starting|Running)$" "$(jq -r .status.printableStatus <<<"$OUT")"
+check_sh "… the guest powers off on the button and boots again in a new QEMU" \
+  "wait_for $BOOT '[ \$(console_log $O | grep -ac \"^vessel-test-guest up\") = 2 ] && [ \"\$(printable $O)\" = Running ] && [ \"\$(qpid $O)\" != $OPID ]'"
+kill -KILL "$(qpid "$O")"
+check_sh "Once: kill -9 of QEMU is not restarted (Stopped, no QEMU)" "wait_for 20 '[ \"\$(printable $O)\" = Stopped ] && [ -z \"\$(qemus_of $T/vms/$O/)\" ]'"
+sleep 2
+assert_eq "… and stays so, its overlay gone" "Stopped no-overlay" "$(printable "$O") $([ -e "$T/vms/$O/run-root.qcow2" ] && echo overlay || echo no-overlay)"
+check "delete (Once)" "$VESSEL" vm delete "$O"
+sed -e 's/runStrategy: Once/running: false/' "$T/o.yaml" > "$T/o2.yaml"
+check "apply (spec.running: false)" "$VESSEL" vm apply -f "$T/o2.yaml"
+sleep 2
+assert_eq "… Stopped, no QEMU, runStrategy Halted in the status" "Stopped Halted " \
+  "$(printable "$O") $("$VESSEL" vm get "$O" -o json | jq -r .status.runStrategy) $(qemus_of "$T/vms/$O/")"
+check "delete (spec.running)" "$VESSEL" vm delete "$O"
 
 # ---------------------------------------------------------------- two VMs on one bridge
 ip link add "$BR" type bridge && ip link set "$BR" up
