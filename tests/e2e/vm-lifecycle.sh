@@ -466,6 +466,19 @@ run "$VESSEL" vm snapshot delete "$A" before
 assert_eq "… deleting it again: one line" "1 vessel: vm $A: no snapshot named \"before\"" "$RC $ERR"
 assert_eq "… no snapshot left, on disk either" "0 " "$("$VESSEL" vm snapshot list "$A" -o json | jq length) $(ls -A "$T/vms/$A/snapshots")"
 
+# ---------------------------------------------------------------- stop forced after the grace period
+# a guest that ignores the power button (its watcher killed from the console): QEMU is stopped by
+# force once the grace period is over, and not before
+OUT=$(type_in "$A" 'kill -9 $(cut -d" " -f4 /proc/$(pidof dd)/stat) && echo WATCHER-$((3*14))')
+assert_contains "(the guest's power-button watcher killed from its console)" "$OUT" "WATCHER-42"
+t0=$(date +%s)
+check "stop --grace-period 6, the guest ignoring the button" "$VESSEL" vm stop "$A" --grace-period 6
+check_sh "… QEMU stopped by force after the grace period: Stopped, no QEMU" \
+  "wait_for 60 '[ \"\$(printable $A)\" = Stopped ] && [ -z \"\$(qemus_of $T/vms/$A/)\" ]'"
+waited=$(( $(date +%s) - t0 ))
+assert_eq "… not before the grace period was over (Stopped after $waited s, grace 6)" yes "$([ "$waited" -ge 6 ] && echo yes || echo no)"
+assert_eq "… the guest did not power itself off" 0 "$(console_log "$A" | sed -n '/WATCHER-42/,$p' | grep -ac 'power button: powering off')"
+
 # ---------------------------------------------------------------- delete leaves nothing
 check "delete" "$VESSEL" vm delete "$A" --grace-period 5
 check_sh "nothing left after delete: no VM directory, QEMU, cgroup or tap" \
