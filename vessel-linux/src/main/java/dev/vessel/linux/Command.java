@@ -58,14 +58,8 @@ public final class Command {
             } catch (IOException e) {
                 // it exited (or closed its stdin) without reading it all: its status says how it went
             }
-            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                throw new TimeoutException(argv.getFirst() + " did not finish within " + timeout.toMillis() + " ms");
-            }
-            reader.join(timeout.toMillis()); // a child it left running may hold the output open
+            await(p, argv, timeout, reader); // the reader too: a child it left running may hold the output open
             return new Result(p.exitValue(), output.toString(StandardCharsets.UTF_8));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(argv.getFirst() + ": interrupted", e);
         } finally {
             p.destroyForcibly(); // a no-op once it has exited
         }
@@ -90,13 +84,8 @@ public final class Command {
             ProcessBuilder.Redirect stderr, Duration timeout) throws IOException {
         Process p = new ProcessBuilder(argv).redirectInput(stdin).redirectOutput(stdout).redirectError(stderr).start();
         try {
-            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                throw new TimeoutException(argv.getFirst() + " did not finish within " + timeout.toMillis() + " ms");
-            }
+            await(p, argv, timeout);
             return p.exitValue();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(argv.getFirst() + ": interrupted", e);
         } finally {
             p.destroyForcibly();
         }
@@ -131,17 +120,28 @@ public final class Command {
         ByteArrayOutputStream output = new ByteArrayOutputStream();
         Thread reader = readAside(p, output);
         try {
+            await(p, argv, timeout, reader, feeder);
+            return output.toByteArray();
+        } finally {
+            p.destroyForcibly();
+        }
+    }
+
+    /**
+     * Waits at most {@code timeout} for {@code p} to exit ({@link TimeoutException} if it does not),
+     * then as long again for each of its {@code helpers} (the threads feeding and reading it).
+     */
+    private static void await(Process p, List<String> argv, Duration timeout, Thread... helpers) throws IOException {
+        try {
             if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                 throw new TimeoutException(argv.getFirst() + " did not finish within " + timeout.toMillis() + " ms");
             }
-            reader.join(timeout.toMillis());
-            feeder.join(timeout.toMillis());
-            return output.toByteArray();
+            for (Thread helper : helpers) {
+                helper.join(timeout.toMillis());
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException(argv.getFirst() + ": interrupted", e);
-        } finally {
-            p.destroyForcibly();
         }
     }
 
