@@ -204,12 +204,10 @@ public final class FuseServer implements AutoCloseable {
         return stopFd;
     }
 
-    /** Renders a file; never throws: a failing renderer yields the fallback, or null for EIO. */
-    byte[] render(FuseTree.Node node, long callerPid) {
-        return render(new FuseTree.Ref(node.id(), FuseTree.SHARED, node), callerPid);
-    }
-
-    /** {@link #render(FuseTree.Node, long)}, for a container's copy when {@code ref} is one. */
+    /**
+     * Renders a file of the shared tree, or of a container's copy when {@code ref} is one; never
+     * throws: a failing renderer yields the fallback, or null for EIO.
+     */
     byte[] render(FuseTree.Ref ref, long callerPid) {
         FuseTree.Node node = ref.node();
         try {
