@@ -137,10 +137,16 @@ public final class MicroVmDriver implements IsolationDriver {
                 try (var dirs = Files.list(TEMPLATE_RUN_DIR)) {
                     for (Path d : dirs.toList()) {
                         String name = d.getFileName().toString();
+                        long qemuPid;
+                        try {
+                            qemuPid = qemuPid(d);
+                        } catch (IOException e) {
+                            qemuPid = 0; // (its pid file went meanwhile)
+                        }
                         boolean dead = name.matches("[0-9]+-.*") ? ProcessHandle.of(Long.parseLong(name.substring(0, name.indexOf('-')))).isEmpty()
-                                : !alive(pidIn(d.resolve("qemu.pid"))); // (named by an older daemon: its key only)
+                                : !alive(qemuPid); // (named by an older daemon: its key only)
                         if (!dead) continue;
-                        long qemuPid = pidIn(d.resolve("qemu.pid")); // (a build on other assets: its QEMU too)
+                        // (a build on other assets: its QEMU too)
                         if (alive(qemuPid) && ProcessHandle.of(qemuPid).flatMap(h -> h.info().arguments())
                                 .map(args -> String.join(" ", args).contains(d.toString())).orElse(false)) {
                             kill(qemuPid);
@@ -153,14 +159,6 @@ public final class MicroVmDriver implements IsolationDriver {
             if (killed > 0) Log.info("templates: " + killed + " QEMU(s) of a dead daemon's template builds killed");
         } catch (IOException | RuntimeException e) {
             Log.info("templates: sweeping dead daemons' builds: " + e.getMessage());
-        }
-    }
-
-    private static long pidIn(Path pidFile) {
-        try {
-            return Long.parseLong(Files.readString(pidFile).trim());
-        } catch (IOException | NumberFormatException e) {
-            return 0;
         }
     }
 
