@@ -58,6 +58,7 @@ public final class Libc {
     public static final int EINTR = 4;
     public static final int EIO = 5;
     public static final int EBADF = 9;
+    public static final int ECHILD = 10;
     public static final int EAGAIN = 11;
     public static final int EACCES = 13;
     public static final int EINVAL = 22;
@@ -106,6 +107,12 @@ public final class Libc {
     private static final MethodHandle EPOLL_WAIT = errnoCall("epoll_wait",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
     private static final MethodHandle EVENTFD = errnoCall("eventfd",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle PRCTL = errnoCall("prctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle WAITPID = errnoCall("waitpid",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle KILL = errnoCall("kill",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle STRERROR = LINKER.downcallHandle(LIBC.findOrThrow("strerror"),
             FunctionDescriptor.of(ADDRESS, JAVA_INT));
@@ -194,6 +201,42 @@ public final class Libc {
         try {
             MemorySegment capture = CAPTURE.get();
             int result = (int) FCNTL.invokeExact(capture, fd, command, argument);
+            return result < 0 ? -errno(capture) : result;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** prctl(2) with one argument (the others 0), e.g. PR_SET_CHILD_SUBREAPER. */
+    public static int prctl(int option, long argument) {
+        try {
+            MemorySegment capture = CAPTURE.get();
+            int result = (int) PRCTL.invokeExact(capture, option, argument, 0L, 0L, 0L);
+            return result < 0 ? -errno(capture) : result;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** waitpid(2): the pid waited for, its status word in {@code status[0]}; or -errno. */
+    public static int waitpid(int pid, int[] status, int options) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment capture = CAPTURE.get();
+            MemorySegment word = arena.allocate(JAVA_INT);
+            int result = (int) WAITPID.invokeExact(capture, pid, word, options);
+            if (result < 0) return -errno(capture);
+            status[0] = word.get(JAVA_INT, 0);
+            return result;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** kill(2): 0, or -errno. */
+    public static int kill(int pid, int signal) {
+        try {
+            MemorySegment capture = CAPTURE.get();
+            int result = (int) KILL.invokeExact(capture, pid, signal);
             return result < 0 ? -errno(capture) : result;
         } catch (Throwable t) {
             throw new AssertionError(t);
