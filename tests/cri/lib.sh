@@ -130,11 +130,9 @@ EOF
 EOF
   } > "$CRI_DIR/config.toml"
   # containerd finds containerd-shim-vessel-v2 in its PATH; the shim runs this build's vessel-microvm
-  local path_before=$PATH
-  export PATH="$vdir:$PATH" VESSEL_SHIM_RUNTIME="$vdir/vessel-microvm"
-  containerd --config "$CRI_DIR/config.toml" >"$CRI_DIR/containerd.log" 2>&1 </dev/null &
+  PATH="$vdir:$PATH" VESSEL_SHIM_RUNTIME="$vdir/vessel-microvm" \
+    containerd --config "$CRI_DIR/config.toml" >"$CRI_DIR/containerd.log" 2>&1 </dev/null &
   CRI_PID=$!
-  export PATH=$path_before
   local i
   for i in $(seq 1 150); do
     if [ -S "$CRI_SOCK" ] && ctr --address "$CRI_SOCK" version >/dev/null 2>&1; then break; fi
